@@ -1,0 +1,16 @@
+using Substrate.Bench;
+
+// Each benchmark prints one JSON object per line on stdout; progress goes to stderr.
+// Usage: substrate-bench [name ...]   (no names: run them all)
+var benchmarks = BenchmarkTable.All;
+var chosen = args.Length == 0 ? benchmarks.Keys.ToArray() : args;
+foreach (var name in chosen)
+{
+    if (!benchmarks.TryGetValue(name, out var run))
+    {
+        Console.Error.WriteLine($"error: unknown benchmark '{name}'; known: {string.Join(", ", benchmarks.Keys)}");
+        return 2;
+    }
+    run();
+}
+return 0;

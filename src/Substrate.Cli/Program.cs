@@ -1,0 +1,3 @@
+using Substrate.Cli;
+
+return await CommandLine.RunAsync(args);

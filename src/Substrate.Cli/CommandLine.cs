@@ -11,6 +11,7 @@ public static class CommandLine
 {
     public static RootCommand BuildRoot() => new("Substrate: pretrain, adapt, export and serve small foundation models.")
     {
+        Verbs.TokenizerVerbs.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

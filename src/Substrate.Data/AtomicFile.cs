@@ -1,7 +1,7 @@
 namespace Substrate.Data;
 
 /// <summary>Writes a file under a temporary name and renames it into place, so a reader sees the old file or the new one, never half of one.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     public static void WriteAllText(string path, string text)
     {

@@ -169,12 +169,13 @@ public static class Pretrainer
             recent.Enqueue((train.TokensPerStep, stepTimer.Elapsed.TotalSeconds));
             while (recent.Count > 20) recent.Dequeue();
             tokensPerSecond = recent.Sum(r => r.Tokens) / recent.Sum(r => r.Seconds);
-            var report = Report(TrainEvent.Step, loss: loss);
             metrics.Append(new MetricRecord
             {
                 Step = state.Step, Loss = loss, Lr = lr, GradNorm = gradNorm, TokensSeen = state.TokensSeen,
-                TokensPerSecond = tokensPerSecond, Mfu = report.Mfu, ElapsedSeconds = previousElapsed + session.Elapsed.TotalSeconds,
+                TokensPerSecond = tokensPerSecond, Mfu = tokensPerSecond * flopsPerToken / peakFlops,
+                ElapsedSeconds = previousElapsed + session.Elapsed.TotalSeconds,
             });
+            Report(TrainEvent.Step, loss: loss);
 
             if (train.EvalEvery > 0 && state.Step % train.EvalEvery == 0) { Validate(); lastEval = state.Step; }
             if (train.CheckpointEvery > 0 && state.Step % train.CheckpointEvery == 0) { Checkpoint(); lastCheckpoint = state.Step; }

@@ -1,0 +1,36 @@
+namespace Substrate.Training;
+
+/// <summary>What <see cref="Pretrainer.Run"/> trains on and where it writes (the CLI's <c>substrate pretrain</c> flags).</summary>
+public sealed record PretrainOptions
+{
+    /// <summary>A folder written by <c>DataPreparer</c> (meta.json + shards).</summary>
+    public required string DataDirectory { get; init; }
+    /// <summary>The run folder: the model (HF folder), checkpoint/, metrics.jsonl, loss.png, train_config.json.</summary>
+    public required string OutputDirectory { get; init; }
+    /// <summary>A preset name or a JSON config file (<see cref="ConfigResolver.Resolve"/>). Ignored on resume.</summary>
+    public string Config { get; init; } = "tiny";
+    /// <summary><c>key=value</c> overrides of model or training keys, applied last.</summary>
+    public IReadOnlyList<string> Overrides { get; init; } = [];
+    /// <summary>Continue the run in <see cref="OutputDirectory"/> from its last checkpoint (starts fresh when there is none).</summary>
+    public bool Resume { get; init; }
+    /// <summary>Overrides max_steps (the schedule's length).</summary>
+    public int? MaxSteps { get; init; }
+    /// <summary>Stop cleanly, with a checkpoint, once this much time has passed in this session.</summary>
+    public TimeSpan? TimeLimit { get; init; }
+    /// <summary>"cpu", "cuda", "cuda:1".</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>libtorch intra-op threads; 0: one per core.</summary>
+    public int Threads { get; init; }
+    /// <summary>Peak FLOP/s for MFU; null: measured with large square matmuls in the compute dtype (~1 s).</summary>
+    public double? PeakFlops { get; init; }
+}
+
+/// <summary>How a run ended.</summary>
+public sealed record PretrainResult(
+    string OutputDirectory,
+    int Step,
+    long TokensSeen,
+    double? FinalTrainLoss,
+    double? FinalValidationLoss,
+    string StopReason,
+    IReadOnlyList<double> Losses);

@@ -12,6 +12,11 @@ public static class CommandLine
     public static RootCommand BuildRoot() => new("Substrate: pretrain, adapt, export and serve small foundation models.")
     {
         Verbs.TokenizerVerbs.Build(),
+        Verbs.DataVerbs.Build(),
+        Verbs.PretrainVerb.Build(),
+        Verbs.GenerateVerb.Build(),
+        Verbs.ChatVerb.Build(),
+        Verbs.EvalVerbs.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

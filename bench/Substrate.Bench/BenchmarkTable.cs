@@ -5,5 +5,6 @@ public static class BenchmarkTable
 {
     public static readonly IReadOnlyDictionary<string, Action> All = new Dictionary<string, Action>
     {
+        ["train"] = TrainBenchmark.Run,
     };
 }

@@ -43,7 +43,7 @@ public static class TrainBenchmark
         using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype });
         model.train();
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
-        var step = new TrainStep(model, optimizer, Batch, SeqLen, gradAccumSteps: 1, gradClip: 1.0);
+        using var step = new TrainStep(model, optimizer, Batch, SeqLen, gradAccumSteps: 1, gradClip: 1.0);
         var random = new Random(0);
         void Fill(int micro, Span<long> x, Span<long> y)
         {

@@ -111,7 +111,7 @@ public static class ComputePlanner
                 new ModelOptions { ComputeDtype = computeDtype });
             model.train();
             using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
-            var step = new TrainStep(model, optimizer, batchSize, seqLen, 1, 1.0);
+            using var step = new TrainStep(model, optimizer, batchSize, seqLen, 1, 1.0);
             var random = new Random(0);
             void Fill(int micro, Span<long> x, Span<long> y)
             {

@@ -88,7 +88,7 @@ public static class Pretrainer
         double flopsPerToken = ModelFlops.TrainingFlopsPerToken(modelConfig, train.SeqLen);
         double peakFlops = options.PeakFlops ?? MatmulPeak.Measure(modelOptions.ComputeDtype, device);
         int B = train.BatchSize, T = train.SeqLen;
-        var trainStep = new TrainStep(model, optimizer, B, T, train.GradAccumSteps, train.GradClip);
+        using var trainStep = new TrainStep(model, optimizer, B, T, train.GradAccumSteps, train.GradClip);
         var losses = new List<double>();
         var recent = new Queue<(long Tokens, double Seconds)>(); // throughput window
         double previousElapsed = state.ElapsedSeconds;

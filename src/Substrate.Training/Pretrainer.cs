@@ -3,7 +3,6 @@ using Substrate.Data;
 using Substrate.Models;
 using TorchSharp;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace Substrate.Training;
 
@@ -88,8 +87,8 @@ public static class Pretrainer
         var schedule = LrSchedule.From(train);
         double flopsPerToken = ModelFlops.TrainingFlopsPerToken(modelConfig, train.SeqLen);
         double peakFlops = options.PeakFlops ?? MatmulPeak.Measure(modelOptions.ComputeDtype, device);
-        int B = train.BatchSize, T = train.SeqLen, V = modelConfig.VocabSize;
-        var (inputs, targets) = (new long[B * T], new long[B * T]);
+        int B = train.BatchSize, T = train.SeqLen;
+        using var trainStep = new TrainStep(model, optimizer, B, T, train.GradAccumSteps, train.GradClip);
         var losses = new List<double>();
         var recent = new Queue<(long Tokens, double Seconds)>(); // throughput window
         double previousElapsed = state.ElapsedSeconds;
@@ -109,18 +108,7 @@ public static class Pretrainer
         double? Validate()
         {
             if (validationData is null || train.EvalBatches == 0) return null;
-            model.eval();
-            double sum = 0;
-            using (no_grad())
-                for (int i = 0; i < train.EvalBatches; i++)
-                {
-                    using var scope = NewDisposeScope();
-                    validationData.ReadSequentialBatch(i, B, T, inputs, targets);
-                    var logits = model.forward(tensor(inputs, [B, T], device: device)); // (B, T, V) fp32
-                    sum += F.cross_entropy(logits.view(-1, V), tensor(targets, [B * T], device: device)).item<float>();
-                }
-            model.train();
-            double loss = sum / train.EvalBatches;
+            double loss = trainStep.Evaluate(train.EvalBatches, (i, x, y) => validationData.ReadSequentialBatch(i, B, T, x, y));
             state = state with { LastValidationLoss = loss };
             metrics.Append(new MetricRecord { Step = state.Step, ValidationLoss = loss });
             Report(TrainEvent.Validation, valLoss: loss);
@@ -145,24 +133,8 @@ public static class Pretrainer
             if (options.TimeLimit is { } limit && session.Elapsed >= limit) { stopReason = "time limit reached"; break; }
             var stepTimer = Stopwatch.StartNew();
             int step = state.Step; // 0-based index of this update
-            double loss;
-            using (var scope = NewDisposeScope())
-            {
-                var lossSum = zeros(1, device: device);
-                for (int micro = 0; micro < train.GradAccumSteps; micro++)
-                {
-                    trainData.ReadRandomBatch((ulong)train.Seed, step, micro, B, T, inputs, targets);
-                    var logits = model.forward(tensor(inputs, [B, T], device: device)); // (B, T, V) fp32
-                    var microLoss = F.cross_entropy(logits.view(-1, V), tensor(targets, [B * T], device: device)); // mean over B·T
-                    (microLoss / train.GradAccumSteps).backward();
-                    lossSum.add_(microLoss.detach());
-                }
-                loss = lossSum.item<float>() / train.GradAccumSteps; // the step's one host sync
-                gradNorm = optimizer.GradNorm();
-                lr = schedule.At(step);
-                optimizer.Step(lr, AdamW.ClipScale(gradNorm, train.GradClip));
-                optimizer.ZeroGrad();
-            }
+            lr = schedule.At(step);
+            (double loss, gradNorm) = trainStep.Run(lr, (micro, x, y) => trainData.ReadRandomBatch((ulong)train.Seed, step, micro, B, T, x, y));
             state = state with { Step = step + 1, TokensSeen = state.TokensSeen + train.TokensPerStep, LastTrainLoss = loss };
             losses.Add(loss);
 

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Substrate.Models;
+using Substrate.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Substrate.Bench;
+
+/// <summary>
+/// <c>train</c>: training throughput of bench-12m at batch 8 × 256 with AdamW — bf16 mixed precision
+/// and fp32 for reference — as tokens/s and MFU against this machine's measured matmul peak of the
+/// same dtype, plus resident memory after 100 steps (and after 1,000 with SUBSTRATE_BENCH_LONG=1).
+/// Batches are random token ids (the data pipeline is not what is measured).
+/// </summary>
+public static class TrainBenchmark
+{
+    const int Batch = 8, SeqLen = 256;
+
+    public static void Run()
+    {
+        torch.set_num_threads(Environment.ProcessorCount);
+        bool longRun = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_LONG") == "1";
+        var config = ModelPresets.Get("bench-12m");
+        Console.Error.WriteLine("train: measuring matmul peaks (2048², bf16 and fp32)…");
+        double peakBf16 = MatmulPeak.Measure(ScalarType.BFloat16, seconds: 2), peakFp32 = MatmulPeak.Measure(ScalarType.Float32, seconds: 2);
+        Print(new { bench = "matmul_peak", n = 2048, bf16_gflops = peakBf16 / 1e9, fp32_gflops = peakFp32 / 1e9, threads = torch.get_num_threads() });
+
+        if (Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_PROFILE") == "1")
+        {
+            TrainProfile.Run(config, ScalarType.BFloat16, Batch, SeqLen);
+            TrainProfile.Run(config, ScalarType.Float32, Batch, SeqLen);
+            return;
+        }
+        Measure(config, ScalarType.BFloat16, peakBf16, warmup: 3, timed: 20, memorySteps: longRun ? [100, 1000] : [100]);
+        Measure(config, ScalarType.Float32, peakFp32, warmup: 2, timed: 8, memorySteps: []);
+    }
+
+    static void Measure(ModelConfig config, ScalarType dtype, double peak, int warmup, int timed, int[] memorySteps)
+    {
+        string name = dtype == ScalarType.BFloat16 ? "bfloat16" : "float32";
+        manual_seed(0);
+        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype });
+        model.train();
+        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
+        using var step = new TrainStep(model, optimizer, Batch, SeqLen, gradAccumSteps: 1, gradClip: 1.0);
+        var random = new Random(0);
+        void Fill(int micro, Span<long> x, Span<long> y)
+        {
+            for (int i = 0; i < x.Length; i++) { x[i] = random.Next(config.VocabSize); y[i] = random.Next(config.VocabSize); }
+        }
+
+        int done = 0;
+        for (; done < warmup; done++) step.Run(1e-4, Fill);
+        var clock = Stopwatch.StartNew();
+        var phases = new Dictionary<string, double>();
+        for (int i = 0; i < timed; i++, done++) step.Run(1e-4, Fill);
+        double seconds = clock.Elapsed.TotalSeconds;
+        double tokensPerSecond = (double)timed * Batch * SeqLen / seconds;
+        double flopsPerToken = ModelFlops.TrainingFlopsPerToken(config, SeqLen);
+
+        var memory = new Dictionary<string, double>();
+        foreach (var target in memorySteps)
+        {
+            Console.Error.WriteLine($"train: {name}: running to step {target} for resident memory…");
+            for (; done < target; done++) step.Run(1e-4, Fill);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            memory[$"rss_mb_step_{target}"] = Process.GetCurrentProcess().WorkingSet64 / 1048576.0;
+        }
+
+        Print(new Dictionary<string, object>
+        {
+            ["bench"] = "train",
+            ["model"] = "bench-12m",
+            ["dtype"] = name,
+            ["batch"] = Batch,
+            ["seq_len"] = SeqLen,
+            ["params"] = model.ParameterCount(),
+            ["flops_per_token"] = flopsPerToken,
+            ["timed_steps"] = timed,
+            ["step_ms"] = 1000 * seconds / timed,
+            ["tokens_per_s"] = tokensPerSecond,
+            ["mfu"] = tokensPerSecond * flopsPerToken / peak,
+            ["peak_gflops"] = peak / 1e9,
+            ["threads"] = torch.get_num_threads(),
+        }.Concat(memory.Select(kv => KeyValuePair.Create(kv.Key, (object)kv.Value))).ToDictionary());
+    }
+
+    static void Print(object value) => Console.WriteLine(JsonSerializer.Serialize(value));
+}

@@ -1,0 +1,71 @@
+using System.Numerics;
+using static TorchSharp.torch;
+
+namespace Substrate.Training;
+
+/// <summary>
+/// Mean cross-entropy of (N, V) fp32 logits against N target ids, and its gradient, in one fused
+/// CPU pass per row: max, Σexp (exponentials stored in the gradient buffer), then
+/// grad = scale · (softmax − onehot) / N. The caller back-propagates with <c>logits.backward(grad)</c>.
+/// Replaces libtorch's log_softmax + nll_loss forward and backward (about five passes over the
+/// logits, the largest activation of a small-model step) with three. Row results do not depend
+/// on the thread count; the loss is summed in row order.
+/// </summary>
+public static unsafe class FusedCrossEntropy
+{
+    /// <summary>True where <see cref="Run"/> applies: CPU, fp32, contiguous (N, V).</summary>
+    public static bool Supports(Tensor logits) =>
+        logits.device_type == TorchSharp.DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.is_contiguous() && logits.dim() == 2;
+
+    /// <summary>
+    /// Returns the mean loss; writes d(scale · loss)/d(logits) into <paramref name="grad"/> ((N, V) fp32, contiguous, CPU).
+    /// </summary>
+    public static double Run(Tensor logits, ReadOnlySpan<long> targets, Tensor grad, double scale = 1.0)
+    {
+        long n = logits.shape[0];
+        int v = (int)logits.shape[1];
+        if (targets.Length != n) throw new ArgumentException($"{targets.Length} targets for {n} rows");
+        if (!grad.shape.SequenceEqual(logits.shape) || grad.dtype != ScalarType.Float32 || !grad.is_contiguous())
+            throw new ArgumentException("grad must be a contiguous fp32 tensor shaped like the logits");
+        foreach (var t in targets)
+            if ((ulong)t >= (ulong)v) throw new ArgumentException($"target id {t} outside the vocabulary (V = {v})");
+        float* x, g;
+        fixed (byte* p = logits.bytes) x = (float*)p; // native memory: valid beyond `fixed`
+        fixed (byte* p = grad.bytes) g = (float*)p;
+        var ids = targets.ToArray();
+        var losses = new double[n];
+        float rowScale = (float)(scale / n);
+        Parallel.For(0, n, r => losses[r] = Row(x + r * v, g + r * v, v, (int)ids[r], rowScale));
+        double sum = 0;
+        foreach (var l in losses) sum += l;
+        return sum / n;
+    }
+
+    static double Row(float* x, float* g, int v, int target, float scale)
+    {
+        int w = Vector<float>.Count, i = 0;
+        // Pass 1: the row maximum.
+        var vmax = new Vector<float>(float.NegativeInfinity);
+        for (; i + w <= v; i += w) vmax = Vector.Max(vmax, Vector.Load(x + i));
+        float max = float.NegativeInfinity;
+        for (int k = 0; k < w; k++) max = MathF.Max(max, vmax[k]);
+        for (; i < v; i++) max = MathF.Max(max, x[i]);
+        // Pass 2: e = exp(x − max) into g, and Σe.
+        var vm = new Vector<float>(max);
+        var vsum = Vector<float>.Zero;
+        for (i = 0; i + w <= v; i += w)
+        {
+            var e = Vector.Exp(Vector.Load(x + i) - vm);
+            e.Store(g + i);
+            vsum += e;
+        }
+        double sum = Vector.Sum(vsum);
+        for (; i < v; i++) { float e = MathF.Exp(x[i] - max); g[i] = e; sum += e; }
+        // Pass 3: grad = scale · (e / Σe − onehot).
+        var vs = new Vector<float>((float)(scale / sum));
+        for (i = 0; i + w <= v; i += w) (Vector.Load(g + i) * vs).Store(g + i);
+        for (; i < v; i++) g[i] *= (float)(scale / sum);
+        g[target] -= scale;
+        return max + Math.Log(sum) - x[target]; // log Σexp − x_target
+    }
+}

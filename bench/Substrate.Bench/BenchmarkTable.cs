@@ -5,5 +5,8 @@ public static class BenchmarkTable
 {
     public static readonly IReadOnlyDictionary<string, Action> All = new Dictionary<string, Action>
     {
+        ["matmul-peak"] = MatmulPeakBenchmark.Run,
+        ["decode"] = DecodeBenchmark.Run,
+        ["forward-backward"] = ForwardBackwardBenchmark.Run,
     };
 }

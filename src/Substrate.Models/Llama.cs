@@ -139,17 +139,18 @@ public sealed class LlamaAttention : nn.Module
         return o_proj.call(y).MoveToOuterDisposeScope();                                                        // (B, T, H)
     }
 
-    /// <summary>The reference: softmax(q kᵀ / √hd + causal mask) v, scores and softmax in fp32.</summary>
+    /// <summary>The reference: softmax(q kᵀ / √hd + causal mask) v, the softmax computed in fp32.
+    /// (q is scaled rather than the scores: T·hd multiplies instead of T·S.)</summary>
     private static Tensor Eager(Tensor q, Tensor k, Tensor v, long start)
     {
         var (t, s) = (q.shape[2], k.shape[2]);
-        var scores = q.matmul(k.transpose(-2, -1)).to(ScalarType.Float32) * (1.0 / Math.Sqrt(q.shape[^1])); // (B, nH, T, S)
+        var scores = (q * (1.0 / Math.Sqrt(q.shape[^1]))).matmul(k.transpose(-2, -1)); // (B, nH, T, S), compute dtype
         if (t > 1)
         {
             var future = ones(t, s, ScalarType.Bool, q.device).triu(start + 1); // (T, S): key position > query position
             scores = scores.masked_fill(future, double.NegativeInfinity);
         }
-        return scores.softmax(-1).to(v.dtype).matmul(v); // (B, nH, T, hd)
+        return scores.softmax(-1, ScalarType.Float32).to(v.dtype).matmul(v); // (B, nH, T, hd)
     }
 
     /// <summary>libtorch's scaled_dot_product_attention (flash kernel on CPU when no mask is given).</summary>
@@ -231,11 +232,11 @@ public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
 
     public Parameter Weight => weight;
 
-    public override Tensor forward(Tensor ids) // (B, T) int64 → (B, T, H) fp32
+    public override Tensor forward(Tensor ids) // (B, T) int64 → (B, T, H) fp32 (the residual stream), whatever the table's dtype
     {
-        using var flat = ids.reshape(-1);
-        using var rows = weight.index_select(0, flat); // (B·T, H)
-        return rows.view(ids.shape[0], ids.shape[1], weight.shape[1]);
+        using var scope = NewDisposeScope();
+        var rows = weight.index_select(0, ids.reshape(-1)); // (B·T, H)
+        return rows.view(ids.shape[0], ids.shape[1], weight.shape[1]).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }
 
@@ -283,6 +284,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         config.Validate();
         Config = config;
         this.options = options ?? new ModelOptions();
+        if (this.options.RetainFreedMemory) NativeMemory.RetainFreedMemory();
         model = new LlamaModel(config, this.options);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);

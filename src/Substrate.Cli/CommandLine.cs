@@ -17,6 +17,8 @@ public static class CommandLine
         Verbs.GenerateVerb.Build(),
         Verbs.ChatVerb.Build(),
         Verbs.EvalVerbs.Build(),
+        Verbs.PlanVerb.Build(),
+        Verbs.QuickstartVerb.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

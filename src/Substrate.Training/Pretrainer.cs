@@ -83,7 +83,7 @@ public static class Pretrainer
         // The tokenizer travels with the data; copied here, the run folder is a complete HF model folder.
         foreach (var tokenizerFile in new[] { "tokenizer.json", "tokenizer_config.json" })
             if (File.Exists(Path.Combine(options.DataDirectory, tokenizerFile)))
-                Substrate.Data.AtomicFile.Copy(Path.Combine(options.DataDirectory, tokenizerFile), Path.Combine(runDir, tokenizerFile));
+                AtomicFile.Write(Path.Combine(runDir, tokenizerFile), s => { using var f = File.OpenRead(Path.Combine(options.DataDirectory, tokenizerFile)); f.CopyTo(s); });
         using var metrics = new MetricsLog(runDir, state.Step);
 
         var schedule = LrSchedule.From(train);

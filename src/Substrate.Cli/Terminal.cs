@@ -28,7 +28,7 @@ public static class Terminal
             var lastReport = DateTime.MinValue;
             return work((status, fraction) =>
             {
-                if ((DateTime.UtcNow - lastReport).TotalSeconds < 5 && fraction < 1) return;
+                if ((DateTime.UtcNow - lastReport).TotalSeconds < 5 && (fraction ?? 0) < 1) return;
                 lastReport = DateTime.UtcNow;
                 Console.Error.WriteLine(fraction is double f ? $"{title}: {status} ({f:P0})" : $"{title}: {status}");
             });

@@ -72,5 +72,5 @@ public static class QuickstartVerb
         Terminal.Info($"  substrate chat --model {Markup.Escape(modelDir)}");
     }
 
-    static void Step(int number, string name) => Terminal.Err.Write(new Rule($"[bold]{number}. {name}[/]").LeftJustified());
+    static void Step(int number, string name) => Terminal.Info($"[bold]── {number}. {name} ──────────[/]");
 }

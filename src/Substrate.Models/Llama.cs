@@ -1,0 +1,340 @@
+using Substrate.Nn;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Substrate.Models;
+
+// The Llama decoder, in reading order: RmsNorm → rotary embeddings → attention → SwiGLU MLP →
+// decoder layer → model → causal-LM head. Field names are the Hugging Face state-dict keys.
+// Shapes: B batch, T new positions, S attended positions (past + new), H hidden_size,
+// nH attention heads, nKv key/value heads, hd head_dim, I intermediate_size, V vocab_size.
+
+/// <summary>RMSNorm: x / sqrt(mean(x²) + eps) · weight, statistics in fp32; returns fp32.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight; // (H)
+    private readonly double eps;
+
+    public RmsNorm(int size, double eps) : base(nameof(RmsNorm))
+    {
+        weight = new Parameter(ones(size));
+        weight.DetachFromDisposeScope();
+        this.eps = eps;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) // (…, H) → (…, H) fp32
+    {
+        using var scope = NewDisposeScope();
+        var xf = x.to(ScalarType.Float32);
+        var inverseRms = xf.square().mean([-1], keepdim: true).add_(eps).rsqrt_(); // (…, 1)
+        return (xf * inverseRms * weight).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Rotary position embeddings, Hugging Face convention (rotate_half: the two halves of each head
+/// are the pairs). Not a module: the cos/sin tables stay out of the state dict and are built per
+/// (device, dtype) on first use, owned here, outside any dispose scope.
+/// </summary>
+public sealed class RotaryEmbedding : IDisposable
+{
+    private readonly int headDim;
+    private readonly int maxPositions;
+    private readonly double theta;
+    private readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> tables = new();
+
+    public RotaryEmbedding(int headDim, int maxPositions, double theta)
+    {
+        this.headDim = headDim;
+        this.maxPositions = maxPositions;
+        this.theta = theta;
+    }
+
+    /// <summary>cos and signed sin for positions [start, start+length): (length, 1, hd) each,
+    /// shaped to broadcast over (B, T, heads, hd).</summary>
+    public (Tensor Cos, Tensor Sin) Slice(long start, long length, Device device, ScalarType dtype)
+    {
+        if (start + length > maxPositions)
+            throw new ArgumentOutOfRangeException(nameof(length),
+                $"positions [{start}, {start + length}) exceed max_position_embeddings = {maxPositions}");
+        var (cos, sin) = Table(device, dtype);
+        return (cos.narrow(0, start, length), sin.narrow(0, start, length));
+    }
+
+    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype)
+    {
+        var key = (device.type, device.index, dtype);
+        if (tables.TryGetValue(key, out var table)) return table;
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            // inv_freq[i] = theta^(-2i/hd); angle[t, i] = t · inv_freq[i]; computed in fp64 then rounded.
+            var invFreq = pow(theta, arange(0, headDim, 2, ScalarType.Float64) / headDim).reciprocal(); // (hd/2)
+            var angles = outer(arange(maxPositions, ScalarType.Float64), invFreq);                    // (maxT, hd/2)
+            var cos = cat([angles.cos(), angles.cos()], -1);                                           // (maxT, hd)
+            var sin = cat([-angles.sin(), angles.sin()], -1);                                          // (maxT, hd), sign of rotate_half folded in
+            table = (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                     // (maxT, 1, hd)
+                     sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
+        }
+        tables[key] = table;
+        return table;
+    }
+
+    /// <summary>x·cos + rotate_half(x)·sin, with rotate_half(x) = [-x₂, x₁]; here [x₂, x₁]·signedSin.</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin) // x (B, T, heads, hd), cos/sin (T, 1, hd)
+    {
+        var half = x.shape[^1] / 2;
+        using var swapped = cat([x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1); // (B, T, heads, hd)
+        using var rotated = swapped * sin;
+        return x * cos + rotated;
+    }
+
+    public void Dispose()
+    {
+        foreach (var (cos, sin) in tables.Values) { cos.Dispose(); sin.Dispose(); }
+        tables.Clear();
+    }
+}
+
+/// <summary>Grouped-query self-attention with rotary embeddings and an optional KV cache.</summary>
+public sealed class LlamaAttention : nn.Module
+{
+    private readonly nn.Module<Tensor, Tensor> q_proj; // weight (nH·hd, H)
+    private readonly nn.Module<Tensor, Tensor> k_proj; // weight (nKv·hd, H)
+    private readonly nn.Module<Tensor, Tensor> v_proj; // weight (nKv·hd, H)
+    private readonly nn.Module<Tensor, Tensor> o_proj; // weight (H, nH·hd)
+    private readonly int heads, kvHeads, headDim, layerIndex;
+    private readonly AttentionImplementation implementation;
+
+    public LlamaAttention(ModelConfig config, int layerIndex, ModelOptions options, string path) : base(nameof(LlamaAttention))
+    {
+        (heads, kvHeads, headDim, this.layerIndex) = (config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim, layerIndex);
+        implementation = options.Attention;
+        var f = options.LinearFactory;
+        q_proj = f.Create($"{path}.q_proj", config.HiddenSize, heads * headDim);
+        k_proj = f.Create($"{path}.k_proj", config.HiddenSize, kvHeads * headDim);
+        v_proj = f.Create($"{path}.v_proj", config.HiddenSize, kvHeads * headDim);
+        o_proj = f.Create($"{path}.o_proj", heads * headDim, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start) // x (B, T, H) in compute dtype
+    {
+        using var scope = NewDisposeScope();
+        var (b, t) = (x.shape[0], x.shape[1]);
+        var q = RotaryEmbedding.Apply(q_proj.call(x).view(b, t, heads, headDim), cos, sin).transpose(1, 2);   // (B, nH, T, hd)
+        var k = RotaryEmbedding.Apply(k_proj.call(x).view(b, t, kvHeads, headDim), cos, sin).transpose(1, 2); // (B, nKv, T, hd)
+        var v = v_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
+        if (cache is not null) (k, v) = cache.Update(layerIndex, k, v, start);                              // (B, nKv, S, hd)
+        if (kvHeads != heads)
+        {
+            k = k.repeat_interleave(heads / kvHeads, dim: 1); // (B, nH, S, hd)
+            v = v.repeat_interleave(heads / kvHeads, dim: 1); // (B, nH, S, hd)
+        }
+        var y = implementation == AttentionImplementation.Fused ? Fused(q, k, v, start) : Eager(q, k, v, start); // (B, nH, T, hd)
+        y = y.transpose(1, 2).reshape(b, t, heads * headDim);                                                   // (B, T, nH·hd)
+        return o_proj.call(y).MoveToOuterDisposeScope();                                                        // (B, T, H)
+    }
+
+    /// <summary>The reference: softmax(q kᵀ / √hd + causal mask) v, scores and softmax in fp32.</summary>
+    private static Tensor Eager(Tensor q, Tensor k, Tensor v, long start)
+    {
+        var (t, s) = (q.shape[2], k.shape[2]);
+        var scores = q.matmul(k.transpose(-2, -1)).to(ScalarType.Float32) * (1.0 / Math.Sqrt(q.shape[^1])); // (B, nH, T, S)
+        if (t > 1)
+        {
+            var future = ones(t, s, ScalarType.Bool, q.device).triu(start + 1); // (T, S): key position > query position
+            scores = scores.masked_fill(future, double.NegativeInfinity);
+        }
+        return scores.softmax(-1).to(v.dtype).matmul(v); // (B, nH, T, hd)
+    }
+
+    /// <summary>libtorch's scaled_dot_product_attention (flash kernel on CPU when no mask is given).</summary>
+    private static Tensor Fused(Tensor q, Tensor k, Tensor v, long start)
+    {
+        var (t, s) = (q.shape[2], k.shape[2]);
+        if (t == 1) return F.scaled_dot_product_attention(q, k, v);                       // one new query sees all keys
+        if (start == 0) return F.scaled_dot_product_attention(q, k, v, is_casual: true);  // T == S
+        var allowed = ones(t, s, ScalarType.Bool, q.device).tril(start);                   // (T, S): key position ≤ query position
+        return F.scaled_dot_product_attention(q, k, v, allowed);
+    }
+}
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)).</summary>
+public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor> gate_proj; // weight (I, H)
+    private readonly nn.Module<Tensor, Tensor> up_proj;   // weight (I, H)
+    private readonly nn.Module<Tensor, Tensor> down_proj; // weight (H, I)
+
+    public LlamaMlp(ModelConfig config, ModelOptions options, string path) : base(nameof(LlamaMlp))
+    {
+        var f = options.LinearFactory;
+        gate_proj = f.Create($"{path}.gate_proj", config.HiddenSize, config.IntermediateSize);
+        up_proj = f.Create($"{path}.up_proj", config.HiddenSize, config.IntermediateSize);
+        down_proj = f.Create($"{path}.down_proj", config.IntermediateSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) // (B, T, H) → (B, T, H), in x's dtype
+    {
+        using var scope = NewDisposeScope();
+        var hidden = F.silu(gate_proj.call(x)).mul_(up_proj.call(x)); // (B, T, I)
+        return down_proj.call(hidden).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Pre-norm decoder layer: x + attn(norm(x)), then h + mlp(norm(h)). The residual stream is fp32.</summary>
+public sealed class LlamaDecoderLayer : nn.Module
+{
+    private readonly RmsNorm input_layernorm;
+    private readonly LlamaAttention self_attn;
+    private readonly RmsNorm post_attention_layernorm;
+    private readonly LlamaMlp mlp;
+    private readonly ScalarType computeDtype;
+
+    public LlamaDecoderLayer(ModelConfig config, int index, ModelOptions options) : base(nameof(LlamaDecoderLayer))
+    {
+        var path = $"model.layers.{index}";
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        self_attn = new LlamaAttention(config, index, options, $"{path}.self_attn");
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        mlp = new LlamaMlp(config, options, $"{path}.mlp");
+        computeDtype = options.ComputeDtype;
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start) // (B, T, H) fp32
+    {
+        using var scope = NewDisposeScope();
+        var h = x + self_attn.forward(input_layernorm.call(x).to(computeDtype), cos, sin, cache, start); // (B, T, H) fp32
+        var y = h + mlp.call(post_attention_layernorm.call(h).to(computeDtype));                      // (B, T, H) fp32
+        return y.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Token embeddings: a (V, H) table looked up by id, N(0, 0.02) init.</summary>
+public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight; // (V, H)
+
+    public TokenEmbedding(int vocabSize, int hiddenSize, double initStd) : base(nameof(TokenEmbedding))
+    {
+        using (no_grad())
+            weight = new Parameter(empty(vocabSize, hiddenSize).normal_(0.0, initStd));
+        weight.DetachFromDisposeScope();
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+
+    public override Tensor forward(Tensor ids) // (B, T) int64 → (B, T, H) fp32
+    {
+        using var flat = ids.reshape(-1);
+        using var rows = weight.index_select(0, flat); // (B·T, H)
+        return rows.view(ids.shape[0], ids.shape[1], weight.shape[1]);
+    }
+}
+
+/// <summary>The decoder stack: embeddings, layers, final norm (HF <c>LlamaModel</c>, state-dict prefix <c>model.</c>).</summary>
+public sealed class LlamaModel : nn.Module
+{
+    private readonly TokenEmbedding embed_tokens;
+    private readonly ModuleList<LlamaDecoderLayer> layers;
+    private readonly RmsNorm norm;
+
+    public LlamaModel(ModelConfig config, ModelOptions options) : base(nameof(LlamaModel))
+    {
+        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange);
+        layers = new ModuleList<LlamaDecoderLayer>();
+        for (var i = 0; i < config.NumHiddenLayers; i++) layers.Add(new LlamaDecoderLayer(config, i, options));
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        RegisterComponents();
+    }
+
+    public TokenEmbedding EmbedTokens => embed_tokens;
+
+    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, KvCache? cache, long start) // (B, T) → (B, T, H) fp32, normed
+    {
+        using var scope = NewDisposeScope();
+        var x = embed_tokens.call(ids); // (B, T, H)
+        foreach (var layer in layers) x = layer.forward(x, cos, sin, cache, start);
+        return norm.call(x).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Llama with a language-model head: (B, T) token ids → (B, T, V) fp32 logits. State-dict keys are
+/// the Hugging Face ones (<c>model.embed_tokens.weight</c>, <c>model.layers.N.…</c>, <c>lm_head.weight</c>);
+/// with tied embeddings there is no <c>lm_head</c> and the embedding table is the output projection.
+/// </summary>
+public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+{
+    private readonly LlamaModel model;
+    private readonly nn.Module<Tensor, Tensor>? lm_head; // weight (V, H); null when tied
+    private readonly RotaryEmbedding rotary;
+    private readonly ModelOptions options;
+
+    public LlamaForCausalLM(ModelConfig config, ModelOptions? options = null) : base(nameof(LlamaForCausalLM))
+    {
+        config.Validate();
+        Config = config;
+        this.options = options ?? new ModelOptions();
+        model = new LlamaModel(config, this.options);
+        if (!config.TieWordEmbeddings)
+            lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
+        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta);
+        RegisterComponents();
+        if (this.options.Device.type != DeviceType.CPU) this.to(this.options.Device);
+    }
+
+    public ModelConfig Config { get; }
+
+    public ModelOptions Options => options;
+
+    public override Tensor forward(Tensor inputIds) => forward(inputIds, null, 0);
+
+    /// <summary>
+    /// Logits for positions [startPosition, startPosition+T). With a cache, keys/values of these positions
+    /// are written into it, attention sees positions [0, startPosition+T), and cache.Length becomes startPosition+T.
+    /// </summary>
+    public Tensor forward(Tensor inputIds, KvCache? cache, long startPosition) // (B, T) int64 → (B, T, V) fp32
+    {
+        if (inputIds.dim() != 2) throw new ArgumentException($"inputIds must be (B, T); got shape [{string.Join(", ", inputIds.shape)}]");
+        var t = inputIds.shape[1];
+        if (startPosition + t > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"sequence of {startPosition + t} positions exceeds max_position_embeddings = {Config.MaxPositionEmbeddings}");
+        if (cache is null && startPosition != 0)
+            throw new ArgumentException("startPosition must be 0 without a KV cache");
+        using var scope = NewDisposeScope();
+        var (cos, sin) = rotary.Slice(startPosition, t, inputIds.device, options.ComputeDtype); // (T, 1, hd) each
+        var h = model.forward(inputIds, cos, sin, cache, startPosition).to(options.ComputeDtype); // (B, T, H)
+        var logits = lm_head is not null
+            ? lm_head.call(h)
+            : F.linear(h, model.EmbedTokens.Weight.to(options.ComputeDtype)); // (B, T, V)
+        if (cache is not null) cache.Length = startPosition + t;
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A KV cache sized for this model: (batch, nKv, maxLength, hd) per layer, in the compute dtype.</summary>
+    public KvCache CreateCache(long batch = 1, long? maxLength = null) =>
+        new(Config.NumHiddenLayers, batch, Config.NumKeyValueHeads, maxLength ?? Config.MaxPositionEmbeddings,
+            Config.HeadDim, options.ComputeDtype, options.Device);
+
+    /// <summary>Number of parameters; without embeddings, the token-embedding table is left out
+    /// (an untied lm_head is still counted: it is compute, not a lookup).</summary>
+    public long ParameterCount(bool includeEmbeddings = true)
+    {
+        var total = parameters().Sum(p => p.numel());
+        return includeEmbeddings ? total : total - model.EmbedTokens.Weight.numel();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) rotary.Dispose();
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,175 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Substrate.Models;
+
+/// <summary>
+/// A model as a Hugging Face folder: <c>config.json</c>, <c>model.safetensors</c> (or shards with
+/// <c>model.safetensors.index.json</c>), <c>generation_config.json</c>. Loads in transformers;
+/// Llama-family folders from the Hub load here.
+/// </summary>
+public static class ModelFolder
+{
+    public const string ConfigFile = "config.json";
+    public const string WeightsFile = "model.safetensors";
+    public const string WeightsIndexFile = "model.safetensors.index.json";
+    public const string GenerationConfigFile = "generation_config.json";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowReadingFromString,
+    };
+
+    /// <summary>Writes config.json, generation_config.json and model.safetensors (weights in <paramref name="dtype"/>:
+    /// Float32 or BFloat16), each atomically.</summary>
+    public static void Save(LlamaForCausalLM model, string dir, ScalarType dtype = ScalarType.Float32)
+    {
+        var dtypeName = dtype switch
+        {
+            ScalarType.Float32 => "float32",
+            ScalarType.BFloat16 => "bfloat16",
+            _ => throw new ArgumentException($"weights can be saved as Float32 or BFloat16, not {dtype}", nameof(dtype)),
+        };
+        Directory.CreateDirectory(dir);
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var tensors = model.state_dict().Select(kv => KeyValuePair.Create(kv.Key, kv.Value.to(dtype)));
+            SafetensorsWriter.Write(Path.Combine(dir, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        }
+        var config = model.Config with { TorchDtype = dtypeName };
+        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), JsonSerializer.Serialize(config, Json) + "\n");
+        var generation = new JsonObject { ["_from_model_config"] = true };
+        if (config.BosTokenId is { } bos) generation["bos_token_id"] = bos;
+        if (config.EosTokenId is { } eos) generation["eos_token_id"] = eos;
+        AtomicFile.WriteAllText(Path.Combine(dir, GenerationConfigFile), generation.ToJsonString(Json) + "\n");
+    }
+
+    /// <summary>Reads and validates config.json; <see cref="InvalidDataException"/> naming the file when it is unreadable.</summary>
+    public static ModelConfig ReadConfig(string dir)
+    {
+        var path = Path.Combine(dir, ConfigFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no config.json in the model folder", path);
+        ModelConfig config;
+        try
+        {
+            config = JsonSerializer.Deserialize<ModelConfig>(File.ReadAllText(path), Json)
+                ?? throw new InvalidDataException($"{path}: config is null");
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"{path}: invalid config.json ({ex.Message})", ex);
+        }
+        try
+        {
+            config.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException($"{path}: {ex.Message}", ex);
+        }
+        return config;
+    }
+
+    /// <summary>
+    /// Loads a folder: every parameter of the model the config describes must be present with its exact
+    /// shape (else <see cref="InvalidDataException"/> naming the tensor). F32/F16/BF16 weights are
+    /// converted to fp32 master weights. <c>rotary_emb.inv_freq</c> buffers are ignored, and so is
+    /// <c>lm_head.weight</c> when the config ties embeddings. The global RNG is left as it was.
+    /// </summary>
+    public static LlamaForCausalLM Load(string dir, ModelOptions? options = null)
+    {
+        var config = ReadConfig(dir);
+        var rng = get_rng_state();
+        LlamaForCausalLM model;
+        try { model = new LlamaForCausalLM(config, options); }
+        finally { set_rng_state(rng); rng.Dispose(); }
+        try
+        {
+            LoadWeights(model, dir);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    private static void LoadWeights(LlamaForCausalLM model, string dir)
+    {
+        var files = WeightFiles(dir); // tensor name → file
+        var readers = new Dictionary<string, SafetensorsReader>();
+        try
+        {
+            SafetensorsReader ReaderFor(string file) =>
+                readers.TryGetValue(file, out var r) ? r : readers[file] = new SafetensorsReader(file);
+
+            var expected = model.state_dict();
+            foreach (var (name, target) in expected)
+            {
+                if (!files.TryGetValue(name, out var file))
+                    throw new InvalidDataException($"{dir}: tensor '{name}' (shape [{string.Join(", ", target.shape)}]) is missing from the weights");
+                var reader = ReaderFor(file);
+                if (!reader.Contains(name))
+                    throw new InvalidDataException($"{file}: tensor '{name}' is missing (the index names this file)");
+                var shape = reader.Entry(name).Shape;
+                if (!shape.SequenceEqual(target.shape))
+                    throw new InvalidDataException(
+                        $"{file}: tensor '{name}' has shape [{string.Join(", ", shape)}]; the config needs [{string.Join(", ", target.shape)}]");
+                using var loaded = reader.Read(name);
+                using (no_grad()) target.copy_(loaded);
+            }
+            var unexpected = files.Keys
+                .Where(n => !expected.ContainsKey(n) && !n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)
+                            && !(n == "lm_head.weight" && model.Config.TieWordEmbeddings))
+                .Order(StringComparer.Ordinal).ToList();
+            if (unexpected.Count > 0)
+                throw new InvalidDataException(
+                    $"{dir}: {unexpected.Count} tensor(s) the config does not describe: {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", …" : "")}");
+        }
+        finally
+        {
+            foreach (var r in readers.Values) r.Dispose();
+        }
+    }
+
+    /// <summary>Tensor name → safetensors file, from model.safetensors or model.safetensors.index.json.</summary>
+    private static Dictionary<string, string> WeightFiles(string dir)
+    {
+        var single = Path.Combine(dir, WeightsFile);
+        var index = Path.Combine(dir, WeightsIndexFile);
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (File.Exists(single))
+        {
+            using var reader = new SafetensorsReader(single);
+            foreach (var e in reader.Entries) map[e.Name] = single;
+            return map;
+        }
+        if (!File.Exists(index))
+            throw new FileNotFoundException($"{dir}: neither {WeightsFile} nor {WeightsIndexFile} in the model folder", single);
+        JsonObject weightMap;
+        try
+        {
+            weightMap = JsonNode.Parse(File.ReadAllText(index))?["weight_map"] as JsonObject
+                ?? throw new InvalidDataException($"{index}: no weight_map object");
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"{index}: invalid JSON ({ex.Message})", ex);
+        }
+        foreach (var (name, node) in weightMap)
+        {
+            var file = node is JsonValue v && v.TryGetValue<string>(out var f) ? f : throw new InvalidDataException($"{index}: weight_map['{name}'] is not a file name");
+            if (file != Path.GetFileName(file) || file is "." or "..")
+                throw new InvalidDataException($"{index}: weight_map['{name}'] = '{file}' is not a file name in the folder");
+            map[name] = Path.Combine(dir, file);
+        }
+        return map;
+    }
+}

@@ -1,0 +1,28 @@
+using Substrate.Nn;
+using static TorchSharp.torch;
+
+namespace Substrate.Models;
+
+/// <summary>How attention is computed: the eager reference (matmul, mask, fp32 softmax, matmul)
+/// or libtorch's fused scaled_dot_product_attention. They agree to ~1e-6 in fp32.</summary>
+public enum AttentionImplementation { Eager, Fused }
+
+/// <summary>
+/// Runtime choices for a model, apart from its architecture (<see cref="ModelConfig"/>).
+/// </summary>
+public sealed class ModelOptions
+{
+    /// <summary>
+    /// Float32, or BFloat16 for mixed precision: weights stay fp32 (master weights); linears and
+    /// attention run in bf16 (weights cast once per use, activations cast at each block input);
+    /// RMSNorm statistics, the residual stream, the eager softmax and the returned logits stay fp32.
+    /// </summary>
+    public ScalarType ComputeDtype { get; init; } = ScalarType.Float32;
+
+    public Device Device { get; init; } = CPU;
+
+    public AttentionImplementation Attention { get; init; } = AttentionImplementation.Fused;
+
+    /// <summary>Builds every projection (plain by default; LoRA or quantized factories plug in here).</summary>
+    public ILinearFactory LinearFactory { get; init; } = PlainLinearFactory.Instance;
+}

@@ -1,0 +1,24 @@
+using static TorchSharp.torch;
+
+namespace Substrate.Nn;
+
+/// <summary>
+/// Decides which linear layer a model uses for each projection: plain, LoRA-wrapped, quantized.
+/// Models ask the factory for every projection by its state-dict path
+/// (e.g. <c>model.layers.0.self_attn.q_proj</c>), so a LoRA factory can pick its targets by name.
+/// The returned module must own a parameter named <c>weight</c> of shape (outFeatures, inFeatures)
+/// and compute in the dtype of its input (the model casts activations to its compute dtype).
+/// </summary>
+public interface ILinearFactory
+{
+    nn.Module<Tensor, Tensor> Create(string path, int inFeatures, int outFeatures);
+}
+
+/// <summary>Creates <see cref="PlainLinear"/> layers everywhere.</summary>
+public sealed class PlainLinearFactory : ILinearFactory
+{
+    public static readonly PlainLinearFactory Instance = new();
+
+    public nn.Module<Tensor, Tensor> Create(string path, int inFeatures, int outFeatures) =>
+        new PlainLinear(inFeatures, outFeatures);
+}

@@ -1,0 +1,33 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Substrate.Nn;
+
+/// <summary>
+/// A bias-free linear layer, y = x Wᵀ, whose fp32 master weight is cast to the input's dtype
+/// on use: give it bf16 activations and the product runs in bf16 (mixed precision without
+/// autocast); the cast is differentiable, so gradients reach the fp32 weight.
+/// Initialized N(0, 0.02) from the global generator, like Hugging Face.
+/// </summary>
+public sealed class PlainLinear : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight; // (out, in)
+
+    public PlainLinear(int inFeatures, int outFeatures, double initStd = 0.02) : base(nameof(PlainLinear))
+    {
+        using (no_grad())
+            weight = new Parameter(empty(outFeatures, inFeatures).normal_(0.0, initStd));
+        weight.DetachFromDisposeScope();
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+
+    public override Tensor forward(Tensor x) // (…, in) → (…, out), in x's dtype
+    {
+        if (x.dtype == weight.dtype) return nn.functional.linear(x, weight);
+        using var w = weight.to(x.dtype);
+        return nn.functional.linear(x, w);
+    }
+}

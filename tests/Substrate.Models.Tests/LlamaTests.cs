@@ -1,0 +1,186 @@
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Substrate.Models.Tests;
+
+public class LlamaTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void TiedParameterNamesAndShapesAreTheHuggingFaceOnes()
+    {
+        using var model = TinyModels.Create();
+        var actual = model.named_parameters().Select(p => $"{p.name} [{string.Join(",", p.parameter.shape)}]").ToList();
+        var expected = new List<string> { "model.embed_tokens.weight [64,32]" };
+        for (var i = 0; i < 2; i++)
+            expected.AddRange([
+                $"model.layers.{i}.input_layernorm.weight [32]",
+                $"model.layers.{i}.self_attn.q_proj.weight [32,32]",
+                $"model.layers.{i}.self_attn.k_proj.weight [16,32]",
+                $"model.layers.{i}.self_attn.v_proj.weight [16,32]",
+                $"model.layers.{i}.self_attn.o_proj.weight [32,32]",
+                $"model.layers.{i}.post_attention_layernorm.weight [32]",
+                $"model.layers.{i}.mlp.gate_proj.weight [64,32]",
+                $"model.layers.{i}.mlp.up_proj.weight [64,32]",
+                $"model.layers.{i}.mlp.down_proj.weight [32,64]",
+            ]);
+        expected.Add("model.norm.weight [32]");
+        Assert.Equal(expected.Order(), actual.Order());
+        Assert.Equal(expected.Count, model.state_dict().Count); // no buffers: rotary tables stay out
+    }
+
+    [Fact]
+    public void UntiedModelHasLmHead()
+    {
+        using var model = TinyModels.Create(TinyModels.Config with { TieWordEmbeddings = false });
+        var names = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+        Assert.Equal(new long[] { 64, 32 }, names["lm_head.weight"]);
+        Assert.Equal(2 + 2 * 9 + 1, names.Count);
+        Assert.Equal(64 * 32 * 2 + 2 * (32 * 3 + 32 * 32 * 2 + 16 * 32 * 2 + 64 * 32 * 3) - 32 * 2 + 32, model.ParameterCount());
+    }
+
+    [Fact]
+    public void SeededLogitsArePinned()
+    {
+        using var model = TinyModels.Create();
+        using (no_grad())
+            foreach (var p in model.parameters()) p.mul_(10); // N(0, 0.2) weights: logits of order 1, not 0.01
+        using var ids = TinyModels.Ids();
+        using var logits = model.call(ids);
+        Assert.Equal(new long[] { 2, 7, 64 }, logits.shape);
+        Assert.Equal(ScalarType.Float32, logits.dtype);
+        var picked = new[] { logits[0, 0, 0].item<float>(), logits[0, 6, 5].item<float>(), logits[1, 3, 63].item<float>(), logits[1, 6, 17].item<float>() };
+        output.WriteLine(string.Join(", ", picked.Select(v => v.ToString("R"))));
+        float[] expected = [4.4030843f, 4.6376896f, 16.850967f, 11.535917f]; // printed once from this model, libtorch 2.10 CPU
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(picked[i] - expected[i]) <= 1e-5 * Math.Max(1, Math.Abs(expected[i])), $"logit {i}: {picked[i]:R} vs {expected[i]:R}");
+        Assert.Equal(944.08496, logits.sum().item<float>(), 0.01);
+    }
+
+    [Fact]
+    public void FusedAttentionMatchesEager()
+    {
+        using var eager = TinyModels.Create(options: new ModelOptions { Attention = AttentionImplementation.Eager });
+        using var fused = TinyModels.Create(options: new ModelOptions { Attention = AttentionImplementation.Fused });
+        using var ids = TinyModels.Ids();
+        using var a = eager.call(ids);
+        using var b = fused.call(ids);
+        Assert.True(a.allclose(b, rtol: 0, atol: 1e-5), $"max diff {(a - b).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void GroupedQueryAttentionEqualsMultiHeadWithRepeatedKeyValueHeads()
+    {
+        // nKv = 2 < nH = 4: each kv head serves two query heads. The same model with nKv = nH and
+        // k/v projection rows repeated per head must give the same logits.
+        using var gqa = TinyModels.Create(options: new ModelOptions { Attention = AttentionImplementation.Eager });
+        using var mha = TinyModels.Create(TinyModels.Config with { NumKeyValueHeads = 4 }, new ModelOptions { Attention = AttentionImplementation.Eager });
+        var source = gqa.state_dict();
+        using (no_grad())
+            foreach (var (name, target) in mha.state_dict())
+            {
+                var w = source[name];
+                if (name.EndsWith("k_proj.weight") || name.EndsWith("v_proj.weight"))
+                    w = w.view(2, 8, 32).repeat_interleave(2, dim: 0).reshape(32, 32); // (nKv, hd, H) → (nH·hd, H)
+                target.copy_(w);
+            }
+        using var ids = TinyModels.Ids();
+        using var a = gqa.call(ids);
+        using var b = mha.call(ids);
+        Assert.True(a.allclose(b, rtol: 0, atol: 1e-5), $"max diff {(a - b).abs().max().item<float>()}");
+    }
+
+    [Theory]
+    [InlineData(AttentionImplementation.Eager)]
+    [InlineData(AttentionImplementation.Fused)]
+    public void CachedDecodingMatchesFullForward(AttentionImplementation attention)
+    {
+        using var model = TinyModels.Create(options: new ModelOptions { Attention = attention });
+        using var ids = TinyModels.Ids();
+        using var full = model.call(ids); // (2, 7, V)
+        using var cache = model.CreateCache(batch: 2);
+        using (no_grad())
+        {
+            // prefill 3 positions, then 2 at once (offset causal mask), then 1 and 1
+            var pieces = new (long Start, long Length)[] { (0, 3), (3, 2), (5, 1), (6, 1) };
+            foreach (var (start, length) in pieces)
+            {
+                using var part = model.forward(ids.narrow(1, start, length), cache, start);
+                using var expected = full.narrow(1, start, length);
+                Assert.True(part.allclose(expected, rtol: 0, atol: 1e-5), $"positions {start}+{length}: max diff {(part - expected).abs().max().item<float>()}");
+                Assert.Equal(start + length, cache.Length);
+            }
+        }
+    }
+
+    [Fact]
+    public void BFloat16ComputeIsCloseToFloat32()
+    {
+        using var fp32 = TinyModels.Create();
+        using var bf16 = TinyModels.Create(options: new ModelOptions { ComputeDtype = ScalarType.BFloat16 });
+        Assert.All(bf16.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype)); // fp32 master weights
+        using var ids = TinyModels.Ids();
+        using var a = fp32.call(ids);
+        using var b = bf16.call(ids);
+        Assert.Equal(ScalarType.Float32, b.dtype);
+        var diff = (a - b).abs().max().item<float>();
+        output.WriteLine($"max |fp32 - bf16| = {diff}, max |logit| = {a.abs().max().item<float>()}");
+        Assert.True(diff < 0.02, $"max diff {diff}");
+    }
+
+    [Fact]
+    public void BFloat16BackwardReachesFloat32Weights()
+    {
+        using var model = TinyModels.Create(options: new ModelOptions { ComputeDtype = ScalarType.BFloat16 });
+        using var ids = TinyModels.Ids();
+        using var logits = model.call(ids);
+        using var loss = nn.functional.cross_entropy(logits.view(-1, 64), ids.view(-1));
+        loss.backward();
+        Assert.All(model.parameters(), p =>
+        {
+            Assert.Equal(ScalarType.Float32, p.grad!.dtype);
+            Assert.True(p.grad.abs().sum().item<float>() > 0);
+        });
+    }
+
+    [Fact]
+    public void ModelBuiltInsideADisposeScopeSurvivesIt()
+    {
+        LlamaForCausalLM model;
+        using (NewDisposeScope()) model = TinyModels.Create();
+        using (model)
+        using (var ids = TinyModels.Ids())
+        {
+            using var a = model.call(ids);
+            using var b = model.call(ids); // rotary tables built in the first call's scope are still alive
+            Assert.True(a.allclose(b, rtol: 0, atol: 0));
+        }
+    }
+
+    [Fact]
+    public void PresetsAreKnownAndUnknownNamesAreListed()
+    {
+        Assert.Equal(["tiny", "small", "base", "bench-12m"], ModelPresets.Names);
+        var ex = Assert.Throws<ArgumentException>(() => ModelPresets.Get("huge"));
+        Assert.Contains("tiny, small, base, bench-12m", ex.Message);
+        var bench = ModelPresets.Get("bench-12m");
+        Assert.Equal((8192, 384, 6, 6, 2, 1024, 256, 10000.0, 1e-5, true),
+            (bench.VocabSize, bench.HiddenSize, bench.NumHiddenLayers, bench.NumAttentionHeads, bench.NumKeyValueHeads,
+             bench.IntermediateSize, bench.MaxPositionEmbeddings, bench.RopeTheta, bench.RmsNormEps, bench.TieWordEmbeddings));
+        foreach (var name in ModelPresets.Names)
+        {
+            manual_seed(0);
+            using var m = new LlamaForCausalLM(ModelPresets.Get(name) with { VocabSize = name == "tiny" ? 2048 : 8192 });
+            output.WriteLine($"{name}: {m.ParameterCount():N0} parameters ({m.ParameterCount(false):N0} without embeddings)");
+        }
+    }
+
+    [Fact]
+    public void Bench12mParameterCount()
+    {
+        manual_seed(0);
+        using var model = new LlamaForCausalLM(ModelPresets.Get("bench-12m"));
+        output.WriteLine($"bench-12m: {model.ParameterCount()} parameters, {model.ParameterCount(false)} without embeddings");
+        Assert.Equal(12_587_904, model.ParameterCount());
+        Assert.Equal(12_587_904 - 8192 * 384, model.ParameterCount(includeEmbeddings: false));
+    }
+}

@@ -1,0 +1,51 @@
+namespace Substrate.Tokenizers.Tests;
+
+/// <summary>The strings every tokenizer is checked on: the cases where pre-tokenizers and merges differ.</summary>
+public static class TestStrings
+{
+    public static readonly string[] Hard =
+    [
+        "",
+        "Hello world",
+        "Hello, world! How are you?",
+        " leading space",
+        "   three leading spaces",
+        "trailing spaces   ",
+        "multiple    spaces   between  words",
+        "tabs\tand\t\ttabs",
+        "line one\nline two\n\nline four\n",
+        "windows\r\nline\r\nendings\r\n\r\n",
+        "  \n  \n\t\n mixed whitespace runs \t \n",
+        "\n\n\n\n",
+        "        ",
+        "def f(x):\n    return x ** 2  # square\n",
+        "for (int i = 0; i < n; i++) { sum += a[i]; }",
+        "if (x != null && y >= 10) {\n\tz = x?.Value ?? 0;\n}",
+        "<html><body class=\"main\">Text &amp; more</body></html>",
+        "1234567890 3.14159 2,147,483,647 -42 1e-10 0x1F",
+        "12345678901234567890123456789",
+        "I'm you're he's they've we'll she'd it's",
+        "I'M YOU'RE HE'S THEY'VE WE'LL SHE'D IT'S 'S 'LL 'Ll",
+        "don't DON'T Don'T",
+        "Привет, мир! Как дела?",
+        "Γειά σου Κόσμε, αβγδε",
+        "مرحبا بالعالم، كيف حالك؟",
+        "नमस्ते दुनिया, आप कैसे हैं?",
+        "你好世界，今天天气很好。日本語のテキストも。한국어 텍스트",
+        "สวัสดีชาวโลก ภาษาไทย",
+        "emoji 😀😃😄 and 👍🏽 skin tones",
+        "family 👨‍👩‍👧‍👦 zwj and 🏳️‍🌈 flags 🇺🇸🇯🇵",
+        "😀a 🙂word (😀) 😀😀b",
+        "combining: e\u0301 a\u0300 n\u0303 o\u0308 — decomposed é",
+        "control \u0001\u0002\u001f chars \u007f and \u00a0nbsp",
+        "quotes “curly” ‘single’ «guillemets» — em dash … ellipsis",
+        "math ∑∫√∞ ≠ ≤ ≥ ± × ÷ arrows → ← ↑",
+        "<|begin_of_text|>Hello<|end_of_text|>",
+        "<s>Hello</s> <unk> <|endoftext|> <|eot_id|>",
+        "URL https://example.com/path?query=1&b=2#frag email a.b@c.de",
+        "mixedCASE camelCase snake_case kebab-case SCREAMING_CASE",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "The quick brown fox jumps over the lazy dog. THE QUICK BROWN FOX!",
+        "Ünïcödé àccénts çà et là, naïve café résumé",
+    ];
+}

@@ -1,0 +1,128 @@
+using Substrate.Models.Gguf;
+using Substrate.Tokenizers;
+using Xunit.Abstractions;
+
+namespace Substrate.Models.Tests.Gguf;
+
+/// <summary>
+/// The exported file checked against llama.cpp itself: same token ids, same logits, same greedy tokens.
+/// One model folder and one export per file type are shared by the tests of this class.
+/// </summary>
+public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputHelper output) : IClassFixture<LlamaCppProofTests.Fixture>
+{
+    public sealed class Fixture : IDisposable
+    {
+        public Fixture()
+        {
+            Dir = GgufTestModels.CreateFolder();
+            foreach (var type in new[] { GgufFileType.F32, GgufFileType.F16, GgufFileType.Q8_0, GgufFileType.Q4_0 })
+            {
+                var path = Path.Combine(Dir, $"model-{type}.gguf");
+                GgufExporter.Export(Dir, path, type);
+                Files[type] = path;
+            }
+            Model = ModelFolder.Load(Dir);
+            Tokenizer = TokenizerLoader.Load(Dir);
+        }
+
+        public string Dir { get; }
+        public Dictionary<GgufFileType, string> Files { get; } = [];
+        public LlamaForCausalLM Model { get; }
+        public ITokenizer Tokenizer { get; }
+
+        public void Dispose() => Model.Dispose();
+    }
+
+    private readonly Fixture f = fixture;
+
+    public static readonly string[] Texts =
+    [
+        "In the beginning, God created the heavens and the earth.",
+        "The President's address: 1,234,567 dollars   and 89 cents!\n\nNew paragraph\ttab.",
+        "don't won't I'll we've they're it's O'NEIL'S",
+        "  leading spaces, trailing spaces  ",
+        "Ünïcödé — “quotes” 日本語 😀 emoji",
+        "",
+    ];
+
+    private const string Prompt = "Call me Ishmael. Some years ago";
+
+    [Fact]
+    public void Llama_cpp_tokenizes_like_substrate()
+    {
+        using var cpp = new LlamaCpp(f.Files[GgufFileType.F32]);
+        foreach (var text in Texts.Append(GgufTestModels.CorpusText[..2000]))
+        {
+            Assert.Equal(f.Tokenizer.Encode(text), cpp.Tokenize(text, addSpecial: false));
+            Assert.Equal(f.Tokenizer.Encode(text, addSpecialTokens: true), cpp.Tokenize(text, addSpecial: true, parseSpecial: true));
+        }
+    }
+
+    /// <summary>
+    /// Logits of llama.cpp on the exported file against Substrate's, two ways: against the original fp32 model
+    /// (weight rounding + llama.cpp's arithmetic), and against Substrate running the file's own decoded weights
+    /// (imported back), which leaves only llama.cpp's arithmetic (F16 weights multiply F16-rounded activations,
+    /// Q8_0/Q4_0 weights multiply Q8_0-quantized activations). Tolerances are the measured maxima rounded up
+    /// (logits of this model span about ±9). Measured: F32 7.6e-6 / 7.6e-6, F16 9.7e-3 / 6.1e-3, Q8_0 0.28 / 0.19,
+    /// Q4_0 3.9 / 0.20 (vs original / vs decoded).
+    /// </summary>
+    [Theory]
+    [InlineData(GgufFileType.F32, 1e-3, 1e-3)]
+    [InlineData(GgufFileType.F16, 2e-2, 2e-2)]
+    [InlineData(GgufFileType.Q8_0, 0.5, 0.3)]
+    [InlineData(GgufFileType.Q4_0, 6.0, 0.3)]
+    public void Llama_cpp_logits_match_substrate(GgufFileType type, double toleranceVsOriginal, double toleranceVsDecoded)
+    {
+        var ids = f.Tokenizer.Encode(Prompt + " " + Texts[0], addSpecialTokens: true);
+        using var cpp = new LlamaCpp(f.Files[type]);
+        var actual = cpp.Logits(ids);
+        var original = MaxDiff(GgufTestModels.Logits(f.Model, ids), actual);
+
+        var dir = TinyModels.Dir();
+        GgufImporter.Import(f.Files[type], dir);
+        using var decoded = ModelFolder.Load(dir);
+        var fromDecoded = MaxDiff(GgufTestModels.Logits(decoded, ids), actual);
+
+        output.WriteLine($"{type}: max |logit diff| vs original {original:E3}, vs decoded weights {fromDecoded:E3} ({ids.Length} positions × {actual[0].Length})");
+        Assert.True(original <= toleranceVsOriginal, $"{type}: max |logit diff| vs original {original} > {toleranceVsOriginal}");
+        Assert.True(fromDecoded <= toleranceVsDecoded, $"{type}: max |logit diff| vs decoded {fromDecoded} > {toleranceVsDecoded}");
+    }
+
+    private static double MaxDiff(float[][] expected, float[][] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double max = 0;
+        for (int t = 0; t < expected.Length; t++)
+        {
+            Assert.Equal(expected[t].Length, actual[t].Length);
+            for (int v = 0; v < expected[t].Length; v++) max = Math.Max(max, Math.Abs(expected[t][v] - actual[t][v]));
+        }
+        return max;
+    }
+
+    [Fact]
+    public void Llama_cpp_greedy_continuation_matches_substrate_f32()
+    {
+        var prompt = f.Tokenizer.Encode(Prompt, addSpecialTokens: true);
+        var expected = GgufTestModels.Greedy(f.Model, prompt, 32);
+        using var cpp = new LlamaCpp(f.Files[GgufFileType.F32]);
+        Assert.Equal(expected, cpp.Greedy(prompt, 32));
+        output.WriteLine(f.Tokenizer.Decode(expected));
+    }
+
+    [Theory]
+    [InlineData(GgufFileType.Q8_0)]
+    [InlineData(GgufFileType.Q4_0)]
+    public void Imported_quantized_file_generates_what_llama_cpp_generates(GgufFileType type)
+    {
+        var dir = TinyModels.Dir();
+        GgufImporter.Import(f.Files[type], dir);
+        using var imported = ModelFolder.Load(dir);
+        var tokenizer = TokenizerLoader.Load(dir);
+        var prompt = tokenizer.Encode(Prompt, addSpecialTokens: true);
+        Assert.Equal(f.Tokenizer.Encode(Prompt, addSpecialTokens: true), prompt);
+        using var cpp = new LlamaCpp(f.Files[type]);
+        var expected = cpp.Greedy(prompt, 32);
+        Assert.Equal(expected, GgufTestModels.Greedy(imported, prompt, 32));
+    }
+}

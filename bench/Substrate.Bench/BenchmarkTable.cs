@@ -5,5 +5,7 @@ public static class BenchmarkTable
 {
     public static readonly IReadOnlyDictionary<string, Action> All = new Dictionary<string, Action>
     {
+        ["tokenizer-encode"] = TokenizerBenchmarks.Encode,
+        ["tokenizer-train"] = TokenizerBenchmarks.Train,
     };
 }

@@ -195,6 +195,9 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     /// <summary>The bytes token <paramref name="id"/> stands for (an added token: its UTF-8).</summary>
     public ReadOnlySpan<byte> TokenBytes(int id) => BytesOf(id, skipSpecial: false);
 
+    /// <summary>Writes tokenizer.json and tokenizer_config.json into <paramref name="directory"/> (see <see cref="Formats.HfTokenizerJsonWriter"/>).</summary>
+    public void Save(string directory, long modelMaxLength = 8192) => Formats.HfTokenizerJsonWriter.Save(this, directory, modelMaxLength);
+
     private int RequireId(string token) =>
         TokenToId(token) ?? throw new InvalidDataException($"post-processor token '{token}' is not in the vocabulary");
 

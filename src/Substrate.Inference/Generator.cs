@@ -1,0 +1,50 @@
+using Substrate.Models;
+using Substrate.Tokenizers;
+
+namespace Substrate.Inference;
+
+/// <summary>
+/// Text in, text out: encodes the prompt (with the tokenizer's special tokens, e.g. BOS), runs the
+/// <see cref="TokenGenerator"/>, and streams decoded pieces. Stops at EOS (the tokenizer's or the
+/// config's), a stop string (trimmed from the output), MaxTokens or the end of the context.
+/// </summary>
+public sealed class Generator(LlamaForCausalLM model, ITokenizer tokenizer)
+{
+    private readonly TokenGenerator tokens = new(model);
+
+    public LlamaForCausalLM Model => model;
+    public ITokenizer Tokenizer => tokenizer;
+
+    /// <summary>Decoded pieces as they become final; concatenated they are the whole output.</summary>
+    public IEnumerable<string> Stream(string prompt, GenerationOptions options)
+    {
+        var ids = tokenizer.Encode(prompt, addSpecialTokens: true);
+        return Stream(ids, options);
+    }
+
+    /// <summary>Streams the continuation of already-encoded prompt ids.</summary>
+    public IEnumerable<string> Stream(IReadOnlyList<int> promptIds, GenerationOptions options)
+    {
+        var stopIds = new HashSet<int>();
+        if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
+        if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
+        var idStream = tokens.Generate(promptIds, options, stopIds); // validates eagerly
+        return Pieces(idStream, options);
+    }
+
+    private IEnumerable<string> Pieces(IEnumerable<int> idStream, GenerationOptions options)
+    {
+        var decoder = new IncrementalDecoder(tokenizer, options.StopStrings);
+        foreach (var id in idStream)
+        {
+            var piece = decoder.Push(id);
+            if (piece.Length > 0) yield return piece;
+            if (decoder.Stopped) yield break;
+        }
+        var rest = decoder.Flush();
+        if (rest.Length > 0) yield return rest;
+    }
+
+    /// <summary>The whole continuation as one string.</summary>
+    public string Generate(string prompt, GenerationOptions options) => string.Concat(Stream(prompt, options));
+}

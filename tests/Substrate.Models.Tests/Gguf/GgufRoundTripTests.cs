@@ -32,17 +32,18 @@ public class GgufRoundTripTests
         var types = r.Require("tokenizer.ggml.token_type").AsArray<int>();
         Assert.Equal(c.VocabSize, tokens.Length);
         Assert.Equal("Ġ", tokens[32]); // byte 0x20 in the byte-level alphabet
-        Assert.Equal(GgufTestModels.Bos, tokens[456]);
-        Assert.Equal((int)GgufTokenType.Control, types[456]);
+        Assert.Equal("<|begin_of_text|>", tokens[474]);
+        Assert.Equal("<|eot_id|>", tokens[479]);
+        Assert.Equal((int)GgufTokenType.Control, types[474]);
         Assert.Equal((int)GgufTokenType.Normal, types[300]);
         Assert.Equal("[PAD511]", tokens[511]);
         Assert.Equal((int)GgufTokenType.Unused, types[511]);
-        Assert.Equal(200, r.Require("tokenizer.ggml.merges").AsArray<string>().Length);
-        Assert.Equal(456, r.GetInt("tokenizer.ggml.bos_token_id"));
-        Assert.Equal(457, r.GetInt("tokenizer.ggml.eos_token_id"));
-        Assert.Equal(458, r.GetInt("tokenizer.ggml.padding_token_id"));
+        Assert.Equal(480 - 256 - 6, r.Require("tokenizer.ggml.merges").AsArray<string>().Length);
+        Assert.Equal(474, r.GetInt("tokenizer.ggml.bos_token_id"));
+        Assert.Equal(475, r.GetInt("tokenizer.ggml.eos_token_id"));
+        Assert.Equal(476, r.GetInt("tokenizer.ggml.padding_token_id"));
         Assert.Equal(true, r.GetBool("tokenizer.ggml.add_bos_token"));
-        Assert.Equal(GgufTestModels.ChatTemplate, r.GetString("tokenizer.chat_template"));
+        Assert.Equal(Substrate.Tokenizers.Formats.HfTokenizerJsonWriter.Llama3ChatTemplate, r.GetString("tokenizer.chat_template"));
 
         var expected = new List<string> { "token_embd.weight" };
         for (int i = 0; i < c.NumHiddenLayers; i++)
@@ -94,7 +95,7 @@ public class GgufRoundTripTests
         GgufExporter.Export(dir, path, GgufFileType.F32);
         var back = TinyModels.Dir();
         var config = GgufImporter.Import(path, back);
-        Assert.Equal(GgufTestModels.Config with { BosTokenId = 456, EosTokenId = 457 }, config with { Architectures = GgufTestModels.Config.Architectures });
+        Assert.Equal(GgufTestModels.Config with { BosTokenId = 474, EosTokenId = 475 }, config with { Architectures = GgufTestModels.Config.Architectures });
         using var original = ModelFolder.Load(dir);
         using var imported = ModelFolder.Load(back);
         var expected = original.state_dict();

@@ -42,6 +42,7 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
         "don't won't I'll we've they're it's O'NEIL'S",
         "  leading spaces, trailing spaces  ",
         "Ünïcödé — “quotes” 日本語 😀 emoji",
+        "<|start_header_id|>user<|end_header_id|>\n\nHello there!<|eot_id|>",
         "",
     ];
 
@@ -63,12 +64,12 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
     /// (weight rounding + llama.cpp's arithmetic), and against Substrate running the file's own decoded weights
     /// (imported back), which leaves only llama.cpp's arithmetic (F16 weights multiply F16-rounded activations,
     /// Q8_0/Q4_0 weights multiply Q8_0-quantized activations). Tolerances are the measured maxima rounded up
-    /// (logits of this model span about ±9). Measured: F32 7.6e-6 / 7.6e-6, F16 9.7e-3 / 6.1e-3, Q8_0 0.28 / 0.19,
-    /// Q4_0 3.9 / 0.20 (vs original / vs decoded).
+    /// (logits of this model span about ±9). Measured (AVX-512 build): F32 4.8e-6 / 4.8e-6, F16 1.0e-2 / 5.8e-3, Q8_0 0.25 / 0.16,
+    /// Q4_0 3.7 / 0.17 (vs original / vs decoded).
     /// </summary>
     [Theory]
     [InlineData(GgufFileType.F32, 1e-3, 1e-3)]
-    [InlineData(GgufFileType.F16, 2e-2, 2e-2)]
+    [InlineData(GgufFileType.F16, 3e-2, 2e-2)]
     [InlineData(GgufFileType.Q8_0, 0.5, 0.3)]
     [InlineData(GgufFileType.Q4_0, 6.0, 0.3)]
     public void Llama_cpp_logits_match_substrate(GgufFileType type, double toleranceVsOriginal, double toleranceVsDecoded)

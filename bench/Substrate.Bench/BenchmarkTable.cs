@@ -7,5 +7,6 @@ public static class BenchmarkTable
     {
         ["tokenizer-encode"] = TokenizerBenchmarks.Encode,
         ["tokenizer-train"] = TokenizerBenchmarks.Train,
+        ["decode-vs-llamacpp"] = DecodeVsLlamaCppBenchmark.Run,
     };
 }

@@ -46,6 +46,17 @@ public static class GgmlTypes
     /// <summary>Types <see cref="GgmlQuant"/> can encode and decode.</summary>
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0;
 
+    /// <summary>"f32", "f16", "bf16", "q8_0", "q4_0" (any case) → the file type; else ArgumentException listing them.</summary>
+    public static GgufFileType ParseFileType(string name) => name.ToLowerInvariant() switch
+    {
+        "f32" => GgufFileType.F32,
+        "f16" => GgufFileType.F16,
+        "bf16" => GgufFileType.BF16,
+        "q8_0" => GgufFileType.Q8_0,
+        "q4_0" => GgufFileType.Q4_0,
+        _ => throw new ArgumentException($"unknown GGUF type '{name}' (known: f32, f16, bf16, q8_0, q4_0)", nameof(name)),
+    };
+
     /// <summary>The tensor type of the 2-D weights of a file type.</summary>
     public static GgmlType WeightType(GgufFileType fileType) => fileType switch
     {

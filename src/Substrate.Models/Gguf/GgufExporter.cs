@@ -11,7 +11,13 @@ namespace Substrate.Models.Gguf;
 /// </summary>
 public static class GgufExporter
 {
-    public static void Export(string modelDir, string outPath, GgufFileType fileType = GgufFileType.F16, string? name = null)
+    /// <param name="modelDir">a HF folder: config.json, model.safetensors (or shards), tokenizer.json (+ tokenizer_config.json)</param>
+    /// <param name="outPath">the .gguf file to write (replaced atomically)</param>
+    /// <param name="fileType">the encoding of the 2-D weights</param>
+    /// <param name="name">general.name (default: the folder's name)</param>
+    /// <param name="progress">called after each tensor with (tensors done, tensors in all, tensor name)</param>
+    public static void Export(string modelDir, string outPath, GgufFileType fileType = GgufFileType.F16, string? name = null,
+        Action<int, int, string>? progress = null)
     {
         var config = ModelFolder.ReadConfig(modelDir);
         using var model = ModelFolder.Load(modelDir);
@@ -39,9 +45,10 @@ public static class GgufExporter
 
         var weightType = GgmlTypes.WeightType(fileType);
         var state = model.state_dict();
-        foreach (var hfName in TensorOrder(config))
+        var names = TensorOrder(config).Where(state.ContainsKey).ToList(); // no lm_head when tied
+        foreach (var hfName in names)
         {
-            if (!state.TryGetValue(hfName, out var tensor)) continue; // lm_head when tied
+            var tensor = state[hfName];
             var ggufName = LlamaGgufNames.ToGguf(hfName)!;
             var shape = tensor.shape;
             float[] values;
@@ -51,6 +58,7 @@ public static class GgufExporter
             else if (hfName.EndsWith("k_proj.weight", StringComparison.Ordinal))
                 values = LlamaGgufNames.PermuteForGguf(values, config.NumKeyValueHeads, (int)shape[1]);
             writer.AddTensor(ggufName, shape, values, TypeFor(shape, weightType));
+            progress?.Invoke(names.IndexOf(hfName) + 1, names.Count, ggufName);
         }
         var dir = Path.GetDirectoryName(Path.GetFullPath(outPath));
         if (dir is not null) Directory.CreateDirectory(dir);

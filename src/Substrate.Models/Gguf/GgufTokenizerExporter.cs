@@ -25,6 +25,9 @@ public static class GgufTokenizerExporter
     public const string Cl100kPattern =
         @"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+";
 
+    /// <summary>GPT-2's regex (also ByteLevel's built-in one); llama.cpp's <c>gpt-2</c> pre-tokenizer.</summary>
+    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
     /// <summary>
     /// Adds the tokenizer of <paramref name="modelDir"/> to <paramref name="writer"/>, padded with unused
     /// <c>[PADn]</c> tokens up to <paramref name="vocabSize"/> (the embedding's row count). Returns false when
@@ -131,6 +134,7 @@ public static class GgufTokenizerExporter
         return regex switch
         {
             Llama3Pattern or Cl100kPattern => "llama-bpe",
+            Gpt2Pattern => "gpt-2",
             _ => throw new NotSupportedException($"{path}: no llama.cpp pre-tokenizer is known to split by the regex '{regex}' (supported: Llama 3's, GPT-2's)"),
         };
     }

@@ -61,6 +61,7 @@ public class GgufRoundTripTests
     [Theory]
     [InlineData(GgufFileType.F32)]
     [InlineData(GgufFileType.F16)]
+    [InlineData(GgufFileType.BF16)]
     [InlineData(GgufFileType.Q8_0)]
     [InlineData(GgufFileType.Q4_0)]
     public void Gguf_to_folder_to_gguf_preserves_tensors_and_tokenizer(GgufFileType type)
@@ -136,6 +137,14 @@ public class GgufRoundTripTests
         Assert.Equal(weight, LlamaGgufNames.UnpermuteFromGguf(permuted, 2, 1));
         var wide = Enumerable.Range(0, 16 * 3).Select(i => (float)i).ToArray();
         Assert.Equal(wide, LlamaGgufNames.UnpermuteFromGguf(LlamaGgufNames.PermuteForGguf(wide, 2, 3), 2, 3));
+    }
+
+    [Fact]
+    public void File_type_names_parse()
+    {
+        Assert.Equal(GgufFileType.Q8_0, GgmlTypes.ParseFileType("Q8_0"));
+        Assert.Equal(GgufFileType.F32, GgmlTypes.ParseFileType("f32"));
+        Assert.Contains("q4_0", Assert.Throws<ArgumentException>(() => GgmlTypes.ParseFileType("q5_k")).Message);
     }
 
     [Fact]

@@ -15,7 +15,7 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
         public Fixture()
         {
             Dir = GgufTestModels.CreateFolder();
-            foreach (var type in new[] { GgufFileType.F32, GgufFileType.F16, GgufFileType.Q8_0, GgufFileType.Q4_0 })
+            foreach (var type in new[] { GgufFileType.F32, GgufFileType.F16, GgufFileType.BF16, GgufFileType.Q8_0, GgufFileType.Q4_0 })
             {
                 var path = Path.Combine(Dir, $"model-{type}.gguf");
                 GgufExporter.Export(Dir, path, type);
@@ -65,11 +65,12 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
     /// (imported back), which leaves only llama.cpp's arithmetic (F16 weights multiply F16-rounded activations,
     /// Q8_0/Q4_0 weights multiply Q8_0-quantized activations). Tolerances are the measured maxima rounded up
     /// (logits of this model span about ±9). Measured (AVX-512 build): F32 4.8e-6 / 4.8e-6, F16 1.0e-2 / 5.8e-3, Q8_0 0.25 / 0.16,
-    /// Q4_0 3.7 / 0.17 (vs original / vs decoded).
+    /// BF16 7.5e-2 / 4.6e-2, Q4_0 3.7 / 0.17 (vs original / vs decoded).
     /// </summary>
     [Theory]
     [InlineData(GgufFileType.F32, 1e-3, 1e-3)]
     [InlineData(GgufFileType.F16, 3e-2, 2e-2)]
+    [InlineData(GgufFileType.BF16, 0.15, 0.1)]
     [InlineData(GgufFileType.Q8_0, 0.5, 0.3)]
     [InlineData(GgufFileType.Q4_0, 6.0, 0.3)]
     public void Llama_cpp_logits_match_substrate(GgufFileType type, double toleranceVsOriginal, double toleranceVsDecoded)
@@ -99,6 +100,22 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
             for (int v = 0; v < expected[t].Length; v++) max = Math.Max(max, Math.Abs(expected[t][v] - actual[t][v]));
         }
         return max;
+    }
+
+    [Fact]
+    public void Llama_cpp_tokenizes_like_substrate_with_the_gpt2_split()
+    {
+        var dir = GgufTestModels.CreateFolder(tokenizer: false);
+        var tokenizer = Substrate.Tokenizers.Training.BpeTrainer.Train([GgufTestModels.CorpusText],
+            new Substrate.Tokenizers.Training.BpeTrainerOptions { VocabSize = 480, Pattern = Substrate.Tokenizers.Bpe.PreTokenizerPatterns.Gpt2 });
+        Substrate.Tokenizers.Formats.HfTokenizerJsonWriter.Save(tokenizer, dir);
+        var path = Path.Combine(dir, "gpt2.gguf");
+        GgufExporter.Export(dir, path, GgufFileType.F16);
+        using (var r = new GgufReader(path)) Assert.Equal("gpt-2", r.GetString("tokenizer.ggml.pre"));
+        var substrate = TokenizerLoader.Load(dir);
+        using var cpp = new LlamaCpp(path);
+        foreach (var text in Texts.Append(GgufTestModels.CorpusText[..2000]))
+            Assert.Equal(substrate.Encode(text), cpp.Tokenize(text, addSpecial: false));
     }
 
     [Fact]

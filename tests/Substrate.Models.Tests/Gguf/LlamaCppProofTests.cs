@@ -30,7 +30,11 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
         public LlamaForCausalLM Model { get; }
         public ITokenizer Tokenizer { get; }
 
-        public void Dispose() => Model.Dispose();
+        public void Dispose()
+        {
+            Model.Dispose();
+            try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+        }
     }
 
     private readonly Fixture f = fixture;

@@ -31,6 +31,20 @@ public class RealTokenizerGgufTests(ITestOutputHelper output)
         }, tokenizer: false);
         foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json" })
             File.Copy(Path.Combine(source, file), Path.Combine(dir, file));
+        var imported = TinyModels.Dir();
+        try
+        {
+            Check(dir, imported, ggmlModel, package);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true); // tens of MB each: a 128k-row embedding
+            Directory.Delete(imported, recursive: true);
+        }
+    }
+
+    private void Check(string dir, string imported, string ggmlModel, string package)
+    {
         var path = Path.Combine(dir, "m.gguf");
         GgufExporter.Export(dir, path, GgufFileType.F16);
         using (var r = new GgufReader(path))
@@ -39,7 +53,6 @@ public class RealTokenizerGgufTests(ITestOutputHelper output)
             output.WriteLine($"{package}: pre = {r.GetString("tokenizer.ggml.pre")}, bos = {r.GetInt("tokenizer.ggml.bos_token_id")}, eos = {r.GetInt("tokenizer.ggml.eos_token_id")}, chat template: {r.Get("tokenizer.chat_template") is not null}");
         }
         var substrate = TokenizerLoader.Load(dir);
-        var imported = TinyModels.Dir();
         GgufImporter.Import(path, imported);
         var back = TokenizerLoader.Load(imported);
         using var cpp = new LlamaCpp(path, contextSize: 64);

@@ -11,8 +11,10 @@ internal sealed class LlamaCpp : IDisposable
     private static readonly object InitLock = new();
     private static bool initialized;
     private readonly ModelParams parameters;
+    private readonly LoraAdapter? lora;
 
-    public LlamaCpp(string path, int contextSize = 128, int threads = 1)
+    /// <param name="loraPath">a GGUF LoRA adapter applied (scale 1) to every context</param>
+    public LlamaCpp(string path, int contextSize = 128, int threads = 1, string? loraPath = null)
     {
         lock (InitLock)
         {
@@ -30,6 +32,7 @@ internal sealed class LlamaCpp : IDisposable
             TypeK = GGMLType.GGML_TYPE_F32, TypeV = GGMLType.GGML_TYPE_F32, FlashAttention = false,
         };
         Weights = LLamaWeights.LoadFromFile(parameters);
+        if (loraPath is not null) lora = Weights.NativeHandle.LoadLoraFromFile(loraPath);
     }
 
     public LLamaWeights Weights { get; }
@@ -40,7 +43,7 @@ internal sealed class LlamaCpp : IDisposable
     /// <summary>Logits (T, V) for all positions of one sequence decoded as one batch.</summary>
     public float[][] Logits(int[] ids)
     {
-        using var context = Weights.CreateContext(parameters);
+        using var context = CreateContext();
         var batch = new LLamaBatch();
         for (int i = 0; i < ids.Length; i++) batch.Add(ids[i], i, LLamaSeqId.Zero, true);
         var result = context.NativeHandle.Decode(batch);
@@ -51,7 +54,7 @@ internal sealed class LlamaCpp : IDisposable
     /// <summary>Greedy continuation: the prompt as one batch, then one token per decode.</summary>
     public int[] Greedy(int[] prompt, int count)
     {
-        using var context = Weights.CreateContext(parameters);
+        using var context = CreateContext();
         var batch = new LLamaBatch();
         for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
         Check(context.NativeHandle.Decode(batch));
@@ -67,6 +70,13 @@ internal sealed class LlamaCpp : IDisposable
             Check(context.NativeHandle.Decode(batch));
         }
         return result.ToArray();
+    }
+
+    private LLamaContext CreateContext()
+    {
+        var context = Weights.CreateContext(parameters);
+        if (lora is not null) context.NativeHandle.SetLoraAdapters([(lora, 1f)]);
+        return context;
     }
 
     public static int ArgMax(ReadOnlySpan<float> values)

@@ -47,6 +47,8 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
         "  leading spaces, trailing spaces  ",
         "Ünïcödé — “quotes” 日本語 😀 emoji",
         "<|start_header_id|>user<|end_header_id|>\n\nHello there!<|eot_id|>",
+        "DON'T SHOUT'S 'tis\r\n\r\n  \n \t\tx 12345678901 3.14159 a1b2c3 ...!!! ??",
+        "e\u0301 cafe\u0301 naïve Ελληνικά Русский текст עברית العربية हिन्दी 한국어 ｆｕｌｌｗｉｄｔｈ",
         "",
     ];
 

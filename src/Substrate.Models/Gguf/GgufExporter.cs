@@ -41,7 +41,8 @@ public static class GgufExporter
         }
         writer.Add("llama.attention.layer_norm_rms_epsilon", (float)config.RmsNormEps);
         writer.Add("llama.rope.freq_base", (float)config.RopeTheta);
-        GgufTokenizerExporter.AddTo(writer, modelDir, config.VocabSize, config);
+        if (!GgufTokenizerExporter.AddTo(writer, modelDir, config.VocabSize, config))
+            writer.Add("tokenizer.ggml.model", "none"); // no tokenizer.json: llama.cpp loads it without a vocabulary (ids only)
 
         var weightType = GgmlTypes.WeightType(fileType);
         var state = model.state_dict();

@@ -10,7 +10,11 @@ namespace Substrate.Models.Gguf;
 /// </summary>
 public static class GgufImporter
 {
-    public static ModelConfig Import(string ggufPath, string outDir)
+    /// <param name="ggufPath">a llama-architecture GGUF file (F32, F16, BF16, Q8_0, Q4_0 tensors)</param>
+    /// <param name="outDir">the HF folder to write (created; its files are replaced atomically)</param>
+    /// <param name="progress">called after each tensor with (tensors done, tensors in all, tensor name)</param>
+    /// <returns>the config written to config.json</returns>
+    public static ModelConfig Import(string ggufPath, string outDir, Action<int, int, string>? progress = null)
     {
         using var reader = new GgufReader(ggufPath);
         var config = ReadConfig(reader);
@@ -39,6 +43,7 @@ public static class GgufImporter
                 using (no_grad())
                 using (var loaded = tensor(values, target.shape)) target.copy_(loaded);
                 seen.Add(hf);
+                progress?.Invoke(seen.Count, reader.Tensors.Count, info.Name);
             }
             var missing = state.Keys.Where(k => !seen.Contains(k)).ToList();
             if (missing.Count > 0)

@@ -125,6 +125,18 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
     }
 
     [Fact]
+    public void A_folder_without_tokenizer_exports_a_file_llama_cpp_runs_on_ids()
+    {
+        var dir = GgufTestModels.CreateFolder(tokenizer: false);
+        var path = Path.Combine(dir, "ids-only.gguf");
+        GgufExporter.Export(dir, path, GgufFileType.F32);
+        using var model = ModelFolder.Load(dir);
+        using var cpp = new LlamaCpp(path);
+        int[] prompt = [1, 2, 3, 400, 500];
+        Assert.Equal(GgufTestModels.Greedy(model, prompt, 8), cpp.Greedy(prompt, 8));
+    }
+
+    [Fact]
     public void Llama_cpp_greedy_continuation_matches_substrate_f32()
     {
         var prompt = f.Tokenizer.Encode(Prompt, addSpecialTokens: true);

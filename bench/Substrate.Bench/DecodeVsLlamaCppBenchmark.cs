@@ -16,7 +16,7 @@ namespace Substrate.Bench;
 /// <summary>
 /// decode-vs-llamacpp: greedy decode tokens/s at batch 1 of Substrate (TokenGenerator, KV cache, fp32) and of
 /// llama.cpp (LLamaSharp 0.30, CPU) on the same seeded bench-12m model exported as an f32 GGUF, same thread
-/// count, one JSON line per engine and one comparing them (also whether both produced the same tokens).
+/// count, best of 3 runs each, one JSON line per engine and one comparing them (also whether both produced the same tokens).
 /// $SUBSTRATE_BENCH_THREADS sets the threads (default: all cores); $SUBSTRATE_BENCH_TOKENS the new tokens (default 128).
 /// </summary>
 public static class DecodeVsLlamaCppBenchmark
@@ -65,16 +65,25 @@ public static class DecodeVsLlamaCppBenchmark
         var generator = new TokenGenerator(model);
         var options = new GenerationOptions { MaxTokens = count, Temperature = 0 };
         generator.Generate(prompt, options with { MaxTokens = 8 }).ToArray(); // warm-up
-        var clock = Stopwatch.StartNew();
-        double first = 0;
-        var tokens = new List<int>();
-        foreach (var token in generator.Generate(prompt, options))
+        (int[], double, double) best = ([], 0, double.MaxValue);
+        for (int run = 0; run < Runs; run++)
         {
-            if (tokens.Count == 0) first = clock.Elapsed.TotalSeconds;
-            tokens.Add(token);
+            var clock = Stopwatch.StartNew();
+            double first = 0;
+            var tokens = new List<int>();
+            foreach (var token in generator.Generate(prompt, options))
+            {
+                if (tokens.Count == 0) first = clock.Elapsed.TotalSeconds;
+                tokens.Add(token);
+            }
+            var decode = clock.Elapsed.TotalSeconds - first;
+            if (decode < best.Item3) best = (tokens.ToArray(), first, decode);
         }
-        return (tokens.ToArray(), first, clock.Elapsed.TotalSeconds - first);
+        return best;
     }
+
+    /// <summary>Each engine decodes this many times; the fastest run counts (the machine may be shared).</summary>
+    private const int Runs = 3;
 
     private static (int[] Tokens, double First, double Decode) LlamaCpp(string path, int[] prompt, int count, int threads, int context)
     {
@@ -87,7 +96,13 @@ public static class DecodeVsLlamaCppBenchmark
         };
         using var weights = LLamaWeights.LoadFromFile(parameters);
         Generate(8); // warm-up
-        return Generate(count);
+        (int[], double, double) best = ([], 0, double.MaxValue);
+        for (int run = 0; run < Runs; run++)
+        {
+            var result = Generate(count);
+            if (result.Item3 < best.Item3) best = result;
+        }
+        return best;
 
         (int[], double, double) Generate(int n)
         {

@@ -8,5 +8,8 @@ public static class BenchmarkTable
         ["tokenizer-encode"] = TokenizerBenchmarks.Encode,
         ["tokenizer-train"] = TokenizerBenchmarks.Train,
         ["decode-vs-llamacpp"] = DecodeVsLlamaCppBenchmark.Run,
+        ["matmul-peak"] = MatmulPeakBenchmark.Run,
+        ["decode"] = DecodeBenchmark.Run,
+        ["forward-backward"] = ForwardBackwardBenchmark.Run,
     };
 }

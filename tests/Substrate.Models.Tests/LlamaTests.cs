@@ -1,3 +1,4 @@
+using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -125,6 +126,29 @@ public class LlamaTests(ITestOutputHelper output)
         var diff = (a - b).abs().max().item<float>();
         output.WriteLine($"max |fp32 - bf16| = {diff}, max |logit| = {a.abs().max().item<float>()}");
         Assert.True(diff < 0.02, $"max diff {diff}");
+    }
+
+    [Fact]
+    public void BFloat16WeightsRunForInference()
+    {
+        // For decoding, the weights themselves may be bf16 (no per-use cast): model.to(BFloat16).
+        using var fp32 = TinyModels.Create();
+        using var bf16 = TinyModels.Create(options: new ModelOptions { ComputeDtype = ScalarType.BFloat16 });
+        bf16.to(ScalarType.BFloat16);
+        Assert.All(bf16.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        using var ids = TinyModels.Ids();
+        using var a = fp32.call(ids);
+        using var b = bf16.call(ids);
+        Assert.Equal(ScalarType.Float32, b.dtype);
+        Assert.True((a - b).abs().max().item<float>() < 0.02);
+        using var cache = bf16.CreateCache(batch: 2);
+        using (no_grad())
+        {
+            using var prefill = bf16.forward(ids.narrow(1, 0, 6), cache, 0);
+            using var step = bf16.forward(ids.narrow(1, 6, 1), cache, 6);
+            using var expected = b.narrow(1, 6, 1);
+            Assert.True((step - expected).abs().max().item<float>() < 0.02);
+        }
     }
 
     [Fact]

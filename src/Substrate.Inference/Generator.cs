@@ -15,31 +15,37 @@ public sealed class Generator(LlamaForCausalLM model, ITokenizer tokenizer)
     public LlamaForCausalLM Model => model;
     public ITokenizer Tokenizer => tokenizer;
 
-    /// <summary>Decoded pieces as they become final; concatenated they are the whole output.</summary>
-    public IEnumerable<string> Stream(string prompt, GenerationOptions options)
+    /// <summary>Decoded pieces as they become final; concatenated they are the whole output.
+    /// <paramref name="stats"/>, when given, is filled in as the stream is read.</summary>
+    public IEnumerable<string> Stream(string prompt, GenerationOptions options, GenerationStats? stats = null)
     {
         var ids = tokenizer.Encode(prompt, addSpecialTokens: true);
-        return Stream(ids, options);
+        return Stream(ids, options, stats);
     }
 
     /// <summary>Streams the continuation of already-encoded prompt ids.</summary>
-    public IEnumerable<string> Stream(IReadOnlyList<int> promptIds, GenerationOptions options)
+    public IEnumerable<string> Stream(IReadOnlyList<int> promptIds, GenerationOptions options, GenerationStats? stats = null)
     {
         var stopIds = new HashSet<int>();
         if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
         if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
-        var idStream = tokens.Generate(promptIds, options, stopIds); // validates eagerly
-        return Pieces(idStream, options);
+        stats ??= new GenerationStats();
+        var idStream = tokens.Generate(promptIds, options, stopIds, stats); // validates eagerly
+        return Pieces(idStream, options, stats);
     }
 
-    private IEnumerable<string> Pieces(IEnumerable<int> idStream, GenerationOptions options)
+    private IEnumerable<string> Pieces(IEnumerable<int> idStream, GenerationOptions options, GenerationStats stats)
     {
         var decoder = new IncrementalDecoder(tokenizer, options.StopStrings);
         foreach (var id in idStream)
         {
             var piece = decoder.Push(id);
             if (piece.Length > 0) yield return piece;
-            if (decoder.Stopped) yield break;
+            if (decoder.Stopped)
+            {
+                stats.FinishReason = FinishReason.Stop;
+                yield break;
+            }
         }
         var rest = decoder.Flush();
         if (rest.Length > 0) yield return rest;

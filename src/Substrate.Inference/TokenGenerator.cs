@@ -14,8 +14,9 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
 {
     public LlamaForCausalLM Model => model;
 
-    /// <summary>New token ids, lazily; an id in <paramref name="stopIds"/> (EOS) ends generation and is not returned.</summary>
-    public IEnumerable<int> Generate(IReadOnlyList<int> prompt, GenerationOptions options, IReadOnlySet<int>? stopIds = null)
+    /// <summary>New token ids, lazily; an id in <paramref name="stopIds"/> (EOS) ends generation and is not returned.
+    /// <paramref name="stats"/>, when given, is filled in as tokens come.</summary>
+    public IEnumerable<int> Generate(IReadOnlyList<int> prompt, GenerationOptions options, IReadOnlySet<int>? stopIds = null, GenerationStats? stats = null)
     {
         options.Validate();
         var context = model.Config.MaxPositionEmbeddings;
@@ -25,13 +26,17 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
         var vocab = model.Config.VocabSize;
         foreach (var id in prompt)
             if ((uint)id >= (uint)vocab) throw new ArgumentException($"prompt token id {id} is outside the model's vocabulary [0, {vocab})");
-        return Iterate(prompt, options, stopIds ?? new HashSet<int>());
+        return Iterate(prompt, options, stopIds ?? new HashSet<int>(), stats ?? new GenerationStats());
     }
 
-    private IEnumerable<int> Iterate(IReadOnlyList<int> prompt, GenerationOptions options, IReadOnlySet<int> stopIds)
+    private IEnumerable<int> Iterate(IReadOnlyList<int> prompt, GenerationOptions options, IReadOnlySet<int> stopIds, GenerationStats stats)
     {
         var context = model.Config.MaxPositionEmbeddings;
         var ids = new List<int>(prompt);
+        stats.PromptTokens = prompt.Count;
+        stats.GeneratedTokens = 0;
+        stats.FinishReason = FinishReason.None;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var sampler = new Sampler(options);
         using var cache = options.UseCache ? model.CreateCache(1, Math.Min(context, prompt.Count + options.MaxTokens)) : null;
         var device = model.Options.Device;
@@ -47,9 +52,17 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
                 var logits = model.forward(input, cache, start);                // (1, T, V)
                 next = sampler.Sample(logits[0, -1], ids);
             }
-            if (stopIds.Contains(next)) yield break;
+            if (step == 0) stats.PrefillTime = clock.Elapsed;
+            else stats.DecodeTime = clock.Elapsed - stats.PrefillTime;
+            if (stopIds.Contains(next))
+            {
+                stats.FinishReason = FinishReason.Eos;
+                yield break;
+            }
             ids.Add(next);
+            stats.GeneratedTokens++;
             yield return next;
         }
+        stats.FinishReason = ids.Count >= context && stats.GeneratedTokens < options.MaxTokens ? FinishReason.Context : FinishReason.MaxTokens;
     }
 }

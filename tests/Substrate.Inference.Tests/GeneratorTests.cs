@@ -56,8 +56,12 @@ public class GeneratorTests
     public void EndsAtTheContextAndRejectsLongPrompts()
     {
         using var model = TinyModel.Create(maxPositions: 16);
-        var ids = new TokenGenerator(model).Generate(Prompt, new GenerationOptions { MaxTokens = 100, Temperature = 0 }).ToArray();
+        var stats = new GenerationStats();
+        var ids = new TokenGenerator(model).Generate(Prompt, new GenerationOptions { MaxTokens = 100, Temperature = 0 }, stats: stats).ToArray();
         Assert.Equal(16 - Prompt.Length, ids.Length);
+        Assert.Equal((FinishReason.Context, Prompt.Length, ids.Length), (stats.FinishReason, stats.PromptTokens, stats.GeneratedTokens));
+        new TokenGenerator(model).Generate(Prompt, new GenerationOptions { MaxTokens = 3, Temperature = 0 }, stats: stats).Count();
+        Assert.Equal((FinishReason.MaxTokens, 3), (stats.FinishReason, stats.GeneratedTokens));
         var longPrompt = Enumerable.Repeat(65, 17).ToArray();
         var ex = Assert.Throws<ArgumentException>(() => new TokenGenerator(model).Generate(longPrompt, new GenerationOptions()));
         Assert.Contains("17 tokens", ex.Message);
@@ -71,8 +75,10 @@ public class GeneratorTests
         var greedy = new GenerationOptions { MaxTokens = 30, Temperature = 0 };
         var ids = Ids(model, greedy);
         var eos = ids[4];
-        var stopped = new TokenGenerator(model).Generate(Prompt, greedy, new HashSet<int> { eos }).ToArray();
+        var stats = new GenerationStats();
+        var stopped = new TokenGenerator(model).Generate(Prompt, greedy, new HashSet<int> { eos }, stats).ToArray();
         Assert.Equal(ids.TakeWhile(i => i != eos), stopped);
+        Assert.Equal(FinishReason.Eos, stats.FinishReason);
     }
 
     [Fact]
@@ -88,7 +94,9 @@ public class GeneratorTests
         Assert.True(text.Length >= 6, $"output '{text}'");
 
         var stop = text.Substring(3, 2);
-        var cut = generator.Generate("Hello, wor", options with { StopStrings = ["\u0001never", stop] });
+        var stats = new GenerationStats();
+        var cut = string.Concat(generator.Stream("Hello, wor", options with { StopStrings = ["\u0001never", stop] }, stats));
         Assert.Equal(text[..text.IndexOf(stop, StringComparison.Ordinal)], cut);
+        Assert.Equal(FinishReason.Stop, stats.FinishReason);
     }
 }

@@ -35,9 +35,9 @@ public class ReferenceTests
     [NumpyFact]
     public void LogitsMatchAnIndependentNumpyImplementation()
     {
-        foreach (var tied in new[] { true, false })
+        foreach (var (tied, attention) in new[] { (true, AttentionImplementation.Eager), (false, AttentionImplementation.Fused) })
         {
-            using var model = TinyModels.Create(TinyModels.Config with { TieWordEmbeddings = tied, RopeTheta = 500 });
+            using var model = TinyModels.Create(TinyModels.Config with { TieWordEmbeddings = tied, RopeTheta = 500 }, new ModelOptions { Attention = attention });
             using (no_grad())
                 foreach (var p in model.parameters()) p.mul_(3); // logits of order 1; at ×10 fp32 rounding alone reaches 3e-5 relative
             var dir = TinyModels.Dir();

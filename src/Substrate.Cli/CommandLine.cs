@@ -18,6 +18,9 @@ public static class CommandLine
         Verbs.ChatVerb.Build(),
         Verbs.EvalVerbs.Build(),
         Verbs.PlanVerb.Build(),
+        Verbs.InteropVerbs.BuildExport(),
+        Verbs.InteropVerbs.BuildImport(),
+        Verbs.InteropVerbs.BuildInfo(),
         Verbs.QuickstartVerb.Build(),
     };
 

@@ -67,7 +67,12 @@ public sealed class RotaryEmbedding : IDisposable
     private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype)
     {
         var key = (device.type, device.index, dtype);
-        if (tables.TryGetValue(key, out var table)) return table;
+        lock (tables) // one model may serve several threads
+            return tables.TryGetValue(key, out var table) ? table : tables[key] = Build(device, dtype);
+    }
+
+    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype)
+    {
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
@@ -76,11 +81,9 @@ public sealed class RotaryEmbedding : IDisposable
             var angles = outer(arange(maxPositions, ScalarType.Float64), invFreq);                    // (maxT, hd/2)
             var cos = cat([angles.cos(), angles.cos()], -1);                                           // (maxT, hd)
             var sin = cat([-angles.sin(), angles.sin()], -1);                                          // (maxT, hd), sign of rotate_half folded in
-            table = (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                     // (maxT, 1, hd)
-                     sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
+            return (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                      // (maxT, 1, hd)
+                    sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
         }
-        tables[key] = table;
-        return table;
     }
 
     /// <summary>x·cos + rotate_half(x)·sin, with rotate_half(x) = [-x₂, x₁]; here [x₂, x₁]·signedSin.</summary>
@@ -94,8 +97,11 @@ public sealed class RotaryEmbedding : IDisposable
 
     public void Dispose()
     {
-        foreach (var (cos, sin) in tables.Values) { cos.Dispose(); sin.Dispose(); }
-        tables.Clear();
+        lock (tables)
+        {
+            foreach (var (cos, sin) in tables.Values) { cos.Dispose(); sin.Dispose(); }
+            tables.Clear();
+        }
     }
 }
 
@@ -190,7 +196,7 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) // (B, T, H) → (B, T, H), in x's dtype
     {
         using var scope = NewDisposeScope();
-        var hidden = F.silu(gate_proj.call(x)).mul_(up_proj.call(x)); // (B, T, I)
+        var hidden = F.silu(gate_proj.call(x)) * up_proj.call(x); // (B, T, I)
         return down_proj.call(hidden).MoveToOuterDisposeScope();
     }
 }

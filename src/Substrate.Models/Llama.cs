@@ -303,6 +303,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
         rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta);
         RegisterComponents();
+        if (this.options.WeightDtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
+            throw new ArgumentException($"WeightDtype must be Float32, BFloat16 or Float16 (got {this.options.WeightDtype})");
+        if (this.options.WeightDtype != ScalarType.Float32) this.to(this.options.WeightDtype);
         if (this.options.Device.type != DeviceType.CPU) this.to(this.options.Device);
     }
 

@@ -61,6 +61,22 @@ public class ModelFolderTests
     }
 
     [Fact]
+    public void LoadsIntoBFloat16WeightsForInference()
+    {
+        var dir = TinyModels.Dir();
+        using var model = TinyModels.Create();
+        ModelFolder.Save(model, dir);
+        var rng = get_rng_state();
+        using var loaded = ModelFolder.Load(dir, new ModelOptions { ComputeDtype = ScalarType.BFloat16, WeightDtype = ScalarType.BFloat16 });
+        Assert.True(get_rng_state().eq(rng).all().item<bool>()); // loading leaves the global generator alone
+        Assert.All(loaded.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        using var ids = TinyModels.Ids();
+        using var a = model.call(ids);
+        using var b = loaded.call(ids);
+        Assert.True((a - b).abs().max().item<float>() < 0.02);
+    }
+
+    [Fact]
     public void UntiedFolderRoundTripsWithLmHead()
     {
         var dir = TinyModels.Dir();

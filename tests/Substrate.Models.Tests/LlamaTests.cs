@@ -247,6 +247,28 @@ public class LlamaTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void LongSequencesTakeTheSplitCausalPathAndStillMatchFused()
+    {
+        // Eager attention splits the queries in halves from T = 128 on; check it there, with and without a cache prefix.
+        var config = TinyModels.Config with { MaxPositionEmbeddings = 256 };
+        using var eager = TinyModels.Create(config, new ModelOptions { Attention = AttentionImplementation.Eager });
+        using var fused = TinyModels.Create(config, new ModelOptions { Attention = AttentionImplementation.Fused });
+        manual_seed(5);
+        using var ids = randint(64, [2, 201]);
+        using var a = eager.call(ids);
+        using var b = fused.call(ids);
+        Assert.True(a.allclose(b, rtol: 0, atol: 1e-5), $"max diff {(a - b).abs().max().item<float>()}");
+        using var cache = eager.CreateCache(batch: 2);
+        using (no_grad())
+        {
+            using var first = eager.forward(ids.narrow(1, 0, 150), cache, 0);
+            using var rest = eager.forward(ids.narrow(1, 150, 51), cache, 150);
+            using var expected = b.narrow(1, 150, 51);
+            Assert.True(rest.allclose(expected, rtol: 0, atol: 1e-5));
+        }
+    }
+
+    [Fact]
     public void Bench12mParameterCount()
     {
         manual_seed(0);

@@ -24,7 +24,7 @@ public class ModelFolderTests
         Assert.Equal(2, (int)JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "generation_config.json")))!["eos_token_id"]!);
 
         using var loaded = ModelFolder.Load(dir);
-        Assert.Equal(model.Config with { TorchDtype = "float32" }, loaded.Config with { Architectures = model.Config.Architectures });
+        Assert.Equal(model.Config with { TorchDtype = "float32" }, loaded.Config); // value equality, lists by content
         using var ids = TinyModels.Ids();
         using var a = model.call(ids);
         using var b = loaded.call(ids);

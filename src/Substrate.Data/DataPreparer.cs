@@ -125,7 +125,7 @@ public static class DataPreparer
         {
             var texts = new List<string>(options.DocumentsPerChunk);
             var flags = new List<bool>(options.DocumentsPerChunk);
-            foreach (var text in CorpusFiles.ReadDocuments(file))
+            foreach (var text in TextSources.ReadDocuments([file]))
             {
                 bool isValidation = fileIsValidation || (splitOff && index % options.ValidationEvery == options.ValidationEvery - 1);
                 if (!fileIsValidation) index++;

@@ -24,7 +24,7 @@ public static class TrainBenchmark
         var config = ModelPresets.Get("bench-12m");
         Console.Error.WriteLine("train: measuring matmul peaks (2048², bf16 and fp32)…");
         double peakBf16 = MatmulPeak.Measure(ScalarType.BFloat16, seconds: 2), peakFp32 = MatmulPeak.Measure(ScalarType.Float32, seconds: 2);
-        Print(new { bench = "matmul_peak", n = 2048, bf16_gflops = peakBf16 / 1e9, fp32_gflops = peakFp32 / 1e9, threads = torch.get_num_threads() });
+        Print(new { bench = "matmul_peak", n = 2048, bf16_gflops = peakBf16 / 1e9, fp32_gflops = peakFp32 / 1e9, threads = torch.get_num_threads(), loadavg_1m = LoadAverage() });
 
         if (Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_PROFILE") == "1")
         {
@@ -53,7 +53,6 @@ public static class TrainBenchmark
         int done = 0;
         for (; done < warmup; done++) step.Run(1e-4, Fill);
         var clock = Stopwatch.StartNew();
-        var phases = new Dictionary<string, double>();
         for (int i = 0; i < timed; i++, done++) step.Run(1e-4, Fill);
         double seconds = clock.Elapsed.TotalSeconds;
         double tokensPerSecond = (double)timed * Batch * SeqLen / seconds;
@@ -84,8 +83,13 @@ public static class TrainBenchmark
             ["mfu"] = tokensPerSecond * flopsPerToken / peak,
             ["peak_gflops"] = peak / 1e9,
             ["threads"] = torch.get_num_threads(),
+            ["loadavg_1m"] = LoadAverage(), // other processes on the machine distort every figure above
         }.Concat(memory.Select(kv => KeyValuePair.Create(kv.Key, (object)kv.Value))).ToDictionary());
     }
+
+    /// <summary>The 1-minute load average (Linux), or -1.</summary>
+    public static double LoadAverage() =>
+        File.Exists("/proc/loadavg") && double.TryParse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture, out var l) ? l : -1;
 
     static void Print(object value) => Console.WriteLine(JsonSerializer.Serialize(value));
 }

@@ -65,7 +65,10 @@ public static class ConfigResolver
         return config;
     }
 
-    /// <summary>A resumed run's configuration: the saved one plus training-key overrides (the model's shape cannot change).</summary>
+    /// <summary>
+    /// A resumed run's configuration: the saved one plus training-key overrides. Model keys may be
+    /// repeated with their saved values (the original command line), never changed.
+    /// </summary>
     public static PretrainConfig ResolveResume(PretrainConfig saved, IEnumerable<string> overrides)
     {
         JsonObject model = ToNode(saved.Model), train = ToNode(saved.Train);
@@ -73,7 +76,12 @@ public static class ConfigResolver
         {
             var (key, value) = ParseAssignment(assignment);
             if (ModelKeys.ContainsKey(key))
-                throw new ArgumentException($"--set {key}: a model key cannot change when resuming a run");
+            {
+                // Repeating the original command line with --resume is fine; a different shape is not.
+                if (!JsonNode.DeepEquals(model[key], value) && !(key == "vocab_size" && value is not null && value.GetValue<int>() <= saved.Model.VocabSize))
+                    throw new ArgumentException($"--set {key}={value?.ToJsonString()}: the resumed run has {key} = {model[key]?.ToJsonString() ?? "null"}; a model key cannot change when resuming");
+                continue;
+            }
             Set(model, train, key, value, "--set");
         }
         var config = new PretrainConfig(saved.Model, FromNode<TrainConfig>(train));

@@ -8,5 +8,9 @@ public static class BenchmarkTable
         ["tokenizer-encode"] = TokenizerBenchmarks.Encode,
         ["tokenizer-train"] = TokenizerBenchmarks.Train,
         ["train"] = TrainBenchmark.Run,
+        ["decode-vs-llamacpp"] = DecodeVsLlamaCppBenchmark.Run,
+        ["matmul-peak"] = MatmulPeakBenchmark.Run,
+        ["decode"] = DecodeBenchmark.Run,
+        ["forward-backward"] = ForwardBackwardBenchmark.Run,
     };
 }

@@ -125,41 +125,49 @@ public sealed class LlamaAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         var (b, t) = (x.shape[0], x.shape[1]);
-        var q = RotaryEmbedding.Apply(q_proj.call(x).view(b, t, heads, headDim), cos, sin).transpose(1, 2);   // (B, nH, T, hd)
+        var q = RotaryEmbedding.Apply(q_proj.call(x).view(b, t, heads, headDim), cos, sin);                   // (B, T, nH, hd)
         var k = RotaryEmbedding.Apply(k_proj.call(x).view(b, t, kvHeads, headDim), cos, sin).transpose(1, 2); // (B, nKv, T, hd)
         var v = v_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
         if (cache is not null) (k, v) = cache.Update(layerIndex, k, v, start);                              // (B, nKv, S, hd)
+        var y = implementation == AttentionImplementation.Fused ? Fused(q, k, v, start) : Eager(q, k, v, start); // (B, T, nH·hd)
+        return o_proj.call(y).MoveToOuterDisposeScope();                                                        // (B, T, H)
+    }
+
+    /// <summary>
+    /// The reference: softmax(q kᵀ / √hd + causal mask) v, the softmax in fp32. Grouped-query attention
+    /// without copying keys/values: the rep = nH / nKv query heads that share kv head j (heads j·rep … j·rep+rep−1,
+    /// as repeat_interleave would pair them) are stacked along the query axis, so one (rep·T × S) product per kv head.
+    /// </summary>
+    private Tensor Eager(Tensor q, Tensor k, Tensor v, long start) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
+    {
+        var (b, t, s, rep) = (q.shape[0], q.shape[1], k.shape[2], heads / kvHeads);
+        var grouped = q.view(b, t, kvHeads, rep, headDim).permute(0, 2, 3, 1, 4).reshape(b, kvHeads, rep * t, headDim); // (B, nKv, rep·T, hd)
+        var scores = (grouped * (1.0 / Math.Sqrt(headDim))).matmul(k.transpose(-2, -1));                                // (B, nKv, rep·T, S)
+        if (t > 1)
+        {
+            var future = ones(t, s, ScalarType.Bool, q.device).triu(start + 1);                                   // (T, S): key position > query position
+            var bias = zeros(t, s, scores.dtype, q.device).masked_fill_(future, double.NegativeInfinity).repeat(rep, 1); // (rep·T, S)
+            scores = scores + bias;
+        }
+        var y = scores.softmax(-1, ScalarType.Float32).to(v.dtype).matmul(v); // (B, nKv, rep·T, hd)
+        return y.view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim); // (B, T, nH·hd)
+    }
+
+    /// <summary>libtorch's scaled_dot_product_attention over kv heads expanded with repeat_interleave
+    /// (it has no GQA argument); its flash kernel runs when no mask is given.</summary>
+    private Tensor Fused(Tensor q, Tensor k, Tensor v, long start) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
+    {
+        var (b, t, s) = (q.shape[0], q.shape[1], k.shape[2]);
         if (kvHeads != heads)
         {
             k = k.repeat_interleave(heads / kvHeads, dim: 1); // (B, nH, S, hd)
             v = v.repeat_interleave(heads / kvHeads, dim: 1); // (B, nH, S, hd)
         }
-        var y = implementation == AttentionImplementation.Fused ? Fused(q, k, v, start) : Eager(q, k, v, start); // (B, nH, T, hd)
-        y = y.transpose(1, 2).reshape(b, t, heads * headDim);                                                   // (B, T, nH·hd)
-        return o_proj.call(y).MoveToOuterDisposeScope();                                                        // (B, T, H)
-    }
-
-    /// <summary>The reference: softmax(q kᵀ / √hd + causal mask) v, scores and softmax in fp32.</summary>
-    private static Tensor Eager(Tensor q, Tensor k, Tensor v, long start)
-    {
-        var (t, s) = (q.shape[2], k.shape[2]);
-        var scores = q.matmul(k.transpose(-2, -1)).to(ScalarType.Float32) * (1.0 / Math.Sqrt(q.shape[^1])); // (B, nH, T, S)
-        if (t > 1)
-        {
-            var future = ones(t, s, ScalarType.Bool, q.device).triu(start + 1); // (T, S): key position > query position
-            scores = scores.masked_fill(future, double.NegativeInfinity);
-        }
-        return scores.softmax(-1).to(v.dtype).matmul(v); // (B, nH, T, hd)
-    }
-
-    /// <summary>libtorch's scaled_dot_product_attention (flash kernel on CPU when no mask is given).</summary>
-    private static Tensor Fused(Tensor q, Tensor k, Tensor v, long start)
-    {
-        var (t, s) = (q.shape[2], k.shape[2]);
-        if (t == 1) return F.scaled_dot_product_attention(q, k, v);                       // one new query sees all keys
-        if (start == 0) return F.scaled_dot_product_attention(q, k, v, is_casual: true);  // T == S
-        var allowed = ones(t, s, ScalarType.Bool, q.device).tril(start);                   // (T, S): key position ≤ query position
-        return F.scaled_dot_product_attention(q, k, v, allowed);
+        var qh = q.transpose(1, 2); // (B, nH, T, hd)
+        var y = t == 1 ? F.scaled_dot_product_attention(qh, k, v)                         // one new query sees all keys
+            : start == 0 ? F.scaled_dot_product_attention(qh, k, v, is_casual: true)       // T == S
+            : F.scaled_dot_product_attention(qh, k, v, ones(t, s, ScalarType.Bool, q.device).tril(start)); // (T, S): key position ≤ query position
+        return y.transpose(1, 2).reshape(b, t, heads * headDim); // (B, T, nH·hd)
     }
 }
 
@@ -231,11 +239,11 @@ public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
 
     public Parameter Weight => weight;
 
-    public override Tensor forward(Tensor ids) // (B, T) int64 → (B, T, H) fp32
+    public override Tensor forward(Tensor ids) // (B, T) int64 → (B, T, H) fp32 (the residual stream), whatever the table's dtype
     {
-        using var flat = ids.reshape(-1);
-        using var rows = weight.index_select(0, flat); // (B·T, H)
-        return rows.view(ids.shape[0], ids.shape[1], weight.shape[1]);
+        using var scope = NewDisposeScope();
+        var rows = weight.index_select(0, ids.reshape(-1)); // (B·T, H)
+        return rows.view(ids.shape[0], ids.shape[1], weight.shape[1]).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }
 
@@ -283,6 +291,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         config.Validate();
         Config = config;
         this.options = options ?? new ModelOptions();
+        if (this.options.RetainFreedMemory) NativeMemory.RetainFreedMemory();
         model = new LlamaModel(config, this.options);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);

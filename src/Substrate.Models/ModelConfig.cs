@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 namespace Substrate.Models;
@@ -26,8 +28,11 @@ public sealed record ModelConfig
     [JsonPropertyName("attention_bias")] public bool AttentionBias { get; init; }
     [JsonPropertyName("mlp_bias")] public bool MlpBias { get; init; }
     [JsonPropertyName("head_dim")] public int? HeadDimOverride { get; init; }
-    [JsonPropertyName("bos_token_id")] public int? BosTokenId { get; init; }
-    [JsonPropertyName("eos_token_id")] public int? EosTokenId { get; init; }
+    [JsonPropertyName("bos_token_id"), JsonConverter(typeof(TokenIdConverter))] public int? BosTokenId { get; init; }
+    /// <summary>The end-of-sequence id; where config.json lists several (Llama 3), the first.</summary>
+    [JsonPropertyName("eos_token_id"), JsonConverter(typeof(TokenIdConverter))] public int? EosTokenId { get; init; }
+    /// <summary>Only null is supported (plain rotary); kept so a config that sets it is rejected, not silently misread.</summary>
+    [JsonPropertyName("rope_scaling")] public JsonObject? RopeScaling { get; init; }
     /// <summary>The dtype of the weights in the saved folder ("float32", "bfloat16", "float16").</summary>
     [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; init; }
 
@@ -54,5 +59,32 @@ public sealed record ModelConfig
         Check(HiddenAct == "silu", $"hidden_act '{HiddenAct}' is not supported (only 'silu')");
         Check(!AttentionBias, "attention_bias = true is not supported");
         Check(!MlpBias, "mlp_bias = true is not supported");
+        Check(RopeScaling is null, $"rope_scaling {RopeScaling?.ToJsonString()} is not supported (plain rotary only)");
+    }
+}
+
+/// <summary>Reads a token id written as a number, a list of numbers (the first is kept) or null.</summary>
+public sealed class TokenIdConverter : JsonConverter<int?>
+{
+    public override int? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null: return null;
+            case JsonTokenType.Number: return reader.GetInt32();
+            case JsonTokenType.StartArray:
+                int? first = null;
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    if (reader.TokenType == JsonTokenType.Number) first ??= reader.GetInt32();
+                    else throw new JsonException("token id lists must hold numbers");
+                return first;
+            default: throw new JsonException($"a token id must be a number or a list of numbers, not {reader.TokenType}");
+        }
+    }
+
+    public override void Write(Utf8JsonWriter writer, int? value, JsonSerializerOptions options)
+    {
+        if (value is { } v) writer.WriteNumberValue(v);
+        else writer.WriteNullValue();
     }
 }

@@ -25,4 +25,9 @@ public sealed class ModelOptions
 
     /// <summary>Builds every projection (plain by default; LoRA or quantized factories plug in here).</summary>
     public ILinearFactory LinearFactory { get; init; } = PlainLinearFactory.Instance;
+
+    /// <summary>Make glibc's malloc keep and reuse freed memory instead of returning large blocks to the
+    /// kernel (see <see cref="NativeMemory.RetainFreedMemory"/>): ~20% faster training steps. Process-wide,
+    /// applied when a model is built with this set.</summary>
+    public bool RetainFreedMemory { get; init; } = true;
 }

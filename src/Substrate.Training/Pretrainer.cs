@@ -83,8 +83,10 @@ public static class Pretrainer
 
         // The run folder: resolved config, tokenizer, metrics (a resumed run drops lines past its checkpoint).
         AtomicFile.WriteAllText(Path.Combine(runDir, RunCheckpoint.TrainConfigFile), PretrainConfig.ToJson(train));
-        var tokenizerFile = Path.Combine(options.DataDirectory, "tokenizer.json");
-        if (File.Exists(tokenizerFile)) File.Copy(tokenizerFile, Path.Combine(runDir, "tokenizer.json"), overwrite: true);
+        // The tokenizer travels with the data; copied here, the run folder is a complete HF model folder.
+        foreach (var tokenizerFile in new[] { "tokenizer.json", "tokenizer_config.json" })
+            if (File.Exists(Path.Combine(options.DataDirectory, tokenizerFile)))
+                AtomicFile.Write(Path.Combine(runDir, tokenizerFile), s => { using var f = File.OpenRead(Path.Combine(options.DataDirectory, tokenizerFile)); f.CopyTo(s); });
         using var metrics = new MetricsLog(runDir, state.Step);
 
         var schedule = LrSchedule.From(train);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -50,7 +51,10 @@ public class LlamaTests(ITestOutputHelper output)
         Assert.Equal(ScalarType.Float32, logits.dtype);
         var picked = new[] { logits[0, 0, 0].item<float>(), logits[0, 6, 5].item<float>(), logits[1, 3, 63].item<float>(), logits[1, 6, 17].item<float>() };
         output.WriteLine(string.Join(", ", picked.Select(v => v.ToString("R"))));
-        output.WriteLine($"sum {logits.sum().item<float>():R} abs-sum {logits.abs().sum().item<float>():R}");
+        float[] expected = [4.4030843f, 4.6376896f, 16.850967f, 11.535917f]; // printed once from this model, libtorch 2.10 CPU
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(picked[i] - expected[i]) <= 1e-5 * Math.Max(1, Math.Abs(expected[i])), $"logit {i}: {picked[i]:R} vs {expected[i]:R}");
+        Assert.Equal(944.08496, logits.sum().item<float>(), 0.01);
     }
 
     [Fact]
@@ -62,6 +66,136 @@ public class LlamaTests(ITestOutputHelper output)
         using var a = eager.call(ids);
         using var b = fused.call(ids);
         Assert.True(a.allclose(b, rtol: 0, atol: 1e-5), $"max diff {(a - b).abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void GroupedQueryAttentionEqualsMultiHeadWithRepeatedKeyValueHeads()
+    {
+        // nKv = 2 < nH = 4: each kv head serves two query heads. The same model with nKv = nH and
+        // k/v projection rows repeated per head must give the same logits.
+        using var gqa = TinyModels.Create(options: new ModelOptions { Attention = AttentionImplementation.Eager });
+        using var mha = TinyModels.Create(TinyModels.Config with { NumKeyValueHeads = 4 }, new ModelOptions { Attention = AttentionImplementation.Eager });
+        var source = gqa.state_dict();
+        using (no_grad())
+            foreach (var (name, target) in mha.state_dict())
+            {
+                var w = source[name];
+                if (name.EndsWith("k_proj.weight") || name.EndsWith("v_proj.weight"))
+                    w = w.view(2, 8, 32).repeat_interleave(2, dim: 0).reshape(32, 32); // (nKv, hd, H) → (nH·hd, H)
+                target.copy_(w);
+            }
+        using var ids = TinyModels.Ids();
+        using var a = gqa.call(ids);
+        using var b = mha.call(ids);
+        Assert.True(a.allclose(b, rtol: 0, atol: 1e-5), $"max diff {(a - b).abs().max().item<float>()}");
+    }
+
+    [Theory]
+    [InlineData(AttentionImplementation.Eager)]
+    [InlineData(AttentionImplementation.Fused)]
+    public void CachedDecodingMatchesFullForward(AttentionImplementation attention)
+    {
+        using var model = TinyModels.Create(options: new ModelOptions { Attention = attention });
+        using var ids = TinyModels.Ids();
+        using var full = model.call(ids); // (2, 7, V)
+        using var cache = model.CreateCache(batch: 2);
+        using (no_grad())
+        {
+            // prefill 3 positions, then 2 at once (offset causal mask), then 1 and 1
+            var pieces = new (long Start, long Length)[] { (0, 3), (3, 2), (5, 1), (6, 1) };
+            foreach (var (start, length) in pieces)
+            {
+                using var part = model.forward(ids.narrow(1, start, length), cache, start);
+                using var expected = full.narrow(1, start, length);
+                Assert.True(part.allclose(expected, rtol: 0, atol: 1e-5), $"positions {start}+{length}: max diff {(part - expected).abs().max().item<float>()}");
+                Assert.Equal(start + length, cache.Length);
+            }
+        }
+    }
+
+    [Fact]
+    public void BFloat16ComputeIsCloseToFloat32()
+    {
+        using var fp32 = TinyModels.Create();
+        using var bf16 = TinyModels.Create(options: new ModelOptions { ComputeDtype = ScalarType.BFloat16 });
+        Assert.All(bf16.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype)); // fp32 master weights
+        using var ids = TinyModels.Ids();
+        using var a = fp32.call(ids);
+        using var b = bf16.call(ids);
+        Assert.Equal(ScalarType.Float32, b.dtype);
+        var diff = (a - b).abs().max().item<float>();
+        output.WriteLine($"max |fp32 - bf16| = {diff}, max |logit| = {a.abs().max().item<float>()}");
+        Assert.True(diff < 0.02, $"max diff {diff}");
+    }
+
+    [Fact]
+    public void BFloat16WeightsRunForInference()
+    {
+        // For decoding, the weights themselves may be bf16 (no per-use cast): model.to(BFloat16).
+        using var fp32 = TinyModels.Create();
+        using var bf16 = TinyModels.Create(options: new ModelOptions { ComputeDtype = ScalarType.BFloat16 });
+        bf16.to(ScalarType.BFloat16);
+        Assert.All(bf16.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        using var ids = TinyModels.Ids();
+        using var a = fp32.call(ids);
+        using var b = bf16.call(ids);
+        Assert.Equal(ScalarType.Float32, b.dtype);
+        Assert.True((a - b).abs().max().item<float>() < 0.02);
+        using var cache = bf16.CreateCache(batch: 2);
+        using (no_grad())
+        {
+            using var prefill = bf16.forward(ids.narrow(1, 0, 6), cache, 0);
+            using var step = bf16.forward(ids.narrow(1, 6, 1), cache, 6);
+            using var expected = b.narrow(1, 6, 1);
+            Assert.True((step - expected).abs().max().item<float>() < 0.02);
+        }
+    }
+
+    [Fact]
+    public void BFloat16BackwardReachesFloat32Weights()
+    {
+        using var model = TinyModels.Create(options: new ModelOptions { ComputeDtype = ScalarType.BFloat16 });
+        using var ids = TinyModels.Ids();
+        using var logits = model.call(ids);
+        using var loss = nn.functional.cross_entropy(logits.view(-1, 64), ids.view(-1));
+        loss.backward();
+        Assert.All(model.parameters(), p =>
+        {
+            Assert.Equal(ScalarType.Float32, p.grad!.dtype);
+            Assert.True(p.grad.abs().sum().item<float>() > 0);
+        });
+    }
+
+    [Fact]
+    public void ModelBuiltInsideADisposeScopeSurvivesIt()
+    {
+        LlamaForCausalLM model;
+        using (NewDisposeScope()) model = TinyModels.Create();
+        using (model)
+        using (var ids = TinyModels.Ids())
+        {
+            using var a = model.call(ids);
+            using var b = model.call(ids); // rotary tables built in the first call's scope are still alive
+            Assert.True(a.allclose(b, rtol: 0, atol: 0));
+        }
+    }
+
+    [Fact]
+    public void PresetsAreKnownAndUnknownNamesAreListed()
+    {
+        Assert.Equal(["tiny", "small", "base", "bench-12m"], ModelPresets.Names);
+        var ex = Assert.Throws<ArgumentException>(() => ModelPresets.Get("huge"));
+        Assert.Contains("tiny, small, base, bench-12m", ex.Message);
+        var bench = ModelPresets.Get("bench-12m");
+        Assert.Equal((8192, 384, 6, 6, 2, 1024, 256, 10000.0, 1e-5, true),
+            (bench.VocabSize, bench.HiddenSize, bench.NumHiddenLayers, bench.NumAttentionHeads, bench.NumKeyValueHeads,
+             bench.IntermediateSize, bench.MaxPositionEmbeddings, bench.RopeTheta, bench.RmsNormEps, bench.TieWordEmbeddings));
+        foreach (var name in ModelPresets.Names)
+        {
+            manual_seed(0);
+            using var m = new LlamaForCausalLM(ModelPresets.Get(name) with { VocabSize = name == "tiny" ? 2048 : 8192 });
+            output.WriteLine($"{name}: {m.ParameterCount():N0} parameters ({m.ParameterCount(false):N0} without embeddings)");
+        }
     }
 
     [Fact]

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using Substrate.Inference;
+using Substrate.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Substrate.Bench;
+
+/// <summary>
+/// Decode speed at batch 1: bench-12m (random init, seeded), a 128-token prompt, greedy decoding with
+/// the KV cache until the 256-position context is full. Variants: fp32; bf16 compute over fp32 master
+/// weights (cast per forward, as in training); bf16 weights (model.to(BFloat16), the inference setup);
+/// each on one thread and on all of libtorch's threads. Reports the prefill time and the decode
+/// tokens/s after the first token (best of 3 runs).
+/// </summary>
+internal static class DecodeBenchmark
+{
+    private const int PromptTokens = 128;
+
+    public static void Run()
+    {
+        var allThreads = get_num_threads();
+        var variants = new (string Name, ScalarType Compute, bool Bf16Weights)[]
+        {
+            ("float32", ScalarType.Float32, false),
+            ("bfloat16-compute", ScalarType.BFloat16, false),
+            ("bfloat16-weights", ScalarType.BFloat16, true),
+        };
+        foreach (var threads in new[] { 1, allThreads }.Distinct())
+        foreach (var (name, compute, bf16Weights) in variants)
+        {
+            set_num_threads(threads);
+            manual_seed(0);
+            var config = ModelPresets.Get("bench-12m");
+            using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = compute });
+            if (bf16Weights) model.to(ScalarType.BFloat16);
+            model.eval();
+            var prompt = Enumerable.Range(0, PromptTokens).Select(i => (i * 7919) % config.VocabSize).ToArray();
+            var options = new GenerationOptions { MaxTokens = config.MaxPositionEmbeddings - PromptTokens, Temperature = 0 };
+            var generator = new TokenGenerator(model);
+            _ = generator.Generate(prompt, options with { MaxTokens = 16 }).Count(); // warm-up
+
+            var best = (Prefill: double.MaxValue, PerToken: double.MaxValue, Tokens: 0);
+            for (var run = 0; run < 3; run++)
+            {
+                var watch = Stopwatch.StartNew();
+                double first = 0;
+                var count = 0;
+                foreach (var _ in generator.Generate(prompt, options))
+                    if (count++ == 0) first = watch.Elapsed.TotalSeconds;
+                var perToken = (watch.Elapsed.TotalSeconds - first) / (count - 1);
+                if (perToken < best.PerToken) best = (first, perToken, count);
+            }
+            JsonLine.Write(new
+            {
+                bench = "decode",
+                model = "bench-12m",
+                dtype = name,
+                batch = 1,
+                prompt_tokens = PromptTokens,
+                new_tokens = best.Tokens,
+                prefill_ms = JsonLine.Round(best.Prefill * 1000, 2),
+                decode_ms_per_token = JsonLine.Round(best.PerToken * 1000, 3),
+                tokens_per_s = JsonLine.Round(1 / best.PerToken),
+                threads,
+            });
+        }
+        set_num_threads(allThreads);
+    }
+}

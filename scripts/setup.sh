@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing Substrate needs on a fresh Debian 12 machine.
+# Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+need_apt=()
+command -v dotnet >/dev/null || { echo "error: the .NET 10 SDK is required (dotnet not on PATH)" >&2; exit 1; }
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+# llama.cpp (LLamaSharp's native backend, used by interop tests) links against OpenMP.
+ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1 ' || need_apt+=(libgomp1)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${need_apt[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# Reference files the tests compare against (tokenizer vocabularies of other libraries);
+# fetched into .cache/, never committed.
+if [ -f scripts/fetch-test-references.sh ]; then
+  bash scripts/fetch-test-references.sh || echo "setup: test references could not be fetched; those tests will skip" >&2
+fi

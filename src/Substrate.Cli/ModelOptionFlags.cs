@@ -1,0 +1,33 @@
+using System.CommandLine;
+using Substrate.Models;
+using TorchSharp;
+
+namespace Substrate.Cli;
+
+/// <summary>The runtime flags every verb that runs a model takes: --device, --dtype, --threads.</summary>
+public sealed class ModelOptionFlags
+{
+    public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
+    public readonly Option<string> Dtype = new("--dtype") { Description = "Compute dtype: float32 or bfloat16 (weights stay fp32).", DefaultValueFactory = _ => "float32" };
+    public readonly Option<int> Threads = new("--threads") { Description = "libtorch threads (0: one per core)." };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Device);
+        command.Options.Add(Dtype);
+        command.Options.Add(Threads);
+    }
+
+    public ModelOptions Read(ParseResult parsed)
+    {
+        int threads = parsed.GetValue(Threads);
+        torch.set_num_threads(threads > 0 ? threads : Environment.ProcessorCount);
+        var dtype = parsed.GetValue(Dtype) switch
+        {
+            "float32" or "fp32" => torch.ScalarType.Float32,
+            "bfloat16" or "bf16" => torch.ScalarType.BFloat16,
+            var other => throw new ArgumentException($"--dtype must be float32 or bfloat16, got '{other}'"),
+        };
+        return new ModelOptions { Device = torch.device(parsed.GetValue(Device)!), ComputeDtype = dtype };
+    }
+}

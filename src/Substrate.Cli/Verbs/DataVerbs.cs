@@ -1,0 +1,60 @@
+using System.CommandLine;
+using Substrate.Data;
+using Substrate.Tokenizers;
+
+namespace Substrate.Cli.Verbs;
+
+/// <summary><c>substrate data prepare</c>: a corpus into memory-mapped token shards.</summary>
+public static class DataVerbs
+{
+    public static Command Build() => new("data", "Prepare training data.") { BuildPrepare() };
+
+    static Command BuildPrepare()
+    {
+        var input = new Option<string[]>("--input") { Description = "Corpus files or folders (.txt, .jsonl, .gz); files named validation* form the validation split.", Required = true, AllowMultipleArgumentsPerToken = true };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "The tokenizer folder or tokenizer.json.", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for meta.json and the .bin shards.", Required = true };
+        var validation = new Option<string[]>("--validation") { Description = "Validation files or folders (otherwise every Nth document is split off).", AllowMultipleArgumentsPerToken = true };
+        var every = new Option<int>("--validation-every") { Description = "Without validation files, every Nth document goes to validation (0: none).", DefaultValueFactory = _ => 100 };
+        var command = new Command("prepare", "Tokenize a corpus into memory-mapped token shards plus a validation split, streaming.")
+        {
+            input, tokenizer, output, validation, every,
+        };
+        command.SetAction((ParseResult parsed) =>
+        {
+            Prepare(parsed.GetValue(input)!, parsed.GetValue(tokenizer)!, parsed.GetValue(output)!,
+                parsed.GetValue(validation) ?? [], parsed.GetValue(every));
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Shared with quickstart.</summary>
+    public static TokenShardMeta Prepare(IReadOnlyList<string> inputs, string tokenizerPath, string output,
+        IReadOnlyList<string> validation, int validationEvery)
+    {
+        var tokenizer = TokenizerLoader.Load(tokenizerPath);
+        var tokenizerFile = Directory.Exists(tokenizerPath) ? Path.Combine(tokenizerPath, "tokenizer.json") : tokenizerPath;
+        var options = new DataPrepareOptions
+        {
+            Inputs = inputs, ValidationInputs = validation, OutputDirectory = output,
+            TokenizerFile = File.Exists(tokenizerFile) ? tokenizerFile : null,
+            TokenizerFingerprint = File.Exists(tokenizerFile) ? null : Path.GetFileName(tokenizerPath),
+            ValidationEvery = validationEvery,
+        };
+        var meta = Terminal.WithProgress("data", report => DataPreparer.Prepare(tokenizer, options,
+            new InlineProgress<DataPrepareProgress>(p => report($"{p.Documents:N0} documents, {p.TrainTokens + p.ValidationTokens:N0} tokens", null))));
+        // The tokenizer's own settings travel with the data so a model trained on it is a complete folder.
+        var configFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerFile))!, "tokenizer_config.json");
+        if (File.Exists(configFile)) File.Copy(configFile, Path.Combine(output, "tokenizer_config.json"), overwrite: true);
+        foreach (var (split, entry) in meta.Splits)
+            Terminal.Info($"data: {split}: {entry.Documents:N0} documents, {entry.Tokens:N0} tokens in {entry.Shards.Count} shard(s)");
+        return meta;
+    }
+}
+
+/// <summary>An IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool, out of order).</summary>
+public sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using Spectre.Console;
+using Substrate.Inference;
+using Substrate.Tokenizers.Training;
+using Substrate.Training;
+
+namespace Substrate.Cli.Verbs;
+
+/// <summary>
+/// <c>substrate quickstart</c>: the whole loop on the bundled corpus — tokenizer → token shards →
+/// compute-optimal plan → pretraining → validation perplexity → a generated sample.
+/// </summary>
+public static class QuickstartVerb
+{
+    public static Command Build()
+    {
+        var corpus = new Option<string?>("--corpus") { Description = "Corpus folder with train.jsonl.gz and validation.jsonl.gz (default: the bundled data/corpus)." };
+        var output = new Option<string>("--out") { Description = "Work folder (tokenizer/, data/, model/).", DefaultValueFactory = _ => Path.Combine("runs", "quickstart") };
+        var minutes = new Option<double>("--minutes") { Description = "Pretraining time budget.", DefaultValueFactory = _ => 4 };
+        var vocabSize = new Option<int>("--vocab-size") { DefaultValueFactory = _ => 4096 };
+        var prompt = new Option<string>("--prompt") { Description = "Prompt of the sample.", DefaultValueFactory = _ => "The ship" };
+        var command = new Command("quickstart", "Train a tokenizer and pretrain a compute-optimal model on the bundled corpus, then evaluate it and generate a sample.")
+        {
+            corpus, output, minutes, vocabSize, prompt,
+        };
+        command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
+        {
+            Run(parsed.GetValue(corpus) ?? BundledCorpus.Find(), parsed.GetValue(output)!, TimeSpan.FromMinutes(parsed.GetValue(minutes)),
+                parsed.GetValue(vocabSize), parsed.GetValue(prompt)!, cancellation);
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
+    static void Run(string corpus, string output, TimeSpan budget, int vocabSize, string prompt, CancellationToken cancellation)
+    {
+        string trainFile = Path.Combine(corpus, BundledCorpus.TrainFile);
+        if (!File.Exists(trainFile)) throw new FileNotFoundException($"corpus has no {BundledCorpus.TrainFile}: {corpus}");
+        string tokenizerDir = Path.Combine(output, "tokenizer"), dataDir = Path.Combine(output, "data"), modelDir = Path.Combine(output, "model");
+        // A quickstart always starts from scratch: a previous run's folders are replaced.
+        foreach (var dir in new[] { tokenizerDir, dataDir, modelDir })
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+
+        Step(1, "tokenizer");
+        TokenizerVerbs.Train([trainFile], new BpeTrainerOptions { VocabSize = vocabSize }, tokenizerDir).Print();
+
+        Step(2, "data");
+        var meta = DataVerbs.Prepare([corpus], tokenizerDir, dataDir, [], validationEvery: 100);
+
+        Step(3, "plan");
+        var plan = PlanVerb.Plan(budget, meta.VocabSize);
+
+        Step(4, "pretrain");
+        var result = PretrainVerb.Run(new PretrainOptions
+        {
+            Config = "tiny", DataDirectory = dataDir, OutputDirectory = modelDir,
+            Overrides = [.. plan.Overrides, $"eval_every={Math.Max(25, plan.Steps / 8)}", $"checkpoint_every={Math.Max(50, plan.Steps / 4)}"],
+            TimeLimit = budget * 1.25, // the plan's steps should fit the budget; this bounds a slower machine
+        }, cancellation);
+
+        Step(5, "evaluate");
+        using var loaded = LoadedModel.Load(modelDir);
+        var perplexity = EvalVerbs.Perplexity(loaded, dataDir, "validation", maxTokens: 50_000);
+
+        Step(6, "generate");
+        Terminal.Info($"[grey]prompt:[/] {Markup.Escape(prompt)}");
+        GenerateVerb.Stream(loaded, prompt, new GenerationOptions { MaxTokens = 80, Temperature = 0.8, TopK = 40, TopP = 0.95, RepetitionPenalty = 1.1, Seed = 42 }, Console.Out);
+
+        Terminal.Info($"quickstart: a {plan.Parameters / 1e6:F2}M-parameter model trained on {result.TokensSeen:N0} tokens: " +
+            $"validation loss {result.FinalValidationLoss:F3}, perplexity {perplexity.Perplexity:F1}. Try:");
+        Terminal.Info($"  substrate generate --model {Markup.Escape(modelDir)} --prompt \"Whales\"");
+        Terminal.Info($"  substrate chat --model {Markup.Escape(modelDir)}");
+    }
+
+    static void Step(int number, string name) => Terminal.Info($"[bold]── {number}. {name} ──────────[/]");
+}

@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Substrate.Tokenizers;
+using Substrate.Tokenizers.Training;
+
+namespace Substrate.Cli.Verbs;
+
+/// <summary><c>substrate tokenizer train | encode | decode</c>.</summary>
+public static class TokenizerVerbs
+{
+    public static Command Build() => new("tokenizer", "Train, apply and inspect tokenizers.")
+    {
+        BuildTrain(), BuildEncode(), BuildDecode(),
+    };
+
+    static Command BuildTrain()
+    {
+        var input = new Option<string[]>("--input") { Description = "Text files or folders (.txt, .jsonl with a \"text\" field, .gz of either).", Required = true, AllowMultipleArgumentsPerToken = true };
+        var vocabSize = new Option<int>("--vocab-size") { Description = "Vocabulary size, 256 byte tokens and the special tokens included.", DefaultValueFactory = _ => 8192 };
+        var minFrequency = new Option<int>("--min-frequency") { Description = "Never merge a pair seen fewer times.", DefaultValueFactory = _ => 2 };
+        var output = new Option<string>("--out") { Description = "Folder for tokenizer.json and tokenizer_config.json.", Required = true };
+        var command = new Command("train", "Train a byte-level BPE tokenizer (GPT-2 / Llama 3 family) and save it as a Hugging Face tokenizer.json.")
+        {
+            input, vocabSize, minFrequency, output,
+        };
+        command.SetAction((ParseResult parsed) =>
+        {
+            var options = new BpeTrainerOptions { VocabSize = parsed.GetValue(vocabSize), MinFrequency = parsed.GetValue(minFrequency) };
+            var stats = Train(parsed.GetValue(input)!, options, parsed.GetValue(output)!);
+            stats.Print();
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>Trains, saves and measures a tokenizer; shared with quickstart.</summary>
+    public static TokenizerStats Train(IReadOnlyList<string> inputs, BpeTrainerOptions options, string outputDirectory)
+    {
+        if (options.VocabSize < 256 + options.SpecialTokens.Count)
+            throw new ArgumentException($"--vocab-size must be at least {256 + options.SpecialTokens.Count} (256 bytes + {options.SpecialTokens.Count} special tokens), got {options.VocabSize}");
+        var clock = Stopwatch.StartNew();
+        long characters = 0;
+        var tokenizer = Terminal.WithProgress("tokenizer", report =>
+        {
+            var documents = TextSources.ReadDocuments(inputs).Select(text => { characters += text.Length; return text; });
+            return BpeTrainer.Train(documents, options with
+            {
+                Progress = p => report(p.Stage == "merge" ? $"merge {p.Done:N0}/{p.Total:N0}" : $"counting words, {p.Done / 1e6:F1}M chars",
+                    p.Stage == "merge" && p.Total > 0 ? (double)p.Done / p.Total : null),
+            });
+        });
+        tokenizer.Save(outputDirectory);
+        return new TokenizerStats(outputDirectory, tokenizer.VocabSize, tokenizer.Merges?.Count ?? 0, characters, clock.Elapsed);
+    }
+
+    static Command BuildEncode()
+    {
+        var tokenizerPath = new Option<string>("--tokenizer") { Description = "tokenizer.json, a folder holding one, or a .tiktoken rank file.", Required = true };
+        var text = new Option<string?>("--text") { Description = "Text to encode (default: all of stdin)." };
+        var addSpecial = new Option<bool>("--add-special") { Description = "Match special-token strings and add BOS as the tokenizer's post-processor does." };
+        var command = new Command("encode", "Print the token ids of a text as one JSON array.") { tokenizerPath, text, addSpecial };
+        command.SetAction((ParseResult parsed) =>
+        {
+            var tokenizer = TokenizerLoader.Load(parsed.GetValue(tokenizerPath)!);
+            string input = parsed.GetValue(text) ?? Console.In.ReadToEnd();
+            Console.Out.WriteLine(JsonSerializer.Serialize(tokenizer.Encode(input, parsed.GetValue(addSpecial))));
+            return 0;
+        });
+        return command;
+    }
+
+    static Command BuildDecode()
+    {
+        var tokenizerPath = new Option<string>("--tokenizer") { Description = "tokenizer.json, a folder holding one, or a .tiktoken rank file.", Required = true };
+        var ids = new Option<string>("--ids") { Description = "Token ids as a JSON array, e.g. \"[791, 4062]\".", Required = true };
+        var skipSpecial = new Option<bool>("--skip-special") { Description = "Leave special tokens out of the text." };
+        var command = new Command("decode", "Print the text of a JSON array of token ids.") { tokenizerPath, ids, skipSpecial };
+        command.SetAction((ParseResult parsed) =>
+        {
+            var tokenizer = TokenizerLoader.Load(parsed.GetValue(tokenizerPath)!);
+            int[] values;
+            try { values = JsonSerializer.Deserialize<int[]>(parsed.GetValue(ids)!) ?? []; }
+            catch (JsonException) { throw new ArgumentException("--ids must be a JSON array of integers, e.g. \"[791, 4062]\""); }
+            foreach (int id in values)
+                if (id < 0 || id >= tokenizer.VocabSize)
+                    throw new ArgumentException($"token id {id} is outside the vocabulary (0..{tokenizer.VocabSize - 1})");
+            Console.Out.Write(tokenizer.Decode(values, parsed.GetValue(skipSpecial)));
+            Console.Out.Flush();
+            return 0;
+        });
+        return command;
+    }
+}
+
+/// <summary>What a tokenizer training produced.</summary>
+public sealed record TokenizerStats(string Directory, int VocabSize, int Merges, long Characters, TimeSpan Elapsed)
+{
+    public void Print() => Terminal.Info(
+        $"tokenizer: [bold]{VocabSize:N0}[/] tokens ({Merges:N0} merges) from {Characters / 1e6:F1}M characters in {Elapsed.TotalSeconds:F1}s → {Spectre.Console.Markup.Escape(Path.Combine(Directory, "tokenizer.json"))}");
+}

@@ -1,0 +1,40 @@
+namespace Substrate.Inference;
+
+/// <summary>How to continue a prompt. Defaults follow Hugging Face's <c>generate</c> where it has one.</summary>
+public sealed record GenerationOptions
+{
+    /// <summary>At most this many new tokens (fewer on EOS, a stop string, or the end of the context).</summary>
+    public int MaxTokens { get; init; } = 128;
+
+    /// <summary>Softmax temperature; 0 = greedy (argmax), deterministic.</summary>
+    public double Temperature { get; init; } = 1.0;
+
+    /// <summary>Sample among the K most likely tokens only; 0 = off.</summary>
+    public int TopK { get; init; }
+
+    /// <summary>Nucleus sampling: the smallest set of most likely tokens whose probability reaches P; 1 = off.</summary>
+    public double TopP { get; init; } = 1.0;
+
+    /// <summary>CTRL-style penalty on every token already in the prompt or the output: logits &gt; 0 are divided by it,
+    /// logits &lt; 0 multiplied; 1 = off.</summary>
+    public double RepetitionPenalty { get; init; } = 1.0;
+
+    /// <summary>Seeds the sampler's generator; null = a fresh random seed.</summary>
+    public long? Seed { get; init; }
+
+    /// <summary>Generation stops at the first of these strings, which is not part of the output.</summary>
+    public IReadOnlyList<string> StopStrings { get; init; } = [];
+
+    /// <summary>Keep keys/values of past positions (one new position per step) instead of re-running the whole sequence.</summary>
+    public bool UseCache { get; init; } = true;
+
+    public void Validate()
+    {
+        if (MaxTokens < 0) throw new ArgumentException($"MaxTokens must be ≥ 0 (got {MaxTokens})");
+        if (Temperature < 0 || double.IsNaN(Temperature)) throw new ArgumentException($"Temperature must be ≥ 0 (got {Temperature})");
+        if (TopK < 0) throw new ArgumentException($"TopK must be ≥ 0 (got {TopK})");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"TopP must be in (0, 1] (got {TopP})");
+        if (!(RepetitionPenalty > 0)) throw new ArgumentException($"RepetitionPenalty must be > 0 (got {RepetitionPenalty})");
+        if (StopStrings.Any(string.IsNullOrEmpty)) throw new ArgumentException("StopStrings must not contain empty strings");
+    }
+}

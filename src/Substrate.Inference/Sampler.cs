@@ -1,0 +1,56 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Substrate.Inference;
+
+/// <summary>
+/// Picks the next token from one position's logits: repetition penalty, then temperature
+/// (0 = argmax), top-k, top-p, and a draw from a seeded <see cref="torch.Generator"/>.
+/// </summary>
+public sealed class Sampler : IDisposable
+{
+    private readonly double temperature, topP, repetitionPenalty;
+    private readonly int topK;
+    private readonly torch.Generator random;
+
+    public Sampler(double temperature = 1.0, int topK = 0, double topP = 1.0, double repetitionPenalty = 1.0, long? seed = null)
+    {
+        (this.temperature, this.topK, this.topP, this.repetitionPenalty) = (temperature, topK, topP, repetitionPenalty);
+        random = new torch.Generator((ulong)(seed ?? Random.Shared.NextInt64()));
+    }
+
+    public Sampler(GenerationOptions options)
+        : this(options.Temperature, options.TopK, options.TopP, options.RepetitionPenalty, options.Seed) { }
+
+    /// <summary>The next token id for logits (V) given the ids so far (for the repetition penalty).</summary>
+    public int Sample(Tensor logits, IReadOnlyCollection<int> context)
+    {
+        using var scope = NewDisposeScope();
+        var x = logits.to(ScalarType.Float32, CPU).reshape(-1); // (V)
+        if (repetitionPenalty != 1.0 && context.Count > 0)
+        {
+            var seen = tensor(context.Distinct().Select(i => (long)i).ToArray());          // (n)
+            var old = x.index_select(0, seen);                                               // (n)
+            var penalized = where(old > 0, old / repetitionPenalty, old * repetitionPenalty); // (n)
+            x = x.index_copy(0, seen, penalized);
+        }
+        if (temperature == 0) return (int)x.argmax().item<long>();
+        x = x / temperature;
+        if (topK > 0 && topK < x.shape[0])
+        {
+            var kth = x.topk(topK).values[topK - 1];
+            x = x.masked_fill(x < kth, double.NegativeInfinity);
+        }
+        if (topP < 1.0)
+        {
+            var (sorted, order) = x.sort(descending: true);               // (V) each
+            var probs = sorted.softmax(-1);
+            var before = probs.cumsum(-1) - probs;                         // probability mass ahead of each token
+            sorted = sorted.masked_fill(before >= topP, double.NegativeInfinity); // the first token always stays
+            x = full_like(x, double.NegativeInfinity).scatter(0, order, sorted);
+        }
+        return (int)multinomial(x.softmax(-1), 1, generator: random).item<long>();
+    }
+
+    public void Dispose() => random.Dispose();
+}

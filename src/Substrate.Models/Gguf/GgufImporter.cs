@@ -1,0 +1,99 @@
+using System.Globalization;
+using static TorchSharp.torch;
+
+namespace Substrate.Models.Gguf;
+
+/// <summary>
+/// Imports a llama-architecture GGUF file into a Hugging Face folder: config.json from the <c>llama.*</c>
+/// keys, model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0 and Q4_0 are decoded; q/k rows
+/// are put back in HF's rotate_half order), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
+/// </summary>
+public static class GgufImporter
+{
+    /// <param name="ggufPath">a llama-architecture GGUF file (F32, F16, BF16, Q8_0, Q4_0 tensors)</param>
+    /// <param name="outDir">the HF folder to write (created; its files are replaced atomically)</param>
+    /// <param name="progress">called after each tensor with (tensors done, tensors in all, tensor name)</param>
+    /// <returns>the config written to config.json</returns>
+    public static ModelConfig Import(string ggufPath, string outDir, Action<int, int, string>? progress = null)
+    {
+        using var reader = new GgufReader(ggufPath);
+        var config = ReadConfig(reader);
+        var rng = get_rng_state();
+        LlamaForCausalLM model;
+        try { model = new LlamaForCausalLM(config); }
+        finally { set_rng_state(rng); rng.Dispose(); }
+        using (model)
+        {
+            var state = model.state_dict();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var info in reader.Tensors)
+            {
+                var hf = LlamaGgufNames.ToHf(info.Name)
+                    ?? throw new NotSupportedException($"{ggufPath}: tensor '{info.Name}' has no counterpart in a Llama folder");
+                if (!state.TryGetValue(hf, out var target))
+                    throw new InvalidDataException($"{ggufPath}: tensor '{info.Name}' does not belong to the model its metadata describes");
+                if (!info.Shape.SequenceEqual(target.shape))
+                    throw new InvalidDataException(
+                        $"{ggufPath}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}]; the metadata needs [{string.Join(", ", target.shape)}]");
+                var values = reader.ReadFloats(info);
+                if (info.Name.EndsWith("attn_q.weight", StringComparison.Ordinal))
+                    values = LlamaGgufNames.UnpermuteFromGguf(values, config.NumAttentionHeads, (int)info.Shape[1]);
+                else if (info.Name.EndsWith("attn_k.weight", StringComparison.Ordinal))
+                    values = LlamaGgufNames.UnpermuteFromGguf(values, config.NumKeyValueHeads, (int)info.Shape[1]);
+                using (no_grad())
+                using (var loaded = tensor(values, target.shape)) target.copy_(loaded);
+                seen.Add(hf);
+                progress?.Invoke(seen.Count, reader.Tensors.Count, info.Name);
+            }
+            var missing = state.Keys.Where(k => !seen.Contains(k)).ToList();
+            if (missing.Count > 0)
+                throw new InvalidDataException($"{ggufPath}: {missing.Count} tensor(s) missing: {string.Join(", ", missing.Take(5).Select(m => LlamaGgufNames.ToGguf(m) ?? m))}");
+            ModelFolder.Save(model, outDir);
+        }
+        GgufTokenizerImporter.WriteFolder(reader, outDir);
+        return config;
+    }
+
+    /// <summary>The model architecture a llama GGUF file describes; unsupported variants → NotSupportedException.</summary>
+    public static ModelConfig ReadConfig(GgufReader r)
+    {
+        var arch = r.GetString("general.architecture") ?? throw new InvalidDataException($"{r.Path}: general.architecture is missing");
+        if (arch != "llama") throw new NotSupportedException($"{r.Path}: architecture '{arch}' cannot be imported (supported: llama)");
+        int Int(string key, int? fallback = null) =>
+            (int?)r.GetInt(key) ?? fallback ?? throw new InvalidDataException($"{r.Path}: metadata key '{key}' is missing");
+        if (r.GetString("llama.rope.scaling.type") is { } scaling && scaling != "none")
+            throw new NotSupportedException($"{r.Path}: rope scaling '{scaling}' is not supported");
+        if (r.Contains("rope_freqs.weight")) throw new NotSupportedException($"{r.Path}: rope_freqs (Llama 3.1 rope scaling) is not supported");
+        if (!r.Contains("token_embd.weight")) throw new InvalidDataException($"{r.Path}: tensor 'token_embd.weight' is missing");
+
+        int hidden = Int("llama.embedding_length");
+        int heads = Int("llama.attention.head_count");
+        int headDim = Int("llama.attention.key_length", hidden / Math.Max(1, heads));
+        int rotary = Int("llama.rope.dimension_count", headDim);
+        if (rotary != headDim) throw new NotSupportedException($"{r.Path}: partial rotary ({rotary} of {headDim} dims) is not supported");
+        var tokens = r.Get("tokenizer.ggml.tokens")?.AsArray<string>();
+        var config = new ModelConfig
+        {
+            VocabSize = (int)r.Tensor("token_embd.weight").Shape[0],
+            HiddenSize = hidden,
+            NumHiddenLayers = Int("llama.block_count"),
+            NumAttentionHeads = heads,
+            NumKeyValueHeads = Int("llama.attention.head_count_kv", heads),
+            IntermediateSize = Int("llama.feed_forward_length"),
+            MaxPositionEmbeddings = Int("llama.context_length"),
+            RopeTheta = Shortest(r.GetDouble("llama.rope.freq_base") ?? 10000),
+            RmsNormEps = Shortest(r.GetDouble("llama.attention.layer_norm_rms_epsilon") ?? 1e-5),
+            TieWordEmbeddings = !r.Contains("output.weight"),
+            HeadDimOverride = headDim * heads != hidden ? headDim : null,
+            BosTokenId = (int?)r.GetInt("tokenizer.ggml.bos_token_id"),
+            EosTokenId = (int?)r.GetInt("tokenizer.ggml.eos_token_id"),
+        };
+        try { config.Validate(); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{r.Path}: {e.Message}", e); }
+        return config;
+    }
+
+    // GGUF stores these as float32: 1e-5f widens to 9.99999974737875E-06. Keep the decimal the writer meant.
+    private static double Shortest(double value) =>
+        double.Parse(((float)value).ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,83 @@
+namespace Substrate.Models.Gguf;
+
+/// <summary>
+/// The one table between Hugging Face Llama parameter names and llama.cpp's GGUF tensor names, and the
+/// row permutation llama.cpp expects of the q/k projections.
+/// </summary>
+public static class LlamaGgufNames
+{
+    private static readonly (string Hf, string Gguf)[] LayerTable =
+    [
+        ("input_layernorm.weight", "attn_norm.weight"),
+        ("self_attn.q_proj.weight", "attn_q.weight"),
+        ("self_attn.k_proj.weight", "attn_k.weight"),
+        ("self_attn.v_proj.weight", "attn_v.weight"),
+        ("self_attn.o_proj.weight", "attn_output.weight"),
+        ("post_attention_layernorm.weight", "ffn_norm.weight"),
+        ("mlp.gate_proj.weight", "ffn_gate.weight"),
+        ("mlp.up_proj.weight", "ffn_up.weight"),
+        ("mlp.down_proj.weight", "ffn_down.weight"),
+    ];
+
+    private static readonly (string Hf, string Gguf)[] GlobalTable =
+    [
+        ("model.embed_tokens.weight", "token_embd.weight"),
+        ("model.norm.weight", "output_norm.weight"),
+        ("lm_head.weight", "output.weight"),
+    ];
+
+    /// <summary>GGUF name of a HF parameter; null for names with no GGUF counterpart (e.g. rotary inv_freq).</summary>
+    public static string? ToGguf(string hf)
+    {
+        foreach (var (h, g) in GlobalTable) if (h == hf) return g;
+        const string prefix = "model.layers.";
+        if (!hf.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        int dot = hf.IndexOf('.', prefix.Length);
+        if (dot < 0 || !int.TryParse(hf.AsSpan(prefix.Length, dot - prefix.Length), out int layer)) return null;
+        var rest = hf[(dot + 1)..];
+        foreach (var (h, g) in LayerTable) if (h == rest) return $"blk.{layer}.{g}";
+        return null;
+    }
+
+    /// <summary>HF name of a GGUF tensor; null for names this table does not know (e.g. rope_freqs.weight).</summary>
+    public static string? ToHf(string gguf)
+    {
+        foreach (var (h, g) in GlobalTable) if (g == gguf) return h;
+        const string prefix = "blk.";
+        if (!gguf.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        int dot = gguf.IndexOf('.', prefix.Length);
+        if (dot < 0 || !int.TryParse(gguf.AsSpan(prefix.Length, dot - prefix.Length), out int layer)) return null;
+        var rest = gguf[(dot + 1)..];
+        foreach (var (h, g) in LayerTable) if (g == rest) return $"model.layers.{layer}.{h}";
+        return null;
+    }
+
+    /// <summary>
+    /// HF q/k rows (per head: first half of the rotary pairs, then second half — rotate_half) → GGML's
+    /// interleaved pairs: view the (out, in) weight as (heads, 2, hd/2, in), swap axes 1 and 2, flatten back.
+    /// Row h·hd + i·hd/2 + j moves to h·hd + 2j + i. Use the kv-head count for k.
+    /// </summary>
+    public static float[] PermuteForGguf(ReadOnlySpan<float> weight, int heads, int cols) => Permute(weight, heads, cols, inverse: false);
+
+    /// <summary>The inverse of <see cref="PermuteForGguf"/>.</summary>
+    public static float[] UnpermuteFromGguf(ReadOnlySpan<float> weight, int heads, int cols) => Permute(weight, heads, cols, inverse: true);
+
+    private static float[] Permute(ReadOnlySpan<float> weight, int heads, int cols, bool inverse)
+    {
+        int rows = weight.Length / cols;
+        if (weight.Length % cols != 0 || rows % heads != 0 || rows / heads % 2 != 0)
+            throw new ArgumentException($"a {rows}×{cols} q/k weight does not split into {heads} heads of even width");
+        int hd = rows / heads, half = hd / 2;
+        var result = new float[weight.Length];
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < half; j++)
+                {
+                    int hfRow = h * hd + i * half + j;     // (heads, 2, hd/2) layout
+                    int ggmlRow = h * hd + 2 * j + i;      // (heads, hd/2, 2) layout
+                    var (from, to) = inverse ? (ggmlRow, hfRow) : (hfRow, ggmlRow);
+                    weight.Slice(from * cols, cols).CopyTo(result.AsSpan(to * cols, cols));
+                }
+        return result;
+    }
+}

@@ -1,0 +1,64 @@
+using static TorchSharp.torch;
+
+namespace Substrate.Inference.Tests;
+
+public class SamplerTests
+{
+    private static Tensor Logits() => tensor(new float[] { 1.0f, 3.0f, 2.5f, -1.0f, 0.5f });
+
+    [Fact]
+    public void TemperatureZeroIsArgmax()
+    {
+        using var s = new Sampler(temperature: 0);
+        using var logits = Logits();
+        Assert.Equal(1, s.Sample(logits, []));
+    }
+
+    [Fact]
+    public void RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogits()
+    {
+        using var logits = Logits();
+        using var s = new Sampler(temperature: 0, repetitionPenalty: 1.5);
+        Assert.Equal(2, s.Sample(logits, [1])); // 3.0 / 1.5 = 2.0 < 2.5
+        Assert.Equal(1, s.Sample(logits, [3])); // -1.0 · 1.5, argmax unchanged
+        Assert.Equal(new float[] { 1.0f, 3.0f, 2.5f, -1.0f, 0.5f }, logits.data<float>().ToArray()); // input untouched
+    }
+
+    [Fact]
+    public void TopKOneAndTinyTopPAreGreedy()
+    {
+        using var logits = Logits();
+        using var k = new Sampler(temperature: 5, topK: 1, seed: 1);
+        using var p = new Sampler(temperature: 5, topP: 0.01, seed: 1);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(1, k.Sample(logits, []));
+            Assert.Equal(1, p.Sample(logits, []));
+        }
+    }
+
+    [Fact]
+    public void TopKAndTopPKeepOnlyTheirSets()
+    {
+        using var logits = Logits();
+        using var k = new Sampler(temperature: 100, topK: 2, seed: 3);
+        var drawnK = Enumerable.Range(0, 200).Select(_ => k.Sample(logits, [])).ToHashSet();
+        Assert.Equal(new HashSet<int> { 1, 2 }, drawnK);
+        // probabilities at T=1: [0.086, 0.63, 0.38·…]; sorted 1 (0.52), 2 (0.32), 0 (0.07), … → top-p 0.8 keeps {1, 2}
+        using var p = new Sampler(temperature: 1, topP: 0.8, seed: 3);
+        var drawnP = Enumerable.Range(0, 200).Select(_ => p.Sample(logits, [])).ToHashSet();
+        Assert.Equal(new HashSet<int> { 1, 2 }, drawnP);
+    }
+
+    [Fact]
+    public void SameSeedSameDraws()
+    {
+        using var logits = Logits();
+        using var a = new Sampler(seed: 42);
+        using var b = new Sampler(seed: 42);
+        var drawsA = Enumerable.Range(0, 50).Select(_ => a.Sample(logits, [])).ToArray();
+        var drawsB = Enumerable.Range(0, 50).Select(_ => b.Sample(logits, [])).ToArray();
+        Assert.Equal(drawsA, drawsB);
+        Assert.True(drawsA.Distinct().Count() > 2);
+    }
+}

@@ -1,0 +1,95 @@
+using System.Text;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+
+namespace Substrate.Models.Tests.Gguf;
+
+/// <summary>llama.cpp (through LLamaSharp's low-level API) on one GGUF file: tokenize, logits, greedy decoding. CPU only.</summary>
+internal sealed class LlamaCpp : IDisposable
+{
+    private static readonly object InitLock = new();
+    private static bool initialized;
+    private readonly ModelParams parameters;
+    private readonly LoraAdapter? lora;
+
+    /// <param name="loraPath">a GGUF LoRA adapter applied (scale 1) to every context</param>
+    public LlamaCpp(string path, int contextSize = 128, int threads = 1, string? loraPath = null)
+    {
+        lock (InitLock)
+        {
+            if (!initialized)
+            {
+                NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+                initialized = true;
+            }
+        }
+        parameters = new ModelParams(path)
+        {
+            ContextSize = (uint)contextSize, GpuLayerCount = 0, BatchSize = (uint)contextSize, UBatchSize = (uint)contextSize,
+            Threads = threads, BatchThreads = threads,
+            // llama.cpp keeps the KV cache in F16 by default; F32 keeps the comparison about the weights.
+            TypeK = GGMLType.GGML_TYPE_F32, TypeV = GGMLType.GGML_TYPE_F32, FlashAttention = false,
+        };
+        Weights = LLamaWeights.LoadFromFile(parameters);
+        if (loraPath is not null) lora = Weights.NativeHandle.LoadLoraFromFile(loraPath);
+    }
+
+    public LLamaWeights Weights { get; }
+
+    public int[] Tokenize(string text, bool addSpecial, bool parseSpecial = false) =>
+        Weights.Tokenize(text, addSpecial, parseSpecial, Encoding.UTF8).Select(t => (int)t).ToArray();
+
+    /// <summary>Logits (T, V) for all positions of one sequence decoded as one batch.</summary>
+    public float[][] Logits(int[] ids)
+    {
+        using var context = CreateContext();
+        var batch = new LLamaBatch();
+        for (int i = 0; i < ids.Length; i++) batch.Add(ids[i], i, LLamaSeqId.Zero, true);
+        var result = context.NativeHandle.Decode(batch);
+        if (result != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode: {result}");
+        return Enumerable.Range(0, ids.Length).Select(i => context.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
+    }
+
+    /// <summary>Greedy continuation: the prompt as one batch, then one token per decode.</summary>
+    public int[] Greedy(int[] prompt, int count)
+    {
+        using var context = CreateContext();
+        var batch = new LLamaBatch();
+        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+        Check(context.NativeHandle.Decode(batch));
+        var result = new List<int>();
+        int position = prompt.Length;
+        for (int step = 0; step < count; step++)
+        {
+            var logits = context.NativeHandle.GetLogitsIth(batch.TokenCount - 1);
+            int next = ArgMax(logits);
+            result.Add(next);
+            batch.Clear();
+            batch.Add(next, position++, LLamaSeqId.Zero, true);
+            Check(context.NativeHandle.Decode(batch));
+        }
+        return result.ToArray();
+    }
+
+    private LLamaContext CreateContext()
+    {
+        var context = Weights.CreateContext(parameters);
+        if (lora is not null) context.NativeHandle.SetLoraAdapters([(lora, 1f)]);
+        return context;
+    }
+
+    public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+
+    private static void Check(DecodeResult result)
+    {
+        if (result != DecodeResult.Ok) throw new InvalidOperationException($"llama_decode: {result}");
+    }
+
+    public void Dispose() => Weights.Dispose();
+}

@@ -1,0 +1,44 @@
+using Substrate.Models.Gguf;
+
+namespace Substrate.Models.Tests.Gguf;
+
+public class ModelInfoTests
+{
+    [Fact]
+    public void Folder_and_gguf_describe_the_same_model()
+    {
+        var dir = GgufTestModels.CreateFolder();
+        var path = Path.Combine(TinyModels.Dir(), "m.gguf");
+        GgufExporter.Export(dir, path, GgufFileType.Q8_0, name: "tiny");
+        long expectedParameters;
+        using (var model = ModelFolder.Load(dir)) expectedParameters = model.ParameterCount();
+
+        var folder = ModelInfo.Describe(dir);
+        var gguf = ModelInfo.Describe(path);
+        foreach (var info in new[] { folder, gguf })
+        {
+            Assert.Equal(expectedParameters, info.ParameterCount);
+            Assert.Equal(512, info.VocabSize);
+            Assert.Equal(128, info.ContextLength);
+            Assert.Equal(2, info.Layers);
+            Assert.Equal(4, info.Heads);
+            Assert.Equal(2, info.KvHeads);
+            Assert.Equal(64, info.HiddenSize);
+            Assert.True(info.TiedEmbeddings);
+            Assert.Contains("parameters", info.ToText());
+        }
+        Assert.Equal("LlamaForCausalLM", folder.Architecture);
+        Assert.Equal(expectedParameters, folder.ParametersByDtype["F32"]);
+        Assert.Equal("byte-level BPE", folder.TokenizerModel);
+        Assert.Contains(folder.Files, f => f.Name == "model.safetensors" && f.Bytes > expectedParameters * 4);
+
+        Assert.Equal("llama", gguf.Architecture);
+        Assert.Equal("tiny", gguf.Name);
+        Assert.Equal("Q8_0", gguf.FileType);
+        Assert.Equal("gpt2", gguf.TokenizerModel);
+        Assert.Equal(new FileInfo(path).Length, gguf.TotalBytes);
+        Assert.Equal(expectedParameters, gguf.ParametersByDtype.Values.Sum());
+        Assert.Equal(64 * 2 * 2 + 64, gguf.ParametersByDtype["F32"]); // the norms
+        Assert.Throws<FileNotFoundException>(() => ModelInfo.Describe(Path.Combine(dir, "nope.gguf")));
+    }
+}

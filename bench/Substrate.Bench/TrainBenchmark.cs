@@ -52,9 +52,13 @@ public static class TrainBenchmark
 
         int done = 0;
         for (; done < warmup; done++) step.Run(1e-4, Fill);
+        var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < timed; i++, done++) step.Run(1e-4, Fill);
         double seconds = clock.Elapsed.TotalSeconds;
+        process.Refresh();
+        double cpuSeconds = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
         double tokensPerSecond = (double)timed * Batch * SeqLen / seconds;
         double flopsPerToken = ModelFlops.TrainingFlopsPerToken(config, SeqLen);
 
@@ -79,6 +83,10 @@ public static class TrainBenchmark
             ["flops_per_token"] = flopsPerToken,
             ["timed_steps"] = timed,
             ["step_ms"] = 1000 * seconds / timed,
+            // Process CPU time per step: less distorted by other processes than wall time. On a quiet
+            // machine cpu_ms_per_step ≈ threads × step_ms; tokens_per_s_from_cpu estimates that machine.
+            ["cpu_ms_per_step"] = 1000 * cpuSeconds / timed,
+            ["tokens_per_s_from_cpu"] = (double)timed * Batch * SeqLen * torch.get_num_threads() / cpuSeconds,
             ["tokens_per_s"] = tokensPerSecond,
             ["mfu"] = tokensPerSecond * flopsPerToken / peak,
             ["peak_gflops"] = peak / 1e9,

@@ -11,6 +11,7 @@ namespace Substrate.Bench;
 /// <c>train</c>: training throughput of bench-12m at batch 8 × 256 with AdamW — bf16 mixed precision
 /// and fp32 for reference — as tokens/s and MFU against this machine's measured matmul peak of the
 /// same dtype, plus resident memory after 100 steps (and after 1,000 with SUBSTRATE_BENCH_LONG=1).
+/// SUBSTRATE_BENCH_PROFILE=1 prints the forward / loss / backward / optimizer split instead.
 /// Batches are random token ids (the data pipeline is not what is measured).
 /// </summary>
 public static class TrainBenchmark
@@ -19,7 +20,9 @@ public static class TrainBenchmark
 
     public static void Run()
     {
-        torch.set_num_threads(Environment.ProcessorCount);
+        // One thread per core; SUBSTRATE_BENCH_THREADS=1 gives a figure that other processes' load distorts less.
+        torch.set_num_threads(int.TryParse(Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_THREADS"), out var threads) && threads > 0
+            ? threads : Environment.ProcessorCount);
         bool longRun = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_LONG") == "1";
         var config = ModelPresets.Get("bench-12m");
         Console.Error.WriteLine("train: measuring matmul peaks (2048², bf16 and fp32)…");

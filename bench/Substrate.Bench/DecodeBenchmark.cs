@@ -9,7 +9,7 @@ namespace Substrate.Bench;
 /// <summary>
 /// Decode speed at batch 1: bench-12m (random init, seeded), a 128-token prompt, greedy decoding with
 /// the KV cache until the 256-position context is full. Variants: fp32; bf16 compute over fp32 master
-/// weights (cast per forward, as in training); bf16 weights (model.to(BFloat16), the inference setup);
+/// weights (cast per forward, as in training); bf16 weights (WeightDtype = BFloat16, the inference setup);
 /// each on one thread and on all of libtorch's threads. Reports the prefill time and the decode
 /// tokens/s after the first token (best of 3 runs).
 /// </summary>
@@ -32,8 +32,11 @@ internal static class DecodeBenchmark
             set_num_threads(threads);
             manual_seed(0);
             var config = ModelPresets.Get("bench-12m");
-            using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = compute });
-            if (bf16Weights) model.to(ScalarType.BFloat16);
+            using var model = new LlamaForCausalLM(config, new ModelOptions
+            {
+                ComputeDtype = compute,
+                WeightDtype = bf16Weights ? ScalarType.BFloat16 : ScalarType.Float32,
+            });
             model.eval();
             var prompt = Enumerable.Range(0, PromptTokens).Select(i => (i * 7919) % config.VocabSize).ToArray();
             var options = new GenerationOptions { MaxTokens = config.MaxPositionEmbeddings - PromptTokens, Temperature = 0 };

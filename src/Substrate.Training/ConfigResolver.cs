@@ -78,7 +78,7 @@ public static class ConfigResolver
             if (ModelKeys.ContainsKey(key))
             {
                 // Repeating the original command line with --resume is fine; a different shape is not.
-                if (!JsonNode.DeepEquals(model[key], value) && !(key == "vocab_size" && value is not null && value.GetValue<int>() <= saved.Model.VocabSize))
+                if (!JsonNode.DeepEquals(model[key], value))
                     throw new ArgumentException($"--set {key}={value?.ToJsonString()}: the resumed run has {key} = {model[key]?.ToJsonString() ?? "null"}; a model key cannot change when resuming");
                 continue;
             }

@@ -43,7 +43,7 @@ public static class TrainBenchmark
     {
         string name = dtype == ScalarType.BFloat16 ? "bfloat16" : "float32";
         manual_seed(0);
-        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype });
+        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, Attention = AttentionImplementation.Eager });
         model.train();
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
         using var step = new TrainStep(model, optimizer, Batch, SeqLen, gradAccumSteps: 1, gradClip: 1.0);

@@ -17,7 +17,7 @@ public static class TrainProfile
     public static void Run(ModelConfig config, ScalarType dtype, int batch, int seqLen, int steps = 5)
     {
         manual_seed(0);
-        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype });
+        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, Attention = AttentionImplementation.Eager });
         model.train();
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
         using var grad = empty(batch * seqLen, config.VocabSize); // (B·T, V) fp32, reused

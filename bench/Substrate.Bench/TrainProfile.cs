@@ -4,12 +4,12 @@ using Substrate.Models;
 using Substrate.Training;
 using TorchSharp;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace Substrate.Bench;
 
 /// <summary>
-/// Where a bench-12m training step's time goes: forward, loss, backward, optimizer (milliseconds,
+/// Where a bench-12m training step's time goes: model forward, loss (fused cross-entropy and its
+/// gradient), model backward, optimizer (global norm + AdamW) (milliseconds,
 /// median of a few steps), per compute dtype. Part of <c>train</c>; tells model and optimizer work apart.
 /// </summary>
 public static class TrainProfile
@@ -17,21 +17,22 @@ public static class TrainProfile
     public static void Run(ModelConfig config, ScalarType dtype, int batch, int seqLen, int steps = 5)
     {
         manual_seed(0);
-        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype });
+        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, Attention = AttentionImplementation.Eager });
         model.train();
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
+        using var grad = empty(batch * seqLen, config.VocabSize); // (B·T, V) fp32, reused
         var phases = new Dictionary<string, List<double>> { ["forward"] = [], ["loss"] = [], ["backward"] = [], ["optimizer"] = [] };
         for (int s = 0; s < steps + 1; s++)
         {
             using var scope = NewDisposeScope();
             var x = randint(config.VocabSize, [batch, seqLen]);
-            var y = randint(config.VocabSize, [batch * seqLen]);
+            var targets = randint(config.VocabSize, [batch * seqLen]).data<long>().ToArray();
             var clock = Stopwatch.StartNew();
-            var logits = model.forward(x); // (B, T, V)
+            var logits = model.forward(x).view(-1, config.VocabSize); // (B·T, V) fp32
             double forward = clock.Elapsed.TotalMilliseconds;
-            var loss = F.cross_entropy(logits.view(-1, config.VocabSize), y);
+            using (no_grad()) FusedCrossEntropy.Run(logits, targets, grad); // loss and d loss / d logits, as TrainStep does
             double lossMs = clock.Elapsed.TotalMilliseconds - forward;
-            loss.backward();
+            logits.backward([grad]);
             double backward = clock.Elapsed.TotalMilliseconds - forward - lossMs;
             optimizer.Step(1e-4, AdamW.ClipScale(optimizer.GradNorm(), 1.0));
             optimizer.ZeroGrad();

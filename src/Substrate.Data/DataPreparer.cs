@@ -30,7 +30,11 @@ public sealed record DataPrepareProgress(string File, long Documents, long Train
 /// <summary>
 /// Tokenizes a corpus into raw token shards plus <c>meta.json</c>, streaming: documents are read in
 /// chunks, chunks are tokenized on worker threads and written in input order; each document is
-/// followed by the EOS id.
+/// followed by the EOS id. The tokenizer is called from several threads at once (set
+/// <see cref="DataPrepareOptions.Threads"/> to 1 for one that is not thread-safe).
+/// Validation: input files named validation*/valid*/val.* (or <see cref="DataPrepareOptions.ValidationInputs"/>)
+/// form the validation split; without any, document i of the input (0-based, in order) goes to
+/// validation when i % N == N − 1 (N = <see cref="DataPrepareOptions.ValidationEvery"/>, default 100).
 /// </summary>
 public static class DataPreparer
 {
@@ -125,7 +129,7 @@ public static class DataPreparer
         {
             var texts = new List<string>(options.DocumentsPerChunk);
             var flags = new List<bool>(options.DocumentsPerChunk);
-            foreach (var text in CorpusFiles.ReadDocuments(file))
+            foreach (var text in TextSources.ReadDocuments([file]))
             {
                 bool isValidation = fileIsValidation || (splitOff && index % options.ValidationEvery == options.ValidationEvery - 1);
                 if (!fileIsValidation) index++;

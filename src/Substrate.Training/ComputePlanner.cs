@@ -108,7 +108,7 @@ public static class ComputePlanner
         {
             manual_seed(0);
             using var model = new LlamaForCausalLM(config with { MaxPositionEmbeddings = Math.Max(config.MaxPositionEmbeddings, seqLen) },
-                new ModelOptions { ComputeDtype = computeDtype });
+                new ModelOptions { ComputeDtype = computeDtype, Attention = AttentionImplementation.Eager });
             model.train();
             using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
             using var step = new TrainStep(model, optimizer, batchSize, seqLen, 1, 1.0);

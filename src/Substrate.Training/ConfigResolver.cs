@@ -65,18 +65,25 @@ public static class ConfigResolver
         return config;
     }
 
-    /// <summary>A resumed run's configuration: the saved one plus training-key overrides. The model's
-    /// shape cannot change; repeating the original command line (same model keys) is fine.</summary>
+    /// <summary>
+    /// A resumed run's configuration: the saved one plus training-key overrides. Model keys may be
+    /// repeated with their saved values (the original command line), never changed.
+    /// </summary>
     public static PretrainConfig ResolveResume(PretrainConfig saved, IEnumerable<string> overrides)
     {
         JsonObject model = ToNode(saved.Model), train = ToNode(saved.Train);
         foreach (var assignment in overrides)
         {
             var (key, value) = ParseAssignment(assignment);
+            if (ModelKeys.ContainsKey(key))
+            {
+                // Repeating the original command line with --resume is fine; a different shape is not.
+                if (!JsonNode.DeepEquals(model[key], value))
+                    throw new ArgumentException($"--set {key}={value?.ToJsonString()}: the resumed run has {key} = {model[key]?.ToJsonString() ?? "null"}; a model key cannot change when resuming");
+                continue;
+            }
             Set(model, train, key, value, "--set");
         }
-        if (!JsonNode.DeepEquals(ToNode(FromNode<ModelConfig>(model)), ToNode(saved.Model)))
-            throw new ArgumentException("--set: a model key cannot change when resuming a run (the checkpoint's shape is fixed)");
         var config = new PretrainConfig(saved.Model, FromNode<TrainConfig>(train));
         config.Train.Validate();
         return config;

@@ -48,6 +48,9 @@ public static class Pretrainer
             throw new ArgumentException($"'{runDir}' already holds a training run; pass --resume to continue it or choose another output folder");
         var config = ResolveConfig(options);
         var (modelConfig, train) = (config.Model, config.Train);
+        if (trainData.SequentialWindows(train.SeqLen) == 0)
+            throw new InvalidDataException($"the training split has no shard longer than seq_len = {train.SeqLen} tokens: too little data");
+        bool validate = validationData is not null && validationData.SequentialWindows(train.SeqLen) > 0 && train.EvalBatches > 0;
         Directory.CreateDirectory(runDir);
 
         // Runtime: threads, device, dtype.
@@ -109,8 +112,8 @@ public static class Pretrainer
 
         double? Validate()
         {
-            if (validationData is null || train.EvalBatches == 0) return null;
-            double loss = trainStep.Evaluate(train.EvalBatches, (i, x, y) => validationData.ReadSequentialBatch(i, B, T, x, y));
+            if (!validate) return null;
+            double loss = trainStep.Evaluate(train.EvalBatches, (i, x, y) => validationData!.ReadSequentialBatch(i, B, T, x, y));
             state = state with { LastValidationLoss = loss };
             metrics.Append(new MetricRecord { Step = state.Step, ValidationLoss = loss });
             Report(TrainEvent.Validation, valLoss: loss);
@@ -126,7 +129,8 @@ public static class Pretrainer
         }
 
         Report(TrainEvent.Started, message: (checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
-            + $", {model.ParameterCount():N0} parameters, {flopsPerToken / 1e6:F1} MFLOP/token, peak {peakFlops / 1e9:F0} GFLOP/s");
+            + $", {model.ParameterCount():N0} parameters, {flopsPerToken / 1e6:F1} MFLOP/token, peak {peakFlops / 1e9:F0} GFLOP/s"
+            + (validate ? "" : ", no validation (the split is missing or shorter than seq_len)"));
 
         int lastEval = -1, lastCheckpoint = checkpoint is null ? -1 : state.Step;
         while (state.Step < train.MaxSteps)

@@ -71,6 +71,7 @@ public class ConfigResolverTests
         var saved = ConfigResolver.Resolve("tiny", []);
         Assert.Equal(50, ConfigResolver.ResolveResume(saved, ["eval_every=50"]).Train.EvalEvery);
         Assert.Contains("cannot change", Assert.Throws<ArgumentException>(() => ConfigResolver.ResolveResume(saved, ["hidden_size=8"])).Message);
+        Assert.Equal(saved.Model, ConfigResolver.ResolveResume(saved, [$"hidden_size={saved.Model.HiddenSize}", "lr=0.5"]).Model); // the original command line again
     }
 
     [Fact]

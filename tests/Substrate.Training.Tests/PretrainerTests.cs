@@ -62,7 +62,7 @@ public class PretrainerTests
         Assert.Equal(4, TrainerState.Read(Path.Combine(crashed, "checkpoint", TrainerState.FileName)).Step);
         Assert.Equal(7, MetricsLog.Read(Path.Combine(crashed, "metrics.jsonl")).Count);
 
-        var resumed = Pretrainer.Run(Options(data, crashed, 12, extra) with { Resume = true, Overrides = [] });
+        var resumed = Pretrainer.Run(Options(data, crashed, 12, extra) with { Resume = true });
         Assert.Equal(12, resumed.Step);
         Assert.Equal(straight.Losses.Skip(4), resumed.Losses); // bit-exact
         Assert.Equal(straight.TokensSeen, resumed.TokensSeen);

@@ -22,6 +22,7 @@ public static class CommandLine
         Verbs.InteropVerbs.BuildImport(),
         Verbs.InteropVerbs.BuildInfo(),
         Verbs.QuickstartVerb.Build(),
+        Verbs.AdapterVerbs.Build(),
         Verbs.ServeVerb.Build(),
     };
 

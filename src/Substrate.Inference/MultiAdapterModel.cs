@@ -81,6 +81,14 @@ public sealed class MultiAdapterModel : IDisposable
         return lora.Router.Use(adapterName);
     }
 
+    /// <summary>Selects adapter <c>rowAdapters[b]</c> (null = the base) for batch row b of every forward pass on this
+    /// async flow until disposed (batched decode across requests on different adapters).</summary>
+    public IDisposable UseRows(string?[] rowAdapters)
+    {
+        foreach (var name in rowAdapters) Check(name);
+        return lora.Router.UseRows(rowAdapters);
+    }
+
     /// <summary>Streams the continuation of <paramref name="prompt"/> through <see cref="Generator"/> with the named adapter.</summary>
     public IEnumerable<string> Stream(string prompt, GenerationOptions options, string? adapterName, GenerationStats? stats = null)
     {

@@ -359,9 +359,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// Batched decode for continuous batching: one new token per row, row b at its own position
     /// <paramref name="positions"/>[b], keys/values in row b of <paramref name="cache"/> (a slot per sequence).
     /// Each row attends its own positions [0, positions[b]] only. cache.Length is not touched (slots keep their own lengths).
-    /// <paramref name="rows"/>, when given, names the cache row of each batch row (default rows [0, B)).
     /// </summary>
-    public Tensor forward(Tensor inputIds, KvCache cache, long[] positions, long[]? rows = null) // (B, 1) int64 → (B, 1, V) fp32
+    public Tensor forward(Tensor inputIds, KvCache cache, long[] positions) // (B, 1) int64 → (B, 1, V) fp32
     {
         var b = positions.Length;
         if (inputIds.dim() != 2 || inputIds.shape[0] != b || inputIds.shape[1] != 1)
@@ -372,7 +371,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var at = tensor(positions, device: inputIds.device);                                   // (B)
         var (cos, sin) = rotary.Gather(at, inputIds.device, options.ComputeDtype);            // (B, 1, 1, hd) each
-        cache.BeginRows(at, span, rows is null ? null : tensor(rows, device: inputIds.device));
+        cache.BeginRows(at, span);
         try
         {
             var h = model.forward(inputIds, cos, sin, cache, 0).to(options.ComputeDtype);     // (B, 1, H)

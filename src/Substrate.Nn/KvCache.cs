@@ -94,23 +94,19 @@ public sealed class KvCache : IDisposable
     /// <summary>During a batched decode step: positions [0, RowSpan) are attended (max row position + 1).</summary>
     public long RowSpan { get; private set; }
 
-    /// <summary>During a batched decode step: which cache row each batch row is (B) int64; null = rows [0, B).</summary>
-    public Tensor? RowIndices { get; private set; }
-
-    public void BeginRows(Tensor positions, long span, Tensor? rowIndices = null)
+    public void BeginRows(Tensor positions, long span)
     {
         if (positions.shape[0] > Batch) throw new ArgumentOutOfRangeException(nameof(positions), $"{positions.shape[0]} rows but the cache has {Batch}");
         if (span > MaxLength) throw new ArgumentOutOfRangeException(nameof(span), $"KvCache holds {MaxLength} positions; cannot attend {span}.");
-        (RowPositions, RowSpan, RowIndices) = (positions, span, rowIndices);
+        (RowPositions, RowSpan) = (positions, span);
     }
 
-    public void EndRows() => (RowPositions, RowSpan, RowIndices) = (null, 0, null);
+    public void EndRows() => (RowPositions, RowSpan) = (null, 0);
 
     /// <summary>
-    /// Batched decode: writes k, v (B, nKv, 1, hd) of rows [0, B) (or <see cref="RowIndices"/>) at each row's own position
-    /// (<see cref="RowPositions"/>) and returns those rows over positions [0, RowSpan): (B, nKv, RowSpan, hd) each — views
-    /// for rows [0, B), gathered copies for other row sets. Positions past a row's own are stale (another sequence's or
-    /// zeros): the caller masks them.
+    /// Batched decode: writes k, v (B, nKv, 1, hd) of rows [0, B) at each row's own position (<see cref="RowPositions"/>)
+    /// and returns rows [0, B) over positions [0, RowSpan): (B, nKv, RowSpan, hd) each (views). Positions past a row's own
+    /// are stale (another sequence's or zeros): the caller masks them.
     /// </summary>
     public (Tensor Keys, Tensor Values) UpdateRows(int layer, Tensor k, Tensor v)
     {
@@ -119,14 +115,12 @@ public sealed class KvCache : IDisposable
         using (no_grad())
         using (var scope = NewDisposeScope())
         {
-            var rows = (RowIndices ?? arange(b, ScalarType.Int64, k.device)).view(b, 1); // (B, 1)
+            var rows = arange(b, ScalarType.Int64, k.device).view(b, 1);        // (B, 1)
             var heads = arange(kvHeads, ScalarType.Int64, k.device).view(1, -1); // (1, nKv)
             var at = positions.view(b, 1);                                      // (B, 1)
             keys[layer].index_put_(k.squeeze(2), rows, heads, at);               // keys[b, h, pos_b, :] = k[b, h, 0, :]
             values[layer].index_put_(v.squeeze(2), rows, heads, at);
         }
-        if (RowIndices is { } index)
-            return (keys[layer].index_select(0, index).narrow(2, 0, RowSpan), values[layer].index_select(0, index).narrow(2, 0, RowSpan));
         return (keys[layer].narrow(0, 0, b).narrow(2, 0, RowSpan), values[layer].narrow(0, 0, b).narrow(2, 0, RowSpan));
     }
 

@@ -69,7 +69,7 @@ public class HttpApiTests(TinyServer server) : IClassFixture<TinyServer>
     {
         using var http = server.Http();
         var models = await http.GetFromJsonAsync<JsonElement>("/v1/models");
-        Assert.Equal(new[] { "tiny" }, models.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()!).ToArray());
+        Assert.Equal(new[] { "tiny", "tiny:a", "tiny:b" }, models.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()!).ToArray());
         await Error(await http.GetAsync("/v1/models/nope"), HttpStatusCode.NotFound);
         using var anonymous = server.Http(key: null);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health")).StatusCode);

@@ -1,5 +1,6 @@
 using Substrate.Inference;
 using Substrate.Models;
+using Substrate.Models.Lora;
 using Substrate.Tokenizers.Formats;
 using Substrate.Tokenizers.Training;
 using static TorchSharp.torch;
@@ -15,14 +16,16 @@ public sealed class TinyServer : IAsyncLifetime
     public const string ApiKey = "test-key";
     public const string ModelName = "tiny";
     private static readonly Lazy<string> Folder = new(CreateFolder);
+    private static readonly Lazy<(string, string)[]> AdapterFolders = new(CreateAdapters);
 
     public InferenceEngine Engine { get; private set; } = null!;
     public SubstrateServer Server { get; private set; } = null!;
     public Uri BaseUrl { get; private set; } = null!;
     public BatchSchedulerOptions Scheduler => new() { MaxBatch = 4, QueueCapacity = 16 };
 
+    /// <summary>The base and two random LoRA adapters, "a" and "b" (served as tiny:a, tiny:b).</summary>
     public static InferenceEngine CreateEngine(BatchSchedulerOptions scheduler) =>
-        new(LoadedModel.Load(Folder.Value), ModelName, scheduler);
+        InferenceEngine.Load(Folder.Value, ModelName, adapters: AdapterFolders.Value, options: scheduler);
 
     public async Task InitializeAsync()
     {
@@ -43,6 +46,20 @@ public sealed class TinyServer : IAsyncLifetime
         var http = new HttpClient { BaseAddress = BaseUrl, Timeout = TimeSpan.FromSeconds(60) };
         if (key is not null) http.DefaultRequestHeaders.Authorization = new("Bearer", key);
         return http;
+    }
+
+    private static (string, string)[] CreateAdapters()
+    {
+        using var lora = LoraModel.Load(Folder.Value);
+        return new[] { "a", "b" }.Select((name, i) =>
+        {
+            lora.AddAdapter(name, new LoraAdapterConfig { R = 4, LoraAlpha = 8, TargetModules = [LoraAdapterConfig.AllLinear] }, seed: 100 + i);
+            using (no_grad())
+                foreach (var (_, p) in lora.AdapterParameters(name)) p.normal_(0, 0.5); // B = 0 would be the base
+            var dir = Path.Combine(Folder.Value, "adapter-" + name);
+            lora.SaveAdapter(name, dir);
+            return (name, dir);
+        }).ToArray();
     }
 
     private static string CreateFolder()

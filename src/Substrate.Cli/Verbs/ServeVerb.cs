@@ -28,14 +28,12 @@ public static class ServeVerb
         {
             var folder = parsed.GetValue(model)!;
             var adapterDirs = (parsed.GetValue(adapters) ?? []).Select(ParseAdapter).ToList();
-            if (adapterDirs.Count > 0)
-                throw new NotSupportedException("--adapter: LoRA adapters are not available in this build yet (the adapter library is not merged)");
+            if (adapterDirs.Select(a => a.Name).Distinct().Count() != adapterDirs.Count) throw new ArgumentException("--adapter names must be distinct");
             if (parsed.GetValue(maxBatch) < 1 || parsed.GetValue(queue) < 1) throw new ArgumentException("--max-batch and --queue must be ≥ 1");
             var keys = parsed.GetValue(apiKeys) is { Length: > 0 } k ? k
                 : Environment.GetEnvironmentVariable("SUBSTRATE_API_KEY") is { Length: > 0 } env ? [env] : [];
             var baseName = parsed.GetValue(name) ?? Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
-            var loaded = LoadedModel.Load(folder, runtime.Read(parsed));
-            using var engine = new InferenceEngine(loaded, baseName,
+            using var engine = InferenceEngine.Load(folder, baseName, runtime.Read(parsed), adapterDirs,
                 new BatchSchedulerOptions { MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue) });
             await using var server = SubstrateServer.Create(engine, new ServerOptions
             {
@@ -56,6 +54,7 @@ public static class ServeVerb
         var at = value.IndexOf('=');
         if (at <= 0 || at == value.Length - 1) throw new ArgumentException($"--adapter must be name=<dir> (got '{value}')");
         var (name, dir) = (value[..at], value[(at + 1)..]);
+        if (name.Contains(':')) throw new ArgumentException($"--adapter name '{name}' must not contain ':'");
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"adapter folder not found: {dir}");
         return (name, dir);
     }

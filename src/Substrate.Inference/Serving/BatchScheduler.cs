@@ -19,7 +19,7 @@ public sealed record BatchSchedulerOptions
 /// <summary>
 /// Continuous batching on one thread. Requests wait in a bounded queue; each admitted sequence gets a KV-cache row
 /// (slot), its prompt is prefilled alone, and then every step decodes one token for all active sequences in one
-/// forward pass (each row at its own position, one pass per adapter group). A finished or cancelled sequence frees
+/// forward pass (each row at its own position and with its own adapter). A finished or cancelled sequence frees
 /// its row at the next step — the last row moves into the hole, so active rows stay [0, n). All model calls
 /// (embeddings too, through <see cref="RunAsync{T}"/>) happen on this thread.
 /// </summary>
@@ -35,7 +35,6 @@ public sealed class BatchScheduler : IDisposable
     private readonly Thread thread;
     private readonly CancellationTokenSource stopping = new();
     private readonly bool[] allowed;
-    private string? selectedAdapter;
     private volatile int activeCount;
 
     public BatchScheduler(LlamaForCausalLM model, ITokenizer tokenizer, BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null)
@@ -75,7 +74,7 @@ public sealed class BatchScheduler : IDisposable
     /// <summary>Runs <paramref name="work"/> on the scheduler thread between steps (the model is single-threaded here).</summary>
     public Task<T> RunAsync<T>(Func<LlamaForCausalLM, T> work, string? adapter = null)
     {
-        var item = new Work(m => { SelectAdapter(adapter); return work(m)!; });
+        var item = new Work(m => { using var _ = Select(adapter); return work(m)!; });
         if (!queue.Writer.TryWrite(item)) throw new QueueFullException(options.QueueCapacity);
         return item.Done.Task.ContinueWith(t => (T)t.Result, TaskContinuationOptions.ExecuteSynchronously);
     }
@@ -93,6 +92,7 @@ public sealed class BatchScheduler : IDisposable
             {
                 Release(s => s.Cancellation.IsCancellationRequested || s.Finished);
                 Admit();
+                Release(s => s.Finished); // done at their first token
                 if (active.Count == 0)
                 {
                     try { queue.Reader.WaitToReadAsync(stopping.Token).AsTask().Wait(); }
@@ -137,7 +137,7 @@ public sealed class BatchScheduler : IDisposable
     {
         var prompt = sequence.Request.PromptIds;
         if (sequence.Request.Options.MaxTokens == 0) { sequence.Finish(FinishReason.MaxTokens); return; }
-        SelectAdapter(sequence.Request.Adapter);
+        using var adapter = Select(sequence.Request.Adapter);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         using var slot = cache.Row(sequence.Row);
@@ -148,25 +148,21 @@ public sealed class BatchScheduler : IDisposable
         sequence.Stats.PrefillTime = sequence.Clock.Elapsed;
     }
 
-    /// <summary>One decode step for every active sequence: a forward pass per adapter group.</summary>
+    /// <summary>One decode step for every active sequence (rows [0, n)): one forward pass, adapters chosen per row.</summary>
     private void Step()
     {
-        foreach (var group in active.GroupBy(s => s.Request.Adapter).ToList())
+        var names = active.Select(s => s.Request.Adapter).ToArray();
+        using var adapter = names.Distinct().Count() == 1 ? Select(names[0]) : adapters!.UseRows(names);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var input = tensor(active.Select(s => (long)s.Pending).ToArray(), [active.Count, 1], device: model.Options.Device); // (B, 1)
+        var logits = model.forward(input, cache, active.Select(s => (long)s.Position).ToArray());                          // (B, 1, V)
+        for (var i = 0; i < active.Count; i++)
         {
-            var rows = group.ToList();
-            SelectAdapter(group.Key);
-            using var scope = NewDisposeScope();
-            using var _ = no_grad();
-            var input = tensor(rows.Select(s => (long)s.Pending).ToArray(), [rows.Count, 1], device: model.Options.Device); // (B, 1)
-            var positions = rows.Select(s => (long)s.Position).ToArray();
-            var contiguous = rows.Select((s, i) => s.Row == i).All(x => x);
-            var logits = model.forward(input, cache, positions, contiguous ? null : rows.Select(s => (long)s.Row).ToArray()); // (B, 1, V)
-            for (var i = 0; i < rows.Count; i++)
-            {
-                rows[i].Position++;
-                Choose(rows[i], logits[i, 0]);
-                rows[i].Stats.DecodeTime = rows[i].Clock.Elapsed - rows[i].Stats.PrefillTime;
-            }
+            var sequence = active[i];
+            sequence.Position++;
+            Choose(sequence, logits[i, 0]);
+            sequence.Stats.DecodeTime = sequence.Clock.Elapsed - sequence.Stats.PrefillTime;
         }
     }
 
@@ -230,12 +226,7 @@ public sealed class BatchScheduler : IDisposable
         activeCount = active.Count;
     }
 
-    private void SelectAdapter(string? name)
-    {
-        if (adapters is null || name == selectedAdapter) return;
-        adapters.Select(name);
-        selectedAdapter = name;
-    }
+    private IDisposable? Select(string? name) => adapters?.Use(name);
 
     public void Dispose()
     {

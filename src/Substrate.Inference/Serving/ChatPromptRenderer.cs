@@ -47,7 +47,7 @@ public sealed class ChatPromptRenderer(ITokenizer tokenizer) : IChatRenderer
         return new ChatPrompt(prompt.ToString(), [], ["\nUser:"]);
     }
 
-    private static string ToolsPrompt(IReadOnlyList<ToolDefinition> tools)
+    internal static string ToolsPrompt(IReadOnlyList<ToolDefinition> tools)
     {
         var list = tools.Select(t => $"{{\"type\": \"function\", \"function\": {{\"name\": {JsonSerializer.Serialize(t.Name)}, " +
             $"\"description\": {JsonSerializer.Serialize(t.Description ?? "")}, \"parameters\": {t.ParametersSchema ?? "{}"}}}}}");

@@ -13,22 +13,54 @@ namespace Substrate.Inference;
 /// </summary>
 public sealed class InferenceEngine : IInferenceEngine
 {
-    private readonly LoadedModel loaded;
+    private readonly LlamaForCausalLM model;
+    private readonly ITokenizer tokenizer;
+    private readonly IDisposable? owner;
     private readonly BatchScheduler scheduler;
     private readonly IChatRenderer renderer;
     private readonly IReadOnlyList<string> adapterNames;
     private readonly JsonTokenTable jsonTokens;
 
-    public InferenceEngine(LoadedModel loaded, string baseModel, BatchSchedulerOptions? options = null,
-        IAdapterSwitch? adapters = null, IChatRenderer? renderer = null)
+    /// <param name="owner">Disposed with the engine (the loaded model).</param>
+    /// <param name="renderer">Default: the tokenizer config's chat template, else <see cref="ChatPromptRenderer"/>.</param>
+    public InferenceEngine(LlamaForCausalLM model, ITokenizer tokenizer, TokenizerConfig tokenizerConfig, string baseModel,
+        BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, IChatRenderer? renderer = null)
     {
-        this.loaded = loaded;
+        (this.model, this.tokenizer, this.owner) = (model, tokenizer, owner);
         BaseModel = baseModel;
         adapterNames = adapters?.Names ?? [];
         Models = [baseModel, .. adapterNames.Select(a => $"{baseModel}:{a}")];
-        scheduler = new BatchScheduler(loaded.Model, loaded.Tokenizer, options, adapters);
-        this.renderer = renderer ?? new ChatPromptRenderer(loaded.Tokenizer);
-        jsonTokens = new JsonTokenTable(loaded.Tokenizer, loaded.Model.Config.VocabSize);
+        scheduler = new BatchScheduler(model, tokenizer, options, adapters);
+        this.renderer = renderer ?? (IChatRenderer?)TemplateChatRenderer.From(tokenizer, tokenizerConfig) ?? new ChatPromptRenderer(tokenizer);
+        jsonTokens = new JsonTokenTable(tokenizer, model.Config.VocabSize);
+    }
+
+    public InferenceEngine(LoadedModel loaded, string baseModel, BatchSchedulerOptions? options = null)
+        : this(loaded.Model, loaded.Tokenizer, loaded.TokenizerConfig, baseModel, options, null, loaded) { }
+
+    public InferenceEngine(MultiAdapterModel multi, string baseModel, BatchSchedulerOptions? options = null)
+        : this(multi.Model, multi.Tokenizer, multi.TokenizerConfig, baseModel, options, new MultiAdapterSwitch(multi), multi) { }
+
+    /// <summary>Opens a model folder and, when given, LoRA adapter folders by name (the base is loaded once).</summary>
+    public static InferenceEngine Load(string directory, string baseModel, ModelOptions? modelOptions = null,
+        IReadOnlyList<(string Name, string Directory)>? adapters = null, BatchSchedulerOptions? options = null)
+    {
+        if (adapters is not { Count: > 0 }) return new InferenceEngine(LoadedModel.Load(directory, modelOptions), baseModel, options);
+        var multi = MultiAdapterModel.Load(directory, modelOptions);
+        try
+        {
+            foreach (var (name, dir) in adapters)
+            {
+                if (name.Contains(':')) throw new ArgumentException($"adapter name '{name}' must not contain ':'");
+                multi.LoadAdapter(name, dir);
+            }
+            return new InferenceEngine(multi, baseModel, options);
+        }
+        catch
+        {
+            multi.Dispose();
+            throw;
+        }
     }
 
     public string BaseModel { get; }
@@ -36,7 +68,7 @@ public sealed class InferenceEngine : IInferenceEngine
     public int Context => scheduler.Context;
     public int QueueDepth => scheduler.QueueDepth;
     public int ActiveSequences => scheduler.ActiveSequences;
-    public ITokenizer Tokenizer => loaded.Tokenizer;
+    public ITokenizer Tokenizer => tokenizer;
 
     /// <summary>The adapter a model id names (null = the base); <see cref="UnknownModelException"/> otherwise.</summary>
     public string? Resolve(string model)
@@ -81,8 +113,8 @@ public sealed class InferenceEngine : IInferenceEngine
         request.Options.Validate();
         if (request.TopLogprobs > 20) throw new ArgumentException("logprobs must be at most 20");
         var stopIds = new HashSet<int>();
-        if (loaded.Tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
-        if (loaded.Model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
+        if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
+        if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
         var options = request.Options;
         var tools = request.ToolChoice.Mode == "none" ? [] : request.Tools;
         if (request.ToolChoice.Name is { } named)
@@ -97,11 +129,11 @@ public sealed class InferenceEngine : IInferenceEngine
             if (messages.Count == 0) throw new ArgumentException("messages must not be empty");
             var chat = renderer.Render(messages, tools);
             text = chat.Text;
-            foreach (var t in chat.StopTokens) if (loaded.Tokenizer.TokenToId(t) is { } id) stopIds.Add(id);
+            foreach (var t in chat.StopTokens) if (tokenizer.TokenToId(t) is { } id) stopIds.Add(id);
             options = options with { StopStrings = [.. options.StopStrings, .. chat.StopStrings] };
         }
         else text = request.Prompt ?? throw new ArgumentException("a prompt is required");
-        var ids = loaded.Tokenizer.Encode(text, addSpecialTokens: true);
+        var ids = tokenizer.Encode(text, addSpecialTokens: true);
         if (ids.Length >= Context) throw new PromptTooLongException(ids.Length, Context);
         var schema = forcedTool ? ToolCallParser.CallSchema(tools)
             : request.ResponseFormat.Kind == "json_schema" ? request.ResponseFormat.Schema ?? throw new ArgumentException("json_schema needs a schema")
@@ -123,13 +155,13 @@ public sealed class InferenceEngine : IInferenceEngine
         return [new TokenDetail(TokenText(token.Id), logprob, top)];
     }
 
-    private string TokenText(int id) => loaded.Tokenizer.Decode([id]);
+    private string TokenText(int id) => tokenizer.Decode([id]);
 
     public async Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<string> inputs, CancellationToken cancellation = default)
     {
         var adapter = Resolve(model);
         if (inputs.Count == 0) throw new ArgumentException("input must not be empty");
-        var encoded = inputs.Select(text => loaded.Tokenizer.Encode(text, addSpecialTokens: true)).ToList();
+        var encoded = inputs.Select(text => tokenizer.Encode(text, addSpecialTokens: true)).ToList();
         foreach (var ids in encoded)
             if (ids.Length > Context) throw new PromptTooLongException(ids.Length, Context);
         var vectors = await scheduler.RunAsync(m => encoded.Select(ids => Embed(m, ids)).ToList(), adapter).WaitAsync(cancellation);
@@ -150,6 +182,6 @@ public sealed class InferenceEngine : IInferenceEngine
     public void Dispose()
     {
         scheduler.Dispose();
-        loaded.Dispose();
+        owner?.Dispose();
     }
 }

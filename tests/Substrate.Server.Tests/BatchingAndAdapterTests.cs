@@ -80,10 +80,13 @@ public class BatchingAndAdapterTests(TinyServer server) : IClassFixture<TinyServ
         await using var small = SubstrateServer.Create(engine, new ServerOptions { Urls = ["http://127.0.0.1:0"] });
         await small.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(small.Urls[0]) };
-        var body = """{"model":"tiny","prompt":"the","max_tokens":400,"temperature":1}""";
-        var running = Enumerable.Range(0, 2).Select(_ => http.PostAsync("/v1/completions", new StringContent(body, Encoding.UTF8, "application/json"))).ToList();
-        Assert.True(SpinWait.SpinUntil(() => engine.ActiveSequences == 1 && engine.QueueDepth == 1, 10000));
-        var refused = await http.PostAsync("/v1/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+        var body = """{"model":"tiny","prompt":"the","max_tokens":1000,"temperature":0}""";
+        StringContent Body() => new(body, Encoding.UTF8, "application/json");
+        var running = new List<Task<HttpResponseMessage>> { http.PostAsync("/v1/completions", Body()) };
+        Assert.True(SpinWait.SpinUntil(() => engine.ActiveSequences == 1, 10000));
+        running.Add(http.PostAsync("/v1/completions", Body()));
+        Assert.True(SpinWait.SpinUntil(() => engine.QueueDepth == 1, 10000));
+        var refused = await http.PostAsync("/v1/completions", Body());
         Assert.Equal(System.Net.HttpStatusCode.TooManyRequests, refused.StatusCode);
         Assert.Equal("queue_full", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetProperty("code").GetString());
         foreach (var r in await Task.WhenAll(running)) Assert.True(r.IsSuccessStatusCode);

@@ -43,7 +43,7 @@ public sealed class BatchScheduler : IDisposable
         this.options = options ?? new BatchSchedulerOptions();
         if (this.options.MaxBatch < 1 || this.options.QueueCapacity < 1) throw new ArgumentException("MaxBatch and QueueCapacity must be ≥ 1");
         cache = model.CreateCache(this.options.MaxBatch);
-        allowed = new bool[model.Config.VocabSize];
+        allowed = new bool[Math.Min(model.Config.VocabSize, tokenizer.VocabSize)];
         queue = Channel.CreateBounded<object>(new BoundedChannelOptions(this.options.QueueCapacity) { SingleReader = true });
         thread = new Thread(Loop) { IsBackground = true, Name = "substrate-scheduler" };
         thread.Start();
@@ -170,6 +170,7 @@ public sealed class BatchScheduler : IDisposable
     private void Choose(ActiveSequence sequence, Tensor logits)
     {
         var request = sequence.Request;
+        if (logits.shape[0] > tokenizer.VocabSize) logits = logits.narrow(0, 0, tokenizer.VocabSize); // rows past the tokenizer's ids are padding
         if (request.Constraint is { } constraint)
         {
             Array.Clear(allowed);

@@ -88,7 +88,9 @@ public sealed class InferenceEngine : IInferenceEngine
         var buffer = parseTools || forcedTool; // a tool call is not content: hold the text until the end
         await foreach (var e in reader.ReadAllAsync(cancellation))
         {
-            if (e.Error is { } error) throw error is OperationCanceledException ? new OperationCanceledException(error.Message, error, cancellation) : error;
+            if (e.Error is { } error)
+                throw error is OperationCanceledException ? new OperationCanceledException(error.Message, error, cancellation)
+                    : new InvalidOperationException($"generation failed: {error.Message}", error); // the server's fault, not the request's
             if (e.Token is { } token)
             {
                 output.Append(token.Text);

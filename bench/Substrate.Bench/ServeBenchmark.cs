@@ -28,6 +28,7 @@ internal static class ServeBenchmark
     private static async Task RunAsync()
     {
         var folder = CreateFolder();
+        SchedulerOnly(folder);
         using var engine = InferenceEngine.Load(folder, "bench-12m", options: new BatchSchedulerOptions { MaxBatch = 16, QueueCapacity = 64 });
         await using var server = SubstrateServer.Create(engine, new ServerOptions { Urls = ["http://127.0.0.1:0"] });
         await server.StartAsync();
@@ -58,6 +59,39 @@ internal static class ServeBenchmark
                 latency_p50_ms = JsonLine.Round(Percentile(all.Select(r => r.Latency), 0.5) * 1000),
                 latency_p99_ms = JsonLine.Round(Percentile(all.Select(r => r.Latency), 0.99) * 1000),
                 first_token_p50_ms = JsonLine.Round(Percentile(all.Select(r => r.FirstToken), 0.5) * 1000),
+                threads = get_num_threads(),
+            });
+        }
+    }
+
+    /// <summary>The same load on the <see cref="BatchScheduler"/> directly (no HTTP, no chat template): what batching
+    /// itself gives, apart from the server's per-token work.</summary>
+    private static void SchedulerOnly(string folder)
+    {
+        using var loaded = LoadedModel.Load(folder);
+        var prompt = loaded.Tokenizer.Encode("Tell me a long story about a quick brown fox and a lazy dog, please.", addSpecialTokens: true);
+        foreach (var streams in new[] { 1, 4, 16 })
+        {
+            using var scheduler = new BatchScheduler(loaded.Model, loaded.Tokenizer, new BatchSchedulerOptions { MaxBatch = 16 });
+            var watch = Stopwatch.StartNew();
+            var counts = Task.WhenAll(Enumerable.Range(0, streams).Select(s => Task.Run(async () =>
+            {
+                var n = 0;
+                for (var r = 0; r < RequestsPerStream; r++)
+                    await foreach (var e in scheduler.Submit(new SequenceRequest
+                        { PromptIds = prompt, Options = new GenerationOptions { MaxTokens = NewTokens, Temperature = 1, Seed = s * 100 + r } }).ReadAllAsync())
+                        if (e.Token is not null) n++;
+                return n;
+            }))).GetAwaiter().GetResult();
+            var tokens = counts.Sum();
+            JsonLine.Write(new
+            {
+                bench = "serve-scheduler",
+                model = "bench-12m",
+                streams,
+                requests = streams * RequestsPerStream,
+                generated_tokens = tokens,
+                tokens_per_second = JsonLine.Round(tokens / watch.Elapsed.TotalSeconds),
                 threads = get_num_threads(),
             });
         }

@@ -9,7 +9,7 @@ namespace Substrate.Inference;
 /// </summary>
 public sealed class JsonState
 {
-    public const int MaxString = 128, MaxNumber = 20, MaxItems = 16, MaxDepth = 6;
+    public const int MaxString = 128, MaxNumber = 16, MaxItems = 16, MaxDepth = 6;
 
     private abstract record Frame;
     private sealed record RootFrame(bool Done) : Frame;
@@ -39,7 +39,9 @@ public sealed class JsonState
     public JsonState? Feed(string text)
     {
         var s = stack;
-        foreach (var c in text) if ((s = Feed(s, c)) is null) return null;
+        foreach (var c in text)
+            if (Feed(s, c) is { } next) s = next;
+            else return null;
         return new JsonState(s);
     }
 

@@ -115,6 +115,7 @@ public class HttpApiTests(TinyServer server) : IClassFixture<TinyServer>
         var longPrompt = string.Join(' ', Enumerable.Repeat("quick brown fox", 800));
         var error = await Error(await http.PostAsync("/v1/completions", Json($$"""{"model":"tiny","prompt":"{{longPrompt}}"}""")), HttpStatusCode.BadRequest);
         Assert.Equal("context_length_exceeded", error.GetProperty("code").GetString());
+        Assert.Equal("prompt", error.GetProperty("param").GetString());
         var huge = new string('a', 100 * 1024);
         await Error(await http.PostAsync("/v1/completions", Json($$"""{"model":"tiny","prompt":"{{huge}}"}""")), HttpStatusCode.RequestEntityTooLarge);
     }

@@ -26,7 +26,9 @@ public static class CompletionsEndpoint
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var cancel = context.RequestAborted;
         await using var chunks = engine.StreamAsync(request, cancel).GetAsyncEnumerator(cancel);
-        var more = await chunks.MoveNextAsync();
+        bool more;
+        try { more = await chunks.MoveNextAsync(); }
+        catch (PromptTooLongException e) { throw new ApiException(400, e.Message, param: "prompt", code: "context_length_exceeded"); }
         var logprobs = request.TopLogprobs >= 0 ? new WireCompletionLogprobs([], [], [], []) : null;
         var text = new StringBuilder();
         var events = stream ? new ServerSentEvents(context.Response) : null;

@@ -47,4 +47,22 @@ public class BatchSchedulerTests
         Assert.Equal(5, Drain(second).Count);
         Assert.Throws<PromptTooLongException>(() => scheduler.Submit(new SequenceRequest { PromptIds = new int[64], Options = options }));
     }
+
+    [Fact]
+    public void A_slot_reused_after_a_cancelled_sequence_leaks_nothing()
+    {
+        using var model = TinyModel.Create(maxPositions: 64);
+        var tokenizer = new ByteTokenizer();
+        var options = new GenerationOptions { MaxTokens = 12, Temperature = 0 };
+        var prompt = tokenizer.Encode("ok", true);
+        var fresh = new TokenGenerator(model).Generate(prompt, options).ToList();
+
+        using var scheduler = new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { MaxBatch = 1 });
+        using var cancel = new CancellationTokenSource();
+        var first = scheduler.Submit(new SequenceRequest { PromptIds = tokenizer.Encode("a much longer prompt that fills the slot", true),
+            Options = options with { MaxTokens = 1000 } }, cancel.Token);
+        first.ReadAsync().AsTask().Wait(); // it has started
+        cancel.Cancel();
+        Assert.Equal(fresh, Drain(scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options })));
+    }
 }

@@ -91,11 +91,14 @@ public sealed class SubstrateServer : IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellation = default) => app.StartAsync(cancellation);
 
-    /// <summary>Serves until <paramref name="cancellation"/> (or Ctrl-C).</summary>
-    public async Task RunAsync(CancellationToken cancellation = default)
+    /// <summary>Completes when the server is asked to stop: <paramref name="cancellation"/>, or SIGINT/SIGTERM (the
+    /// host handles those signals itself and stops; the process must then return from Main).</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellation = default)
     {
-        await app.StartAsync(cancellation);
-        await app.WaitForShutdownAsync(cancellation);
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.Lifetime.ApplicationStopping.Register(() => stopped.TrySetResult());
+        cancellation.Register(() => stopped.TrySetResult());
+        return stopped.Task;
     }
 
     /// <summary>The addresses actually bound (port 0 resolved).</summary>

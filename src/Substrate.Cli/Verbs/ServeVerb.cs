@@ -42,8 +42,8 @@ public static class ServeVerb
             await server.StartAsync(cancellation);
             Console.Error.WriteLine($"serving {string.Join(", ", engine.Models)} on {string.Join(", ", server.Urls)}" +
                 (keys.Length > 0 ? " (API key required)" : "") + "; Ctrl-C to stop");
-            try { await Task.Delay(Timeout.Infinite, cancellation); }
-            catch (OperationCanceledException) { }
+            await server.WaitForShutdownAsync(cancellation);
+            Console.Error.WriteLine("stopping");
             return 0;
         });
         return command;

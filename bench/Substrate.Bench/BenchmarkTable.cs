@@ -12,5 +12,6 @@ public static class BenchmarkTable
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
         ["forward-backward"] = ForwardBackwardBenchmark.Run,
+        ["serve"] = ServeBenchmark.Run,
     };
 }

@@ -22,6 +22,8 @@ public static class CommandLine
         Verbs.InteropVerbs.BuildImport(),
         Verbs.InteropVerbs.BuildInfo(),
         Verbs.QuickstartVerb.Build(),
+        Verbs.AdapterVerbs.Build(),
+        Verbs.ServeVerb.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -11,9 +11,11 @@ public sealed class LoadedModel(LlamaForCausalLM model, ITokenizer tokenizer, To
     public TokenizerConfig TokenizerConfig => tokenizerConfig;
     public string Directory => directory;
 
-    /// <summary>Opens a Hugging Face Llama folder (config.json, safetensors, tokenizer.json).</summary>
-    public static LoadedModel Load(string directory, ModelOptions? options = null)
+    /// <summary>Opens a Hugging Face Llama folder (config.json, safetensors, tokenizer.json); with
+    /// <paramref name="adapterDirectory"/>, a PEFT LoRA adapter is loaded on top and always applied.</summary>
+    public static LoadedModel Load(string directory, ModelOptions? options = null, string? adapterDirectory = null)
     {
+        if (adapterDirectory is not null) return LoadWithAdapter(directory, options, adapterDirectory);
         if (!System.IO.Directory.Exists(directory)) throw new DirectoryNotFoundException($"model folder not found: {directory}");
         if (!File.Exists(Path.Combine(directory, "tokenizer.json")))
             throw new FileNotFoundException($"{directory} has no tokenizer.json; a model folder needs its tokenizer");
@@ -26,6 +28,25 @@ public sealed class LoadedModel(LlamaForCausalLM model, ITokenizer tokenizer, To
         }
         model.eval();
         return new LoadedModel(model, tokenizer, TokenizerLoader.LoadConfig(directory), directory);
+    }
+
+    private static LoadedModel LoadWithAdapter(string directory, ModelOptions? options, string adapterDirectory)
+    {
+        if (!System.IO.Directory.Exists(directory)) throw new DirectoryNotFoundException($"model folder not found: {directory}");
+        var tokenizer = TokenizerLoader.Load(directory);
+        var lora = Substrate.Models.Lora.LoraModel.Load(directory, options);
+        try
+        {
+            lora.LoadAdapter("default", adapterDirectory);
+        }
+        catch
+        {
+            lora.Dispose();
+            throw;
+        }
+        lora.Router.Default = new Substrate.Nn.LoraSelection("default");
+        lora.Model.eval();
+        return new LoadedModel(lora.Model, tokenizer, TokenizerLoader.LoadConfig(directory), directory);
     }
 
     public Generator CreateGenerator() => new(model, tokenizer);

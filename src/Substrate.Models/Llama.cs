@@ -64,6 +64,14 @@ public sealed class RotaryEmbedding : IDisposable
         return (cos.narrow(0, start, length), sin.narrow(0, start, length));
     }
 
+    /// <summary>cos and signed sin at one position per row, for batched decode: (B, 1, 1, hd) each,
+    /// broadcasting over (B, 1, heads, hd).</summary>
+    public (Tensor Cos, Tensor Sin) Gather(Tensor positions, Device device, ScalarType dtype) // positions (B) int64
+    {
+        var (cos, sin) = Table(device, dtype);
+        return (cos.index_select(0, positions).unsqueeze(1), sin.index_select(0, positions).unsqueeze(1));
+    }
+
     private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype)
     {
         var key = (device.type, device.index, dtype);
@@ -134,6 +142,11 @@ public sealed class LlamaAttention : nn.Module
         var q = RotaryEmbedding.Apply(q_proj.call(x).view(b, t, heads, headDim), cos, sin);                   // (B, T, nH, hd)
         var k = RotaryEmbedding.Apply(k_proj.call(x).view(b, t, kvHeads, headDim), cos, sin).transpose(1, 2); // (B, nKv, T, hd)
         var v = v_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
+        if (cache?.RowPositions is { } rows)                                                                   // batched decode, a position per row
+        {
+            (k, v) = cache.UpdateRows(layerIndex, k, v);                                                       // (B, nKv, S, hd)
+            return o_proj.call(RowMasked(q, k, v, rows)).MoveToOuterDisposeScope();
+        }
         if (cache is not null) (k, v) = cache.Update(layerIndex, k, v, start);                              // (B, nKv, S, hd)
         var y = implementation == AttentionImplementation.Fused ? Fused(q, k, v, start) : Eager(q, k, v, start); // (B, T, nH·hd)
         return o_proj.call(y).MoveToOuterDisposeScope();                                                        // (B, T, H)
@@ -166,6 +179,20 @@ public sealed class LlamaAttention : nn.Module
         }
         var y = scores.softmax(-1, ScalarType.Float32).to(v.dtype).matmul(v); // (B, nKv, rep·T, hd)
         return y.view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim); // (B, T, nH·hd)
+    }
+
+    /// <summary>Batched decode (T = 1): as <see cref="Eager"/>, each row attending its own positions [0, rows[b]] only
+    /// (the rest of the slot is another sequence's or nothing).</summary>
+    private Tensor RowMasked(Tensor q, Tensor k, Tensor v, Tensor rows) // q (B, 1, nH, hd); k, v (B, nKv, S, hd); rows (B)
+    {
+        var (b, s, rep) = (q.shape[0], k.shape[2], heads / kvHeads);
+        var grouped = q.view(b, kvHeads, rep, headDim);                                                 // (B, nKv, rep, hd)
+        var scores = (grouped * (1.0 / Math.Sqrt(headDim))).matmul(k.transpose(-2, -1));               // (B, nKv, rep, S)
+        var future = arange(s, ScalarType.Int64, q.device).view(1, s) > rows.view(b, 1);               // (B, S)
+        var bias = zeros(b, s, scores.dtype, q.device).masked_fill_(future, double.NegativeInfinity);   // (B, S)
+        scores = scores + bias.view(b, 1, 1, s);
+        var y = scores.softmax(-1, ScalarType.Float32).to(v.dtype).matmul(v);                          // (B, nKv, rep, hd)
+        return y.reshape(b, 1, heads * headDim);                                                        // (B, 1, nH·hd)
     }
 
     /// <summary>libtorch's scaled_dot_product_attention over kv heads expanded with repeat_interleave
@@ -344,6 +371,41 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             : F.linear(h, model.EmbedTokens.Weight.to(options.ComputeDtype)); // (B, T, V)
         if (cache is not null) cache.Length = startPosition + t;
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Batched decode for continuous batching: one new token per row, row b at its own position
+    /// <paramref name="positions"/>[b], keys/values in row b of <paramref name="cache"/> (a slot per sequence).
+    /// Each row attends its own positions [0, positions[b]] only. cache.Length is not touched (slots keep their own lengths).
+    /// </summary>
+    public Tensor forward(Tensor inputIds, KvCache cache, long[] positions) // (B, 1) int64 → (B, 1, V) fp32
+    {
+        var b = positions.Length;
+        if (inputIds.dim() != 2 || inputIds.shape[0] != b || inputIds.shape[1] != 1)
+            throw new ArgumentException($"inputIds must be ({b}, 1); got shape [{string.Join(", ", inputIds.shape)}]");
+        var span = positions.Max() + 1;
+        if (positions.Min() < 0 || span > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"positions must be in [0, {Config.MaxPositionEmbeddings})");
+        using var scope = NewDisposeScope();
+        var at = tensor(positions, device: inputIds.device);                                   // (B)
+        var (cos, sin) = rotary.Gather(at, inputIds.device, options.ComputeDtype);            // (B, 1, 1, hd) each
+        cache.BeginRows(at, span);
+        try
+        {
+            var h = model.forward(inputIds, cos, sin, cache, 0).to(options.ComputeDtype);     // (B, 1, H)
+            var logits = lm_head is not null ? lm_head.call(h) : F.linear(h, model.EmbedTokens.Weight.to(options.ComputeDtype)); // (B, 1, V)
+            return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        }
+        finally { cache.EndRows(); }
+    }
+
+    /// <summary>The final hidden states (after the last norm), without the LM head: (B, T) → (B, T, H) fp32.
+    /// For embeddings.</summary>
+    public Tensor HiddenStates(Tensor inputIds)
+    {
+        using var scope = NewDisposeScope();
+        var (cos, sin) = rotary.Slice(0, inputIds.shape[1], inputIds.device, options.ComputeDtype);
+        return model.forward(inputIds, cos, sin, null, 0).MoveToOuterDisposeScope();
     }
 
     /// <summary>A KV cache sized for this model: (batch, nKv, maxLength, hd) per layer, in the compute dtype.</summary>

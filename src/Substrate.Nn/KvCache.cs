@@ -28,6 +28,14 @@ public sealed class KvCache : IDisposable
         Dtype = dtype;
     }
 
+    private KvCache(Tensor[] keys, Tensor[] values, long maxLength, ScalarType dtype)
+    {
+        (this.keys, this.values) = (keys, values);
+        Batch = keys[0].shape[0];
+        MaxLength = maxLength;
+        Dtype = dtype;
+    }
+
     public int Layers => keys.Length;
     public long Batch { get; }
     public long MaxLength { get; }
@@ -53,6 +61,67 @@ public sealed class KvCache : IDisposable
             vSlot.copy_(v);
         }
         return (keys[layer].narrow(2, 0, start + length), values[layer].narrow(2, 0, start + length));
+    }
+
+    // ---- Slots: one row per sequence, each with its own length (continuous batching) ----
+
+    /// <summary>A cache over row <paramref name="row"/> only (batch 1), sharing this cache's storage: prefill one
+    /// sequence into its slot with the ordinary forward. Its Length is its own; dispose it when done (the storage stays).</summary>
+    public KvCache Row(long row)
+    {
+        if (row < 0 || row >= Batch) throw new ArgumentOutOfRangeException(nameof(row), $"row {row} is outside [0, {Batch})");
+        return new KvCache(keys.Select(t => t.narrow(0, row, 1).DetachFromDisposeScope()).ToArray(),
+                           values.Select(t => t.narrow(0, row, 1).DetachFromDisposeScope()).ToArray(), MaxLength, Dtype);
+    }
+
+    /// <summary>Copies row <paramref name="from"/>'s first <paramref name="length"/> positions into row <paramref name="to"/> (slot compaction).</summary>
+    public void CopyRow(long from, long to, long length)
+    {
+        if (from == to || length == 0) return;
+        using var scope = NewDisposeScope();
+        using (no_grad())
+            for (var i = 0; i < keys.Length; i++)
+            {
+                keys[i].narrow(0, to, 1).narrow(2, 0, length).copy_(keys[i].narrow(0, from, 1).narrow(2, 0, length));
+                values[i].narrow(0, to, 1).narrow(2, 0, length).copy_(values[i].narrow(0, from, 1).narrow(2, 0, length));
+            }
+    }
+
+    /// <summary>During a batched decode step: the position each of rows [0, B) writes (B) int64; null otherwise.
+    /// Set by the model around one forward (<see cref="BeginRows"/> / <see cref="EndRows"/>).</summary>
+    public Tensor? RowPositions { get; private set; }
+
+    /// <summary>During a batched decode step: positions [0, RowSpan) are attended (max row position + 1).</summary>
+    public long RowSpan { get; private set; }
+
+    public void BeginRows(Tensor positions, long span)
+    {
+        if (positions.shape[0] > Batch) throw new ArgumentOutOfRangeException(nameof(positions), $"{positions.shape[0]} rows but the cache has {Batch}");
+        if (span > MaxLength) throw new ArgumentOutOfRangeException(nameof(span), $"KvCache holds {MaxLength} positions; cannot attend {span}.");
+        (RowPositions, RowSpan) = (positions, span);
+    }
+
+    public void EndRows() => (RowPositions, RowSpan) = (null, 0);
+
+    /// <summary>
+    /// Batched decode: writes k, v (B, nKv, 1, hd) of rows [0, B) at each row's own position (<see cref="RowPositions"/>)
+    /// and returns rows [0, B) over positions [0, RowSpan): (B, nKv, RowSpan, hd) each (views). Positions past a row's own
+    /// are stale (another sequence's or zeros): the caller masks them.
+    /// </summary>
+    public (Tensor Keys, Tensor Values) UpdateRows(int layer, Tensor k, Tensor v)
+    {
+        var positions = RowPositions ?? throw new InvalidOperationException("UpdateRows outside BeginRows/EndRows");
+        var (b, kvHeads) = (k.shape[0], k.shape[1]);
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            var rows = arange(b, ScalarType.Int64, k.device).view(b, 1);        // (B, 1)
+            var heads = arange(kvHeads, ScalarType.Int64, k.device).view(1, -1); // (1, nKv)
+            var at = positions.view(b, 1);                                      // (B, 1)
+            keys[layer].index_put_(k.squeeze(2), rows, heads, at);               // keys[b, h, pos_b, :] = k[b, h, 0, :]
+            values[layer].index_put_(v.squeeze(2), rows, heads, at);
+        }
+        return (keys[layer].narrow(0, 0, b).narrow(2, 0, RowSpan), values[layer].narrow(0, 0, b).narrow(2, 0, RowSpan));
     }
 
     /// <summary>Forgets every position (the tensors are kept for reuse).</summary>

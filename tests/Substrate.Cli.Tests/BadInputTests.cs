@@ -14,6 +14,8 @@ public class BadInputTests
     [InlineData("bad duration", new[] { "pretrain", "--data", "/nonexistent/data", "--out", "/tmp/never", "--time-limit", "soon" })]
     [InlineData("missing gguf", new[] { "info", "--model", "/nonexistent/x.gguf" })]
     [InlineData("bad quant type", new[] { "export", "gguf", "--model", "/tmp", "--out", "/tmp/never.gguf", "--type", "q3_z" })]
+    [InlineData("serve: missing model", new[] { "serve", "--model", "/nonexistent/model", "--urls", "http://127.0.0.1:0" })]
+    [InlineData("serve: adapter not name=dir", new[] { "serve", "--model", "/tmp", "--adapter", "support" })]
     public void FailsWithOneErrorLine(string why, string[] args)
     {
         var result = SubstrateProcess.Run(args);

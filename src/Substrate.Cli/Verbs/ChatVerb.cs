@@ -14,15 +14,16 @@ public static class ChatVerb
     {
         var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
         var system = new Option<string?>("--system") { Description = "Text placed before the conversation." };
+        var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder to apply on top of the model." };
         var runtime = new ModelOptionFlags();
         var sampling = new GenerationFlags();
-        var command = new Command("chat", "Talk with a model in turns (empty line or /exit to quit, /reset to forget).") { model, system };
+        var command = new Command("chat", "Talk with a model in turns (empty line or /exit to quit, /reset to forget).") { model, adapter, system };
         runtime.AddTo(command);
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
             var options = sampling.Read(parsed) with { StopStrings = ["\nUser:", "\n\n\n"] };
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed));
+            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
             string preamble = parsed.GetValue(system) is string s ? s.Trim() + "\n\n" : "";
             var transcript = new System.Text.StringBuilder(preamble);
             int window = loaded.Model.Config.MaxPositionEmbeddings - options.MaxTokens;

@@ -18,15 +18,16 @@ public static class EvalVerbs
         var split = new Option<string>("--split") { Description = "Split of a prepared data folder.", DefaultValueFactory = _ => DataPreparer.ValidationSplit };
         var maxTokens = new Option<long>("--max-tokens") { Description = "Evaluate at most this many tokens (0: all)." };
         var stride = new Option<int?>("--stride") { Description = "Window stride (default: the context length, i.e. non-overlapping windows)." };
+        var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder to apply on top of the model." };
         var runtime = new ModelOptionFlags();
         var command = new Command("perplexity", "Mean negative log-likelihood and perplexity of a model on held-out text; prints one JSON line.")
         {
-            model, data, split, maxTokens, stride,
+            model, adapter, data, split, maxTokens, stride,
         };
         runtime.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed));
+            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
             var result = Perplexity(loaded, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(maxTokens), parsed.GetValue(stride));
             Console.Out.WriteLine(JsonSerializer.Serialize(new { tokens = result.Tokens, mean_nll = result.MeanNll, perplexity = result.Perplexity }));
             return 0;

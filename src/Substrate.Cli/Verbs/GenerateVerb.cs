@@ -11,15 +11,16 @@ public static class GenerateVerb
     {
         var model = new Option<string>("--model") { Description = "A model folder (Hugging Face Llama layout).", Required = true };
         var prompt = new Option<string>("--prompt") { Description = "The text to continue.", Required = true };
+        var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder to apply on top of the model." };
         var runtime = new ModelOptionFlags();
         var sampling = new GenerationFlags();
-        var command = new Command("generate", "Continue a prompt; the generated text streams to stdout, statistics to stderr.") { model, prompt };
+        var command = new Command("generate", "Continue a prompt; the generated text streams to stdout, statistics to stderr.") { model, adapter, prompt };
         runtime.AddTo(command);
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
             var options = sampling.Read(parsed);
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed));
+            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
             Stream(loaded, parsed.GetValue(prompt)!, options, Console.Out);
             return 0;
         });

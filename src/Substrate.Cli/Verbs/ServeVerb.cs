@@ -1,0 +1,61 @@
+using System.CommandLine;
+using Substrate.Inference;
+using Substrate.Server;
+
+namespace Substrate.Cli.Verbs;
+
+/// <summary>
+/// <c>substrate serve</c>: the OpenAI-compatible HTTP API over one model folder (and its LoRA adapters, each served
+/// as "model:adapter"), continuous batching across requests. Runs until Ctrl-C.
+/// </summary>
+public static class ServeVerb
+{
+    public static Command Build()
+    {
+        var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
+        var adapters = new Option<string[]>("--adapter") { Description = "A LoRA adapter as name=<dir> (repeatable); served as <model>:<name>." };
+        var urls = new Option<string[]>("--urls") { Description = "Where to listen.", DefaultValueFactory = _ => ["http://127.0.0.1:8080"] };
+        var apiKeys = new Option<string[]>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on /v1/* (repeatable; default from SUBSTRATE_API_KEY)." };
+        var name = new Option<string?>("--model-name") { Description = "The base model's id in the API (default: the folder's name)." };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Sequences decoded together (KV-cache slots).", DefaultValueFactory = _ => 16 };
+        var queue = new Option<int>("--queue") { Description = "Requests that may wait for a slot; more get 429.", DefaultValueFactory = _ => 64 };
+        var maxBody = new Option<long>("--max-request-bytes") { Description = "Largest request body (413 beyond).", DefaultValueFactory = _ => 4 * 1024 * 1024 };
+        var runtime = new ModelOptionFlags();
+        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (chat, completions, embeddings, models, health, metrics).")
+            { model, adapters, urls, apiKeys, name, maxBatch, queue, maxBody };
+        runtime.AddTo(command);
+        command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
+        {
+            var folder = parsed.GetValue(model)!;
+            var adapterDirs = (parsed.GetValue(adapters) ?? []).Select(ParseAdapter).ToList();
+            if (adapterDirs.Select(a => a.Name).Distinct().Count() != adapterDirs.Count) throw new ArgumentException("--adapter names must be distinct");
+            if (parsed.GetValue(maxBatch) < 1 || parsed.GetValue(queue) < 1) throw new ArgumentException("--max-batch and --queue must be ≥ 1");
+            var keys = parsed.GetValue(apiKeys) is { Length: > 0 } k ? k
+                : Environment.GetEnvironmentVariable("SUBSTRATE_API_KEY") is { Length: > 0 } env ? [env] : [];
+            var baseName = parsed.GetValue(name) ?? Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
+            using var engine = InferenceEngine.Load(folder, baseName, runtime.Read(parsed), adapterDirs,
+                new BatchSchedulerOptions { MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue) });
+            await using var server = SubstrateServer.Create(engine, new ServerOptions
+            {
+                Urls = parsed.GetValue(urls)!, ApiKeys = keys, MaxRequestBytes = parsed.GetValue(maxBody),
+            });
+            await server.StartAsync(cancellation);
+            Console.Error.WriteLine($"serving {string.Join(", ", engine.Models)} on {string.Join(", ", server.Urls)}" +
+                (keys.Length > 0 ? " (API key required)" : "") + "; Ctrl-C to stop");
+            await server.WaitForShutdownAsync(cancellation);
+            Console.Error.WriteLine("stopping");
+            return 0;
+        });
+        return command;
+    }
+
+    static (string Name, string Dir) ParseAdapter(string value)
+    {
+        var at = value.IndexOf('=');
+        if (at <= 0 || at == value.Length - 1) throw new ArgumentException($"--adapter must be name=<dir> (got '{value}')");
+        var (name, dir) = (value[..at], value[(at + 1)..]);
+        if (name.Contains(':')) throw new ArgumentException($"--adapter name '{name}' must not contain ':'");
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"adapter folder not found: {dir}");
+        return (name, dir);
+    }
+}

@@ -1,0 +1,85 @@
+using System.IO.Compression;
+using System.Text.Json;
+using Substrate.Tokenizers.ChatTemplates;
+
+namespace Substrate.Data.Instructions;
+
+/// <summary>One supervised example: a prompt/completion pair, or a chat whose assistant turns are the targets.
+/// <see cref="Source"/> is "file:line" for error messages.</summary>
+public abstract record InstructionRecord(string Source);
+
+public sealed record PromptCompletionRecord(string Prompt, string Completion, string Source) : InstructionRecord(Source);
+
+public sealed record ChatRecord(IReadOnlyList<ChatMessage> Messages, string Source) : InstructionRecord(Source);
+
+/// <summary>
+/// Reads instruction JSONL (optionally .gz): <c>{"prompt","completion"}</c> or <c>{"messages":[{"role","content"}]}</c>
+/// per line. Bad input — malformed JSON, a record of neither shape, an unknown role, a chat with no assistant
+/// turn, an empty completion — is one <see cref="InvalidDataException"/> naming file:line.
+/// </summary>
+public static class InstructionFile
+{
+    public static readonly IReadOnlySet<string> Roles = new HashSet<string>(StringComparer.Ordinal) { "system", "user", "assistant" };
+
+    public static List<InstructionRecord> Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"data file not found: {path}", path);
+        var records = new List<InstructionRecord>();
+        using var stream = File.OpenRead(path);
+        using var text = new StreamReader(path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(stream, CompressionMode.Decompress) : stream);
+        int lineNumber = 0;
+        for (string? line; (line = text.ReadLine()) is not null;)
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            records.Add(Parse(line, $"{path}:{lineNumber}"));
+        }
+        if (records.Count == 0) throw new InvalidDataException($"{path}: no records");
+        return records;
+    }
+
+    public static InstructionRecord Parse(string line, string source)
+    {
+        JsonElement root;
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            root = doc.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"{source}: malformed JSON ({ex.Message})");
+        }
+        if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: a record must be a JSON object");
+        if (root.TryGetProperty("messages", out var messages))
+        {
+            if (messages.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{source}: \"messages\" must be an array");
+            var list = new List<ChatMessage>();
+            foreach (var m in messages.EnumerateArray())
+            {
+                string role = String(m, "role", source), content = String(m, "content", source);
+                if (!Roles.Contains(role))
+                    throw new InvalidDataException($"{source}: unknown role '{role}' (expected system, user or assistant)");
+                list.Add(new ChatMessage(role, content));
+            }
+            if (!list.Any(m => m.Role == "assistant")) throw new InvalidDataException($"{source}: the chat has no assistant turn to learn from");
+            if (list.Any(m => m.Role == "assistant" && m.Content.Length == 0)) throw new InvalidDataException($"{source}: an assistant turn is empty");
+            return new ChatRecord(list, source);
+        }
+        if (root.TryGetProperty("prompt", out _) || root.TryGetProperty("completion", out _))
+        {
+            string prompt = String(root, "prompt", source), completion = String(root, "completion", source);
+            if (completion.Length == 0) throw new InvalidDataException($"{source}: the completion is empty");
+            return new PromptCompletionRecord(prompt, completion, source);
+        }
+        throw new InvalidDataException($"{source}: expected {{\"prompt\",\"completion\"}} or {{\"messages\":[…]}}");
+    }
+
+    private static string String(JsonElement e, string name, string source)
+    {
+        if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty(name, out var v))
+            throw new InvalidDataException($"{source}: missing \"{name}\"");
+        if (v.ValueKind != JsonValueKind.String) throw new InvalidDataException($"{source}: \"{name}\" must be a string");
+        return v.GetString()!;
+    }
+}

@@ -1,0 +1,239 @@
+using System.Threading.Channels;
+using Substrate.Models;
+using Substrate.Nn;
+using Substrate.Tokenizers;
+using static TorchSharp.torch;
+
+namespace Substrate.Inference;
+
+/// <summary>Sizes of a <see cref="BatchScheduler"/>.</summary>
+public sealed record BatchSchedulerOptions
+{
+    /// <summary>Sequences decoded together (KV-cache slots).</summary>
+    public int MaxBatch { get; init; } = 16;
+
+    /// <summary>Requests waiting for a slot; one more is refused (<see cref="QueueFullException"/>).</summary>
+    public int QueueCapacity { get; init; } = 64;
+}
+
+/// <summary>
+/// Continuous batching on one thread. Requests wait in a bounded queue; each admitted sequence gets a KV-cache row
+/// (slot), its prompt is prefilled alone, and then every step decodes one token for all active sequences in one
+/// forward pass (each row at its own position and with its own adapter). A finished or cancelled sequence frees
+/// its row at the next step — the last row moves into the hole, so active rows stay [0, n). All model calls
+/// (embeddings too, through <see cref="RunAsync{T}"/>) happen on this thread.
+/// </summary>
+public sealed class BatchScheduler : IDisposable
+{
+    private readonly LlamaForCausalLM model;
+    private readonly ITokenizer tokenizer;
+    private readonly IAdapterSwitch? adapters;
+    private readonly BatchSchedulerOptions options;
+    private readonly KvCache cache;
+    private readonly Channel<object> queue; // ActiveSequence or a Work item
+    private readonly List<ActiveSequence> active = [];
+    private readonly Thread thread;
+    private readonly CancellationTokenSource stopping = new();
+    private readonly bool[] allowed;
+    private volatile int activeCount;
+
+    public BatchScheduler(LlamaForCausalLM model, ITokenizer tokenizer, BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null)
+    {
+        (this.model, this.tokenizer, this.adapters) = (model, tokenizer, adapters);
+        this.options = options ?? new BatchSchedulerOptions();
+        if (this.options.MaxBatch < 1 || this.options.QueueCapacity < 1) throw new ArgumentException("MaxBatch and QueueCapacity must be ≥ 1");
+        cache = model.CreateCache(this.options.MaxBatch);
+        allowed = new bool[Math.Min(model.Config.VocabSize, tokenizer.VocabSize)];
+        queue = Channel.CreateBounded<object>(new BoundedChannelOptions(this.options.QueueCapacity) { SingleReader = true });
+        thread = new Thread(Loop) { IsBackground = true, Name = "substrate-scheduler" };
+        thread.Start();
+    }
+
+    public int Context => model.Config.MaxPositionEmbeddings;
+    public int QueueDepth => queue.Reader.Count;
+    public int ActiveSequences => activeCount;
+    public int MaxBatch => options.MaxBatch;
+
+    /// <summary>Queues a sequence; its events arrive on the returned reader. Throws <see cref="QueueFullException"/>
+    /// when the queue is full and <see cref="PromptTooLongException"/> when the prompt leaves no room for a token.
+    /// Cancelling <paramref name="cancellation"/> (a client gone) ends it and frees its slot at the next step.</summary>
+    public ChannelReader<SequenceEvent> Submit(SequenceRequest request, CancellationToken cancellation = default)
+    {
+        request.Options.Validate();
+        if (request.PromptIds.Count == 0) throw new ArgumentException("the prompt is empty: give at least one token");
+        if (request.PromptIds.Count >= Context) throw new PromptTooLongException(request.PromptIds.Count, Context);
+        foreach (var id in request.PromptIds)
+            if ((uint)id >= (uint)model.Config.VocabSize) throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {model.Config.VocabSize})");
+        if (request.Adapter is { } name && (adapters is null || !adapters.Names.Contains(name)))
+            throw new ArgumentException($"no adapter named '{name}' is loaded");
+        var sequence = new ActiveSequence(request, tokenizer, cancellation);
+        if (!queue.Writer.TryWrite(sequence)) { sequence.Dispose(); throw new QueueFullException(options.QueueCapacity); }
+        return sequence.Reader;
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the scheduler thread between steps (the model is single-threaded here).</summary>
+    public Task<T> RunAsync<T>(Func<LlamaForCausalLM, T> work, string? adapter = null)
+    {
+        var item = new Work(m => { using var _ = Select(adapter); return work(m)!; });
+        if (!queue.Writer.TryWrite(item)) throw new QueueFullException(options.QueueCapacity);
+        return item.Done.Task.ContinueWith(t => (T)t.Result, TaskContinuationOptions.ExecuteSynchronously);
+    }
+
+    private sealed record Work(Func<LlamaForCausalLM, object> Run)
+    {
+        public TaskCompletionSource<object> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private void Loop()
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                Release(s => s.Cancellation.IsCancellationRequested || s.Finished);
+                Admit();
+                Release(s => s.Finished); // done at their first token
+                if (active.Count == 0)
+                {
+                    try { queue.Reader.WaitToReadAsync(stopping.Token).AsTask().Wait(); }
+                    catch (AggregateException) { }
+                    continue;
+                }
+                Step();
+            }
+            catch (Exception e)
+            {
+                foreach (var s in active) s.Fail(e);
+                Release(_ => true);
+            }
+        }
+        foreach (var s in active) s.Fail(new ObjectDisposedException(nameof(BatchScheduler)));
+        while (queue.Reader.TryRead(out var item))
+            if (item is ActiveSequence s) s.Fail(new ObjectDisposedException(nameof(BatchScheduler)));
+            else if (item is Work w) w.Done.TrySetException(new ObjectDisposedException(nameof(BatchScheduler)));
+    }
+
+    /// <summary>Takes queued work while slots are free: runs work items, prefills new sequences.</summary>
+    private void Admit()
+    {
+        while (active.Count < options.MaxBatch && queue.Reader.TryRead(out var item))
+        {
+            if (item is Work work)
+            {
+                try { work.Done.TrySetResult(work.Run(model)); }
+                catch (Exception e) { work.Done.TrySetException(e); }
+                continue;
+            }
+            var sequence = (ActiveSequence)item;
+            if (sequence.Cancellation.IsCancellationRequested) { sequence.Fail(new OperationCanceledException()); sequence.Dispose(); continue; }
+            sequence.Row = active.Count;
+            active.Add(sequence);
+            activeCount = active.Count;
+            Prefill(sequence);
+        }
+    }
+
+    private void Prefill(ActiveSequence sequence)
+    {
+        var prompt = sequence.Request.PromptIds;
+        if (sequence.Request.Options.MaxTokens == 0) { sequence.Finish(FinishReason.MaxTokens); return; }
+        using var adapter = Select(sequence.Request.Adapter);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        using var slot = cache.Row(sequence.Row);
+        var input = tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Count], device: model.Options.Device); // (1, T)
+        var logits = model.forward(input, slot, 0);                                                                 // (1, T, V)
+        sequence.Position = prompt.Count;
+        Choose(sequence, logits[0, -1]);
+        sequence.Stats.PrefillTime = sequence.Clock.Elapsed;
+    }
+
+    /// <summary>One decode step for every active sequence (rows [0, n)): one forward pass, adapters chosen per row.</summary>
+    private void Step()
+    {
+        var names = active.Select(s => s.Request.Adapter).ToArray();
+        using var adapter = names.Distinct().Count() == 1 ? Select(names[0]) : adapters!.UseRows(names);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var input = tensor(active.Select(s => (long)s.Pending).ToArray(), [active.Count, 1], device: model.Options.Device); // (B, 1)
+        var logits = model.forward(input, cache, active.Select(s => (long)s.Position).ToArray());                          // (B, 1, V)
+        for (var i = 0; i < active.Count; i++)
+        {
+            var sequence = active[i];
+            sequence.Position++;
+            Choose(sequence, logits[i, 0]);
+            sequence.Stats.DecodeTime = sequence.Clock.Elapsed - sequence.Stats.PrefillTime;
+        }
+    }
+
+    /// <summary>Samples the next token of <paramref name="sequence"/> from its logits (V) and emits it, or finishes the sequence.</summary>
+    private void Choose(ActiveSequence sequence, Tensor logits)
+    {
+        var request = sequence.Request;
+        if (logits.shape[0] > tokenizer.VocabSize) logits = logits.narrow(0, 0, tokenizer.VocabSize); // rows past the tokenizer's ids are padding
+        if (request.Constraint is { } constraint)
+        {
+            Array.Clear(allowed);
+            constraint.Allowed(allowed);
+            var mask = tensor(allowed, device: logits.device).logical_not();               // (V)
+            if (mask.all().item<bool>()) { sequence.Finish(FinishReason.Stop); return; }  // nothing can follow
+            logits = logits.masked_fill(mask, double.NegativeInfinity);
+        }
+        var next = sequence.Sampler.Sample(logits, sequence.Ids);
+        float? logprob = null;
+        List<TokenLogprob>? top = null;
+        if (request.TopLogprobs >= 0)
+        {
+            var logp = logits.to(ScalarType.Float32, CPU).log_softmax(-1); // (V)
+            logprob = logp[next].item<float>();
+            if (request.TopLogprobs > 0)
+            {
+                var (values, indices) = logp.topk(Math.Min(request.TopLogprobs, (int)logp.shape[0]));
+                var v = values.data<float>().ToArray();
+                var ix = indices.data<long>().ToArray();
+                top = v.Select((x, i) => new TokenLogprob((int)ix[i], x)).ToList();
+            }
+        }
+        if (request.StopIds.Contains(next) && request.Constraint is null) { sequence.Finish(FinishReason.Eos); return; }
+        sequence.Ids.Add(next);
+        sequence.Pending = next;
+        sequence.Stats.GeneratedTokens++;
+        request.Constraint?.Advance(next);
+        var piece = sequence.Decoder.Push(next);
+        sequence.Emit(new GeneratedToken(next, piece, logprob, top));
+        if (sequence.Decoder.Stopped || request.Constraint?.IsComplete == true) sequence.Finish(FinishReason.Stop);
+        else if (sequence.Stats.GeneratedTokens >= request.Options.MaxTokens) sequence.Finish(FinishReason.MaxTokens);
+        else if (sequence.Position + 1 >= Context) sequence.Finish(FinishReason.Context);
+    }
+
+    /// <summary>Frees the rows of sequences that match: the last active row moves into each hole.</summary>
+    private void Release(Func<ActiveSequence, bool> done)
+    {
+        for (var i = active.Count - 1; i >= 0; i--)
+        {
+            var sequence = active[i];
+            if (!done(sequence)) continue;
+            if (!sequence.Finished) sequence.Fail(new OperationCanceledException("the client went away"));
+            sequence.Dispose();
+            var last = active[^1];
+            if (last != sequence)
+            {
+                cache.CopyRow(last.Row, sequence.Row, last.Position);
+                last.Row = sequence.Row;
+                active[i] = last;
+            }
+            active.RemoveAt(active.Count - 1);
+        }
+        activeCount = active.Count;
+    }
+
+    private IDisposable? Select(string? name) => adapters?.Use(name);
+
+    public void Dispose()
+    {
+        stopping.Cancel();
+        queue.Writer.TryComplete();
+        thread.Join();
+        cache.Dispose();
+    }
+}

@@ -1,0 +1,189 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using Substrate.Models;
+using Substrate.Tokenizers;
+using static TorchSharp.torch;
+
+namespace Substrate.Inference;
+
+/// <summary>
+/// A loaded model (and its adapters) behind a <see cref="BatchScheduler"/>: turns <see cref="CompletionRequest"/>s into
+/// prompt ids (chat messages through the <see cref="IChatRenderer"/>), picks the adapter from the model id
+/// ("base" or "base:adapter"), sets up constrained decoding for JSON output and forced tool calls, and streams text back.
+/// </summary>
+public sealed class InferenceEngine : IInferenceEngine
+{
+    private readonly LlamaForCausalLM model;
+    private readonly ITokenizer tokenizer;
+    private readonly IDisposable? owner;
+    private readonly BatchScheduler scheduler;
+    private readonly IChatRenderer renderer;
+    private readonly IReadOnlyList<string> adapterNames;
+    private readonly JsonTokenTable jsonTokens;
+
+    /// <param name="owner">Disposed with the engine (the loaded model).</param>
+    /// <param name="renderer">Default: the tokenizer config's chat template, else <see cref="ChatPromptRenderer"/>.</param>
+    public InferenceEngine(LlamaForCausalLM model, ITokenizer tokenizer, TokenizerConfig tokenizerConfig, string baseModel,
+        BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, IChatRenderer? renderer = null)
+    {
+        (this.model, this.tokenizer, this.owner) = (model, tokenizer, owner);
+        BaseModel = baseModel;
+        adapterNames = adapters?.Names ?? [];
+        Models = [baseModel, .. adapterNames.Select(a => $"{baseModel}:{a}")];
+        scheduler = new BatchScheduler(model, tokenizer, options, adapters);
+        this.renderer = renderer ?? (IChatRenderer?)TemplateChatRenderer.From(tokenizer, tokenizerConfig) ?? new ChatPromptRenderer(tokenizer);
+        jsonTokens = new JsonTokenTable(tokenizer, model.Config.VocabSize);
+    }
+
+    public InferenceEngine(LoadedModel loaded, string baseModel, BatchSchedulerOptions? options = null)
+        : this(loaded.Model, loaded.Tokenizer, loaded.TokenizerConfig, baseModel, options, null, loaded) { }
+
+    public InferenceEngine(MultiAdapterModel multi, string baseModel, BatchSchedulerOptions? options = null)
+        : this(multi.Model, multi.Tokenizer, multi.TokenizerConfig, baseModel, options, new MultiAdapterSwitch(multi), multi) { }
+
+    /// <summary>Opens a model folder and, when given, LoRA adapter folders by name (the base is loaded once).</summary>
+    public static InferenceEngine Load(string directory, string baseModel, ModelOptions? modelOptions = null,
+        IReadOnlyList<(string Name, string Directory)>? adapters = null, BatchSchedulerOptions? options = null)
+    {
+        if (adapters is not { Count: > 0 }) return new InferenceEngine(LoadedModel.Load(directory, modelOptions), baseModel, options);
+        var multi = MultiAdapterModel.Load(directory, modelOptions);
+        try
+        {
+            foreach (var (name, dir) in adapters)
+            {
+                if (name.Contains(':')) throw new ArgumentException($"adapter name '{name}' must not contain ':'");
+                multi.LoadAdapter(name, dir);
+            }
+            return new InferenceEngine(multi, baseModel, options);
+        }
+        catch
+        {
+            multi.Dispose();
+            throw;
+        }
+    }
+
+    public string BaseModel { get; }
+    public IReadOnlyList<string> Models { get; }
+    public int Context => scheduler.Context;
+    public int QueueDepth => scheduler.QueueDepth;
+    public int ActiveSequences => scheduler.ActiveSequences;
+    public ITokenizer Tokenizer => tokenizer;
+
+    /// <summary>The adapter a model id names (null = the base); <see cref="UnknownModelException"/> otherwise.</summary>
+    public string? Resolve(string model)
+    {
+        if (model == BaseModel) return null;
+        var prefix = BaseModel + ":";
+        if (model.StartsWith(prefix, StringComparison.Ordinal) && adapterNames.Contains(model[prefix.Length..])) return model[prefix.Length..];
+        if (adapterNames.Contains(model)) return model; // the adapter's bare name
+        throw new UnknownModelException(model, Models);
+    }
+
+    public async IAsyncEnumerable<CompletionChunk> StreamAsync(CompletionRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
+    {
+        var (sequence, forcedTool, parseTools) = Prepare(request);
+        var reader = scheduler.Submit(sequence, cancellation);
+        var output = new StringBuilder();
+        var buffer = parseTools || forcedTool; // a tool call is not content: hold the text until the end
+        await foreach (var e in reader.ReadAllAsync(cancellation))
+        {
+            if (e.Error is { } error)
+                throw error is OperationCanceledException ? new OperationCanceledException(error.Message, error, cancellation)
+                    : new InvalidOperationException($"generation failed: {error.Message}", error); // the server's fault, not the request's
+            if (e.Token is { } token)
+            {
+                output.Append(token.Text);
+                if (!buffer) yield return new CompletionChunk(token.Text, Details(token, request.TopLogprobs));
+                continue;
+            }
+            output.Append(e.Rest);
+            var usage = new CompletionUsage(e.Stats!.PromptTokens, e.Stats.GeneratedTokens);
+            var finish = e.Finish is FinishReason.MaxTokens or FinishReason.Context ? "length" : "stop";
+            if (buffer && ToolCallParser.Parse(output.ToString(), request.Tools) is { } call)
+            {
+                yield return new CompletionChunk("", FinishReason: "tool_calls", Usage: usage, ToolCalls: [call]);
+                yield break;
+            }
+            yield return new CompletionChunk(buffer ? output.ToString() : e.Rest, FinishReason: finish, Usage: usage);
+        }
+    }
+
+    private (SequenceRequest Sequence, bool ForcedTool, bool ParseTools) Prepare(CompletionRequest request)
+    {
+        var adapter = Resolve(request.Model);
+        request.Options.Validate();
+        if (request.TopLogprobs > 20) throw new ArgumentException("logprobs must be at most 20");
+        var stopIds = new HashSet<int>();
+        if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
+        if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
+        var options = request.Options;
+        var tools = request.ToolChoice.Mode == "none" ? [] : request.Tools;
+        if (request.ToolChoice.Name is { } named)
+        {
+            tools = tools.Where(t => t.Name == named).ToList();
+            if (tools.Count == 0) throw new ArgumentException($"tool_choice names '{named}', which is not among the tools");
+        }
+        var forcedTool = tools.Count > 0 && request.ToolChoice.Mode is "required" or "function";
+        string text;
+        if (request.Messages is { } messages)
+        {
+            if (messages.Count == 0) throw new ArgumentException("messages must not be empty");
+            var chat = renderer.Render(messages, tools);
+            text = chat.Text;
+            foreach (var t in chat.StopTokens) if (tokenizer.TokenToId(t) is { } id) stopIds.Add(id);
+            options = options with { StopStrings = [.. options.StopStrings, .. chat.StopStrings] };
+        }
+        else text = request.Prompt ?? throw new ArgumentException("a prompt is required");
+        var ids = tokenizer.Encode(text, addSpecialTokens: true);
+        if (ids.Length >= Context) throw new PromptTooLongException(ids.Length, Context);
+        var schema = forcedTool ? ToolCallParser.CallSchema(tools)
+            : request.ResponseFormat.Kind == "json_schema" ? request.ResponseFormat.Schema ?? throw new ArgumentException("json_schema needs a schema")
+            : null;
+        ITokenConstraint? constraint = schema is not null ? new JsonConstraint(jsonTokens, JsonSchemaNode.Parse(schema))
+            : request.ResponseFormat.Kind == "json_object" ? new JsonConstraint(jsonTokens, JsonSchemaNode.AnyObject)
+            : null;
+        var sequence = new SequenceRequest
+        {
+            PromptIds = ids, Options = options, Adapter = adapter, StopIds = stopIds, Constraint = constraint, TopLogprobs = request.TopLogprobs,
+        };
+        return (sequence, forcedTool, tools.Count > 0 && !forcedTool);
+    }
+
+    private List<TokenDetail>? Details(GeneratedToken token, int topLogprobs)
+    {
+        if (topLogprobs < 0 || token.Logprob is not { } logprob) return null;
+        var top = token.Top?.Select(t => new KeyValuePair<string, float>(TokenText(t.Id), t.Logprob)).ToList() ?? [];
+        return [new TokenDetail(TokenText(token.Id), logprob, top)];
+    }
+
+    private string TokenText(int id) => tokenizer.Decode([id]);
+
+    public async Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<string> inputs, CancellationToken cancellation = default)
+    {
+        var adapter = Resolve(model);
+        if (inputs.Count == 0) throw new ArgumentException("input must not be empty");
+        var encoded = inputs.Select(text => tokenizer.Encode(text, addSpecialTokens: true)).ToList();
+        foreach (var ids in encoded)
+            if (ids.Length > Context) throw new PromptTooLongException(ids.Length, Context);
+        var vectors = await scheduler.RunAsync(m => encoded.Select(ids => Embed(m, ids)).ToList(), adapter).WaitAsync(cancellation);
+        return new EmbeddingResult(vectors, encoded.Sum(e => e.Length));
+    }
+
+    /// <summary>Mean of the final hidden states over the input's positions, divided by its L2 norm.</summary>
+    private static float[] Embed(LlamaForCausalLM model, int[] ids)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length], device: model.Options.Device); // (1, T)
+        var mean = model.HiddenStates(input)[0].mean([0]);                                                     // (H)
+        var unit = mean / mean.norm().clamp_min(1e-12);
+        return unit.to(ScalarType.Float32, CPU).data<float>().ToArray();
+    }
+
+    public void Dispose()
+    {
+        scheduler.Dispose();
+        owner?.Dispose();
+    }
+}

@@ -1,0 +1,16 @@
+namespace Substrate.Inference;
+
+/// <summary>The scheduler's queue is full: try again later (HTTP 429).</summary>
+public sealed class QueueFullException(int capacity) : Exception($"the request queue is full ({capacity} waiting); try again later");
+
+/// <summary>The prompt does not fit the model's context (HTTP 400).</summary>
+public sealed class PromptTooLongException(int tokens, int context)
+    : ArgumentException($"the prompt has {tokens} tokens; the model's context is {context} tokens (prompt plus at least one new token)")
+{
+    public int Tokens => tokens;
+    public int Context => context;
+}
+
+/// <summary>No model or adapter by that name (HTTP 404).</summary>
+public sealed class UnknownModelException(string model, IEnumerable<string> known)
+    : ArgumentException($"the model '{model}' does not exist; known: {string.Join(", ", known)}");

@@ -1,0 +1,27 @@
+using Substrate.Inference;
+
+namespace Substrate.Server;
+
+/// <summary>An error the client caused or must handle, sent as OpenAI's <c>{"error": {message, type, param, code}}</c>.</summary>
+public sealed class ApiException(int status, string message, string type = "invalid_request_error", string? param = null, string? code = null) : Exception(message)
+{
+    public int Status => status;
+    public string Type => type;
+    public string? Param => param;
+    public string? Code => code;
+
+    public static ApiException Invalid(string message, string? param = null, string? code = null) => new(400, message, param: param, code: code);
+
+    /// <summary>The HTTP form of an inference error (null: not a client error).</summary>
+    public static ApiException? From(Exception e) => e switch
+    {
+        ApiException api => api,
+        UnknownModelException => new(404, e.Message, param: "model", code: "model_not_found"),
+        PromptTooLongException => new(400, e.Message, param: "messages", code: "context_length_exceeded"),
+        QueueFullException => new(429, e.Message, type: "rate_limit_error", code: "queue_full"),
+        Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: 413 } => new(413, "the request body is too large", code: "request_too_large"),
+        System.Text.Json.JsonException => new(400, $"the body is not valid JSON: {e.Message}", code: "invalid_json"),
+        ArgumentException => new(400, e.Message),
+        _ => null,
+    };
+}

@@ -1,0 +1,17 @@
+namespace Substrate.Server;
+
+/// <summary>How the server listens and what it accepts.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>Where to listen; port 0 picks a free port (see <see cref="SubstrateServer.Urls"/>).</summary>
+    public IReadOnlyList<string> Urls { get; init; } = ["http://127.0.0.1:8080"];
+
+    /// <summary>Bearer keys accepted on /v1/*; empty = no authentication.</summary>
+    public IReadOnlyList<string> ApiKeys { get; init; } = [];
+
+    /// <summary>Largest request body in bytes (413 beyond).</summary>
+    public long MaxRequestBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Most inputs in one embeddings request.</summary>
+    public int MaxEmbeddingInputs { get; init; } = 256;
+}

@@ -1,0 +1,46 @@
+namespace Substrate.Tokenizers.ChatTemplates;
+
+/// <summary>One chat turn: role (system, user, assistant, …) and its text.</summary>
+public sealed record ChatMessage(string Role, string Content);
+
+/// <summary>
+/// A Hugging Face chat template (the Jinja <c>chat_template</c> of tokenizer_config.json), parsed once and
+/// rendered like transformers' <c>apply_chat_template</c> (trim_blocks, lstrip_blocks): variables
+/// <c>messages</c>, <c>bos_token</c>, <c>eos_token</c>, <c>add_generation_prompt</c>, <c>raise_exception</c>.
+/// The Jinja subset real templates use: for/if/elif/else/set, loop.*, filters (trim, length, …),
+/// tests (defined, none, string), string methods, slices, <c>+ ~ in not and or</c>, conditional expressions.
+/// </summary>
+public sealed class ChatTemplate
+{
+    private readonly List<Node> nodes;
+
+    public ChatTemplate(string source)
+    {
+        Source = source;
+        nodes = JinjaParser.Parse(source);
+    }
+
+    public string Source { get; }
+
+    /// <summary>The template of a tokenizer_config.json, or null when it has none.</summary>
+    public static ChatTemplate? From(TokenizerConfig config) =>
+        string.IsNullOrEmpty(config.ChatTemplate) ? null : new ChatTemplate(config.ChatTemplate);
+
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, string? bosToken = null, string? eosToken = null,
+        IReadOnlyDictionary<string, object?>? extra = null)
+    {
+        var globals = new Dictionary<string, object?>
+        {
+            ["messages"] = messages.Select(m => (object?)new Dictionary<string, object?> { ["role"] = m.Role, ["content"] = m.Content }).ToList(),
+            ["add_generation_prompt"] = addGenerationPrompt,
+            ["bos_token"] = bosToken ?? "",
+            ["eos_token"] = eosToken ?? "",
+        };
+        if (extra is not null) foreach (var (k, v) in extra) globals[k] = v;
+        return new JinjaRenderer(globals).Render(nodes);
+    }
+
+    /// <summary>Renders with the special-token strings of <paramref name="config"/>.</summary>
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, TokenizerConfig config) =>
+        Render(messages, addGenerationPrompt, config.BosToken, config.EosToken);
+}

@@ -1,0 +1,68 @@
+using Substrate.Models;
+
+namespace Substrate.Inference.Tests;
+
+public class BatchSchedulerTests
+{
+    private static List<int> Drain(System.Threading.Channels.ChannelReader<SequenceEvent> reader)
+    {
+        var ids = new List<int>();
+        foreach (var e in reader.ReadAllAsync().ToBlockingEnumerable())
+        {
+            if (e.Error is not null) throw e.Error;
+            if (e.Token is { } t) ids.Add(t.Id);
+        }
+        return ids;
+    }
+
+    [Fact]
+    public void Batched_greedy_decode_equals_one_sequence_at_a_time()
+    {
+        using var model = TinyModel.Create(maxPositions: 64);
+        var tokenizer = new ByteTokenizer();
+        var prompts = new[] { "a", "hello there", "xyz 123 abc", "The quick brown" }.Select(p => tokenizer.Encode(p, true)).ToArray();
+        var options = new GenerationOptions { MaxTokens = 20, Temperature = 0 };
+        var single = prompts.Select(p => new TokenGenerator(model).Generate(p, options).ToList()).ToArray();
+
+        using var scheduler = new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { MaxBatch = 3 });
+        var readers = prompts.Select(p => scheduler.Submit(new SequenceRequest { PromptIds = p, Options = options })).ToArray();
+        var batched = readers.Select(Drain).ToArray();
+        for (var i = 0; i < prompts.Length; i++) Assert.Equal(single[i], batched[i]);
+    }
+
+    [Fact]
+    public void Full_queue_is_refused_and_cancelled_sequences_free_their_slot()
+    {
+        using var model = TinyModel.Create(maxPositions: 64);
+        var tokenizer = new ByteTokenizer();
+        using var scheduler = new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { MaxBatch = 1, QueueCapacity = 1 });
+        var prompt = tokenizer.Encode("hi", true);
+        var options = new GenerationOptions { MaxTokens = 1000, Temperature = 0 };
+        using var cancel = new CancellationTokenSource();
+        var first = scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options }, cancel.Token);
+        SpinWait.SpinUntil(() => scheduler.ActiveSequences == 1, 5000);
+        var second = scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options with { MaxTokens = 5 } });
+        Assert.Throws<QueueFullException>(() => scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options }));
+        cancel.Cancel();
+        Assert.Equal(5, Drain(second).Count);
+        Assert.Throws<PromptTooLongException>(() => scheduler.Submit(new SequenceRequest { PromptIds = new int[64], Options = options }));
+    }
+
+    [Fact]
+    public void A_slot_reused_after_a_cancelled_sequence_leaks_nothing()
+    {
+        using var model = TinyModel.Create(maxPositions: 64);
+        var tokenizer = new ByteTokenizer();
+        var options = new GenerationOptions { MaxTokens = 12, Temperature = 0 };
+        var prompt = tokenizer.Encode("ok", true);
+        var fresh = new TokenGenerator(model).Generate(prompt, options).ToList();
+
+        using var scheduler = new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { MaxBatch = 1 });
+        using var cancel = new CancellationTokenSource();
+        var first = scheduler.Submit(new SequenceRequest { PromptIds = tokenizer.Encode("a much longer prompt that fills the slot", true),
+            Options = options with { MaxTokens = 1000 } }, cancel.Token);
+        first.ReadAsync().AsTask().Wait(); // it has started
+        cancel.Cancel();
+        Assert.Equal(fresh, Drain(scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options })));
+    }
+}

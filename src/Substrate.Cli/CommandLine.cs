@@ -23,6 +23,7 @@ public static class CommandLine
         Verbs.InteropVerbs.BuildInfo(),
         Verbs.QuickstartVerb.Build(),
         Verbs.AdapterVerbs.Build(),
+        Verbs.FinetuneVerb.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -150,7 +150,7 @@ def main():
     write_jsonl(os.path.join(tasks, "cloze.jsonl"), cloze, False)
 
     g = glosses(validation)
-    define = [{"query": f"{word} (", "answer": pos} for word, pos, _ in rng.sample(g, min(60, len(g)))]
+    define = [{"query": f"{word} (", "answer": pos, "until": [")"]} for word, pos, _ in rng.sample(g, min(60, len(g)))]
     write_jsonl(os.path.join(tasks, "define.jsonl"), define, False)
 
 

@@ -24,6 +24,7 @@ public static class CommandLine
         Verbs.QuickstartVerb.Build(),
         Verbs.AdapterVerbs.Build(),
         Verbs.FinetuneVerb.Build(),
+        Verbs.AlignVerb.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

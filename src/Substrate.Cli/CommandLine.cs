@@ -25,6 +25,7 @@ public static class CommandLine
         Verbs.AdapterVerbs.Build(),
         Verbs.FinetuneVerb.Build(),
         Verbs.AlignVerb.Build(),
+        Verbs.AdaptVerb.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -6,27 +6,37 @@ namespace Substrate.Bench;
 
 /// <summary>
 /// The model's share of a training step: forward, cross-entropy, backward for bench-12m at batch
-/// 8 × 256 (fused attention), fp32 and bf16 mixed precision; no optimizer. Reports the median step,
-/// tokens/s, and model FLOP utilization against this machine's measured matmul peak
-/// (6·N·tokens + attention FLOPs per step, N = non-embedding parameters + the tied output projection).
+/// 8 × 256, fp32 and bf16 mixed precision, eager and fused attention, on one thread and on all of
+/// libtorch's threads; no optimizer. Reports the median and best wall time per step, the process CPU
+/// time per step (on one thread: the step's cost free of other processes' load), tokens/s, and model
+/// FLOP utilization against the matmul peak measured just before (6·N·tokens + causal attention
+/// FLOPs, N = non-embedding parameters + the tied output projection).
 /// </summary>
 internal static class ForwardBackwardBenchmark
 {
-    private const int Batch = 8, Sequence = 256, Steps = 6;
+    private const int Batch = 8, Sequence = 256, Steps = 6, Warmup = 2;
 
     public static void Run()
     {
         var config = ModelPresets.Get("bench-12m");
+        var allThreads = get_num_threads();
+        var process = Process.GetCurrentProcess();
+        foreach (var threads in new[] { 1, allThreads }.Distinct())
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        foreach (var attention in new[] { AttentionImplementation.Eager, AttentionImplementation.Fused })
         {
+            set_num_threads(threads);
             manual_seed(0);
-            using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, Attention = AttentionImplementation.Fused });
+            using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, Attention = attention });
             using var ids = randint(config.VocabSize, [Batch, Sequence + 1]);
             using var input = ids.narrow(1, 0, Sequence);
             using var target = ids.narrow(1, 1, Sequence).reshape(-1);
-            var times = new List<double>();
-            for (var step = 0; step < Steps + 2; step++)
+            var wall = new List<double>();
+            var cpu = new List<double>();
+            for (var step = 0; step < Steps + Warmup; step++)
             {
+                process.Refresh();
+                var cpuStart = process.TotalProcessorTime;
                 var watch = Stopwatch.StartNew();
                 using (NewDisposeScope())
                 {
@@ -34,31 +44,38 @@ internal static class ForwardBackwardBenchmark
                     var loss = nn.functional.cross_entropy(logits.view(-1, config.VocabSize), target);
                     loss.backward();
                 }
-                if (step >= 2) times.Add(watch.Elapsed.TotalSeconds);
                 model.zero_grad();
+                if (step < Warmup) continue;
+                wall.Add(watch.Elapsed.TotalSeconds);
+                process.Refresh();
+                cpu.Add((process.TotalProcessorTime - cpuStart).TotalSeconds);
             }
-            times.Sort();
-            var median = times[times.Count / 2];
+            wall.Sort();
+            cpu.Sort();
+            var median = wall[wall.Count / 2];
             var tokens = Batch * Sequence;
             var n = model.ParameterCount(includeEmbeddings: false) + (long)config.VocabSize * config.HiddenSize; // + output projection
-            var attention = 12.0 * config.NumHiddenLayers * config.HiddenSize * Sequence / 2; // causal: half of 12·L·H·T per token
-            var flops = (6.0 * n + attention) * tokens;
+            var attentionFlops = 12.0 * config.NumHiddenLayers * config.HiddenSize * Sequence / 2; // per token, causal half
+            var flops = (6.0 * n + attentionFlops) * tokens;
             var peak = MatmulPeakBenchmark.Peak(dtype);
             JsonLine.Write(new
             {
                 bench = "forward-backward",
                 model = "bench-12m",
                 dtype = dtype == ScalarType.Float32 ? "float32" : "bfloat16",
+                attention = attention.ToString().ToLowerInvariant(),
                 batch = Batch,
                 sequence = Sequence,
+                threads,
                 step_ms = JsonLine.Round(median * 1000, 1),
-                best_ms = JsonLine.Round(times[0] * 1000, 1),
+                best_ms = JsonLine.Round(wall[0] * 1000, 1),
+                cpu_ms = JsonLine.Round(cpu[cpu.Count / 2] * 1000, 1),
                 tokens_per_s = JsonLine.Round(tokens / median),
-                model_gflops = JsonLine.Round(flops / median / 1e9),
+                best_tokens_per_s = JsonLine.Round(tokens / wall[0]),
                 matmul_peak_gflops = JsonLine.Round(peak),
                 mfu = Math.Round(flops / median / 1e9 / peak, 3),
-                threads = get_num_threads(),
             });
         }
+        set_num_threads(allThreads);
     }
 }

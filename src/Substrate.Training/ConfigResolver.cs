@@ -65,17 +65,18 @@ public static class ConfigResolver
         return config;
     }
 
-    /// <summary>A resumed run's configuration: the saved one plus training-key overrides (the model's shape cannot change).</summary>
+    /// <summary>A resumed run's configuration: the saved one plus training-key overrides. The model's
+    /// shape cannot change; repeating the original command line (same model keys) is fine.</summary>
     public static PretrainConfig ResolveResume(PretrainConfig saved, IEnumerable<string> overrides)
     {
         JsonObject model = ToNode(saved.Model), train = ToNode(saved.Train);
         foreach (var assignment in overrides)
         {
             var (key, value) = ParseAssignment(assignment);
-            if (ModelKeys.ContainsKey(key))
-                throw new ArgumentException($"--set {key}: a model key cannot change when resuming a run");
             Set(model, train, key, value, "--set");
         }
+        if (!JsonNode.DeepEquals(ToNode(FromNode<ModelConfig>(model)), ToNode(saved.Model)))
+            throw new ArgumentException("--set: a model key cannot change when resuming a run (the checkpoint's shape is fixed)");
         var config = new PretrainConfig(saved.Model, FromNode<TrainConfig>(train));
         config.Train.Validate();
         return config;

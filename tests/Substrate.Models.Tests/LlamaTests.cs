@@ -166,6 +166,54 @@ public class LlamaTests(ITestOutputHelper output)
         });
     }
 
+    [Theory]
+    [InlineData(AttentionImplementation.Eager)]
+    [InlineData(AttentionImplementation.Fused)]
+    public void GradientsMatchFiniteDifferences(AttentionImplementation attention)
+    {
+        using var model = TinyModels.Create(options: new ModelOptions { Attention = attention });
+        using (no_grad())
+            foreach (var p in model.parameters()) p.mul_(5); // away from the near-linear regime of tiny weights
+        using var ids = TinyModels.Ids();
+        using var targets = ids.roll(-1, 1).reshape(-1);
+        double Loss()
+        {
+            using var scope = NewDisposeScope();
+            return nn.functional.cross_entropy(model.call(ids).view(-1, 64), targets).item<float>();
+        }
+        using (var scope = NewDisposeScope())
+            nn.functional.cross_entropy(model.call(ids).view(-1, 64), targets).backward();
+        var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var probes = new (string Name, long Row, long Column)[]
+        {
+            ("model.embed_tokens.weight", 5, 3), ("model.layers.0.self_attn.q_proj.weight", 7, 2),
+            ("model.layers.0.self_attn.k_proj.weight", 9, 30), ("model.layers.1.self_attn.v_proj.weight", 15, 0),
+            ("model.layers.1.self_attn.o_proj.weight", 4, 20), ("model.layers.0.mlp.gate_proj.weight", 33, 1),
+            ("model.layers.1.mlp.up_proj.weight", 60, 31), ("model.layers.0.mlp.down_proj.weight", 2, 63),
+        };
+        foreach (var (name, row, column) in probes)
+        {
+            var p = parameters[name];
+            var analytic = p.grad![row, column].item<float>();
+            const double h = 1e-2;
+            double original;
+            using (no_grad())
+            {
+                original = p[row, column].item<float>();
+                p[row, column] = original + h;
+            }
+            var plus = Loss();
+            using (no_grad()) p[row, column] = original - h;
+            var minus = Loss();
+            using (no_grad()) p[row, column] = original;
+            var numeric = (plus - minus) / (2 * h);
+            output.WriteLine($"{name}[{row},{column}]: analytic {analytic:E3}, numeric {numeric:E3}");
+            Assert.True(Math.Abs(numeric - analytic) <= 1e-3 + 0.03 * Math.Abs(analytic) /* fp32 loss noise over 2h; curvature */, $"{name}: analytic {analytic}, numeric {numeric}");
+        }
+        foreach (var norm in new[] { "model.norm.weight", "model.layers.1.post_attention_layernorm.weight" })
+            Assert.True(parameters[norm].grad!.abs().sum().item<float>() > 0, norm);
+    }
+
     [Fact]
     public void ModelBuiltInsideADisposeScopeSurvivesIt()
     {
@@ -195,6 +243,28 @@ public class LlamaTests(ITestOutputHelper output)
             manual_seed(0);
             using var m = new LlamaForCausalLM(ModelPresets.Get(name) with { VocabSize = name == "tiny" ? 2048 : 8192 });
             output.WriteLine($"{name}: {m.ParameterCount():N0} parameters ({m.ParameterCount(false):N0} without embeddings)");
+        }
+    }
+
+    [Fact]
+    public void LongSequencesTakeTheSplitCausalPathAndStillMatchFused()
+    {
+        // Eager attention splits the queries in halves from T = 128 on; check it there, with and without a cache prefix.
+        var config = TinyModels.Config with { MaxPositionEmbeddings = 256 };
+        using var eager = TinyModels.Create(config, new ModelOptions { Attention = AttentionImplementation.Eager });
+        using var fused = TinyModels.Create(config, new ModelOptions { Attention = AttentionImplementation.Fused });
+        manual_seed(5);
+        using var ids = randint(64, [2, 201]);
+        using var a = eager.call(ids);
+        using var b = fused.call(ids);
+        Assert.True(a.allclose(b, rtol: 0, atol: 1e-5), $"max diff {(a - b).abs().max().item<float>()}");
+        using var cache = eager.CreateCache(batch: 2);
+        using (no_grad())
+        {
+            using var first = eager.forward(ids.narrow(1, 0, 150), cache, 0);
+            using var rest = eager.forward(ids.narrow(1, 150, 51), cache, 150);
+            using var expected = b.narrow(1, 150, 51);
+            Assert.True(rest.allclose(expected, rtol: 0, atol: 1e-5));
         }
     }
 

@@ -97,6 +97,14 @@ public class SafetensorsTests
     [Fact] public void ReversedOffsets() => AssertInvalid(Build("""{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}}""", 8), "not an ordered range");
 
     [Fact]
+    public void DuplicateNames() => AssertInvalid(Build(
+        """{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", 8), "repeats a name");
+
+    [Fact] public void HeaderIsNotAnObject() => AssertInvalid(Build("[1, 2]", 0), "not a JSON object");
+
+    [Fact] public void MetadataValuesMustBeStrings() => AssertInvalid(Build("""{"__metadata__":{"k":1}}""", 0), "__metadata__");
+
+    [Fact]
     public void OverlappingTensors() => AssertInvalid(Build(
         """{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}""", 12), "overlap");
 

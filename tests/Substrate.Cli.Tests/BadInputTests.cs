@@ -1,0 +1,47 @@
+namespace Substrate.Cli.Tests;
+
+/// <summary>Bad input gets one clear error line on stderr and a non-zero exit.</summary>
+public class BadInputTests
+{
+    [Theory]
+    [InlineData("unknown verb", new[] { "frobnicate" })]
+    [InlineData("missing required option", new[] { "tokenizer", "encode", "--text", "x" })]
+    [InlineData("missing tokenizer", new[] { "tokenizer", "encode", "--tokenizer", "/nonexistent/tok", "--text", "x" })]
+    [InlineData("vocab below bytes + specials", new[] { "tokenizer", "train", "--input", "/nonexistent", "--vocab-size", "100", "--out", "/tmp/never" })]
+    [InlineData("unreadable corpus", new[] { "tokenizer", "train", "--input", "/nonexistent/corpus.txt", "--out", "/tmp/never" })]
+    [InlineData("missing model", new[] { "generate", "--model", "/nonexistent/model", "--prompt", "x" })]
+    [InlineData("missing data", new[] { "pretrain", "--data", "/nonexistent/data", "--out", "/tmp/never" })]
+    [InlineData("bad duration", new[] { "pretrain", "--data", "/nonexistent/data", "--out", "/tmp/never", "--time-limit", "soon" })]
+    [InlineData("missing gguf", new[] { "info", "--model", "/nonexistent/x.gguf" })]
+    [InlineData("bad quant type", new[] { "export", "gguf", "--model", "/tmp", "--out", "/tmp/never.gguf", "--type", "q3_z" })]
+    public void FailsWithOneErrorLine(string why, string[] args)
+    {
+        var result = SubstrateProcess.Run(args);
+        Assert.True(result.ExitCode != 0, $"{why}: exit code 0");
+        var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, $"{why}: expected one stderr line, got:\n{result.Stderr}");
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.Equal("", result.Stdout);
+    }
+
+    [Fact]
+    public void MalformedTokenizerJsonIsNamed()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"bad-tokenizer-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, "{\"model\": {\"type\": \"BPE\", \"vocab\": ");
+        try
+        {
+            var result = SubstrateProcess.Run("tokenizer", "encode", "--tokenizer", file, "--text", "x");
+            Assert.Equal(1, result.ExitCode);
+            Assert.Contains(file, result.Stderr);
+        }
+        finally { File.Delete(file); }
+    }
+
+    [Fact]
+    public void DecodeRejectsIdsOutsideTheVocabulary()
+    {
+        var result = SubstrateProcess.Run("tokenizer", "decode", "--tokenizer", "/nonexistent", "--ids", "[1]");
+        Assert.NotEqual(0, result.ExitCode);
+    }
+}

@@ -48,6 +48,9 @@ public sealed record FinetuneConfig
     [JsonPropertyName("pack")] public bool Pack { get; init; } = true;
     [JsonPropertyName("seed")] public long Seed { get; init; } = 1337;
     [JsonPropertyName("dtype")] public string Dtype { get; init; } = "bfloat16";
+    /// <summary>Storage of the frozen base under LoRA: "float32", or "bfloat16" (QLoRA-style: half the base's memory;
+    /// the adapter stays fp32). Full fine-tuning keeps fp32 master weights.</summary>
+    [JsonPropertyName("base_dtype")] public string BaseDtype { get; init; } = "float32";
     [JsonPropertyName("attention")] public string Attention { get; init; } = "fused";
 
     [JsonIgnore] public bool IsLora => Method == "lora";
@@ -67,6 +70,7 @@ public sealed record FinetuneConfig
         Check(ValFraction is >= 0 and < 1, $"val_fraction must lie in [0, 1) (got {ValFraction})");
         Check(EvalEvery >= 0 && Patience >= 0 && CheckpointEvery >= 0, "eval_every, patience, checkpoint_every must be ≥ 0");
         Check(Dtype is "bfloat16" or "float32", $"dtype must be \"bfloat16\" or \"float32\" (got \"{Dtype}\")");
+        Check(BaseDtype is "float32" || (BaseDtype == "bfloat16" && IsLora), $"base_dtype must be \"float32\", or \"bfloat16\" with method lora (got \"{BaseDtype}\")");
         Check(Attention is "fused" or "eager", $"attention must be \"fused\" or \"eager\" (got \"{Attention}\")");
     }
 

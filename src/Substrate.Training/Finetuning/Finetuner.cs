@@ -57,6 +57,7 @@ public static class Finetuner
         var modelOptions = new ModelOptions
         {
             ComputeDtype = config.Dtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32, Device = device,
+            WeightDtype = config.BaseDtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32,
             Attention = config.Attention == "eager" ? AttentionImplementation.Eager : AttentionImplementation.Fused,
         };
 

@@ -14,8 +14,8 @@ public sealed record EvalTask(string Name, IReadOnlyList<TaskItem> Items)
 {
     public bool IsMultipleChoice => Items[0].Choices is not null;
 
-    /// <summary>A task by file path, or by name from <paramref name="searchDirectories"/> (default: data/tasks under the
-    /// working directory and its parents).</summary>
+    /// <summary>A task by file path, or by name from <paramref name="searchDirectories"/> (default: data/tasks in the
+    /// working directory or a parent, then beside the program or a parent).</summary>
     public static EvalTask Load(string fileOrName, IEnumerable<string>? searchDirectories = null)
     {
         if (File.Exists(fileOrName)) return Read(fileOrName);
@@ -28,10 +28,14 @@ public sealed record EvalTask(string Name, IReadOnlyList<TaskItem> Items)
         throw new FileNotFoundException($"task '{fileOrName}' is neither a file nor a task in {string.Join(", ", dirs.DefaultIfEmpty("data/tasks"))}");
     }
 
+    /// <summary>data/tasks above the working directory, then above the program (a build inside the repository finds the bundled tasks).</summary>
     private static IEnumerable<string> DefaultDirectories()
     {
-        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
-            if (Directory.Exists(Path.Combine(dir.FullName, "data", "tasks"))) yield return Path.Combine(dir.FullName, "data", "tasks");
+        var seen = new HashSet<string>();
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (Directory.Exists(Path.Combine(dir.FullName, "data", "tasks")) && seen.Add(dir.FullName))
+                    yield return Path.Combine(dir.FullName, "data", "tasks");
     }
 
     public static EvalTask Read(string path)

@@ -35,7 +35,8 @@ public static class DpoTrainer
         // Data: every pair as two rows, chosen at 2i and rejected at 2i+1, loss mask on the response.
         var tokenizer = TokenizerLoader.Load(o.ModelDirectory);
         var records = PreferenceFile.Read(o.DataPath);
-        var examples = records.SelectMany(r => new[] { Encode(tokenizer, r, r.Chosen, T), Encode(tokenizer, r, r.Rejected, T) });
+        var examples = records.SelectMany(r => new[] { Encode(tokenizer, r, r.Chosen, T), Encode(tokenizer, r, r.Rejected, T) }).ToList();
+        T = Math.Min(T, examples.Max(e => e.Ids.Length) - 1); // rows no longer than the longest pair needs
         int padId = tokenizer.Special.Pad ?? tokenizer.Special.Eos ?? 0;
         var rows = new PackedRows(examples, T, padId, pack: false);
         if (rows.Count != 2 * records.Count) throw new InvalidDataException($"{o.DataPath}: some responses encode to no trainable tokens");

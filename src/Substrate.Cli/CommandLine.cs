@@ -24,6 +24,9 @@ public static class CommandLine
         Verbs.QuickstartVerb.Build(),
         Verbs.AdapterVerbs.Build(),
         Verbs.ServeVerb.Build(),
+        Verbs.FinetuneVerb.Build(),
+        Verbs.AlignVerb.Build(),
+        Verbs.AdaptVerb.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -6,10 +6,11 @@ namespace Substrate.Nn;
 /// <summary>
 /// Builds the inner factory's linears wrapped in <see cref="LoraLinear"/> — every projection except the output
 /// head (PEFT's <c>all-linear</c> set), so any adapter, whatever its target modules, can attach later — and
-/// records them by state-dict path. The base layer is moved to <paramref name="device"/> here, before wrapping
-/// (the wrapper shares the base's parameters, so the model must not move them afterwards).
+/// records them by state-dict path. The base layer is converted to <paramref name="weightDtype"/> (e.g. bf16: a frozen
+/// base in half the memory, QLoRA-style) and moved to <paramref name="device"/> here, before wrapping: the wrapper shares
+/// the base's parameters, so the model's own later <c>to()</c> must find them already there.
 /// </summary>
-public sealed class LoraLinearFactory(ILinearFactory? inner = null, Device? device = null) : ILinearFactory
+public sealed class LoraLinearFactory(ILinearFactory? inner = null, Device? device = null, ScalarType weightDtype = ScalarType.Float32) : ILinearFactory
 {
     private readonly ILinearFactory inner = inner ?? PlainLinearFactory.Instance;
     private readonly Dictionary<string, LoraLinear> layers = new(StringComparer.Ordinal);
@@ -23,6 +24,7 @@ public sealed class LoraLinearFactory(ILinearFactory? inner = null, Device? devi
     {
         var layer = inner.Create(path, inFeatures, outFeatures);
         if (path == "lm_head") return layer;
+        if (weightDtype != ScalarType.Float32) layer.to(weightDtype);
         if (device is not null && device.type != DeviceType.CPU) layer.to(device);
         var lora = new LoraLinear(layer, inFeatures, outFeatures, Router);
         layers[path] = lora;

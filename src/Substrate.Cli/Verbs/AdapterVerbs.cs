@@ -34,8 +34,8 @@ public static class AdapterVerbs
             ModelFolder.Save(lora.Model, outDir, saveDtype);
             foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json" })
                 if (File.Exists(Path.Combine(baseDir, file))) File.Copy(Path.Combine(baseDir, file), Path.Combine(outDir, file), overwrite: true);
-            Terminal.Info($"adapter merge: r = {config.R}, alpha = {config.LoraAlpha}, targets [{string.Join(", ", config.TargetModules)}], "
-                + $"{adapterParameters:N0} adapter parameters folded into {lora.Model.ParameterCount():N0}");
+            Terminal.Info(Spectre.Console.Markup.Escape($"adapter merge: r = {config.R}, alpha = {config.LoraAlpha}, targets [{string.Join(", ", config.TargetModules)}], "
+                + $"{adapterParameters:N0} adapter parameters folded into {lora.Model.ParameterCount():N0}"));
             Console.Out.WriteLine(JsonSerializer.Serialize(new { merged = outDir, r = config.R, lora_alpha = config.LoraAlpha, adapter_parameters = adapterParameters }));
             return 0;
         });

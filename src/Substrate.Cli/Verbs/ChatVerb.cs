@@ -1,12 +1,15 @@
 using System.CommandLine;
+using Substrate.Data.Instructions;
 using Substrate.Inference;
+using Substrate.Tokenizers.ChatTemplates;
 
 namespace Substrate.Cli.Verbs;
 
 /// <summary>
-/// <c>substrate chat</c>: an interactive session. A base model has no chat template, so the
-/// conversation is kept as a running transcript ("User: … / Assistant: …") that the model continues;
-/// each reply ends at the next "User:" line.
+/// <c>substrate chat</c>: an interactive session. When tokenizer_config.json has a chat template the
+/// conversation is rendered with it (the prompt ends with the assistant's generation prompt; the reply ends
+/// at EOS or the end-of-turn token). A base model without one keeps a running transcript
+/// ("User: … / Assistant: …") that the model continues; each reply ends at the next "User:" line.
 /// </summary>
 public static class ChatVerb
 {
@@ -22,8 +25,13 @@ public static class ChatVerb
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            var options = sampling.Read(parsed) with { StopStrings = ["\nUser:", "\n\n\n"] };
             using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
+            if (ChatTemplate.From(loaded.TokenizerConfig) is not null)
+            {
+                TemplateChat(loaded, parsed.GetValue(system), sampling.Read(parsed));
+                return 0;
+            }
+            var options = sampling.Read(parsed) with { StopStrings = ["\nUser:", "\n\n\n"] };
             string preamble = parsed.GetValue(system) is string s ? s.Trim() + "\n\n" : "";
             var transcript = new System.Text.StringBuilder(preamble);
             int window = loaded.Model.Config.MaxPositionEmbeddings - options.MaxTokens;
@@ -42,6 +50,52 @@ public static class ChatVerb
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Turns rendered with the model's chat template; the oldest turns are dropped when the prompt outgrows the context.</summary>
+    static void TemplateChat(LoadedModel loaded, string? system, GenerationOptions sampling)
+    {
+        var encoder = new SupervisedEncoder(loaded.Tokenizer, loaded.TokenizerConfig);
+        var options = sampling;
+        // A turn ends at EOS or at the template's end-of-turn token (special tokens are not in the decoded text).
+        var stopIds = new HashSet<int>(new[] { "<|eot_id|>", "<|im_end|>", "<|end|>", "</s>" }.Select(loaded.Tokenizer.TokenToId).OfType<int>());
+        if (loaded.Tokenizer.Special.Eos is int eos) stopIds.Add(eos);
+        if (loaded.Model.Config.EosTokenId is int configEos) stopIds.Add(configEos);
+        var messages = new List<ChatMessage>();
+        if (system is not null) messages.Add(new ChatMessage("system", system.Trim()));
+        int window = Math.Max(16, loaded.Model.Config.MaxPositionEmbeddings - options.MaxTokens);
+        var generator = new TokenGenerator(loaded.Model);
+        while (true)
+        {
+            Console.Error.Write("you> ");
+            string? line = Console.In.ReadLine();
+            if (line is null || line.Trim() is "" or "/exit") break;
+            if (line.Trim() == "/reset") { messages.RemoveAll(m => m.Role != "system"); continue; }
+            messages.Add(new ChatMessage("user", line.Trim()));
+            int[] prompt;
+            while (true)
+            {
+                prompt = encoder.EncodeRendered(encoder.Template.Render(messages, addGenerationPrompt: true, loaded.TokenizerConfig));
+                int firstTurn = messages.FindIndex(m => m.Role != "system");
+                if (prompt.Length <= window || messages.Count - firstTurn <= 1) break;
+                messages.RemoveRange(firstTurn, Math.Min(2, messages.Count - firstTurn - 1)); // the oldest user/assistant pair
+            }
+            if (prompt.Length > window) prompt = prompt[^window..];
+            Console.Error.Write("model> ");
+            var reply = new System.Text.StringBuilder();
+            var decoder = new IncrementalDecoder(loaded.Tokenizer, options.StopStrings);
+            foreach (var id in generator.Generate(prompt, options, stopIds))
+            {
+                var piece = decoder.Push(id);
+                Console.Out.Write(piece);
+                Console.Out.Flush();
+                reply.Append(piece);
+                if (decoder.Stopped) break;
+            }
+            if (!decoder.Stopped) { var rest = decoder.Flush(); Console.Out.Write(rest); reply.Append(rest); }
+            Console.Out.WriteLine();
+            messages.Add(new ChatMessage("assistant", reply.ToString().Trim()));
+        }
     }
 
     /// <summary>Drops the oldest turns until the transcript fits the context window.</summary>

@@ -6,10 +6,10 @@ using Substrate.Tokenizers;
 
 namespace Substrate.Cli.Verbs;
 
-/// <summary><c>substrate eval perplexity</c>.</summary>
+/// <summary><c>substrate eval perplexity</c> (and <c>eval tasks</c>, in EvalTasksVerb.cs).</summary>
 public static class EvalVerbs
 {
-    public static Command Build() => new("eval", "Evaluate a model.") { BuildPerplexity() };
+    public static Command Build() => new("eval", "Evaluate a model.") { BuildPerplexity(), EvalTasksVerb.Build() };
 
     static Command BuildPerplexity()
     {

@@ -35,7 +35,7 @@ public sealed class LoraModel : IDisposable
     public static LoraModel Load(string baseDirectory, ModelOptions? options = null)
     {
         options ??= new ModelOptions();
-        var factory = new LoraLinearFactory(options.LinearFactory, options.Device);
+        var factory = new LoraLinearFactory(options.LinearFactory, options.Device, options.WeightDtype);
         var model = ModelFolder.Load(baseDirectory, WithFactory(options, factory));
         Freeze(model);
         return new LoraModel(model, factory, baseDirectory);
@@ -45,7 +45,7 @@ public sealed class LoraModel : IDisposable
     public static LoraModel Create(ModelConfig config, ModelOptions? options = null)
     {
         options ??= new ModelOptions();
-        var factory = new LoraLinearFactory(options.LinearFactory, options.Device);
+        var factory = new LoraLinearFactory(options.LinearFactory, options.Device, options.WeightDtype);
         var model = new LlamaForCausalLM(config, WithFactory(options, factory));
         Freeze(model);
         return new LoraModel(model, factory, null);
@@ -53,7 +53,7 @@ public sealed class LoraModel : IDisposable
 
     private static ModelOptions WithFactory(ModelOptions o, LoraLinearFactory f) => new()
     {
-        ComputeDtype = o.ComputeDtype, Device = o.Device, Attention = o.Attention, RetainFreedMemory = o.RetainFreedMemory, LinearFactory = f,
+        ComputeDtype = o.ComputeDtype, WeightDtype = o.WeightDtype, Device = o.Device, Attention = o.Attention, RetainFreedMemory = o.RetainFreedMemory, LinearFactory = f,
     };
 
     private static void Freeze(LlamaForCausalLM model)

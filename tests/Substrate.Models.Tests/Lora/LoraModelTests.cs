@@ -136,3 +136,31 @@ public class LoraModelTests : IDisposable
         Assert.Contains("rank r must be positive", e2.Message);
     }
 }
+
+public class LoraBf16BaseTests
+{
+    [Fact]
+    public void ABf16FrozenBaseGivesNearlyTheFp32OutputsAndTheAdapterStillTrains()
+    {
+        var dir = TinyModels.Dir();
+        using (var model = TinyModels.Create()) ModelFolder.Save(model, dir);
+        var config = new LoraAdapterConfig { R = 4, LoraAlpha = 8, TargetModules = [LoraAdapterConfig.AllLinear] };
+        using var fp32 = LoraModel.Load(dir);
+        using var bf16 = LoraModel.Load(dir, new ModelOptions { WeightDtype = ScalarType.BFloat16, ComputeDtype = ScalarType.BFloat16 });
+        foreach (var lora in new[] { fp32, bf16 })
+        {
+            lora.AddAdapter("x", config, seed: 1);
+            lora.Router.Default = new LoraSelection("x");
+            using (no_grad()) foreach (var (key, p) in lora.AdapterParameters("x")) if (key.Contains("lora_B")) p.fill_(0.05);
+        }
+        Assert.All(bf16.Model.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        Assert.All(bf16.AdapterParameters("x"), p => Assert.Equal(ScalarType.Float32, p.Parameter.dtype));
+        using var ids = TinyModels.Ids();
+        using var a = fp32.Model.forward(ids);
+        using var b = bf16.Model.forward(ids);
+        Assert.True((a - b).abs().max().item<float>() < 0.05);
+        b.sum().backward();
+        Assert.All(bf16.AdapterParameters("x"), p => Assert.NotNull(p.Parameter.grad));
+        Assert.All(bf16.Model.parameters(), p => Assert.Null(p.grad));
+    }
+}

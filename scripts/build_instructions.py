@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Build the bundled instruction data set and evaluation tasks from data/corpus.
+
+    python3 scripts/build_instructions.py        (or: bash scripts/build-instructions.sh)
+
+Writes, deterministically (seeded; standard library only):
+  data/instructions/train.jsonl.gz, validation.jsonl.gz  chat records {"messages":[...]} from the corpus:
+      - which source a passage comes from (sotu, moby-dick, brown, bible, wordnet, jargon)
+      - continue a passage (the next sentence-ish span)
+      - define a word from its WordNet gloss
+    some records are multi-turn (two tasks in one chat).
+  data/preferences/train.jsonl.gz  {"prompt","chosen","rejected"}: the right source / definition vs a wrong one.
+  data/tasks/source.jsonl   multiple choice: which source a validation passage comes from
+  data/tasks/cloze.jsonl    multiple choice: the true next span of a validation passage vs spans of others
+  data/tasks/define.jsonl   generation (exact match): the part of speech of a WordNet headword
+Task and validation records come only from the corpus validation split; training records only from train.
+"""
+import gzip, json, os, random, re
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SOURCES = ["sotu", "moby-dick", "brown", "bible", "wordnet", "jargon"]
+NAMES = {"sotu": "State of the Union addresses", "moby-dick": "Moby-Dick", "brown": "the Brown corpus",
+         "bible": "the Bible", "wordnet": "WordNet", "jargon": "the Jargon File"}
+SYSTEM = "You are a small assistant trained on a library of six books."
+GLOSS = re.compile(r"^([^()\n]+?) \((noun|verb|adjective|adverb|adj|adv)\): (.+)$")
+
+
+def read(split):
+    with gzip.open(os.path.join(REPO, "data", "corpus", f"{split}.jsonl.gz"), "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def passages(docs, rng, per_doc, length=220):
+    """(source, passage, continuation) windows cut at word boundaries."""
+    out = []
+    for d in docs:
+        text = " ".join(d["text"].split())
+        if len(text) < length + 120:
+            continue
+        for _ in range(per_doc):
+            start = rng.randrange(0, len(text) - length - 100)
+            start = text.find(" ", start) + 1
+            end = text.rfind(" ", start, start + length)
+            cont_end = text.rfind(" ", end + 1, end + 80)
+            if end <= start or cont_end <= end:
+                continue
+            out.append((d["source"], text[start:end], text[end + 1:cont_end]))
+    return out
+
+
+def glosses(docs):
+    out = []
+    for d in docs:
+        if d["source"] != "wordnet":
+            continue
+        for line in d["text"].split("\n"):
+            m = GLOSS.match(line.strip())
+            if m:
+                word = m.group(1).split(",")[0].strip()
+                gloss = m.group(3).split(";")[0].strip()
+                if 2 < len(word) < 30 and 10 < len(gloss) < 160:
+                    out.append((word, m.group(2), gloss))
+    return out
+
+
+def source_turn(source, passage):
+    return [{"role": "user", "content": f"Which source does this passage come from? {', '.join(SOURCES)}.\n\n{passage}"},
+            {"role": "assistant", "content": source}]
+
+
+def continue_turn(passage, continuation):
+    return [{"role": "user", "content": f"Continue the passage:\n\n{passage}"},
+            {"role": "assistant", "content": continuation}]
+
+
+def define_turn(word, pos, gloss):
+    return [{"role": "user", "content": f"Define the word '{word}'."},
+            {"role": "assistant", "content": f"{word} ({pos}): {gloss}"}]
+
+
+def chats(docs, rng, per_doc, max_glosses):
+    turns = []
+    for source, passage, continuation in passages(docs, rng, per_doc):
+        turns.append(source_turn(source, passage[:160]))
+        turns.append(continue_turn(passage, continuation))
+    g = glosses(docs)
+    for word, pos, gloss in rng.sample(g, min(max_glosses, len(g))):
+        turns.append(define_turn(word, pos, gloss))
+    rng.shuffle(turns)
+    records, i = [], 0
+    while i < len(turns):
+        if i + 1 < len(turns) and rng.random() < 0.2:  # multi-turn: two tasks in one chat
+            messages = [{"role": "system", "content": SYSTEM}] + turns[i] + turns[i + 1]
+            i += 2
+        else:
+            messages = turns[i]
+            i += 1
+        records.append({"messages": messages})
+    return records
+
+
+def preferences(docs, rng, per_doc):
+    out = []
+    for source, passage, _ in passages(docs, rng, per_doc):
+        wrong = rng.choice([s for s in SOURCES if s != source])
+        out.append({"prompt": f"Which source does this passage come from?\n\n{passage[:160]}\n\nAnswer:",
+                    "chosen": f" {source}", "rejected": f" {wrong}"})
+    return out
+
+
+def write_jsonl(path, records, gz):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n" for r in records).encode("utf-8")
+    if gz:
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
+            f.write(data)
+    else:
+        with open(path, "wb") as f:
+            f.write(data)
+    print(f"{os.path.relpath(path, REPO)}: {len(records)} records")
+
+
+def main():
+    rng = random.Random(20261125)
+    train, validation = read("train"), read("validation")
+    # Balance sources: the bible has many short chapters.
+    by_source = {s: [d for d in train if d["source"] == s] for s in SOURCES}
+    balanced = [d for s in SOURCES for d in rng.sample(by_source[s], min(60, len(by_source[s])))]
+    write_jsonl(os.path.join(REPO, "data", "instructions", "train.jsonl.gz"), chats(balanced, rng, 3, 300), True)
+    write_jsonl(os.path.join(REPO, "data", "instructions", "validation.jsonl.gz"), chats(validation, rng, 1, 40), True)
+    write_jsonl(os.path.join(REPO, "data", "preferences", "train.jsonl.gz"), preferences(balanced, rng, 2), True)
+
+    tasks = os.path.join(REPO, "data", "tasks")
+    val_passages = passages(validation, rng, 3)
+    source_items = []
+    for s in SOURCES:  # at most 12 per source, so the task is not just "bible"
+        items = [p for p in val_passages if p[0] == s][:12]
+        source_items += [{"query": f"Which source does this passage come from?\n\n{p[:160]}\n\nAnswer:",
+                          "choices": [f" {c}" for c in SOURCES], "gold": SOURCES.index(src)} for src, p, _ in items]
+    rng.shuffle(source_items)
+    write_jsonl(os.path.join(tasks, "source.jsonl"), source_items, False)
+
+    cloze = []
+    for src, passage, continuation in val_passages[:80]:
+        others = [c for s2, p2, c in val_passages if c != continuation]
+        choices = [continuation] + rng.sample(others, 3)
+        rng.shuffle(choices)
+        cloze.append({"query": passage[-200:], "choices": [" " + c for c in choices], "gold": choices.index(continuation)})
+    write_jsonl(os.path.join(tasks, "cloze.jsonl"), cloze, False)
+
+    g = glosses(validation)
+    define = [{"query": f"{word} (", "answer": pos, "until": [")"]} for word, pos, _ in rng.sample(g, min(60, len(g)))]
+    write_jsonl(os.path.join(tasks, "define.jsonl"), define, False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Spectre.Console;
+using Substrate.Training;
+using Substrate.Training.Finetuning;
+
+namespace Substrate.Cli.Verbs;
+
+/// <summary><c>substrate finetune</c>: supervised fine-tuning (LoRA or full) on prompt/completion or chat JSONL.</summary>
+public static class FinetuneVerb
+{
+    public static Command Build()
+    {
+        var method = new Option<string>("--method") { Description = "lora (frozen base, a PEFT adapter) or full (every weight).", DefaultValueFactory = _ => "lora" };
+        var model = new Option<string>("--model") { Description = "The base model folder.", Required = true };
+        var data = new Option<string>("--data") { Description = "JSONL (.gz allowed): {\"prompt\",\"completion\"} or {\"messages\":[{\"role\",\"content\"}]} per line.", Required = true };
+        var validation = new Option<string?>("--validation") { Description = "Held-out JSONL (default: val_fraction of --data)." };
+        var output = new Option<string>("--out") { Description = "The run folder: the adapter (PEFT) or model (HF), checkpoint/, metrics.jsonl, loss.png.", Required = true };
+        var rank = new Option<int?>("--rank") { Description = "LoRA rank r (default 8)." };
+        var alpha = new Option<double?>("--alpha") { Description = "LoRA alpha (default 16; scale = alpha / r)." };
+        var dropout = new Option<double?>("--dropout") { Description = "LoRA dropout (default 0.05)." };
+        var targets = new Option<string?>("--targets") { Description = "LoRA target modules: q_proj,v_proj (default) … or all-linear." };
+        var epochs = new Option<double?>("--epochs") { Description = "Passes over the data (default 3)." };
+        var maxSteps = new Option<int?>("--max-steps") { Description = "Optimizer steps (overrides --epochs)." };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-4)." };
+        var set = new Option<string[]>("--set") { Description = "key=value overrides (batch_size, seq_len, patience, eval_every, pack, dtype, …).", AllowMultipleArgumentsPerToken = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint." };
+        var timeLimit = new Option<string?>("--time-limit") { Description = "Stop cleanly with a checkpoint after this long (90s, 10m)." };
+        var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
+        var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)." };
+        var command = new Command("finetune", "Fine-tune a model on instructions or chats; loss only on completion / assistant tokens.")
+        {
+            method, model, data, validation, output, rank, alpha, dropout, targets, epochs, maxSteps, lr, set, resume, timeLimit, device, threads,
+        };
+        command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
+        {
+            var overrides = new List<string> { $"method={parsed.GetValue(method)}" };
+            void Add<T>(string key, Option<T> option) { if (parsed.GetValue(option) is { } v) overrides.Add(FormattableString.Invariant($"{key}={v}")); }
+            Add("lora_r", rank); Add("lora_alpha", alpha); Add("lora_dropout", dropout); Add("target_modules", targets);
+            Add("epochs", epochs); Add("max_steps", maxSteps); Add("lr", lr);
+            overrides.AddRange(parsed.GetValue(set) ?? []);
+            var options = new FinetuneOptions
+            {
+                ModelDirectory = parsed.GetValue(model)!, DataPath = parsed.GetValue(data)!, ValidationPath = parsed.GetValue(validation),
+                OutputDirectory = parsed.GetValue(output)!, Config = new FinetuneConfig().With(overrides), Resume = parsed.GetValue(resume),
+                TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
+                Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
+            };
+            var result = Run(options, cancellation);
+            Console.Out.WriteLine(JsonSerializer.Serialize(Summary(result)));
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+
+    public static object Summary(FinetuneResult r) => new
+    {
+        output = r.OutputDirectory, method = r.Method, steps = r.Step, train_loss = r.FinalTrainLoss, best_val_loss = r.BestValidationLoss,
+        best_step = r.BestStep, stop = r.StopReason, trainable_parameters = r.TrainableParameters, total_parameters = r.TotalParameters,
+        train_seconds = Math.Round(r.TrainSeconds, 2), step_seconds = Math.Round(r.MeanStepSeconds, 4), output_bytes = r.OutputBytes,
+        peak_rss_mb = Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20),
+    };
+
+    /// <summary>Trains under a live progress line and prints the outcome on stderr. Shared with adapt compare.</summary>
+    public static FinetuneResult Run(FinetuneOptions options, CancellationToken cancellation)
+    {
+        if (!Directory.Exists(options.ModelDirectory)) throw new DirectoryNotFoundException($"model folder not found: {options.ModelDirectory}");
+        if (!options.Resume) Terminal.Err.Write(new Panel(new Text(options.Config.ToJson().TrimEnd())).Header("finetune config").Collapse());
+        var result = Terminal.WithProgress("finetune", report =>
+            Finetuner.Run(options, new InlineProgress<TrainProgress>(p => Render(p, report)), cancellation));
+        Terminal.Info(Markup.Escape($"finetune: {result.StopReason} at step {result.Step}; train loss {Format(result.FinalTrainLoss)}, "
+            + $"best validation loss {Format(result.BestValidationLoss)} (step {result.BestStep}); {result.TrainableParameters:N0} trainable of "
+            + $"{result.TotalParameters:N0} parameters; {result.TrainSeconds:F1}s ({result.MeanStepSeconds * 1000:F0} ms/step) → {result.OutputDirectory}"));
+        return result;
+    }
+
+    static void Render(TrainProgress p, Action<string, double?> report)
+    {
+        switch (p.Event)
+        {
+            case TrainEvent.Started:
+            case TrainEvent.Checkpoint:
+            case TrainEvent.Finished:
+                Terminal.Info(Markup.Escape($"finetune: {p.Message}"));
+                break;
+            case TrainEvent.Validation:
+                Terminal.Info(Markup.Escape($"finetune: step {p.Step} validation loss {Format(p.ValidationLoss)} ({p.Message})"));
+                break;
+        }
+        report($"step {p.Step}/{p.MaxSteps} loss {Format(p.Loss)} lr {p.Lr:0.0e+0} {p.TokensPerSecond:N0} tok/s", p.MaxSteps > 0 ? (double)p.Step / p.MaxSteps : null);
+    }
+
+    static string Format(double? value) => value is double v ? v.ToString("F3") : "-";
+}

@@ -1,0 +1,34 @@
+namespace Substrate.Training.Finetuning;
+
+/// <summary>What <see cref="Finetuner.Run"/> trains and where it writes (the flags of <c>substrate finetune</c>).</summary>
+public sealed record FinetuneOptions
+{
+    /// <summary>The base model folder (HF layout, with its tokenizer).</summary>
+    public required string ModelDirectory { get; init; }
+    /// <summary>Instruction JSONL (.gz allowed): prompt/completion or chat records.</summary>
+    public required string DataPath { get; init; }
+    /// <summary>Optional held-out JSONL; without it <see cref="FinetuneConfig.ValFraction"/> of the data is held out.</summary>
+    public string? ValidationPath { get; init; }
+    /// <summary>The run folder: the adapter (PEFT) or the model (HF), checkpoint/, metrics.jsonl, loss.png, finetune_config.json.</summary>
+    public required string OutputDirectory { get; init; }
+    public FinetuneConfig Config { get; init; } = new();
+    public bool Resume { get; init; }
+    public TimeSpan? TimeLimit { get; init; }
+    public string Device { get; init; } = "cpu";
+    public int Threads { get; init; }
+}
+
+/// <summary>How a fine-tuning run ended, and what it cost.</summary>
+public sealed record FinetuneResult(
+    string OutputDirectory,
+    string Method,
+    int Step,
+    double? FinalTrainLoss,
+    double? BestValidationLoss,
+    int BestStep,
+    string StopReason,
+    long TrainableParameters,
+    long TotalParameters,
+    double TrainSeconds,
+    double MeanStepSeconds,
+    long OutputBytes);

@@ -1,0 +1,40 @@
+using Substrate.Models;
+using Substrate.Tokenizers.Formats;
+using Substrate.Tokenizers.Training;
+using static TorchSharp.torch;
+
+namespace Substrate.Training.Tests;
+
+/// <summary>A tiny base model folder (seeded weights, a BPE tokenizer with the Llama 3 chat template) and instruction data.</summary>
+static class FinetuneTestModel
+{
+    public const string Corpus = "the cat sat on the mat. a dog ran in the park. what colour is the sky? blue. what sound does a cat make? meow. ";
+
+    public static string Write(string dir)
+    {
+        var tokenizer = BpeTrainer.Train([Corpus, Corpus], new BpeTrainerOptions { VocabSize = 300 });
+        HfTokenizerJsonWriter.Save(tokenizer, dir);
+        manual_seed(3);
+        using var model = new LlamaForCausalLM(new ModelConfig
+        {
+            VocabSize = tokenizer.VocabSize, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 2, NumKeyValueHeads = 1,
+            IntermediateSize = 64, MaxPositionEmbeddings = 64, RmsNormEps = 1e-5, TieWordEmbeddings = true,
+            BosTokenId = tokenizer.Special.Bos, EosTokenId = tokenizer.Special.Eos,
+        });
+        ModelFolder.Save(model, dir);
+        return dir;
+    }
+
+    /// <summary>Chat and prompt/completion records mixed, 24 lines.</summary>
+    public static string WriteData(string path)
+    {
+        var lines = new List<string>();
+        for (int i = 0; i < 12; i++)
+        {
+            lines.Add("""{"messages":[{"role":"user","content":"what colour is the sky?"},{"role":"assistant","content":"blue."}]}""");
+            lines.Add("""{"prompt":"what sound does a cat make?","completion":" meow."}""");
+        }
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+}

@@ -1,3 +1,4 @@
+using Substrate.Inference.Tests;
 using Substrate.Models;
 using static TorchSharp.torch;
 

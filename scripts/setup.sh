@@ -9,6 +9,8 @@ command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 # llama.cpp (LLamaSharp's native backend, used by interop tests) links against OpenMP.
 ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1 ' || need_apt+=(libgomp1)
+# An independent float64 NumPy Llama checks our logits from the saved safetensors (tests/Substrate.Models.Tests/Reference).
+/usr/bin/python3 -c 'import numpy' 2>/dev/null || need_apt+=(python3-numpy)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text.Json;
 using Substrate.Tokenizers.ChatTemplates;
 
@@ -21,35 +20,13 @@ public static class InstructionFile
 {
     public static readonly IReadOnlySet<string> Roles = new HashSet<string>(StringComparer.Ordinal) { "system", "user", "assistant" };
 
-    public static List<InstructionRecord> Read(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"data file not found: {path}", path);
-        var records = new List<InstructionRecord>();
-        using var stream = File.OpenRead(path);
-        using var text = new StreamReader(path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(stream, CompressionMode.Decompress) : stream);
-        int lineNumber = 0;
-        for (string? line; (line = text.ReadLine()) is not null;)
-        {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            records.Add(Parse(line, $"{path}:{lineNumber}"));
-        }
-        if (records.Count == 0) throw new InvalidDataException($"{path}: no records");
-        return records;
-    }
+    public static List<InstructionRecord> Read(string path) =>
+        JsonLinesFile.Read(path).Select(r => Parse(r.Record, r.Source)).ToList();
 
-    public static InstructionRecord Parse(string line, string source)
+    public static InstructionRecord Parse(string line, string source) => Parse(JsonLinesFile.Parse(line, source), source);
+
+    public static InstructionRecord Parse(JsonElement root, string source)
     {
-        JsonElement root;
-        try
-        {
-            using var doc = JsonDocument.Parse(line);
-            root = doc.RootElement.Clone();
-        }
-        catch (JsonException ex)
-        {
-            throw new InvalidDataException($"{source}: malformed JSON ({ex.Message})");
-        }
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{source}: a record must be a JSON object");
         if (root.TryGetProperty("messages", out var messages))
         {

@@ -97,6 +97,7 @@ public class HttpApiTests(TinyServer server) : IClassFixture<TinyServer>
     [InlineData("""{"model":"tiny","messages":[]}""", 400, null, "messages")]
     [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"temperature":5}""", 400, "invalid_value", "temperature")]
     [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":"ten"}""", 400, "invalid_type", "max_tokens")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"frequency_penalty":0.5}""", 400, "unsupported_value", "frequency_penalty")]
     [InlineData("""{"model":"tiny","messages":[{"role":"wizard","content":"hi"}]}""", 400, null, "messages[0].role")]
     [InlineData("""{"messages":[{"role":"user","content":"hi"}]}""", 400, "missing_required_parameter", "model")]
     [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}}""", 400, null, "response_format")]

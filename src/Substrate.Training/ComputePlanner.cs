@@ -85,10 +85,12 @@ public static class ComputePlanner
             batchSize, seqLen, (double)steps * tokensPerStep / pick.Parameters, measured, reason);
     }
 
-    /// <summary>Plans with this machine's throughput: each candidate is timed for a few training steps on random tokens.</summary>
+    /// <summary>Plans with this machine's throughput: each candidate is timed for a few training steps on random tokens,
+    /// with the thread count pretraining will use (libtorch's own default can be half the cores).</summary>
     public static ComputePlan PlanForThisMachine(TimeSpan budget, int vocabSize, int batchSize = 8, int seqLen = 256,
-        ScalarType computeDtype = ScalarType.BFloat16, IProgress<CandidateMeasurement>? progress = null)
+        ScalarType computeDtype = ScalarType.BFloat16, IProgress<CandidateMeasurement>? progress = null, int threads = 0)
     {
+        set_num_threads(threads > 0 ? threads : Environment.ProcessorCount);
         return Plan(budget, Family(vocabSize, Math.Max(seqLen, 256)), config =>
         {
             double tps = MeasureTokensPerSecond(config, batchSize, seqLen, computeDtype);
@@ -99,9 +101,10 @@ public static class ComputePlanner
         }, batchSize, seqLen);
     }
 
-    /// <summary>Training tokens/s of a config: <paramref name="warmup"/> untimed steps, then the median of <paramref name="steps"/> timed ones.</summary>
+    /// <summary>Training tokens/s of a config: up to <paramref name="warmup"/> untimed steps (at most
+    /// <paramref name="warmupSeconds"/>, at least 2), then the median of <paramref name="steps"/> timed ones.</summary>
     public static double MeasureTokensPerSecond(ModelConfig config, int batchSize, int seqLen,
-        ScalarType computeDtype = ScalarType.BFloat16, int steps = 3, int warmup = 1)
+        ScalarType computeDtype = ScalarType.BFloat16, int steps = 10, int warmup = 30, double warmupSeconds = 1.5)
     {
         var rng = get_rng_state();
         try
@@ -117,7 +120,10 @@ public static class ComputePlanner
             {
                 for (int i = 0; i < x.Length; i++) { x[i] = random.Next(config.VocabSize); y[i] = random.Next(config.VocabSize); }
             }
-            for (int i = 0; i < warmup; i++) step.Run(1e-4, Fill);
+            // Throughput settles only after a few dozen steps (allocator and kernel caches): warm up by
+            // count, bounded in time so large candidates don't pay for it.
+            var warming = Stopwatch.StartNew();
+            for (int i = 0; i < warmup && (i < 2 || warming.Elapsed.TotalSeconds < warmupSeconds); i++) step.Run(1e-4, Fill);
             var times = new List<double>();
             for (int i = 0; i < steps; i++)
             {

@@ -1,3 +1,4 @@
+using Substrate.Training;
 using System.Diagnostics;
 using Substrate.Models;
 using static TorchSharp.torch;
@@ -9,8 +10,8 @@ namespace Substrate.Bench;
 /// 8 × 256, fp32 and bf16 mixed precision, eager and fused attention, on one thread and on all of
 /// libtorch's threads; no optimizer. Reports the median and best wall time per step, the process CPU
 /// time per step (on one thread: the step's cost free of other processes' load), tokens/s, and model
-/// FLOP utilization against the matmul peak measured just before (6·N·tokens + causal attention
-/// FLOPs, N = non-embedding parameters + the tied output projection).
+/// FLOP utilization against the matmul peak measured just before (FLOPs per token as pretraining
+/// counts them: <see cref="ModelFlops.TrainingFlopsPerToken"/>).
 /// </summary>
 internal static class ForwardBackwardBenchmark
 {
@@ -54,9 +55,7 @@ internal static class ForwardBackwardBenchmark
             cpu.Sort();
             var median = wall[wall.Count / 2];
             var tokens = Batch * Sequence;
-            var n = model.ParameterCount(includeEmbeddings: false) + (long)config.VocabSize * config.HiddenSize; // + output projection
-            var attentionFlops = 12.0 * config.NumHiddenLayers * config.HiddenSize * Sequence / 2; // per token, causal half
-            var flops = (6.0 * n + attentionFlops) * tokens;
+            var flops = ModelFlops.TrainingFlopsPerToken(config, Sequence) * tokens; // the formula pretraining's MFU uses
             var peak = MatmulPeakBenchmark.Peak(dtype);
             JsonLine.Write(new
             {

@@ -7,18 +7,20 @@ namespace Substrate.Training;
 /// <summary>This machine's measured matrix-product throughput, the denominator of MFU.</summary>
 public static class MatmulPeak
 {
-    static readonly Dictionary<(ScalarType, DeviceType), double> Cache = new();
+    static readonly Dictionary<(ScalarType, DeviceType, int N, int Threads), double> Cache = new();
 
     /// <summary>
     /// FLOP/s of repeated n×n·n×n products in <paramref name="dtype"/> (2n³ FLOPs each), the best
-    /// of several timed rounds after a warm-up, over about <paramref name="seconds"/>. Cached per dtype and device.
+    /// of several timed rounds after a warm-up, over about <paramref name="seconds"/>. Cached per dtype, device, size
+    /// and thread count.
     /// </summary>
     public static double Measure(ScalarType dtype, Device? device = null, int n = 2048, double seconds = 1.0)
     {
         device ??= CPU;
         lock (Cache)
         {
-            if (Cache.TryGetValue((dtype, device.type), out var cached)) return cached;
+            var key = (dtype, device.type, n, get_num_threads());
+            if (Cache.TryGetValue(key, out var cached)) return cached;
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var a = randn(n, n, device: device).to(dtype);
@@ -34,7 +36,7 @@ public static class MatmulPeak
                 if (device.type != DeviceType.CPU) a.sum().cpu().Dispose(); // wait for the device
                 best = Math.Max(best, reps * flops / round.Elapsed.TotalSeconds);
             } while (total.Elapsed.TotalSeconds < seconds);
-            return Cache[(dtype, device.type)] = best;
+            return Cache[key] = best;
         }
     }
 }

@@ -1,3 +1,4 @@
+using Substrate.IO;
 using System.Security.Cryptography;
 using Substrate.Tokenizers;
 

@@ -1,3 +1,4 @@
+using Substrate.IO;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
@@ -231,31 +232,4 @@ public static class SafetensorsWriter
     }
 
     private static int ElementSize(ScalarType t) => t == ScalarType.Float32 ? 4 : 2;
-}
-
-/// <summary>Writes a file under a temporary name in the same folder, then renames it over the target.</summary>
-public static class AtomicFile
-{
-    public static void Write(string path, Action<Stream> write)
-    {
-        var full = System.IO.Path.GetFullPath(path);
-        var temp = $"{full}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-            throw;
-        }
-    }
-
-    public static void WriteAllText(string path, string text) =>
-        Write(path, s => s.Write(Encoding.UTF8.GetBytes(text)));
 }

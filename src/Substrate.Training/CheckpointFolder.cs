@@ -1,3 +1,4 @@
+using Substrate.IO;
 using Substrate.Models;
 using static TorchSharp.torch;
 

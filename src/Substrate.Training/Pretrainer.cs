@@ -1,3 +1,4 @@
+using Substrate.IO;
 using System.Diagnostics;
 using Substrate.Data;
 using Substrate.Models;
@@ -86,7 +87,7 @@ public static class Pretrainer
         // The tokenizer travels with the data; copied here, the run folder is a complete HF model folder.
         foreach (var tokenizerFile in new[] { "tokenizer.json", "tokenizer_config.json" })
             if (File.Exists(Path.Combine(options.DataDirectory, tokenizerFile)))
-                AtomicFile.Write(Path.Combine(runDir, tokenizerFile), s => { using var f = File.OpenRead(Path.Combine(options.DataDirectory, tokenizerFile)); f.CopyTo(s); });
+                AtomicFile.Copy(Path.Combine(options.DataDirectory, tokenizerFile), Path.Combine(runDir, tokenizerFile));
         using var metrics = new MetricsLog(runDir, state.Step);
 
         var schedule = LrSchedule.From(train);

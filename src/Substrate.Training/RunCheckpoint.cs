@@ -1,3 +1,4 @@
+using Substrate.IO;
 using System.Text.Json;
 using Substrate.Models;
 using static TorchSharp.torch;
@@ -28,7 +29,7 @@ public static class RunCheckpoint
         foreach (var file in new[] { ModelFolder.ConfigFile, ModelFolder.GenerationConfigFile, ModelFolder.WeightsFile, TrainConfigFile })
         {
             var source = Path.Combine(final, file);
-            if (File.Exists(source)) AtomicFile.Write(Path.Combine(runDirectory, file), s => { using var f = File.OpenRead(source); f.CopyTo(s); });
+            if (File.Exists(source)) AtomicFile.Copy(source, Path.Combine(runDirectory, file));
         }
     }
 

@@ -1,3 +1,4 @@
+using Substrate.IO;
 using Substrate.Nn;
 using TorchSharp;
 using TorchSharp.Modules;

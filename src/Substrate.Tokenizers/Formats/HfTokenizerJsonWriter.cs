@@ -28,12 +28,16 @@ public static class HfTokenizerJsonWriter
         if (tokenizer.Merges is null)
             throw new NotSupportedException("this tokenizer has tiktoken ranks, not an ordered merge list; only BPE tokenizers with merges can be saved as tokenizer.json");
         Directory.CreateDirectory(directory);
-        using (var stream = File.Create(Path.Combine(directory, "tokenizer.json")))
-        using (var w = new Utf8JsonWriter(stream, WriterOptions))
+        Substrate.IO.AtomicFile.Write(Path.Combine(directory, "tokenizer.json"), stream =>
+        {
+            using var w = new Utf8JsonWriter(stream, WriterOptions);
             WriteTokenizerJson(w, tokenizer);
-        using (var stream = File.Create(Path.Combine(directory, "tokenizer_config.json")))
-        using (var w = new Utf8JsonWriter(stream, WriterOptions))
+        });
+        Substrate.IO.AtomicFile.Write(Path.Combine(directory, "tokenizer_config.json"), stream =>
+        {
+            using var w = new Utf8JsonWriter(stream, WriterOptions);
             WriteTokenizerConfig(w, tokenizer, modelMaxLength);
+        });
     }
 
     private static void WriteTokenizerJson(Utf8JsonWriter w, ByteLevelBpeTokenizer t)

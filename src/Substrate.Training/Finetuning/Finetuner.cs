@@ -1,3 +1,4 @@
+using Substrate.IO;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Substrate.Data.Instructions;

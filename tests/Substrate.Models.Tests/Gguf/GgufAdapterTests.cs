@@ -1,3 +1,4 @@
+using Substrate.IO;
 using System.Text.Json.Nodes;
 using Substrate.Models.Gguf;
 using Xunit.Abstractions;

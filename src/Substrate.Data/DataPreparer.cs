@@ -90,6 +90,10 @@ public static class DataPreparer
         {
             fingerprint = FingerprintOf(tokenizerFile);
             AtomicFile.Copy(tokenizerFile, Path.Combine(output, "tokenizer.json"));
+            // The tokenizer's settings (special tokens, chat template) travel too, so a model trained on
+            // this data is a complete folder.
+            var configFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerFile))!, "tokenizer_config.json");
+            if (File.Exists(configFile)) AtomicFile.Copy(configFile, Path.Combine(output, "tokenizer_config.json"));
         }
         var meta = new TokenShardMeta
         {

@@ -44,9 +44,6 @@ public static class DataVerbs
         };
         var meta = Terminal.WithProgress("data", report => DataPreparer.Prepare(tokenizer, options,
             new InlineProgress<DataPrepareProgress>(p => report($"{p.Documents:N0} documents, {p.TrainTokens + p.ValidationTokens:N0} tokens", null))));
-        // The tokenizer's own settings travel with the data so a model trained on it is a complete folder.
-        var configFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerFile))!, "tokenizer_config.json");
-        if (File.Exists(configFile)) File.Copy(configFile, Path.Combine(output, "tokenizer_config.json"), overwrite: true);
         foreach (var (split, entry) in meta.Splits)
             Terminal.Info($"data: {split}: {entry.Documents:N0} documents, {entry.Tokens:N0} tokens in {entry.Shards.Count} shard(s)");
         return meta;

@@ -20,7 +20,7 @@ public static class TrainProfile
         using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, Attention = AttentionImplementation.Eager });
         model.train();
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
-        using var grad = empty(batch * seqLen, config.VocabSize); // (B·T, V) fp32, reused
+        using var grad = empty([batch * seqLen, config.VocabSize], dtype); // (B·T, V) compute dtype, reused
         var phases = new Dictionary<string, List<double>> { ["forward"] = [], ["loss"] = [], ["backward"] = [], ["optimizer"] = [] };
         for (int s = 0; s < steps + 1; s++)
         {
@@ -28,7 +28,7 @@ public static class TrainProfile
             var x = randint(config.VocabSize, [batch, seqLen]);
             var targets = randint(config.VocabSize, [batch * seqLen]).data<long>().ToArray();
             var clock = Stopwatch.StartNew();
-            var logits = model.forward(x).view(-1, config.VocabSize); // (B·T, V) fp32
+            var logits = model.ComputeDtypeLogits(x).view(-1, config.VocabSize); // (B·T, V) compute dtype, as TrainStep reads them
             double forward = clock.Elapsed.TotalMilliseconds;
             using (no_grad()) FusedCrossEntropy.Run(logits, targets, grad); // loss and d loss / d logits, as TrainStep does
             double lossMs = clock.Elapsed.TotalMilliseconds - forward;

@@ -1,4 +1,5 @@
 using Substrate.Nn;
+using Substrate.Nn.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,26 +12,33 @@ namespace Substrate.Models;
 // Shapes: B batch, T new positions, S attended positions (past + new), H hidden_size,
 // nH attention heads, nKv key/value heads, hd head_dim, I intermediate_size, V vocab_size.
 
-/// <summary>RMSNorm: x / sqrt(mean(x²) + eps) · weight, statistics in fp32; returns fp32.</summary>
+/// <summary>
+/// RMSNorm: x / sqrt(mean(x²) + eps) · weight, statistics in fp32; the result in <c>outputDtype</c> (the dtype
+/// the next block computes in). With <c>fused</c>, a fp32 CPU input goes through <see cref="FusedRmsNorm"/>
+/// (forward, backward and the cast in hand-written passes); otherwise, and as the tested reference, libtorch ops.
+/// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight; // (H)
     private readonly double eps;
+    private readonly ScalarType outputDtype;
+    private readonly bool fused;
 
-    public RmsNorm(int size, double eps) : base(nameof(RmsNorm))
+    public RmsNorm(int size, double eps, ScalarType outputDtype = ScalarType.Float32, bool fused = false) : base(nameof(RmsNorm))
     {
         weight = new Parameter(ones(size));
         weight.DetachFromDisposeScope();
-        this.eps = eps;
+        (this.eps, this.outputDtype, this.fused) = (eps, outputDtype, fused);
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) // (…, H) → (…, H) fp32
+    public override Tensor forward(Tensor x) // (…, H) → (…, H) in outputDtype
     {
+        if (fused && FusedRmsNorm.Supports(x, weight, outputDtype)) return FusedRmsNorm.Apply(x, weight, eps, outputDtype);
         using var scope = NewDisposeScope();
         var xf = x.to(ScalarType.Float32);
         var inverseRms = xf.square().mean([-1], keepdim: true).add_(eps).rsqrt_(); // (…, 1)
-        return (xf * inverseRms * weight).MoveToOuterDisposeScope();
+        return (xf * inverseRms * weight).to(outputDtype).MoveToOuterDisposeScope();
     }
 }
 
@@ -213,12 +221,16 @@ public sealed class LlamaAttention : nn.Module
     }
 }
 
-/// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)).</summary>
+/// <summary>
+/// SwiGLU feed-forward: down(silu(gate(x)) · up(x)). With fused kernels and plain projections on CPU, gate and up
+/// run as one product against their stacked weights, (B, T, 2I), and <see cref="FusedSwiGlu"/> gates it.
+/// </summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
     private readonly nn.Module<Tensor, Tensor> gate_proj; // weight (I, H)
     private readonly nn.Module<Tensor, Tensor> up_proj;   // weight (I, H)
     private readonly nn.Module<Tensor, Tensor> down_proj; // weight (H, I)
+    private readonly bool fused;
 
     public LlamaMlp(ModelConfig config, ModelOptions options, string path) : base(nameof(LlamaMlp))
     {
@@ -226,13 +238,16 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
         gate_proj = f.Create($"{path}.gate_proj", config.HiddenSize, config.IntermediateSize);
         up_proj = f.Create($"{path}.up_proj", config.HiddenSize, config.IntermediateSize);
         down_proj = f.Create($"{path}.down_proj", config.IntermediateSize, config.HiddenSize);
+        fused = options.FusedKernels;
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x) // (B, T, H) → (B, T, H), in x's dtype
     {
         using var scope = NewDisposeScope();
-        var hidden = F.silu(gate_proj.call(x)) * up_proj.call(x); // (B, T, I)
+        var hidden = fused && gate_proj is PlainLinear gate && up_proj is PlainLinear up && FusedSwiGlu.Supports(x)
+            ? FusedSwiGlu.Apply(F.linear(x, cat([gate.Weight.to(x.dtype), up.Weight.to(x.dtype)]))) // (B, T, 2I) → (B, T, I)
+            : F.silu(gate_proj.call(x)) * up_proj.call(x);                                         // (B, T, I)
         return down_proj.call(hidden).MoveToOuterDisposeScope();
     }
 }
@@ -244,24 +259,21 @@ public sealed class LlamaDecoderLayer : nn.Module
     private readonly LlamaAttention self_attn;
     private readonly RmsNorm post_attention_layernorm;
     private readonly LlamaMlp mlp;
-    private readonly ScalarType computeDtype;
-
     public LlamaDecoderLayer(ModelConfig config, int index, ModelOptions options) : base(nameof(LlamaDecoderLayer))
     {
         var path = $"model.layers.{index}";
-        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.ComputeDtype, options.FusedKernels);
         self_attn = new LlamaAttention(config, index, options, $"{path}.self_attn");
-        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.ComputeDtype, options.FusedKernels);
         mlp = new LlamaMlp(config, options, $"{path}.mlp");
-        computeDtype = options.ComputeDtype;
         RegisterComponents();
     }
 
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start) // (B, T, H) fp32
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(input_layernorm.call(x).to(computeDtype), cos, sin, cache, start); // (B, T, H) fp32
-        var y = h + mlp.call(post_attention_layernorm.call(h).to(computeDtype));                      // (B, T, H) fp32
+        var h = x + self_attn.forward(input_layernorm.call(x), cos, sin, cache, start); // (B, T, H) fp32; the norms return the compute dtype
+        var y = h + mlp.call(post_attention_layernorm.call(h));                       // (B, T, H) fp32
         return y.MoveToOuterDisposeScope();
     }
 }
@@ -301,7 +313,7 @@ public sealed class LlamaModel : nn.Module
         embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange);
         layers = new ModuleList<LlamaDecoderLayer>();
         for (var i = 0; i < config.NumHiddenLayers; i++) layers.Add(new LlamaDecoderLayer(config, i, options));
-        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, ScalarType.Float32, options.FusedKernels);
         RegisterComponents();
     }
 
@@ -355,7 +367,14 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// Logits for positions [startPosition, startPosition+T). With a cache, keys/values of these positions
     /// are written into it, attention sees positions [0, startPosition+T), and cache.Length becomes startPosition+T.
     /// </summary>
-    public Tensor forward(Tensor inputIds, KvCache? cache, long startPosition) // (B, T) int64 → (B, T, V) fp32
+    public Tensor forward(Tensor inputIds, KvCache? cache, long startPosition) => // (B, T) int64 → (B, T, V) fp32
+        Logits(inputIds, cache, startPosition, ScalarType.Float32);
+
+    /// <summary>Logits left in the compute dtype (bf16 under mixed precision), for a loss that reads them as they are:
+    /// skips the (B, T, V) fp32 copy and its backward, the largest tensors of a small model's step.</summary>
+    public Tensor ComputeDtypeLogits(Tensor inputIds) => Logits(inputIds, null, 0, options.ComputeDtype); // (B, T) → (B, T, V)
+
+    private Tensor Logits(Tensor inputIds, KvCache? cache, long startPosition, ScalarType logitsDtype)
     {
         if (inputIds.dim() != 2) throw new ArgumentException($"inputIds must be (B, T); got shape [{string.Join(", ", inputIds.shape)}]");
         var t = inputIds.shape[1];
@@ -370,7 +389,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             ? lm_head.call(h)
             : F.linear(h, model.EmbedTokens.Weight.to(options.ComputeDtype)); // (B, T, V)
         if (cache is not null) cache.Length = startPosition + t;
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return logits.to(logitsDtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
+using Substrate.Nn.Kernels;
 using static TorchSharp.torch;
 
 namespace Substrate.Training;
@@ -16,14 +17,9 @@ static unsafe class AdamWKernel
     /// <summary>decay = 1 − lr·wd; stepSize = −lr / (1 − β1^t); bc2Sqrt = √(1 − β2^t).</summary>
     public readonly record struct Constants(float Beta1, float Beta2, float Eps, float Decay, float StepSize, float Bc2Sqrt, float GradScale);
 
-    static float* Pointer(Tensor t)
-    {
-        fixed (byte* b = t.bytes) return (float*)b; // native memory: the pointer outlives `fixed`
-    }
-
     public static void Update(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, Constants c)
     {
-        float* p = Pointer(param), g = Pointer(grad), m = Pointer(expAvg), v = Pointer(expAvgSq);
+        float* p = TensorMemory.Floats(param), g = TensorMemory.Floats(grad), m = TensorMemory.Floats(expAvg), v = TensorMemory.Floats(expAvgSq);
         long n = param.numel();
         int chunks = (int)((n + Chunk - 1) / Chunk);
         if (chunks == 1) UpdateRange(p, g, m, v, 0, n, c);
@@ -61,7 +57,7 @@ static unsafe class AdamWKernel
     /// <summary>Σ g² in double, deterministic for a given size.</summary>
     public static double SumOfSquares(Tensor grad)
     {
-        float* g = Pointer(grad);
+        float* g = TensorMemory.Floats(grad);
         long n = grad.numel();
         int chunks = (int)((n + Chunk - 1) / Chunk);
         var partial = new double[chunks];

@@ -1,41 +1,54 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using Substrate.Nn.Kernels;
 using static TorchSharp.torch;
 
 namespace Substrate.Training;
 
 /// <summary>
-/// Mean cross-entropy of (N, V) fp32 logits against N target ids, and its gradient, in one fused
-/// CPU pass per row: max, Σexp (exponentials stored in the gradient buffer), then
-/// grad = scale · (softmax − onehot) / N. The caller back-propagates with <c>logits.backward(grad)</c>.
+/// Mean cross-entropy of (N, V) fp32 or bf16 logits against N target ids, and its gradient, in one fused
+/// CPU pass per row: max, Σexp (exponentials stored in the gradient buffer, or a per-thread fp32 row for
+/// bf16), then grad = scale · (softmax − onehot) / N in the logits' dtype. The caller back-propagates with
+/// <c>logits.backward(grad)</c>. bf16 logits are widened exactly and the loss is computed in fp32, as an fp32
+/// copy would give; the bf16 gradient is what the backward of that copy would hand the LM head anyway.
 /// Replaces libtorch's log_softmax + nll_loss forward and backward (about five passes over the
 /// logits, the largest activation of a small-model step) with three. Row results do not depend
 /// on the thread count; the loss is summed in row order.
 /// </summary>
 public static unsafe class FusedCrossEntropy
 {
-    /// <summary>True where <see cref="Run"/> applies: CPU, fp32, contiguous (N, V).</summary>
+    [ThreadStatic] static float[]? exponentials; // bf16 path: one row of exp(x − max) per thread
+
+    /// <summary>True where <see cref="Run"/> applies: CPU, fp32 or bf16, contiguous (N, V).</summary>
     public static bool Supports(Tensor logits) =>
-        logits.device_type == TorchSharp.DeviceType.CPU && logits.dtype == ScalarType.Float32 && logits.is_contiguous() && logits.dim() == 2;
+        logits.device_type == TorchSharp.DeviceType.CPU && logits.dtype is ScalarType.Float32 or ScalarType.BFloat16
+        && logits.is_contiguous() && logits.dim() == 2;
 
     /// <summary>
-    /// Returns the mean loss; writes d(scale · loss)/d(logits) into <paramref name="grad"/> ((N, V) fp32, contiguous, CPU).
+    /// Returns the mean loss; writes d(scale · loss)/d(logits) into <paramref name="grad"/> ((N, V), the logits' dtype, contiguous, CPU).
     /// </summary>
     public static double Run(Tensor logits, ReadOnlySpan<long> targets, Tensor grad, double scale = 1.0)
     {
         long n = logits.shape[0];
         int v = (int)logits.shape[1];
         if (targets.Length != n) throw new ArgumentException($"{targets.Length} targets for {n} rows");
-        if (!grad.shape.SequenceEqual(logits.shape) || grad.dtype != ScalarType.Float32 || !grad.is_contiguous())
-            throw new ArgumentException("grad must be a contiguous fp32 tensor shaped like the logits");
+        if (!grad.shape.SequenceEqual(logits.shape) || grad.dtype != logits.dtype || !grad.is_contiguous())
+            throw new ArgumentException("grad must be a contiguous tensor shaped like the logits, of their dtype");
         foreach (var t in targets)
             if ((ulong)t >= (ulong)v) throw new ArgumentException($"target id {t} outside the vocabulary (V = {v})");
-        float* x, g;
-        fixed (byte* p = logits.bytes) x = (float*)p; // native memory: valid beyond `fixed`
-        fixed (byte* p = grad.bytes) g = (float*)p;
         var ids = targets.ToArray();
         var losses = new double[n];
         float rowScale = (float)(scale / n);
-        Parallel.For(0, n, r => losses[r] = Row(x + r * v, g + r * v, v, (int)ids[r], rowScale));
+        if (logits.dtype == ScalarType.BFloat16)
+        {
+            ushort* xb = TensorMemory.BFloat16s(logits), gb = TensorMemory.BFloat16s(grad);
+            Parallel.For(0, n, r => losses[r] = RowBFloat16(xb + r * v, gb + r * v, v, (int)ids[r], rowScale));
+        }
+        else
+        {
+            float* x = TensorMemory.Floats(logits), g = TensorMemory.Floats(grad);
+            Parallel.For(0, n, r => losses[r] = Row(x + r * v, g + r * v, v, (int)ids[r], rowScale));
+        }
         double sum = 0;
         foreach (var l in losses) sum += l;
         return sum / n;
@@ -67,5 +80,39 @@ public static unsafe class FusedCrossEntropy
         for (; i < v; i++) g[i] *= (float)(scale / sum);
         g[target] -= scale;
         return max + Math.Log(sum) - x[target]; // log Σexp − x_target
+    }
+
+    static double RowBFloat16(ushort* x, ushort* g, int v, int target, float scale)
+    {
+        var e = exponentials is { } buffer && buffer.Length >= v ? buffer : exponentials = new float[v];
+        int i = 0;
+        fixed (float* ep = e)
+        {
+            // Pass 1: the row maximum.
+            var vmax = Vector256.Create(float.NegativeInfinity);
+            for (; i + 8 <= v; i += 8) vmax = Vector256.Max(vmax, BFloat16Bits.Load8(x + i));
+            float max = float.NegativeInfinity;
+            for (int k = 0; k < 8; k++) max = MathF.Max(max, vmax[k]);
+            for (; i < v; i++) max = MathF.Max(max, BFloat16Bits.ToSingle(x[i]));
+            // Pass 2: e = exp(x − max) and Σe.
+            var vm = Vector256.Create(max);
+            var vsum = Vector256<float>.Zero;
+            for (i = 0; i + 8 <= v; i += 8)
+            {
+                var ex = Vector256.Exp(BFloat16Bits.Load8(x + i) - vm);
+                ex.Store(ep + i);
+                vsum += ex;
+            }
+            double sum = Vector256.Sum(vsum);
+            for (; i < v; i++) { float ex = MathF.Exp(BFloat16Bits.ToSingle(x[i]) - max); ep[i] = ex; sum += ex; }
+            // Pass 3: grad = scale · (e / Σe − onehot), rounded to bf16 (the target's term in fp32 first).
+            float s = (float)(scale / sum);
+            float targetExp = ep[target];
+            var vs = Vector256.Create(s);
+            for (i = 0; i + 8 <= v; i += 8) BFloat16Bits.Store8(Vector256.Load(ep + i) * vs, g + i);
+            for (; i < v; i++) g[i] = BFloat16Bits.FromSingle(ep[i] * s);
+            g[target] = BFloat16Bits.FromSingle(targetExp * s - scale);
+            return max + Math.Log(sum) - BFloat16Bits.ToSingle(x[target]); // log Σexp − x_target
+        }
     }
 }

@@ -9,14 +9,14 @@ namespace Substrate.Training;
 /// cross-entropy on the (B·T, V) logits, backward of loss/accum; then the global gradient norm,
 /// clipping folded into the AdamW update, and zeroed gradients. One dispose scope for the step;
 /// one host sync (the loss). On CPU the loss and its gradient come from
-/// <see cref="FusedCrossEntropy"/> into a reused (B·T, V) buffer; elsewhere (or with
+/// <see cref="FusedCrossEntropy"/>, reading the logits in the compute dtype, into a reused (B·T, V) buffer; elsewhere (or with
 /// <see cref="FusedLoss"/> off) from libtorch's cross_entropy. Shared by the recipe, the benchmark
 /// and the compute planner.
 /// </summary>
 public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batchSize, int seqLen, int gradAccumSteps, double gradClip) : IDisposable
 {
     readonly long[] _inputs = new long[batchSize * seqLen], _targets = new long[batchSize * seqLen];
-    Tensor? _logitsGrad; // (B·T, V) fp32, reused every micro-step
+    Tensor? _logitsGrad; // (B·T, V) in the compute dtype, reused every micro-step
 
     /// <summary>Use the fused CPU cross-entropy where the logits allow it (default on).</summary>
     public bool FusedLoss { get; init; } = true;
@@ -34,15 +34,15 @@ public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batch
         for (int micro = 0; micro < gradAccumSteps; micro++)
         {
             fill(micro, _inputs, _targets);
-            var logits = model.forward(tensor(_inputs, [batchSize, seqLen], device: device)).view(-1, vocab); // (B·T, V) fp32
+            var logits = model.ComputeDtypeLogits(tensor(_inputs, [batchSize, seqLen], device: device)).view(-1, vocab); // (B·T, V) compute dtype
             if (FusedLoss && FusedCrossEntropy.Supports(logits))
             {
-                _logitsGrad ??= empty(logits.shape, ScalarType.Float32).DetachFromDisposeScope();
+                _logitsGrad ??= empty(logits.shape, logits.dtype).DetachFromDisposeScope();
                 using (no_grad()) fusedLossSum += FusedCrossEntropy.Run(logits, _targets, _logitsGrad, 1.0 / gradAccumSteps);
                 logits.backward([_logitsGrad]);
                 continue;
             }
-            var loss = F.cross_entropy(logits, tensor(_targets, [batchSize * seqLen], device: device)); // mean over B·T
+            var loss = F.cross_entropy(logits.to(ScalarType.Float32), tensor(_targets, [batchSize * seqLen], device: device)); // mean over B·T, fp32
             (loss / gradAccumSteps).backward();
             lossSum.add_(loss.detach());
         }

@@ -24,13 +24,41 @@ public class FusedCrossEntropyTests
     }
 
     [Fact]
+    public void BFloat16LogitsGiveTheLossAndGradientOfTheirFp32Copy()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(6);
+        const int N = 29, V = 517;
+        var logits = (randn(N, V) * 4).to(ScalarType.BFloat16).requires_grad_(true);
+        var targets = randint(V, [N]);
+        var reference = F.cross_entropy(logits.to(ScalarType.Float32), targets); // what the model did before: an fp32 copy
+        (reference * 0.25).backward();                                          // its backward hands bf16 to the logits
+
+        var grad = empty(N, V, ScalarType.BFloat16);
+        double loss = FusedCrossEntropy.Run(logits.detach(), targets.data<long>().ToArray(), grad, scale: 0.25);
+        Assert.Equal(reference.item<float>(), loss, 1e-5);
+        var difference = (grad.to(ScalarType.Float32) - logits.grad!.to(ScalarType.Float32)).abs();
+        var ulp = logits.grad!.to(ScalarType.Float32).abs() * (1.0 / 128) + 1e-12; // one bf16 step at each value
+        Assert.True((difference <= ulp).all().item<bool>(), $"max difference {difference.max().item<float>()}");
+    }
+
+    [Fact]
     public void FusedAndReferenceTrainingStepsAgree()
     {
         var config = ModelPresets.Get("tiny") with { VocabSize = 97, HiddenSize = 32, NumHiddenLayers = 1, NumAttentionHeads = 2, NumKeyValueHeads = 1, IntermediateSize = 64 };
-        List<double> Losses(bool fused)
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        {
+            var fused = Losses(true, dtype);
+            var reference = Losses(false, dtype);
+            double tolerance = dtype == ScalarType.Float32 ? 1e-4 : 2e-2;
+            Assert.True(fused.Zip(reference).All(p => Math.Abs(p.First - p.Second) < tolerance), $"{dtype}: fused {string.Join(", ", fused)} vs reference {string.Join(", ", reference)}");
+            Assert.True(fused[^1] < fused[0]);
+        }
+
+        List<double> Losses(bool fused, ScalarType dtype)
         {
             manual_seed(1);
-            using var model = new LlamaForCausalLM(config, new ModelOptions());
+            using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, FusedKernels = fused });
             using var adam = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
             using var step = new TrainStep(model, adam, 2, 8, gradAccumSteps: 2, gradClip: 1.0) { FusedLoss = fused };
             return Enumerable.Range(0, 4).Select(s => step.Run(1e-2, (micro, x, y) =>
@@ -38,9 +66,5 @@ public class FusedCrossEntropyTests
                 for (int i = 0; i < x.Length; i++) { x[i] = (s * 7 + micro * 3 + i) % 97; y[i] = (x[i] * 5 + 1) % 97; }
             }).Loss).ToList();
         }
-        var fused = Losses(true);
-        var reference = Losses(false);
-        Assert.True(fused.Zip(reference).All(p => Math.Abs(p.First - p.Second) < 1e-4), $"fused {string.Join(", ", fused)} vs reference {string.Join(", ", reference)}");
-        Assert.True(fused[^1] < fused[0]);
     }
 }

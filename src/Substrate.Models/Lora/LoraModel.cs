@@ -54,7 +54,7 @@ public sealed class LoraModel : IDisposable
 
     private static ModelOptions WithFactory(ModelOptions o, LoraLinearFactory f) => new()
     {
-        ComputeDtype = o.ComputeDtype, WeightDtype = o.WeightDtype, Device = o.Device, Attention = o.Attention, RetainFreedMemory = o.RetainFreedMemory, LinearFactory = f,
+        ComputeDtype = o.ComputeDtype, WeightDtype = o.WeightDtype, Device = o.Device, Attention = o.Attention, RetainFreedMemory = o.RetainFreedMemory, FusedKernels = o.FusedKernels, LinearFactory = f,
     };
 
     private static void Freeze(LlamaForCausalLM model)

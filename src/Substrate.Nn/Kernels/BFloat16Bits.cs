@@ -1,0 +1,33 @@
+using System.Runtime.Intrinsics;
+
+namespace Substrate.Nn.Kernels;
+
+/// <summary>
+/// bf16 ↔ fp32 on raw bits, as libtorch converts: widening is exact (bits &lt;&lt; 16); narrowing rounds to
+/// nearest even and turns every NaN into 0xFFFF, as libtorch's vectorized conversion does. Vectorized 8 lanes at a time.
+/// </summary>
+public static unsafe class BFloat16Bits
+{
+    public static float ToSingle(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
+
+    public static ushort FromSingle(float value)
+    {
+        if (float.IsNaN(value)) return 0xFFFF;
+        uint u = BitConverter.SingleToUInt32Bits(value);
+        return (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    }
+
+    /// <summary>8 bf16 → 8 fp32.</summary>
+    public static Vector256<float> Load8(ushort* p) =>
+        Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load(p).AsUInt16().ToVector256()), 16).AsSingle();
+
+    /// <summary>8 fp32 → 8 bf16, rounded to nearest even (NaN → 0xFFFF).</summary>
+    public static void Store8(Vector256<float> v, ushort* p)
+    {
+        var u = v.AsUInt32();
+        var rounded = (u + Vector256.Create(0x7FFFu) + (Vector256.ShiftRightLogical(u, 16) & Vector256.Create(1u))) >> 16;
+        var nan = ~Vector256.Equals(v, v).AsUInt32(); // all ones where v is NaN
+        rounded = Vector256.ConditionalSelect(nan, Vector256.Create(0xFFFFu), rounded);
+        Vector128.Narrow(rounded.GetLower(), rounded.GetUpper()).Store(p);
+    }
+}

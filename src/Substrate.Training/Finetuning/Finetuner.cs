@@ -113,7 +113,8 @@ public static class Finetuner
         string stopReason = "max_steps reached";
         var inputs = new long[accum][];
         var targets = new long[accum][];
-        for (int m = 0; m < accum; m++) { inputs[m] = new long[B * T]; targets[m] = new long[B * T]; }
+        var segments = new long[accum][]; // packed rows: each example's own positions and attention (null: unpacked)
+        for (int m = 0; m < accum; m++) { inputs[m] = new long[B * T]; targets[m] = new long[B * T]; segments[m] = new long[B * T]; }
 
         TrainProgress Report(TrainEvent e, double? loss = null, double? valLoss = null, string? message = null)
         {
@@ -130,14 +131,15 @@ public static class Finetuner
             long count = 0;
             var x = new long[B * T];
             var y = new long[B * T];
+            var z = config.Pack ? new long[B * T] : null;
             using (no_grad())
                 for (int start = 0; start < validationRows!.Count; start += B)
                 {
                     using var scope = NewDisposeScope();
                     for (int b = 0; b < B; b++)
-                        if (start + b < validationRows.Count) validationRows.Fill(start + b, x.AsSpan(b * T, T), y.AsSpan(b * T, T));
-                        else { Array.Fill(x, padId, b * T, T); Array.Fill(y, PackedRows.Ignore, b * T, T); }
-                    var logits = model.forward(tensor(x, [B, T], device: device)); // (B, T, V)
+                        if (start + b < validationRows.Count) validationRows.Fill(start + b, x.AsSpan(b * T, T), y.AsSpan(b * T, T), z is null ? default : z.AsSpan(b * T, T));
+                        else { Array.Fill(x, padId, b * T, T); Array.Fill(y, PackedRows.Ignore, b * T, T); if (z is not null) Array.Fill(z, 0, b * T, T); }
+                    var logits = SupervisedBatches.Logits(model, x, z, B, T, device); // (B, T, V)
                     var (lossSum, n) = SupervisedBatches.MaskedLoss(logits, y, device);
                     sum += lossSum.item<float>();
                     count += n;
@@ -190,7 +192,7 @@ public static class Finetuner
             long count = 0;
             for (int m = 0; m < accum; m++)
             {
-                batches.Fill(step, m, inputs[m], targets[m]);
+                batches.Fill(step, m, inputs[m], targets[m], config.Pack ? segments[m] : default);
                 count += targets[m].Count(v => v != PackedRows.Ignore);
             }
             double loss = 0;
@@ -198,7 +200,7 @@ public static class Finetuner
             {
                 for (int m = 0; m < accum; m++)
                 {
-                    var logits = model.forward(tensor(inputs[m], [B, T], device: device)); // (B, T, V)
+                    var logits = SupervisedBatches.Logits(model, inputs[m], config.Pack ? segments[m] : null, B, T, device); // (B, T, V)
                     var (lossSum, _) = SupervisedBatches.MaskedLoss(logits, targets[m], device);
                     var scaled = lossSum / Math.Max(1, count); // mean over the step's target tokens
                     scaled.backward();

@@ -251,7 +251,7 @@ public static class Finetuner
         return (shuffled[held..].ToList(), shuffled[..held].ToList());
     }
 
-    private static string Fingerprint(params string?[] paths)
+    internal static string Fingerprint(params string?[] paths)
     {
         using var sha = SHA256.Create();
         foreach (var path in paths.Where(p => p is not null))

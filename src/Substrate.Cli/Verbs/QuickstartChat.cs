@@ -30,11 +30,13 @@ public static class QuickstartChat
         return instructions;
     }
 
-    public static void Run(string baseDir, string instructions, string chatDir, TimeSpan budget, int firstStep, CancellationToken cancellation)
+    /// <summary>Steps <paramref name="firstStep"/> and the next; <paramref name="questionLimit"/> > 0 scores only that many held-out questions.</summary>
+    public static void Run(string baseDir, string instructions, string chatDir, TimeSpan budget, int firstStep, int questionLimit, CancellationToken cancellation)
     {
         string train = Path.Combine(CheckInstructions(instructions), TrainFile), validation = Path.Combine(instructions, ValidationFile);
         if (Directory.Exists(chatDir)) Directory.Delete(chatDir, recursive: true);
         var questions = SourceQuestions(validation);
+        if (questionLimit > 0) questions = questions.Take(questionLimit).ToList();
         if (questions.Count == 0) throw new InvalidDataException($"{validation}: no held-out \"{SourceQuestion}\" turns to score");
 
         QuickstartVerb.Step(firstStep, "instruction tune");
@@ -52,14 +54,10 @@ public static class QuickstartChat
         var answerer = new ChatAnswerer(chat);
         var greedy = new GenerationOptions { MaxTokens = 48, Temperature = 0 };
         var samples = SampleTurns(validation, questions[0].Question);
-        var messages = new List<ChatMessage>();
-        foreach (var turn in samples)
+        foreach (var turn in samples) // each its own conversation: a few-million-parameter model keeps poorly to the latest turn
         {
-            messages.Add(new ChatMessage("user", turn));
             Console.Out.WriteLine($"you> {turn.ReplaceLineEndings("\n     ")}");
-            var reply = answerer.Reply(messages, greedy);
-            Console.Out.WriteLine($"model> {reply}");
-            messages.Add(new ChatMessage("assistant", reply));
+            Console.Out.WriteLine($"model> {answerer.Reply([new ChatMessage("user", turn)], greedy)}");
         }
 
         var choices = questions.Select(q => q.Answer).Distinct().Order(StringComparer.Ordinal).ToList();
@@ -83,7 +81,7 @@ public static class QuickstartChat
             .Where(p => p.First.Role == "user" && p.Second.Role == "assistant" && p.First.Content.StartsWith(SourceQuestion, StringComparison.Ordinal))
             .Select(p => (p.First.Content, p.Second.Content.Trim())).ToList();
 
-    /// <summary>A conversation of three held-out turns: which source, then a definition, then a continuation.</summary>
+    /// <summary>Three held-out questions: which source, a definition, a continuation.</summary>
     static List<string> SampleTurns(string path, string sourceQuestion)
     {
         var users = InstructionFile.Read(path).OfType<ChatRecord>().SelectMany(r => r.Messages).Where(m => m.Role == "user").Select(m => m.Content).ToList();

@@ -24,10 +24,11 @@ public static class QuickstartVerb
         var chat = new Option<bool>("--chat") { Description = "Then instruction-tune the model into a chat model (<out>/chat) and show a few chat turns." };
         var chatMinutes = new Option<double>("--chat-minutes") { Description = "Instruction-tuning time budget.", DefaultValueFactory = _ => 3 };
         var instructions = new Option<string?>("--instructions") { Description = "Instruction folder with train.jsonl.gz and validation.jsonl.gz (default: the bundled data/instructions)." };
+        var chatQuestions = new Option<int>("--chat-questions") { Description = "Score only the first N held-out questions (0: all)." };
         var baseModel = new Option<string?>("--base") { Description = "With --chat: instruction-tune this model folder instead of pretraining one." };
         var command = new Command("quickstart", "Train a tokenizer and pretrain a compute-optimal model on the bundled corpus, then evaluate it and generate a sample; --chat makes a chat model of it.")
         {
-            corpus, output, minutes, vocabSize, prompt, chat, chatMinutes, instructions, baseModel,
+            corpus, output, minutes, vocabSize, prompt, chat, chatMinutes, chatQuestions, instructions, baseModel,
         };
         command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -39,12 +40,12 @@ public static class QuickstartVerb
             if (parsed.GetValue(baseModel) is string existing)
             {
                 if (!File.Exists(Path.Combine(existing, "config.json"))) throw new DirectoryNotFoundException($"--base: no model folder (config.json) at {existing}");
-                QuickstartChat.Run(existing, instructionDir!, chatDir, chatBudget, 1, cancellation);
+                QuickstartChat.Run(existing, instructionDir!, chatDir, chatBudget, 1, parsed.GetValue(chatQuestions), cancellation);
                 return Task.FromResult(0);
             }
             string modelDir = Run(parsed.GetValue(corpus) ?? BundledCorpus.Find(), outDir, TimeSpan.FromMinutes(parsed.GetValue(minutes)),
                 parsed.GetValue(vocabSize), parsed.GetValue(prompt)!, cancellation);
-            if (instructionDir is not null) QuickstartChat.Run(modelDir, instructionDir, chatDir, chatBudget, 7, cancellation);
+            if (instructionDir is not null) QuickstartChat.Run(modelDir, instructionDir, chatDir, chatBudget, 7, parsed.GetValue(chatQuestions), cancellation);
             return Task.FromResult(0);
         });
         return command;

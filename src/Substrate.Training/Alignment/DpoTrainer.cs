@@ -86,12 +86,7 @@ public static class DpoTrainer
             using var frozen = ModelFolder.Load(o.ModelDirectory, modelOptions);
             reference = LogProbs(frozen, rows, o.BatchSize, device);
         }
-        void SaveWeights(string dir)
-        {
-            if (lora is not null) { lora.SaveAdapter(AdapterName, dir); return; }
-            ModelFolder.Save(model, dir);
-            Finetuning.Finetuner.CopyTokenizer(o.ModelDirectory, dir);
-        }
+        void SaveWeights(string dir) => Finetuning.Finetuner.SaveWeightsTo(dir, lora, AdapterName, model, o.ModelDirectory);
 
         // Optimizer and run state (the checkpoint's on resume).
         model.train();

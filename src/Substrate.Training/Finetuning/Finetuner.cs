@@ -29,6 +29,7 @@ public static class Finetuner
 
         // Config: the options' for a fresh run, the checkpoint's on resume.
         var checkpoint = options.Resume ? FinetuneCheckpoint.Find(runDir) : null;
+        if (options.Resume && checkpoint is null) throw new ArgumentException($"--resume: no fine-tuning checkpoint in '{runDir}'");
         if (!options.Resume && FinetuneCheckpoint.Find(runDir) is not null)
             throw new ArgumentException($"'{runDir}' already holds a fine-tuning run; pass --resume to continue it or choose another output folder");
         var config = checkpoint is not null ? FinetuneConfig.Read(Path.Combine(checkpoint, FinetuneConfig.FileName)) : options.Config;
@@ -90,12 +91,7 @@ public static class Finetuner
         model.train();
         long trainableCount = trainable.Sum(p => p.Parameter.numel());
         long totalCount = model.ParameterCount() + (lora is null ? 0 : trainableCount);
-        void SaveWeights(string dir)
-        {
-            if (lora is not null) { lora.SaveAdapter(AdapterName, dir); return; }
-            ModelFolder.Save(model, dir);
-            CopyTokenizer(options.ModelDirectory, dir);
-        }
+        void SaveWeights(string dir) => SaveWeightsTo(dir, lora, AdapterName, model, options.ModelDirectory);
 
         using var optimizer = new AdamW(trainable, new AdamWOptions(config.Beta1, config.Beta2, config.Eps, config.WeightDecay));
         var state = checkpoint is not null ? FinetuneCheckpoint.LoadOptimizer(checkpoint, optimizer) : new FinetuneState { DataFingerprint = fingerprint };
@@ -232,7 +228,8 @@ public static class Finetuner
 
         if (lastEval != state.Step && state.Step > 0 && !stopReason.StartsWith("early stop", StringComparison.Ordinal)) ValidateAndKeepBest();
         if (lastCheckpoint != state.Step) Checkpoint();
-        if (validationRows is null || validationRows.Count == 0) SaveWeights(runDir); // no validation: the last weights are the result
+        if (validationRows is null || validationRows.Count == 0 || state.BestValidationLoss is null)
+            SaveWeights(runDir); // no validation (or stopped before the first step): the last weights are the result
         Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.BestValidationLoss, message: stopReason);
         long outputBytes = lora is not null
             ? new FileInfo(Path.Combine(runDir, LoraModel.AdapterWeightsFile)).Length
@@ -262,6 +259,14 @@ public static class Finetuner
         }
         sha.TransformFinalBlock([], 0, 0);
         return Convert.ToHexString(sha.Hash!)[..16].ToLowerInvariant();
+    }
+
+    /// <summary>A run's result into <paramref name="dir"/>: the PEFT adapter (LoRA), or the HF model folder with the base's tokenizer.</summary>
+    internal static void SaveWeightsTo(string dir, LoraModel? lora, string adapterName, LlamaForCausalLM model, string baseDirectory)
+    {
+        if (lora is not null) { lora.SaveAdapter(adapterName, dir); return; }
+        ModelFolder.Save(model, dir);
+        CopyTokenizer(baseDirectory, dir);
     }
 
     internal static void CopyTokenizer(string from, string to)

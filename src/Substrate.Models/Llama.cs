@@ -72,12 +72,13 @@ public sealed class RotaryEmbedding : IDisposable
         return (cos.narrow(0, start, length), sin.narrow(0, start, length));
     }
 
-    /// <summary>cos and signed sin at one position per row, for batched decode: (B, 1, 1, hd) each,
-    /// broadcasting over (B, 1, heads, hd).</summary>
-    public (Tensor Cos, Tensor Sin) Gather(Tensor positions, Device device, ScalarType dtype) // positions (B) int64
+    /// <summary>cos and signed sin at a position per token (batched decode, packed rows): (B, T, 1, hd) each,
+    /// broadcasting over (B, T, heads, hd).</summary>
+    public (Tensor Cos, Tensor Sin) Gather(Tensor positions, Device device, ScalarType dtype) // positions (B, T) int64
     {
         var (cos, sin) = Table(device, dtype);
-        return (cos.index_select(0, positions).unsqueeze(1), sin.index_select(0, positions).unsqueeze(1));
+        var (b, t, flat) = (positions.shape[0], positions.shape[1], positions.reshape(-1));
+        return (cos.index_select(0, flat).view(b, t, 1, headDim), sin.index_select(0, flat).view(b, t, 1, headDim));
     }
 
     private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype)
@@ -103,7 +104,7 @@ public sealed class RotaryEmbedding : IDisposable
     }
 
     /// <summary>x·cos + rotate_half(x)·sin, with rotate_half(x) = [-x₂, x₁]; here [x₂, x₁]·signedSin.</summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin) // x (B, T, heads, hd), cos/sin (T, 1, hd)
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin) // x (B, T, heads, hd), cos/sin (T, 1, hd) or (B, T, 1, hd)
     {
         var half = x.shape[^1] / 2;
         using var swapped = cat([x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1); // (B, T, heads, hd)
@@ -143,7 +144,8 @@ public sealed class LlamaAttention : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start) // x (B, T, H) in compute dtype
+    /// <summary>With <paramref name="mask"/> (B, 1, T, T) bool, packed rows: no cache, attention only where the mask is true.</summary>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null) // x (B, T, H) in compute dtype
     {
         using var scope = NewDisposeScope();
         var (b, t) = (x.shape[0], x.shape[1]);
@@ -156,7 +158,7 @@ public sealed class LlamaAttention : nn.Module
             return o_proj.call(RowMasked(q, k, v, rows)).MoveToOuterDisposeScope();
         }
         if (cache is not null) (k, v) = cache.Update(layerIndex, k, v, start);                              // (B, nKv, S, hd)
-        var y = implementation == AttentionImplementation.Fused ? Fused(q, k, v, start) : Eager(q, k, v, start); // (B, T, nH·hd)
+        var y = implementation == AttentionImplementation.Fused ? Fused(q, k, v, start, mask) : Eager(q, k, v, start, mask); // (B, T, nH·hd)
         return o_proj.call(y).MoveToOuterDisposeScope();                                                        // (B, T, H)
     }
 
@@ -164,11 +166,12 @@ public sealed class LlamaAttention : nn.Module
     /// The reference: softmax(q kᵀ / √hd + causal mask) v, the softmax in fp32. Grouped-query attention
     /// without copying keys/values: the rep = nH / nKv query heads that share kv head j (heads j·rep … j·rep+rep−1,
     /// as repeat_interleave would pair them) are stacked along the query axis, so one (rep·T × S) product per kv head.
+    /// A packed-rows <paramref name="mask"/> (B, 1, T, S) replaces the causal one.
     /// </summary>
-    private Tensor Eager(Tensor q, Tensor k, Tensor v, long start) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
+    private Tensor Eager(Tensor q, Tensor k, Tensor v, long start, Tensor? mask = null) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
     {
         var (b, t, s, rep) = (q.shape[0], q.shape[1], k.shape[2], heads / kvHeads);
-        if (t == s && t >= 128)
+        if (t == s && t >= 128 && mask is null)
         {
             // Causal, all positions new: the first half of the queries sees only the first half of the keys,
             // so 3/4 of the score matrix is computed instead of all of it (bench-12m step: −6%; more halves gain nothing).
@@ -179,7 +182,12 @@ public sealed class LlamaAttention : nn.Module
         }
         var grouped = q.view(b, t, kvHeads, rep, headDim).permute(0, 2, 3, 1, 4).reshape(b, kvHeads, rep * t, headDim); // (B, nKv, rep·T, hd)
         var scores = (grouped * (1.0 / Math.Sqrt(headDim))).matmul(k.transpose(-2, -1));                                // (B, nKv, rep·T, S)
-        if (t > 1)
+        if (mask is not null)
+        {
+            var bias = zeros(b, 1, t, s, scores.dtype, q.device).masked_fill_(mask.logical_not(), double.NegativeInfinity); // (B, 1, T, S)
+            scores = scores + bias.repeat(1, 1, rep, 1);                                                                     // (B, 1, rep·T, S)
+        }
+        else if (t > 1)
         {
             var future = ones(t, s, ScalarType.Bool, q.device).triu(start + 1);                                   // (T, S): key position > query position
             var bias = zeros(t, s, scores.dtype, q.device).masked_fill_(future, double.NegativeInfinity).repeat(rep, 1); // (rep·T, S)
@@ -204,8 +212,9 @@ public sealed class LlamaAttention : nn.Module
     }
 
     /// <summary>libtorch's scaled_dot_product_attention over kv heads expanded with repeat_interleave
-    /// (it has no GQA argument); its flash kernel runs when no mask is given.</summary>
-    private Tensor Fused(Tensor q, Tensor k, Tensor v, long start) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
+    /// (it has no GQA argument); its flash kernel runs when no mask is given. A packed-rows <paramref name="mask"/>
+    /// (B, 1, T, S) bool is passed as is (true = attend).</summary>
+    private Tensor Fused(Tensor q, Tensor k, Tensor v, long start, Tensor? mask = null) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
     {
         var (b, t, s) = (q.shape[0], q.shape[1], k.shape[2]);
         if (kvHeads != heads)
@@ -214,7 +223,8 @@ public sealed class LlamaAttention : nn.Module
             v = v.repeat_interleave(heads / kvHeads, dim: 1); // (B, nH, S, hd)
         }
         var qh = q.transpose(1, 2); // (B, nH, T, hd)
-        var y = t == 1 ? F.scaled_dot_product_attention(qh, k, v)                         // one new query sees all keys
+        var y = mask is not null ? F.scaled_dot_product_attention(qh, k, v, mask)          // packed rows
+            : t == 1 ? F.scaled_dot_product_attention(qh, k, v)                              // one new query sees all keys
             : start == 0 ? F.scaled_dot_product_attention(qh, k, v, is_casual: true)       // T == S
             : F.scaled_dot_product_attention(qh, k, v, ones(t, s, ScalarType.Bool, q.device).tril(start)); // (T, S): key position ≤ query position
         return y.transpose(1, 2).reshape(b, t, heads * headDim); // (B, T, nH·hd)
@@ -269,11 +279,11 @@ public sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start) // (B, T, H) fp32
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null) // (B, T, H) fp32
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(input_layernorm.call(x), cos, sin, cache, start); // (B, T, H) fp32; the norms return the compute dtype
-        var y = h + mlp.call(post_attention_layernorm.call(h));                       // (B, T, H) fp32
+        var h = x + self_attn.forward(input_layernorm.call(x), cos, sin, cache, start, mask); // (B, T, H) fp32; the norms return the compute dtype
+        var y = h + mlp.call(post_attention_layernorm.call(h));                             // (B, T, H) fp32
         return y.MoveToOuterDisposeScope();
     }
 }
@@ -319,11 +329,11 @@ public sealed class LlamaModel : nn.Module
 
     public TokenEmbedding EmbedTokens => embed_tokens;
 
-    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, KvCache? cache, long start) // (B, T) → (B, T, H) fp32, normed
+    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null) // (B, T) → (B, T, H) fp32, normed
     {
         using var scope = NewDisposeScope();
         var x = embed_tokens.call(ids); // (B, T, H)
-        foreach (var layer in layers) x = layer.forward(x, cos, sin, cache, start);
+        foreach (var layer in layers) x = layer.forward(x, cos, sin, cache, start, mask);
         return norm.call(x).MoveToOuterDisposeScope();
     }
 }
@@ -384,12 +394,33 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new ArgumentException("startPosition must be 0 without a KV cache");
         using var scope = NewDisposeScope();
         var (cos, sin) = rotary.Slice(startPosition, t, inputIds.device, options.ComputeDtype); // (T, 1, hd) each
-        var h = model.forward(inputIds, cos, sin, cache, startPosition).to(options.ComputeDtype); // (B, T, H)
-        var logits = lm_head is not null
-            ? lm_head.call(h)
-            : F.linear(h, model.EmbedTokens.Weight.to(options.ComputeDtype)); // (B, T, V)
+        var logits = Head(model.forward(inputIds, cos, sin, cache, startPosition), logitsDtype); // (B, T, V)
         if (cache is not null) cache.Length = startPosition + t;
-        return logits.to(logitsDtype).MoveToOuterDisposeScope();
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Logits of rows that pack several examples (see <see cref="PackedLayout"/>): each example is computed as if it
+    /// were alone — rotary positions from <paramref name="packed"/>.Positions, attention within its own example only.
+    /// The unpacked forward stays the fast path (a causal kernel without a mask).
+    /// </summary>
+    public Tensor forward(Tensor inputIds, PackedLayout packed) // (B, T) int64 → (B, T, V) fp32
+    {
+        if (inputIds.dim() != 2 || !packed.Positions.shape.SequenceEqual(inputIds.shape))
+            throw new ArgumentException($"inputIds [{string.Join(", ", inputIds.shape)}] and packed positions [{string.Join(", ", packed.Positions.shape)}] must both be (B, T)");
+        if (inputIds.shape[1] > Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"sequence of {inputIds.shape[1]} positions exceeds max_position_embeddings = {Config.MaxPositionEmbeddings}");
+        using var scope = NewDisposeScope();
+        var (cos, sin) = rotary.Gather(packed.Positions, inputIds.device, options.ComputeDtype); // (B, T, 1, hd) each
+        return Head(model.forward(inputIds, cos, sin, null, 0, packed.Mask), ScalarType.Float32).MoveToOuterDisposeScope(); // (B, T, V)
+    }
+
+    /// <summary>The LM head (or the tied embeddings) in the compute dtype: (B, T, H) fp32 → (B, T, V) in logitsDtype.</summary>
+    private Tensor Head(Tensor hidden, ScalarType logitsDtype)
+    {
+        var h = hidden.to(options.ComputeDtype);
+        var logits = lm_head is not null ? lm_head.call(h) : F.linear(h, model.EmbedTokens.Weight.to(options.ComputeDtype));
+        return logits.to(logitsDtype);
     }
 
     /// <summary>
@@ -407,13 +438,11 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"positions must be in [0, {Config.MaxPositionEmbeddings})");
         using var scope = NewDisposeScope();
         var at = tensor(positions, device: inputIds.device);                                   // (B)
-        var (cos, sin) = rotary.Gather(at, inputIds.device, options.ComputeDtype);            // (B, 1, 1, hd) each
+        var (cos, sin) = rotary.Gather(at.view(b, 1), inputIds.device, options.ComputeDtype); // (B, 1, 1, hd) each
         cache.BeginRows(at, span);
         try
         {
-            var h = model.forward(inputIds, cos, sin, cache, 0).to(options.ComputeDtype);     // (B, 1, H)
-            var logits = lm_head is not null ? lm_head.call(h) : F.linear(h, model.EmbedTokens.Weight.to(options.ComputeDtype)); // (B, 1, V)
-            return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+            return Head(model.forward(inputIds, cos, sin, cache, 0), ScalarType.Float32).MoveToOuterDisposeScope(); // (B, 1, V)
         }
         finally { cache.EndRows(); }
     }

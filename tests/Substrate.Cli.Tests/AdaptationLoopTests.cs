@@ -20,17 +20,25 @@ public sealed class AdaptationLoopTests : IDisposable
         return result;
     }
 
-    [Fact]
-    public void FinetuneMergeEvaluateAlign()
+    /// <summary>A tiny base pretrained for a few steps on the corpus's validation split; returns its folder.</summary>
+    string TinyBase(int steps)
     {
-        string data = Path.Combine(Path.GetDirectoryName(SubstrateProcess.CorpusFolder())!);
         string slice = Path.Combine(work, "slice.jsonl.gz");
-        File.Copy(Path.Combine(data, "corpus", "validation.jsonl.gz"), slice);
+        File.Copy(Path.Combine(Data, "corpus", "validation.jsonl.gz"), slice);
         string tok = Path.Combine(work, "tok"), shards = Path.Combine(work, "shards"), model = Path.Combine(work, "model");
         Ok(SubstrateProcess.Run("tokenizer", "train", "--input", slice, "--vocab-size", "512", "--out", tok));
         Ok(SubstrateProcess.Run("data", "prepare", "--input", slice, "--tokenizer", tok, "--out", shards, "--validation-every", "10"));
-        Ok(SubstrateProcess.Run("pretrain", "--config", "tiny", "--data", shards, "--out", model, "--max-steps", "10", "--threads", "1",
+        Ok(SubstrateProcess.Run("pretrain", "--config", "tiny", "--data", shards, "--out", model, "--max-steps", $"{steps}", "--threads", "1",
             "--set", "batch_size=4", "seq_len=128", "max_position_embeddings=128", "dtype=float32"));
+        return model;
+    }
+
+    static string Data => Path.GetDirectoryName(SubstrateProcess.CorpusFolder())!;
+
+    [Fact]
+    public void FinetuneMergeEvaluateAlign()
+    {
+        string data = Data, model = TinyBase(steps: 10);
 
         string adapter = Path.Combine(work, "adapter");
         Ok(SubstrateProcess.Run("finetune", "--method", "lora", "--model", model, "--data", Path.Combine(data, "instructions", "validation.jsonl.gz"),
@@ -58,6 +66,37 @@ public sealed class AdaptationLoopTests : IDisposable
         Ok(SubstrateProcess.Run("align", "dpo", "--model", merged, "--data", Path.Combine(data, "preferences", "train.jsonl.gz"), "--out", aligned,
             "--max-steps", "2", "--batch-size", "2", "--max-length", "128", "--threads", "1"));
         Assert.True(File.Exists(Path.Combine(aligned, "adapter_model.safetensors")));
+    }
+
+    /// <summary>quickstart --chat on an existing tiny base: a few seconds of instruction tuning, sample turns and the
+    /// held-out accuracy; then substrate chat talks to the result in turns.</summary>
+    [Fact]
+    public void QuickstartChatStageMakesAChatModel()
+    {
+        string data = Data, model = TinyBase(steps: 4), quick = Path.Combine(work, "quick");
+
+        var run = Ok(SubstrateProcess.Run("quickstart", "--chat", "--base", model, "--out", quick, "--chat-minutes", "0.05", "--chat-questions", "6",
+            "--instructions", Path.Combine(data, "instructions")));
+        string chat = Path.Combine(quick, "chat");
+        Assert.True(File.Exists(Path.Combine(chat, "model.safetensors")) && File.Exists(Path.Combine(chat, "tokenizer_config.json")));
+        Assert.Equal(3, run.Stdout.Split('\n').Count(l => l.StartsWith("model> ", StringComparison.Ordinal)));
+        Assert.Contains("6 held-out \"which source\" questions", run.Stderr);
+
+        var talk = Ok(SubstrateProcess.RunWithInput("Define the word 'whale'.\nWhich source does this passage come from?\n",
+            "chat", "--model", chat, "--temperature", "0", "--max-tokens", "8"));
+        Assert.Equal(2, talk.Stderr.Split("model>").Length - 1);
+
+        // Bad input: one error line each.
+        foreach (var args in new[]
+        {
+            new[] { "quickstart", "--chat", "--base", Path.Combine(work, "missing"), "--out", quick },
+            new[] { "align", "dpo", "--model", model, "--data", Path.Combine(data, "preferences", "train.jsonl.gz"), "--out", Path.Combine(work, "none"), "--resume" },
+        })
+        {
+            var bad = SubstrateProcess.Run(args);
+            Assert.NotEqual(0, bad.ExitCode);
+            Assert.StartsWith("error: ", Assert.Single(bad.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        }
     }
 
     [Fact]

@@ -43,6 +43,45 @@ public class DpoTrainerTests
         else using (ModelFolder.Load(tmp.Combine("out"))) { }
     }
 
+    [Theory]
+    [InlineData("lora")]
+    [InlineData("full")]
+    public void AResumedRunContinuesExactlyAsTheUninterruptedOne(string method)
+    {
+        using var tmp = new TempDirectory();
+        var baseDir = FinetuneTestModel.Write(tmp.Combine("base"));
+        var pairs = Pairs(tmp.Combine("pairs.jsonl"));
+        DpoOptions Options(string dir) => new()
+        {
+            ModelDirectory = baseDir, DataPath = pairs, OutputDirectory = tmp.Combine(dir), Method = method, TargetModules = "all-linear",
+            BatchSize = 2, MaxSteps = 8, Lr = method == "lora" ? 3e-2 : 3e-3, Beta = 0.5, MaxLength = 32, CheckpointEvery = 3, Threads = 1,
+        };
+        var whole = new List<DpoProgress>();
+        DpoTrainer.Run(Options("whole"), new SyncProgress<DpoProgress>(whole.Add));
+
+        // Interrupted after step 5 (its checkpoint: step 3, plus the one written on stopping), then resumed.
+        using var cancel = new CancellationTokenSource();
+        var first = new List<DpoProgress>();
+        var stopped = DpoTrainer.Run(Options("split"), new SyncProgress<DpoProgress>(p => { first.Add(p); if (p.Step == 5) cancel.Cancel(); }), cancel.Token);
+        Assert.Equal((5, "cancelled"), (stopped.Steps, stopped.StopReason));
+        var rest = new List<DpoProgress>();
+        var resumed = DpoTrainer.Run(Options("split") with { Resume = true }, new SyncProgress<DpoProgress>(rest.Add));
+        Assert.Equal(8, resumed.Steps);
+        Assert.Equal(whole.Select(p => p.Loss), first.Concat(rest).Select(p => p.Loss));
+        Assert.Equal(whole[^1].RewardMargin, rest[^1].RewardMargin);
+        Assert.Equal(8, MetricsLog.Read(tmp.Combine("split", "metrics.jsonl")).Count(r => r.Loss is not null));
+        Assert.True(File.Exists(tmp.Combine("split", "loss.png")));
+        string weights = method == "lora" ? "adapter_model.safetensors" : "model.safetensors";
+        Assert.Equal(File.ReadAllBytes(tmp.Combine("whole", weights)), File.ReadAllBytes(tmp.Combine("split", weights)));
+
+        // Resuming needs a checkpoint and the same settings; a finished run folder is not overwritten by accident.
+        var none = Assert.Throws<ArgumentException>(() => DpoTrainer.Run(Options("empty") with { Resume = true }));
+        Assert.Contains("no alignment checkpoint", none.Message);
+        var changed = Assert.Throws<ArgumentException>(() => DpoTrainer.Run(Options("split") with { Resume = true, Beta = 0.2 }));
+        Assert.Contains("beta: 0.5 → 0.2", changed.Message);
+        Assert.Throws<ArgumentException>(() => DpoTrainer.Run(Options("whole")));
+    }
+
     [Fact]
     public void BadPairsAreClearErrors()
     {

@@ -27,7 +27,9 @@ public class FinetunerTests
             new SyncProgress<TrainProgress>(events.Add));
         Assert.Equal(24, result.Step);
         var steps = events.Where(e => e.Event == TrainEvent.Step).Select(e => e.Loss!.Value).ToList();
-        Assert.True(steps[^1] < steps[0] * (method == "lora" ? 0.9 : 0.8), $"loss {steps[0]:F3} → {steps[^1]:F3}");
+        // LoRA on this 32-wide base learns slowly (~5.7 → ~5.2 in 24 steps); packed examples no longer see each other, so
+        // copying the identical example before it in the row is not a shortcut any more.
+        Assert.True(steps[^4..].Average() < steps[0] * (method == "lora" ? 0.95 : 0.8), $"loss {string.Join(" ", steps.Select(s => s.ToString("F2")))}");
         Assert.True(File.Exists(tmp.Combine("out", "metrics.jsonl")));
         Assert.True(File.Exists(tmp.Combine("out", "loss.png")));
         if (method == "lora")

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
+using Substrate.Training;
 using Substrate.Training.Alignment;
 
 namespace Substrate.Cli.Verbs;
@@ -14,7 +15,7 @@ public static class AlignVerb
     {
         var model = new Option<string>("--model") { Description = "The model folder to align (e.g. an instruction-tuned, merged model).", Required = true };
         var data = new Option<string>("--data") { Description = "JSONL (.gz allowed) of {\"prompt\",\"chosen\",\"rejected\"}.", Required = true };
-        var output = new Option<string>("--out") { Description = "The adapter (lora) or model (full) folder to write.", Required = true };
+        var output = new Option<string>("--out") { Description = "The run folder: the adapter (lora) or model (full), checkpoint/, metrics.jsonl, loss.png.", Required = true };
         var method = new Option<string>("--method") { Description = "lora (reference = the adapter switched off) or full (reference = a frozen copy).", DefaultValueFactory = _ => "lora" };
         var beta = new Option<double>("--beta") { Description = "β, the strength of the anchor to the reference.", DefaultValueFactory = _ => 0.1 };
         var rank = new Option<int>("--rank") { Description = "LoRA rank.", DefaultValueFactory = _ => 8 };
@@ -27,9 +28,12 @@ public static class AlignVerb
         var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16 compute.", DefaultValueFactory = _ => "float32" };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)." };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "A checkpoint every N steps (and at the end); 0: only at the end.", DefaultValueFactory = _ => 50 };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint (repeat the run's settings)." };
+        var timeLimit = new Option<string?>("--time-limit") { Description = "Stop cleanly with a checkpoint after this long (90s, 10m)." };
         var dpo = new Command("dpo", "Direct preference optimization (sigmoid loss); reports reward accuracy and margins; prints one JSON line.")
         {
-            model, data, output, method, beta, rank, alpha, targets, batch, steps, lr, maxLength, dtype, device, threads,
+            model, data, output, method, beta, rank, alpha, targets, batch, steps, lr, maxLength, dtype, device, threads, checkpointEvery, resume, timeLimit,
         };
         dpo.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -39,15 +43,17 @@ public static class AlignVerb
                 Method = parsed.GetValue(method)!, Beta = parsed.GetValue(beta), LoraR = parsed.GetValue(rank), LoraAlpha = parsed.GetValue(alpha),
                 TargetModules = parsed.GetValue(targets)!, BatchSize = parsed.GetValue(batch), MaxSteps = parsed.GetValue(steps), Lr = parsed.GetValue(lr),
                 MaxLength = parsed.GetValue(maxLength), Dtype = parsed.GetValue(dtype)!, Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
+                CheckpointEvery = parsed.GetValue(checkpointEvery), Resume = parsed.GetValue(resume),
+                TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
             };
             if (!Directory.Exists(options.ModelDirectory)) throw new DirectoryNotFoundException($"model folder not found: {options.ModelDirectory}");
             var result = Terminal.WithProgress("align dpo", report => DpoTrainer.Run(options, new InlineProgress<DpoProgress>(p =>
                 report($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3} reward acc {p.RewardAccuracy:P0} margin {p.RewardMargin:F3}", (double)p.Step / p.MaxSteps)), cancellation));
-            Terminal.Info(Markup.Escape($"align dpo: {result.Steps} steps, loss {result.Loss:F3}, reward accuracy {result.RewardAccuracy:P1}, margin {result.RewardMargin:F3} "
+            Terminal.Info(Markup.Escape($"align dpo: {result.StopReason} at step {result.Steps}, loss {result.Loss:F3}, reward accuracy {result.RewardAccuracy:P1}, margin {result.RewardMargin:F3} "
                 + $"(chosen {result.ChosenReward:F3}, rejected {result.RejectedReward:F3}); {result.TrainableParameters:N0} trainable parameters; {result.TrainSeconds:F1}s → {result.OutputDirectory}"));
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {
-                output = result.OutputDirectory, method = result.Method, steps = result.Steps, loss = result.Loss, reward_accuracy = result.RewardAccuracy,
+                output = result.OutputDirectory, method = result.Method, steps = result.Steps, stop = result.StopReason, loss = result.Loss, reward_accuracy = result.RewardAccuracy,
                 reward_margin = result.RewardMargin, chosen_reward = result.ChosenReward, rejected_reward = result.RejectedReward,
                 trainable_parameters = result.TrainableParameters, train_seconds = Math.Round(result.TrainSeconds, 2),
             }));

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Substrate.Data.Instructions;
+using Substrate.Evaluation;
 using Substrate.Inference;
 using Substrate.Tokenizers.ChatTemplates;
 
@@ -53,18 +53,11 @@ public static class ChatVerb
     }
 
     /// <summary>Turns rendered with the model's chat template; the oldest turns are dropped when the prompt outgrows the context.</summary>
-    static void TemplateChat(LoadedModel loaded, string? system, GenerationOptions sampling)
+    static void TemplateChat(LoadedModel loaded, string? system, GenerationOptions options)
     {
-        var encoder = new SupervisedEncoder(loaded.Tokenizer, loaded.TokenizerConfig);
-        var options = sampling;
-        // A turn ends at EOS or at the template's end-of-turn token (special tokens are not in the decoded text).
-        var stopIds = new HashSet<int>(new[] { "<|eot_id|>", "<|im_end|>", "<|end|>", "</s>" }.Select(loaded.Tokenizer.TokenToId).OfType<int>());
-        if (loaded.Tokenizer.Special.Eos is int eos) stopIds.Add(eos);
-        if (loaded.Model.Config.EosTokenId is int configEos) stopIds.Add(configEos);
+        var answerer = new ChatAnswerer(loaded);
         var messages = new List<ChatMessage>();
         if (system is not null) messages.Add(new ChatMessage("system", system.Trim()));
-        int window = Math.Max(16, loaded.Model.Config.MaxPositionEmbeddings - options.MaxTokens);
-        var generator = new TokenGenerator(loaded.Model);
         while (true)
         {
             Console.Error.Write("you> ");
@@ -72,29 +65,10 @@ public static class ChatVerb
             if (line is null || line.Trim() is "" or "/exit") break;
             if (line.Trim() == "/reset") { messages.RemoveAll(m => m.Role != "system"); continue; }
             messages.Add(new ChatMessage("user", line.Trim()));
-            int[] prompt;
-            while (true)
-            {
-                prompt = encoder.EncodeRendered(encoder.Template.Render(messages, addGenerationPrompt: true, loaded.TokenizerConfig));
-                int firstTurn = messages.FindIndex(m => m.Role != "system");
-                if (prompt.Length <= window || messages.Count - firstTurn <= 1) break;
-                messages.RemoveRange(firstTurn, Math.Min(2, messages.Count - firstTurn - 1)); // the oldest user/assistant pair
-            }
-            if (prompt.Length > window) prompt = prompt[^window..];
             Console.Error.Write("model> ");
-            var reply = new System.Text.StringBuilder();
-            var decoder = new IncrementalDecoder(loaded.Tokenizer, options.StopStrings);
-            foreach (var id in generator.Generate(prompt, options, stopIds))
-            {
-                var piece = decoder.Push(id);
-                Console.Out.Write(piece);
-                Console.Out.Flush();
-                reply.Append(piece);
-                if (decoder.Stopped) break;
-            }
-            if (!decoder.Stopped) { var rest = decoder.Flush(); Console.Out.Write(rest); reply.Append(rest); }
+            var reply = answerer.Reply(messages, options, piece => { Console.Out.Write(piece); Console.Out.Flush(); });
             Console.Out.WriteLine();
-            messages.Add(new ChatMessage("assistant", reply.ToString().Trim()));
+            messages.Add(new ChatMessage("assistant", reply));
         }
     }
 

@@ -8,7 +8,9 @@ namespace Substrate.Cli.Verbs;
 
 /// <summary>
 /// <c>substrate quickstart</c>: the whole loop on the bundled corpus — tokenizer → token shards →
-/// compute-optimal plan → pretraining → validation perplexity → a generated sample.
+/// compute-optimal plan → pretraining → validation perplexity → a generated sample; with <c>--chat</c>, then
+/// instruction tuning into a chat model and sample chat turns (<see cref="QuickstartChat"/>), on the model just
+/// pretrained or, with <c>--base</c>, on an existing one.
 /// </summary>
 public static class QuickstartVerb
 {
@@ -19,20 +21,38 @@ public static class QuickstartVerb
         var minutes = new Option<double>("--minutes") { Description = "Pretraining time budget.", DefaultValueFactory = _ => 4 };
         var vocabSize = new Option<int>("--vocab-size") { DefaultValueFactory = _ => 4096 };
         var prompt = new Option<string>("--prompt") { Description = "Prompt of the sample.", DefaultValueFactory = _ => "The ship" };
-        var command = new Command("quickstart", "Train a tokenizer and pretrain a compute-optimal model on the bundled corpus, then evaluate it and generate a sample.")
+        var chat = new Option<bool>("--chat") { Description = "Then instruction-tune the model into a chat model (<out>/chat) and show a few chat turns." };
+        var chatMinutes = new Option<double>("--chat-minutes") { Description = "Instruction-tuning time budget.", DefaultValueFactory = _ => 3 };
+        var instructions = new Option<string?>("--instructions") { Description = "Instruction folder with train.jsonl.gz and validation.jsonl.gz (default: the bundled data/instructions)." };
+        var chatQuestions = new Option<int>("--chat-questions") { Description = "Score only the first N held-out questions (0: all)." };
+        var baseModel = new Option<string?>("--base") { Description = "With --chat: instruction-tune this model folder instead of pretraining one." };
+        var command = new Command("quickstart", "Train a tokenizer and pretrain a compute-optimal model on the bundled corpus, then evaluate it and generate a sample; --chat makes a chat model of it.")
         {
-            corpus, output, minutes, vocabSize, prompt,
+            corpus, output, minutes, vocabSize, prompt, chat, chatMinutes, chatQuestions, instructions, baseModel,
         };
         command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
-            Run(parsed.GetValue(corpus) ?? BundledCorpus.Find(), parsed.GetValue(output)!, TimeSpan.FromMinutes(parsed.GetValue(minutes)),
+            string outDir = parsed.GetValue(output)!, chatDir = Path.Combine(outDir, "chat");
+            var chatBudget = TimeSpan.FromMinutes(parsed.GetValue(chatMinutes));
+            if (parsed.GetValue(baseModel) is not null && !parsed.GetValue(chat)) throw new ArgumentException("--base needs --chat");
+            if (parsed.GetValue(chat) && chatBudget <= TimeSpan.Zero) throw new ArgumentException("--chat-minutes must be positive");
+            string? instructionDir = parsed.GetValue(chat) ? QuickstartChat.CheckInstructions(parsed.GetValue(instructions) ?? QuickstartChat.FindInstructions()) : null;
+            if (parsed.GetValue(baseModel) is string existing)
+            {
+                if (!File.Exists(Path.Combine(existing, "config.json"))) throw new DirectoryNotFoundException($"--base: no model folder (config.json) at {existing}");
+                QuickstartChat.Run(existing, instructionDir!, chatDir, chatBudget, 1, parsed.GetValue(chatQuestions), cancellation);
+                return Task.FromResult(0);
+            }
+            string modelDir = Run(parsed.GetValue(corpus) ?? BundledCorpus.Find(), outDir, TimeSpan.FromMinutes(parsed.GetValue(minutes)),
                 parsed.GetValue(vocabSize), parsed.GetValue(prompt)!, cancellation);
+            if (instructionDir is not null) QuickstartChat.Run(modelDir, instructionDir, chatDir, chatBudget, 7, parsed.GetValue(chatQuestions), cancellation);
             return Task.FromResult(0);
         });
         return command;
     }
 
-    static void Run(string corpus, string output, TimeSpan budget, int vocabSize, string prompt, CancellationToken cancellation)
+    /// <summary>Steps 1–6; returns the model folder.</summary>
+    static string Run(string corpus, string output, TimeSpan budget, int vocabSize, string prompt, CancellationToken cancellation)
     {
         string trainFile = Path.Combine(corpus, BundledCorpus.TrainFile);
         if (!File.Exists(trainFile)) throw new FileNotFoundException($"corpus has no {BundledCorpus.TrainFile}: {corpus}");
@@ -70,7 +90,8 @@ public static class QuickstartVerb
             $"validation loss {result.FinalValidationLoss:F3}, perplexity {perplexity.Perplexity:F1}. Try:");
         Terminal.Info($"  substrate generate --model {Markup.Escape(modelDir)} --prompt \"Whales\"");
         Terminal.Info($"  substrate chat --model {Markup.Escape(modelDir)}");
+        return modelDir;
     }
 
-    static void Step(int number, string name) => Terminal.Info($"[bold]── {number}. {name} ──────────[/]");
+    internal static void Step(int number, string name) => Terminal.Info($"[bold]── {number}. {name} ──────────[/]");
 }

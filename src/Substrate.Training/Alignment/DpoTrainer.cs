@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Substrate.IO;
 using Substrate.Data.Instructions;
 using Substrate.Models;
 using Substrate.Models.Lora;
@@ -15,8 +16,9 @@ namespace Substrate.Training.Alignment;
 /// prompt+rejected (log-probabilities summed over the response tokens only) → the reference's log-probs, once
 /// (LoRA: the same model with the adapter switched off; full: a frozen copy of the base, then freed) → loop {
 /// policy log-probs of B pairs, loss = −log σ(β·((πc − πr) − (refc − refr))), backward, clip, AdamW } with the
-/// implicit rewards β·(π − ref) reported: reward accuracy (chosen > rejected) and margin. Writes the adapter
-/// (PEFT) or the model (HF) with metrics.jsonl and loss.png.
+/// implicit rewards β·(π − ref) reported: reward accuracy (chosen > rejected) and margin. Atomic checkpoints every
+/// N steps and at the end; pairs are a pure function of (seed, step) and dropout is seeded per step, so a resumed
+/// run continues exactly. Writes the adapter (PEFT) or the model (HF) with metrics.jsonl and loss.png.
 /// </summary>
 public static class DpoTrainer
 {
@@ -26,6 +28,16 @@ public static class DpoTrainer
     {
         o.Validate();
         var clock = Stopwatch.StartNew();
+        string runDir = o.OutputDirectory;
+
+        // Resume: the checkpoint must exist and have been made with these hyperparameters.
+        var checkpoint = CheckpointFolder.Find(runDir, DpoState.FileName);
+        if (o.Resume && checkpoint is null) throw new ArgumentException($"--resume: no alignment checkpoint in '{runDir}'");
+        if (!o.Resume && checkpoint is not null)
+            throw new ArgumentException($"'{runDir}' already holds an alignment run; pass --resume to continue it or choose another output folder");
+        if (checkpoint is not null && o.DifferencesFrom(File.ReadAllText(Path.Combine(checkpoint, DpoOptions.ConfigFileName))) is { Count: > 0 } changed)
+            throw new ArgumentException($"--resume: the run in '{runDir}' was started with other settings ({string.Join("; ", changed)}); repeat its settings or start a new run");
+
         torch.set_num_threads(o.Threads > 0 ? o.Threads : Environment.ProcessorCount);
         var device = torch.device(o.Device);
         var modelOptions = new ModelOptions { ComputeDtype = o.Dtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32, Device = device };
@@ -40,25 +52,29 @@ public static class DpoTrainer
         int padId = tokenizer.Special.Pad ?? tokenizer.Special.Eos ?? 0;
         var rows = new PackedRows(examples, T, padId, pack: false);
         if (rows.Count != 2 * records.Count) throw new InvalidDataException($"{o.DataPath}: some responses encode to no trainable tokens");
+        string fingerprint = Finetuning.Finetuner.Fingerprint(o.DataPath);
 
-        // Policy and reference.
+        // Policy (fresh, or the checkpoint's) and reference (always the base).
         LoraModel? lora = null;
         LlamaForCausalLM model;
         List<(string Name, Tensor Parameter)> trainable;
         if (o.Method == "lora")
         {
             lora = LoraModel.Load(o.ModelDirectory, modelOptions);
-            lora.AddAdapter(AdapterName, new LoraAdapterConfig
-            {
-                R = o.LoraR, LoraAlpha = o.LoraAlpha, TargetModules = LoraAdapterConfig.ParseTargets(o.TargetModules), BaseModelNameOrPath = o.ModelDirectory,
-            }, o.Seed);
+            if (checkpoint is not null) lora.LoadAdapter(AdapterName, checkpoint);
+            else
+                lora.AddAdapter(AdapterName, new LoraAdapterConfig
+                {
+                    R = o.LoraR, LoraAlpha = o.LoraAlpha, TargetModules = LoraAdapterConfig.ParseTargets(o.TargetModules), BaseModelNameOrPath = o.ModelDirectory,
+                }, o.Seed);
             lora.Router.Default = new LoraSelection(AdapterName);
             model = lora.Model;
             trainable = lora.AdapterParameters(AdapterName).ToList();
+            foreach (var (_, p) in trainable) p.requires_grad = true;
         }
         else
         {
-            model = ModelFolder.Load(o.ModelDirectory, modelOptions);
+            model = ModelFolder.Load(checkpoint ?? o.ModelDirectory, modelOptions);
             trainable = model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList();
         }
         using var _model = model;
@@ -70,29 +86,55 @@ public static class DpoTrainer
             using var frozen = ModelFolder.Load(o.ModelDirectory, modelOptions);
             reference = LogProbs(frozen, rows, o.BatchSize, device);
         }
+        void SaveWeights(string dir) => Finetuning.Finetuner.SaveWeightsTo(dir, lora, AdapterName, model, o.ModelDirectory);
 
-        // Training.
+        // Optimizer and run state (the checkpoint's on resume).
         model.train();
         using var optimizer = new AdamW(trainable, new AdamWOptions(0.9, 0.999, 1e-8, 0));
+        var state = new DpoState { DataFingerprint = fingerprint };
+        if (checkpoint is not null)
+        {
+            state = DpoState.Read(Path.Combine(checkpoint, DpoState.FileName));
+            CheckpointFolder.LoadOptimizer(checkpoint, optimizer, state.OptimizerSteps);
+            if (state.DataFingerprint != fingerprint)
+                throw new ArgumentException($"--resume: the preference data changed since this run started (fingerprint {fingerprint}, run {state.DataFingerprint}); start a new run");
+        }
         var schedule = new LrSchedule(o.Lr, 0, o.WarmupSteps, o.MaxSteps);
-        Directory.CreateDirectory(o.OutputDirectory);
-        using var metrics = new MetricsLog(o.OutputDirectory, 0);
+        Directory.CreateDirectory(runDir);
+        using var metrics = new MetricsLog(runDir, state.Step); // a resumed run drops lines past its checkpoint
         int B = Math.Min(o.BatchSize, records.Count);
-        var order = Enumerable.Range(0, records.Count).ToArray();
-        var recent = new Queue<(double Loss, double Acc, double Margin, double Chosen, double Rejected)>();
+        var order = new EpochOrder(records.Count, o.Seed);
+        var recent = new Queue<double[]>(state.Recent);
+        double previousElapsed = state.ElapsedSeconds;
         var x = new long[2 * B * T];
         var y = new long[2 * B * T];
-        int step = 0;
-        for (; step < o.MaxSteps && !cancellationToken.IsCancellationRequested; step++)
+
+        void Checkpoint()
         {
-            if (step * B % records.Count < B) new Random(unchecked((int)(o.Seed + step * B / records.Count))).Shuffle(order); // a new epoch
-            var pairs = Enumerable.Range(0, B).Select(b => order[(step * B + b) % records.Count]).ToArray();
+            state = state with { ElapsedSeconds = previousElapsed + clock.Elapsed.TotalSeconds, OptimizerSteps = optimizer.Steps, Recent = [.. recent] };
+            CheckpointFolder.Save(runDir, temp =>
+            {
+                SaveWeights(temp);
+                AtomicFile.WriteAllText(Path.Combine(temp, DpoOptions.ConfigFileName), o.ToJson());
+            }, optimizer, state.Step, DpoState.FileName, state.ToJson());
+            LossPlot.Write(MetricsLog.Read(metrics.Path), Path.Combine(runDir, LossPlot.FileName));
+        }
+
+        string stopReason = "max_steps reached";
+        int lastCheckpoint = state.Step;
+        while (state.Step < o.MaxSteps)
+        {
+            if (cancellationToken.IsCancellationRequested) { stopReason = "cancelled"; break; }
+            if (o.TimeLimit is { } limit && clock.Elapsed >= limit) { stopReason = "time limit reached"; break; }
+            int step = state.Step;
+            var pairs = Enumerable.Range(0, B).Select(b => order.At((long)step * B + b)).ToArray();
             for (int b = 0; b < B; b++)
             {
                 rows.Fill(2 * pairs[b], x.AsSpan(2 * b * T, T), y.AsSpan(2 * b * T, T));
                 rows.Fill(2 * pairs[b] + 1, x.AsSpan((2 * b + 1) * T, T), y.AsSpan((2 * b + 1) * T, T));
             }
             double lr = schedule.At(step);
+            torch.manual_seed(o.Seed + step); // dropout of this step, reproducible on resume
             using var scope = NewDisposeScope();
             var logp = SequenceLogProbs(model, x, y, 2 * B, T, device).view(B, 2);                                   // (B, 2): chosen, rejected
             var refLogp = tensor(pairs.SelectMany(p => new[] { reference[2 * p], reference[2 * p + 1] }).ToArray(), [B, 2], device: device);
@@ -106,24 +148,22 @@ public static class DpoTrainer
 
             var r = rewards.detach().cpu();
             var m = margin.detach().cpu();
-            var stats = (loss.item<float>(), (m > 0).to(ScalarType.Float32).mean().item<float>(), m.mean().item<float>(),
-                r[.., 0].mean().item<float>(), r[.., 1].mean().item<float>());
+            double[] stats = [loss.item<float>(), (m > 0).to(ScalarType.Float32).mean().item<float>(), m.mean().item<float>(),
+                r[.., 0].mean().item<float>(), r[.., 1].mean().item<float>()];
             recent.Enqueue(stats);
             while (recent.Count > 10) recent.Dequeue();
-            metrics.Append(new MetricRecord { Step = step + 1, Loss = stats.Item1, Lr = lr, GradNorm = gradNorm, ElapsedSeconds = clock.Elapsed.TotalSeconds });
-            progress?.Report(new DpoProgress(step + 1, o.MaxSteps, stats.Item1, stats.Item2, stats.Item3, stats.Item4, stats.Item5, lr));
+            state = state with { Step = step + 1 };
+            metrics.Append(new MetricRecord { Step = state.Step, Loss = stats[0], Lr = lr, GradNorm = gradNorm, ElapsedSeconds = previousElapsed + clock.Elapsed.TotalSeconds });
+            progress?.Report(new DpoProgress(state.Step, o.MaxSteps, stats[0], stats[1], stats[2], stats[3], stats[4], lr));
+            if (o.CheckpointEvery > 0 && state.Step % o.CheckpointEvery == 0) { Checkpoint(); lastCheckpoint = state.Step; }
         }
 
-        if (lora is not null) lora.SaveAdapter(AdapterName, o.OutputDirectory);
-        else
-        {
-            ModelFolder.Save(model, o.OutputDirectory);
-            Finetuning.Finetuner.CopyTokenizer(o.ModelDirectory, o.OutputDirectory);
-        }
-        LossPlot.Write(MetricsLog.Read(metrics.Path), Path.Combine(o.OutputDirectory, LossPlot.FileName));
-        double Mean(Func<(double Loss, double Acc, double Margin, double Chosen, double Rejected), double> f) => recent.Count == 0 ? 0 : recent.Average(f);
-        return new DpoResult(o.OutputDirectory, o.Method, step, Mean(s => s.Loss), Mean(s => s.Acc), Mean(s => s.Margin), Mean(s => s.Chosen), Mean(s => s.Rejected),
-            trainable.Sum(p => p.Parameter.numel()), clock.Elapsed.TotalSeconds);
+        if (lastCheckpoint != state.Step || checkpoint is null && state.Step == 0) Checkpoint();
+        SaveWeights(runDir);
+        LossPlot.Write(MetricsLog.Read(metrics.Path), Path.Combine(runDir, LossPlot.FileName));
+        double Mean(int k) => recent.Count == 0 ? 0 : recent.Average(s => s[k]);
+        return new DpoResult(runDir, o.Method, state.Step, Mean(0), Mean(1), Mean(2), Mean(3), Mean(4),
+            trainable.Sum(p => p.Parameter.numel()), previousElapsed + clock.Elapsed.TotalSeconds, stopReason);
     }
 
     /// <summary>prompt (with BOS) + response + EOS, the response and EOS trained; a long prompt loses its left part.</summary>

@@ -29,6 +29,7 @@ public static class Finetuner
 
         // Config: the options' for a fresh run, the checkpoint's on resume.
         var checkpoint = options.Resume ? FinetuneCheckpoint.Find(runDir) : null;
+        if (options.Resume && checkpoint is null) throw new ArgumentException($"--resume: no fine-tuning checkpoint in '{runDir}'");
         if (!options.Resume && FinetuneCheckpoint.Find(runDir) is not null)
             throw new ArgumentException($"'{runDir}' already holds a fine-tuning run; pass --resume to continue it or choose another output folder");
         var config = checkpoint is not null ? FinetuneConfig.Read(Path.Combine(checkpoint, FinetuneConfig.FileName)) : options.Config;
@@ -90,12 +91,7 @@ public static class Finetuner
         model.train();
         long trainableCount = trainable.Sum(p => p.Parameter.numel());
         long totalCount = model.ParameterCount() + (lora is null ? 0 : trainableCount);
-        void SaveWeights(string dir)
-        {
-            if (lora is not null) { lora.SaveAdapter(AdapterName, dir); return; }
-            ModelFolder.Save(model, dir);
-            CopyTokenizer(options.ModelDirectory, dir);
-        }
+        void SaveWeights(string dir) => SaveWeightsTo(dir, lora, AdapterName, model, options.ModelDirectory);
 
         using var optimizer = new AdamW(trainable, new AdamWOptions(config.Beta1, config.Beta2, config.Eps, config.WeightDecay));
         var state = checkpoint is not null ? FinetuneCheckpoint.LoadOptimizer(checkpoint, optimizer) : new FinetuneState { DataFingerprint = fingerprint };
@@ -113,7 +109,8 @@ public static class Finetuner
         string stopReason = "max_steps reached";
         var inputs = new long[accum][];
         var targets = new long[accum][];
-        for (int m = 0; m < accum; m++) { inputs[m] = new long[B * T]; targets[m] = new long[B * T]; }
+        var segments = new long[accum][]; // packed rows: each example's own positions and attention (null: unpacked)
+        for (int m = 0; m < accum; m++) { inputs[m] = new long[B * T]; targets[m] = new long[B * T]; segments[m] = new long[B * T]; }
 
         TrainProgress Report(TrainEvent e, double? loss = null, double? valLoss = null, string? message = null)
         {
@@ -130,14 +127,15 @@ public static class Finetuner
             long count = 0;
             var x = new long[B * T];
             var y = new long[B * T];
+            var z = config.Pack ? new long[B * T] : null;
             using (no_grad())
                 for (int start = 0; start < validationRows!.Count; start += B)
                 {
                     using var scope = NewDisposeScope();
                     for (int b = 0; b < B; b++)
-                        if (start + b < validationRows.Count) validationRows.Fill(start + b, x.AsSpan(b * T, T), y.AsSpan(b * T, T));
-                        else { Array.Fill(x, padId, b * T, T); Array.Fill(y, PackedRows.Ignore, b * T, T); }
-                    var logits = model.forward(tensor(x, [B, T], device: device)); // (B, T, V)
+                        if (start + b < validationRows.Count) validationRows.Fill(start + b, x.AsSpan(b * T, T), y.AsSpan(b * T, T), z is null ? default : z.AsSpan(b * T, T));
+                        else { Array.Fill(x, padId, b * T, T); Array.Fill(y, PackedRows.Ignore, b * T, T); if (z is not null) Array.Fill(z, 0, b * T, T); }
+                    var logits = SupervisedBatches.Logits(model, x, z, B, T, device); // (B, T, V)
                     var (lossSum, n) = SupervisedBatches.MaskedLoss(logits, y, device);
                     sum += lossSum.item<float>();
                     count += n;
@@ -190,7 +188,7 @@ public static class Finetuner
             long count = 0;
             for (int m = 0; m < accum; m++)
             {
-                batches.Fill(step, m, inputs[m], targets[m]);
+                batches.Fill(step, m, inputs[m], targets[m], config.Pack ? segments[m] : default);
                 count += targets[m].Count(v => v != PackedRows.Ignore);
             }
             double loss = 0;
@@ -198,7 +196,7 @@ public static class Finetuner
             {
                 for (int m = 0; m < accum; m++)
                 {
-                    var logits = model.forward(tensor(inputs[m], [B, T], device: device)); // (B, T, V)
+                    var logits = SupervisedBatches.Logits(model, inputs[m], config.Pack ? segments[m] : null, B, T, device); // (B, T, V)
                     var (lossSum, _) = SupervisedBatches.MaskedLoss(logits, targets[m], device);
                     var scaled = lossSum / Math.Max(1, count); // mean over the step's target tokens
                     scaled.backward();
@@ -230,7 +228,8 @@ public static class Finetuner
 
         if (lastEval != state.Step && state.Step > 0 && !stopReason.StartsWith("early stop", StringComparison.Ordinal)) ValidateAndKeepBest();
         if (lastCheckpoint != state.Step) Checkpoint();
-        if (validationRows is null || validationRows.Count == 0) SaveWeights(runDir); // no validation: the last weights are the result
+        if (validationRows is null || validationRows.Count == 0 || state.BestValidationLoss is null)
+            SaveWeights(runDir); // no validation (or stopped before the first step): the last weights are the result
         Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.BestValidationLoss, message: stopReason);
         long outputBytes = lora is not null
             ? new FileInfo(Path.Combine(runDir, LoraModel.AdapterWeightsFile)).Length
@@ -249,7 +248,7 @@ public static class Finetuner
         return (shuffled[held..].ToList(), shuffled[..held].ToList());
     }
 
-    private static string Fingerprint(params string?[] paths)
+    internal static string Fingerprint(params string?[] paths)
     {
         using var sha = SHA256.Create();
         foreach (var path in paths.Where(p => p is not null))
@@ -260,6 +259,14 @@ public static class Finetuner
         }
         sha.TransformFinalBlock([], 0, 0);
         return Convert.ToHexString(sha.Hash!)[..16].ToLowerInvariant();
+    }
+
+    /// <summary>A run's result into <paramref name="dir"/>: the PEFT adapter (LoRA), or the HF model folder with the base's tokenizer.</summary>
+    internal static void SaveWeightsTo(string dir, LoraModel? lora, string adapterName, LlamaForCausalLM model, string baseDirectory)
+    {
+        if (lora is not null) { lora.SaveAdapter(adapterName, dir); return; }
+        ModelFolder.Save(model, dir);
+        CopyTokenizer(baseDirectory, dir);
     }
 
     internal static void CopyTokenizer(string from, string to)

@@ -1,4 +1,5 @@
 using Substrate.Data.Instructions;
+using Substrate.Models;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -11,7 +12,7 @@ namespace Substrate.Training.Finetuning;
 /// </summary>
 public sealed class SupervisedBatches(PackedRows rows, int batchSize, int gradAccumSteps, long seed)
 {
-    private readonly Dictionary<long, int[]> orders = new();
+    private readonly EpochOrder order = new(rows.Count, seed);
 
     public int BatchSize => batchSize;
     public int SeqLen => rows.SeqLen;
@@ -19,24 +20,23 @@ public sealed class SupervisedBatches(PackedRows rows, int batchSize, int gradAc
     /// <summary>Steps per epoch (at least 1).</summary>
     public int StepsPerEpoch => Math.Max(1, (int)Math.Ceiling(rows.Count / (double)(batchSize * gradAccumSteps)));
 
-    public void Fill(int step, int micro, Span<long> inputs, Span<long> targets)
+    /// <summary>B rows of T inputs, targets and (when <paramref name="segments"/> is not empty) segment ids, row-major.</summary>
+    public void Fill(int step, int micro, Span<long> inputs, Span<long> targets, Span<long> segments = default)
     {
         int t = rows.SeqLen;
         for (int b = 0; b < batchSize; b++)
         {
-            long g = ((long)step * gradAccumSteps + micro) * batchSize + b;
-            var order = Order(g / rows.Count);
-            rows.Fill(order[(int)(g % rows.Count)], inputs.Slice(b * t, t), targets.Slice(b * t, t));
+            int row = order.At(((long)step * gradAccumSteps + micro) * batchSize + b);
+            rows.Fill(row, inputs.Slice(b * t, t), targets.Slice(b * t, t), segments.IsEmpty ? default : segments.Slice(b * t, t));
         }
     }
 
-    private int[] Order(long epoch)
+    /// <summary>Logits of B rows of T tokens: (B, T, V). With segment ids, packed examples keep to themselves
+    /// (their own positions, attention within the example); without, the plain causal forward.</summary>
+    public static Tensor Logits(LlamaForCausalLM model, long[] inputs, long[]? segments, int batch, int seqLen, Device device)
     {
-        if (orders.TryGetValue(epoch, out var order)) return order;
-        if (orders.Count > 4) orders.Clear();
-        order = Enumerable.Range(0, rows.Count).ToArray();
-        new Random(unchecked((int)(seed * 1_000_003 + epoch * 7919))).Shuffle(order); // seeded System.Random is stable across runs
-        return orders[epoch] = order;
+        var ids = tensor(inputs, [batch, seqLen], device: device); // (B, T)
+        return segments is null ? model.forward(ids) : model.forward(ids, PackedLayout.FromSegments(segments, batch, seqLen, device));
     }
 
     /// <summary>Sum over the batch of the masked cross-entropy, and the number of target tokens.</summary>

@@ -131,11 +131,13 @@ public sealed class LlamaAttention : nn.Module
     private readonly nn.Module<Tensor, Tensor> o_proj; // weight (H, nH·hd)
     private readonly int heads, kvHeads, headDim, layerIndex;
     private readonly AttentionImplementation implementation;
+    private readonly bool fused;
 
     public LlamaAttention(ModelConfig config, int layerIndex, ModelOptions options, string path) : base(nameof(LlamaAttention))
     {
         (heads, kvHeads, headDim, this.layerIndex) = (config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim, layerIndex);
         implementation = options.Attention;
+        fused = options.FusedKernels;
         var f = options.LinearFactory;
         q_proj = f.Create($"{path}.q_proj", config.HiddenSize, heads * headDim);
         k_proj = f.Create($"{path}.k_proj", config.HiddenSize, kvHeads * headDim);
@@ -149,9 +151,10 @@ public sealed class LlamaAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         var (b, t) = (x.shape[0], x.shape[1]);
-        var q = RotaryEmbedding.Apply(q_proj.call(x).view(b, t, heads, headDim), cos, sin);                   // (B, T, nH, hd)
-        var k = RotaryEmbedding.Apply(k_proj.call(x).view(b, t, kvHeads, headDim), cos, sin).transpose(1, 2); // (B, nKv, T, hd)
-        var v = v_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
+        var (qx, kx, vx) = Project(x);                                                         // (B, T, nH·hd), (B, T, nKv·hd) ×2
+        var q = RotaryEmbedding.Apply(qx.view(b, t, heads, headDim), cos, sin);                   // (B, T, nH, hd)
+        var k = RotaryEmbedding.Apply(kx.view(b, t, kvHeads, headDim), cos, sin).transpose(1, 2); // (B, nKv, T, hd)
+        var v = vx.view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
         if (cache?.RowPositions is { } rows)                                                                   // batched decode, a position per row
         {
             (k, v) = cache.UpdateRows(layerIndex, k, v);                                                       // (B, nKv, S, hd)
@@ -160,6 +163,20 @@ public sealed class LlamaAttention : nn.Module
         if (cache is not null) (k, v) = cache.Update(layerIndex, k, v, start);                              // (B, nKv, S, hd)
         var y = implementation == AttentionImplementation.Fused ? Fused(q, k, v, start, mask) : Eager(q, k, v, start, mask); // (B, T, nH·hd)
         return o_proj.call(y).MoveToOuterDisposeScope();                                                        // (B, T, H)
+    }
+
+    /// <summary>
+    /// q, k, v projections. While training with plain projections and fused kernels, one product against the stacked
+    /// weights (B, T, (nH + 2·nKv)·hd): one backward product for the input instead of three and a sum. Not for
+    /// inference, where stacking the weights again for every token would cost more than it saves.
+    /// </summary>
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor x) // x (B, T, H)
+    {
+        if (!(fused && is_grad_enabled() && q_proj is PlainLinear pq && k_proj is PlainLinear pk && v_proj is PlainLinear pv))
+            return (q_proj.call(x), k_proj.call(x), v_proj.call(x));
+        var qkv = F.linear(x, cat([pq.Weight.to(x.dtype), pk.Weight.to(x.dtype), pv.Weight.to(x.dtype)])); // (B, T, (nH + 2·nKv)·hd)
+        var (qw, kw) = (heads * headDim, kvHeads * headDim);
+        return (qkv.narrow(-1, 0, qw), qkv.narrow(-1, qw, kw), qkv.narrow(-1, qw + kw, kw));
     }
 
     /// <summary>
@@ -232,8 +249,9 @@ public sealed class LlamaAttention : nn.Module
 }
 
 /// <summary>
-/// SwiGLU feed-forward: down(silu(gate(x)) · up(x)). With fused kernels and plain projections on CPU, gate and up
-/// run as one product against their stacked weights, (B, T, 2I), and <see cref="FusedSwiGlu"/> gates it.
+/// SwiGLU feed-forward: down(silu(gate(x)) · up(x)). While training with fused kernels and plain projections on CPU,
+/// gate and up run as one product against their stacked weights, (B, T, 2I), and <see cref="FusedSwiGlu"/> gates it
+/// (not for inference, where stacking the weights for every token costs more than it saves).
 /// </summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
@@ -255,7 +273,7 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) // (B, T, H) → (B, T, H), in x's dtype
     {
         using var scope = NewDisposeScope();
-        var hidden = fused && gate_proj is PlainLinear gate && up_proj is PlainLinear up && FusedSwiGlu.Supports(x)
+        var hidden = fused && is_grad_enabled() && gate_proj is PlainLinear gate && up_proj is PlainLinear up && FusedSwiGlu.Supports(x)
             ? FusedSwiGlu.Apply(F.linear(x, cat([gate.Weight.to(x.dtype), up.Weight.to(x.dtype)]))) // (B, T, 2I) → (B, T, I)
             : F.silu(gate_proj.call(x)) * up_proj.call(x);                                         // (B, T, I)
         return down_proj.call(hidden).MoveToOuterDisposeScope();

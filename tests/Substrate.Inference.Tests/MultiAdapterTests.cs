@@ -61,7 +61,7 @@ public class MultiAdapterTests : IDisposable
             using var l0 = multi.Forward(Ids(), (string?)null);
             Assert.True(la.allclose(expectA, 1e-5, 1e-5));
             Assert.True(lb.allclose(expectB, 1e-5, 1e-5));
-            Assert.True(l0.allclose(baseLogits, 1e-6, 1e-6));
+            Assert.True(l0.allclose(baseLogits, 1e-5, 1e-5)); // the plain model trains through fused kernels; the LoRA one composes libtorch ops
         }
 
         // Greedy streams read alternately: each matches its adapter alone.

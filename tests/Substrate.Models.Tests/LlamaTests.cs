@@ -57,6 +57,31 @@ public class LlamaTests(ITestOutputHelper output)
         Assert.Equal(944.08496, logits.sum().item<float>(), 0.01);
     }
 
+    [Theory]
+    [InlineData(ScalarType.Float32, 1e-5)]
+    [InlineData(ScalarType.BFloat16, 3e-2)] // bf16: the kernels round once where libtorch rounds after every op
+    public void FusedKernelsMatchTheLibtorchCompositions(ScalarType dtype, double tolerance)
+    {
+        // Same seed, same weights; the training path (grad enabled) takes every kernel: norms, stacked q/k/v, SwiGLU.
+        (Tensor Logits, Dictionary<string, Tensor> Grads) Run(bool fusedKernels)
+        {
+            var model = TinyModels.Create(options: new ModelOptions { ComputeDtype = dtype, Attention = AttentionImplementation.Eager, FusedKernels = fusedKernels });
+            using var ids = TinyModels.Ids();
+            var logits = model.ComputeDtypeLogits(ids).to(ScalarType.Float32);
+            logits.square().mean().backward();
+            return (logits.detach(), model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!));
+        }
+        var (fused, fusedGrads) = Run(true);
+        var (reference, referenceGrads) = Run(false);
+        Assert.True(fused.allclose(reference, rtol: tolerance, atol: tolerance), $"logits max diff {(fused - reference).abs().max().item<float>()}");
+        foreach (var (name, grad) in referenceGrads)
+        {
+            var scale = grad.abs().max().item<float>();
+            var diff = (fusedGrads[name] - grad).abs().max().item<float>();
+            Assert.True(diff <= tolerance * Math.Max(scale, 1e-3) * 10, $"{name}: grad max diff {diff} (max |grad| {scale})");
+        }
+    }
+
     [Fact]
     public void FusedAttentionMatchesEager()
     {

@@ -98,10 +98,11 @@ public sealed class AdamW : IDisposable
         }
     }
 
-    /// <summary>Zeroes gradients in place (their memory is reused by the next backward).</summary>
+    /// <summary>Drops the gradients (PyTorch's set_to_none): the next backward hands each parameter its new gradient
+    /// tensor as it is, instead of adding it into zeroed memory (a memset, a read and a write of every gradient per step).</summary>
     public void ZeroGrad()
     {
-        foreach (var s in _slots) s.Param.grad?.zero_();
+        foreach (var s in _slots) s.Param.grad = null;
     }
 
     /// <summary>The moments by parameter name: <c>{name}.exp_avg</c>, <c>{name}.exp_avg_sq</c> (views of the live state).</summary>

@@ -36,14 +36,16 @@ public static class TrainBenchmark
             return;
         }
         Measure(config, ScalarType.BFloat16, peakBf16, warmup: 3, timed: 20, memorySteps: longRun ? [100, 1000] : [100]);
+        // The same step with libtorch compositions only (ModelOptions.FusedKernels off): what the kernels gain, measured alike.
+        Measure(config, ScalarType.BFloat16, peakBf16, warmup: 3, timed: 10, memorySteps: [], fusedKernels: false);
         Measure(config, ScalarType.Float32, peakFp32, warmup: 2, timed: 8, memorySteps: []);
     }
 
-    static void Measure(ModelConfig config, ScalarType dtype, double peak, int warmup, int timed, int[] memorySteps)
+    static void Measure(ModelConfig config, ScalarType dtype, double peak, int warmup, int timed, int[] memorySteps, bool fusedKernels = true)
     {
         string name = dtype == ScalarType.BFloat16 ? "bfloat16" : "float32";
         manual_seed(0);
-        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, Attention = AttentionImplementation.Eager });
+        using var model = new LlamaForCausalLM(config, new ModelOptions { ComputeDtype = dtype, Attention = AttentionImplementation.Eager, FusedKernels = fusedKernels });
         model.train();
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
         using var step = new TrainStep(model, optimizer, Batch, SeqLen, gradAccumSteps: 1, gradClip: 1.0);
@@ -80,6 +82,7 @@ public static class TrainBenchmark
             ["bench"] = "train",
             ["model"] = "bench-12m",
             ["dtype"] = name,
+            ["fused_kernels"] = fusedKernels,
             ["batch"] = Batch,
             ["seq_len"] = SeqLen,
             ["params"] = model.ParameterCount(),

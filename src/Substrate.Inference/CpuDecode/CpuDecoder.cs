@@ -11,8 +11,8 @@ namespace Substrate.Inference;
 /// <see cref="LlamaForCausalLM"/> (RMSNorm → rotary → grouped-query attention → SwiGLU → head), one position
 /// at a time, written as SIMD dot products over the parameters' native memory and an fp32 KV cache of its own.
 /// A token costs ~30 jobs on a <see cref="CpuWorkerPool"/> where libtorch would run ~100 ops of ~40 µs of
-/// overhead each. Every matrix-vector product splits its rows over the workers; each row is one worker's dot
-/// product in a fixed order, so the logits do not depend on the thread count.
+/// overhead each. Every matrix-vector product splits its rows into chunks that the workers claim; each row is one
+/// worker's dot product in a fixed order, so the logits do not depend on the thread count.
 /// Activations stay fp32 whatever the weights' dtype (bf16 weights are widened on the fly).
 /// The model must outlive the decoder and keep its parameters in place.
 /// </summary>
@@ -35,12 +35,14 @@ public sealed unsafe class CpuDecoder : IDisposable
     private readonly float* sin;      // (maxT, hd/2)
     private readonly Scratch[] scratch; // one per worker
 
-    private readonly Action<int, int> attentionInput, attention, attentionOutput, mlpInput, mlpOutput, head;
+    private readonly Action<int, int> attentionInput, attention, attentionOutput, mlpInput, mlpOutput, head; // (worker, chunk)
+    private readonly Action<int> attentionInputPrepare, attentionOutputPrepare, mlpInputPrepare, mlpOutputPrepare, headPrepare; // (worker)
     private int layer;    // the layer the jobs work on
     private float* logits; // (V) the caller's span, pinned during Step
 
-    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed input, an fp16 row, attention scores.</summary>
-    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores);
+    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed input, an fp16 row, attention scores; and Input,
+    /// the vector the worker's chunks of the current job multiply (Normed, Packed or a shared activation).</summary>
+    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores, nint Input = 0);
 
     /// <param name="maxLength">Positions the cache holds (default and at most: max_position_embeddings).</param>
     /// <param name="threads">Workers (default: libtorch's thread count, which --threads sets).</param>
@@ -79,6 +81,8 @@ public sealed unsafe class CpuDecoder : IDisposable
             (nint)Allocate(hidden), (nint)Allocate(widest), (nint)Allocate(widest), (nint)Allocate(this.maxLength))).ToArray();
         (attentionInput, attention, attentionOutput) = (AttentionInput, Attention, AttentionOutput);
         (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
+        (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
+        (mlpInputPrepare, mlpOutputPrepare, headPrepare) = (MlpInputPrepare, MlpOutputPrepare, HeadPrepare);
     }
 
     /// <summary>Whether <see cref="CpuDecoder"/> can run <paramref name="model"/> (CPU, plain projections, fp32/bf16/fp16),
@@ -110,13 +114,14 @@ public sealed unsafe class CpuDecoder : IDisposable
             logits = o;
             for (layer = 0; layer < weights.Layers.Count; layer++)
             {
-                pool.Run(attentionInput);
-                pool.Run(attention);
-                pool.Run(attentionOutput);
-                pool.Run(mlpInput);
-                pool.Run(mlpOutput);
+                var w = weights.Layers[layer];
+                pool.Run(heads + 2 * kvHeads, attentionInput, attentionInputPrepare);
+                pool.Run(heads, attention);
+                pool.Run(Chunks(w.O), attentionOutput, attentionOutputPrepare);
+                pool.Run(Chunks(w.Gate), mlpInput, mlpInputPrepare);
+                pool.Run(Chunks(w.Down), mlpOutput, mlpOutputPrepare);
             }
-            pool.Run(head);
+            pool.Run(Chunks(weights.Head), head, headPrepare);
             logits = null;
         }
         Length++;
@@ -143,89 +148,111 @@ public sealed unsafe class CpuDecoder : IDisposable
     /// overtakes token-by-token decoding around here).</summary>
     public const int BatchedPrefillFrom = 16;
 
-    // ---- The jobs of one layer, in order; each worker takes its share of rows (or heads) ----
+    // ---- The jobs of one layer, in order. A job is chunks of rows (or heads) that the workers claim; a worker's
+    // "prepare" computes what all its chunks read (the normed input, packed for bf16) in its own scratch. ----
 
-    /// <summary>q, k, v = norm(x)·Wᵀ per head, rotary on q and k, k and v into the cache at position Length.</summary>
-    private void AttentionInput(int worker, int workers)
+    /// <summary>q, k, v = norm(x)·Wᵀ, a head per chunk; rotary on q and k heads; k and v into the cache at position Length.</summary>
+    private void AttentionInput(int worker, int u) // u: q heads [0, nH), k heads [nH, nH+nKv), v heads after
     {
         var w = weights.Layers[layer];
         var s = scratch[worker];
-        var normed = (float*)s.Normed;
-        CpuKernels.RmsNorm(x, Pin(w.InputNorm), normed, hidden, eps);
-        var input = CpuKernels.Input(w.Q, normed, (float*)s.Packed); // q, k, v share dtype and input width
-        var (start, end) = Share(heads + 2 * kvHeads, worker, workers, 1);
-        for (var u = start; u < end; u++) // u: q heads [0, nH), k heads [nH, nH+nKv), v heads after
+        var (matrix, first) = u < heads ? (w.Q, u) : u < heads + kvHeads ? (w.K, u - heads) : (w.V, u - heads - kvHeads);
+        var y = qkv + (long)u * headDim; // (hd)
+        for (var r = 0; r < headDim; r++) y[r] = CpuKernels.Dot(matrix, first * headDim + r, (float*)s.Input, (float*)s.Row);
+        if (u < heads + kvHeads) Rotate(y);
+        if (u >= heads)
         {
-            var (matrix, first) = u < heads ? (w.Q, u) : u < heads + kvHeads ? (w.K, u - heads) : (w.V, u - heads - kvHeads);
-            var y = qkv + (long)u * headDim; // (hd)
-            for (var r = 0; r < headDim; r++) y[r] = CpuKernels.Dot(matrix, first * headDim + r, input, (float*)s.Row);
-            if (u < heads + kvHeads) Rotate(y);
-            if (u >= heads)
-            {
-                var cache = u < heads + kvHeads ? keys : values;
-                new ReadOnlySpan<float>(y, headDim).CopyTo(new Span<float>(cache + CacheOffset(first, Length), headDim));
-            }
+            var cache = u < heads + kvHeads ? keys : values;
+            new ReadOnlySpan<float>(y, headDim).CopyTo(new Span<float>(cache + CacheOffset(first, Length), headDim));
         }
     }
 
-    /// <summary>Per query head: softmax(q·kᵀ/√hd) over positions [0, Length] and the weighted sum of v. Query head h
-    /// reads kv head h / (nH / nKv), the pairing of repeat_interleave.</summary>
-    private void Attention(int worker, int workers)
+    private void AttentionInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].InputNorm, weights.Layers[layer].Q);
+
+    /// <summary>Per query head (a chunk): softmax(q·kᵀ/√hd) over positions [0, Length] and the weighted sum of v.
+    /// Query head h reads kv head h / (nH / nKv), the pairing of repeat_interleave.</summary>
+    private void Attention(int worker, int h)
     {
         var scores = (float*)scratch[worker].Scores; // (Length + 1)
         var positions = Length + 1;
-        var (start, end) = Share(heads, worker, workers, 1);
-        for (var h = start; h < end; h++)
-        {
-            var q = qkv + (long)h * headDim;
-            var kv = h / (heads / kvHeads);
-            var k = keys + CacheOffset(kv, 0);
-            for (var t = 0; t < positions; t++) scores[t] = CpuKernels.DotFloat32(k + (long)t * headDim, q, headDim) * scale;
-            var span = new Span<float>(scores, positions);
-            TensorPrimitives.SoftMax(span, span);
-            var y = new Span<float>(attended + (long)h * headDim, headDim);
-            y.Clear();
-            var v = values + CacheOffset(kv, 0);
-            for (var t = 0; t < positions; t++)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)t * headDim, headDim), scores[t], y, y);
-        }
+        var q = qkv + (long)h * headDim;
+        var kv = h / (heads / kvHeads);
+        var k = keys + CacheOffset(kv, 0);
+        for (var t = 0; t < positions; t++) scores[t] = CpuKernels.DotFloat32(k + (long)t * headDim, q, headDim) * scale;
+        var p = new Span<float>(scores, positions);
+        TensorPrimitives.SoftMax(p, p);
+        var y = new Span<float>(attended + (long)h * headDim, headDim);
+        y.Clear();
+        var v = values + CacheOffset(kv, 0);
+        for (var t = 0; t < positions; t++)
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)t * headDim, headDim), scores[t], y, y);
     }
 
-    /// <summary>x += attended · Woᵀ.</summary>
-    private void AttentionOutput(int worker, int workers) => AddProduct(weights.Layers[layer].O, attended, worker, workers);
+    /// <summary>x += attended · Woᵀ, a chunk of rows.</summary>
+    private void AttentionOutput(int worker, int chunk) => AddProduct(weights.Layers[layer].O, worker, chunk);
 
-    /// <summary>mlp = silu(norm(x)·Wgateᵀ) · (norm(x)·Wupᵀ), gate and up in one pass over the rows.</summary>
-    private void MlpInput(int worker, int workers)
+    private void AttentionOutputPrepare(int worker) => PrepareInput(worker, weights.Layers[layer].O, attended);
+
+    /// <summary>mlp = silu(norm(x)·Wgateᵀ) · (norm(x)·Wupᵀ), gate and up in one pass over a chunk of rows.</summary>
+    private void MlpInput(int worker, int chunk)
     {
         var w = weights.Layers[layer];
         var s = scratch[worker];
-        var normed = (float*)s.Normed;
-        CpuKernels.RmsNorm(x, Pin(w.PostAttentionNorm), normed, hidden, eps);
-        var input = CpuKernels.Input(w.Gate, normed, (float*)s.Packed);
-        var (start, end) = Share(intermediate, worker, workers, 16);
+        var (start, end) = Rows(w.Gate, chunk);
         for (var r = start; r < end; r++)
-            mlp[r] = CpuKernels.Silu(CpuKernels.Dot(w.Gate, r, input, (float*)s.Row)) * CpuKernels.Dot(w.Up, r, input, (float*)s.Row);
+            mlp[r] = CpuKernels.Silu(CpuKernels.Dot(w.Gate, r, (float*)s.Input, (float*)s.Row)) * CpuKernels.Dot(w.Up, r, (float*)s.Input, (float*)s.Row);
     }
 
-    /// <summary>x += mlp · Wdownᵀ.</summary>
-    private void MlpOutput(int worker, int workers) => AddProduct(weights.Layers[layer].Down, mlp, worker, workers);
+    private void MlpInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].PostAttentionNorm, weights.Layers[layer].Gate);
 
-    /// <summary>logits = norm(x) · Wheadᵀ.</summary>
-    private void Head(int worker, int workers)
+    /// <summary>x += mlp · Wdownᵀ, a chunk of rows.</summary>
+    private void MlpOutput(int worker, int chunk) => AddProduct(weights.Layers[layer].Down, worker, chunk);
+
+    private void MlpOutputPrepare(int worker) => PrepareInput(worker, weights.Layers[layer].Down, mlp);
+
+    /// <summary>logits = norm(x) · Wheadᵀ, a chunk of rows.</summary>
+    private void Head(int worker, int chunk)
     {
         var s = scratch[worker];
-        var normed = (float*)s.Normed;
-        CpuKernels.RmsNorm(x, Pin(weights.FinalNorm), normed, hidden, eps);
-        var (start, end) = Share(vocab, worker, workers, 16);
-        CpuKernels.MatVec(weights.Head, start, end, normed, logits, (float*)s.Packed, (float*)s.Row);
+        var (start, end) = Rows(weights.Head, chunk);
+        for (var r = start; r < end; r++) logits[r] = CpuKernels.Dot(weights.Head, r, (float*)s.Input, (float*)s.Row);
     }
 
-    private void AddProduct(in WeightMatrix w, float* input, int worker, int workers)
+    private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head);
+
+    private void AddProduct(in WeightMatrix w, int worker, int chunk)
     {
         var s = scratch[worker];
-        var packed = CpuKernels.Input(w, input, (float*)s.Packed);
-        var (start, end) = Share(w.Rows, worker, workers, 16);
-        for (var r = start; r < end; r++) x[r] += CpuKernels.Dot(w, r, packed, (float*)s.Row);
+        var (start, end) = Rows(w, chunk);
+        for (var r = start; r < end; r++) x[r] += CpuKernels.Dot(w, r, (float*)s.Input, (float*)s.Row);
+    }
+
+    /// <summary>This worker's input for <paramref name="w"/>: norm(x), packed for bf16.</summary>
+    private void PrepareNormed(int worker, float[] norm, in WeightMatrix w)
+    {
+        var normed = (float*)scratch[worker].Normed;
+        CpuKernels.RmsNorm(x, Pin(norm), normed, hidden, eps);
+        PrepareInput(worker, w, normed);
+    }
+
+    private void PrepareInput(int worker, in WeightMatrix w, float* input)
+    {
+        var s = scratch[worker];
+        var prepared = CpuKernels.Input(w, input, (float*)s.Packed);
+        scratch[worker] = s with { Input = (nint)prepared };
+    }
+
+    /// <summary>Chunks of a matrix's rows: multiples of 16 rows (no two workers write one cache line of the output),
+    /// about 64 KB of weights each, so claiming a chunk costs little beside reading it. Independent of the thread count.</summary>
+    private static int RowsPerChunk(in WeightMatrix w) =>
+        Math.Max(16, 65536 / (w.Cols * (w.Format == WeightFormat.Float32 ? 4 : 2)) / 16 * 16);
+
+    private static int Chunks(in WeightMatrix w) => (w.Rows + RowsPerChunk(w) - 1) / RowsPerChunk(w);
+
+    private static (int Start, int End) Rows(in WeightMatrix w, int chunk)
+    {
+        var rows = RowsPerChunk(w);
+        return (chunk * rows, Math.Min(w.Rows, (chunk + 1) * rows));
     }
 
     /// <summary>HF rotate_half at position Length: (a, b) → (a·cos − b·sin, b·cos + a·sin) for the halves a, b of a head.</summary>
@@ -242,14 +269,6 @@ public sealed unsafe class CpuDecoder : IDisposable
     }
 
     private long CacheOffset(int kvHead, int position) => (((long)layer * kvHeads + kvHead) * maxLength + position) * headDim;
-
-    /// <summary>Worker <paramref name="worker"/>'s contiguous share of <paramref name="count"/> items, in chunks that are
-    /// multiples of <paramref name="align"/> (16 rows: workers never write the same cache line of the output).</summary>
-    private static (int Start, int End) Share(int count, int worker, int workers, int align)
-    {
-        var chunk = ((count + workers - 1) / workers + align - 1) / align * align;
-        return (Math.Min(count, worker * chunk), Math.Min(count, (worker + 1) * chunk));
-    }
 
     private static float* Pin(float[] vector) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(vector)); // a pinned array
 

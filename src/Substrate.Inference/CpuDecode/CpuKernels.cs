@@ -60,13 +60,6 @@ internal static unsafe class CpuKernels
         }
     }
 
-    /// <summary>y[r] = w[r] · x for rows [start, end).</summary>
-    public static void MatVec(in WeightMatrix w, int start, int end, float* x, float* y, float* packed, float* scratch)
-    {
-        var input = Input(w, x, packed);
-        for (var r = start; r < end; r++) y[r] = Dot(w, r, input, scratch);
-    }
-
     public static float DotFloat32(float* w, float* x, int n)
     {
         var i = 0;

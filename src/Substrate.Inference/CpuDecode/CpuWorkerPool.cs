@@ -1,26 +1,42 @@
+using System.Diagnostics;
+
 namespace Substrate.Inference;
 
 /// <summary>
-/// A fixed team of threads that runs one job at a time, every member on its own share, like llama.cpp's
-/// threadpool: the caller is worker 0, the others are persistent threads that spin briefly for the next job
-/// and then block. One decoded token runs ~30 jobs, each a few microseconds to a few tens of them, so waking
-/// threads through the .NET thread pool (Parallel.For) would cost more than the work. Not reentrant: one
-/// caller at a time.
+/// A fixed team of threads that runs one job at a time, like llama.cpp's threadpool: the caller is worker 0,
+/// the others are persistent threads that spin briefly for the next job and then block. One decoded token
+/// runs ~30 jobs of a few to a few tens of microseconds, so waking threads through the .NET thread pool
+/// (Parallel.For) would cost more than the work.
+/// A job is a number of chunks that the workers claim one at a time (an interlocked counter), not a fixed
+/// share per worker: on a shared machine a preempted worker delays the job by at most the chunk it holds,
+/// and the others take the rest. Which worker runs a chunk never changes what the chunk computes.
+/// Not reentrant: one caller at a time.
 /// </summary>
 internal sealed class CpuWorkerPool : IDisposable
 {
-    // Spin this many rounds (~20–50 µs) for the next job before blocking: jobs inside a token follow each other
-    // within microseconds, while between tokens (sampling, the caller's own work) the threads may sleep.
-    private const int SpinRounds = 2000;
+    // After a job, a worker spins this long for the next one before blocking: jobs inside a token follow each other
+    // within microseconds; between tokens (sampling) or generations the threads sleep instead of burning a core.
+    // Spinning yields the core after a few rounds (SpinWait), so an oversubscribed machine still runs a preempted thread.
+    private static readonly long SpinTicks = Stopwatch.Frequency / 5000; // 200 µs
+
+    /// <summary>One job: immutable but for its counters, so a worker that wakes up late and still holds an old job
+    /// finds no chunk left in it instead of running the wrong code.</summary>
+    private sealed class Job(int chunks, Action<int, int> work, Action<int>? prepare)
+    {
+        public readonly int Chunks = chunks;
+        public readonly Action<int, int> Work = work;    // (worker, chunk)
+        public readonly Action<int>? Prepare = prepare;  // (worker), before a worker's first chunk
+        public int Next;                                 // the next unclaimed chunk
+        public int Done;                                 // chunks finished
+        public Exception? Failure;
+    }
 
     private readonly Thread[] threads;
     private readonly object gate = new();
-    private Action<int, int>? job;   // (worker, workers)
-    private int generation;          // bumped once per job; workers run each generation once
-    private int pending;             // workers (other than the caller) still running the current job
-    private int sleepers;            // workers blocked on `gate`
+    private Job? current;
+    private int generation; // bumped once per job
+    private int sleepers;   // workers blocked on `gate`
     private volatile bool disposed;
-    private Exception? failure;
 
     public CpuWorkerPool(int workers)
     {
@@ -37,40 +53,53 @@ internal sealed class CpuWorkerPool : IDisposable
 
     public int Workers { get; }
 
-    /// <summary>Runs <paramref name="work"/>(worker, Workers) on every worker and returns when all are done.</summary>
-    public void Run(Action<int, int> work)
+    /// <summary>Runs work(worker, chunk) for every chunk in [0, <paramref name="chunks"/>), each once, on whichever workers
+    /// claim them, with prepare(worker) before a worker's first chunk; returns when all chunks are done.</summary>
+    public void Run(int chunks, Action<int, int> work, Action<int>? prepare = null)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        if (threads.Length == 0)
+        var job = new Job(chunks, work, prepare);
+        if (threads.Length > 0)
         {
-            work(0, 1);
-            return;
+            Volatile.Write(ref current, job);
+            Interlocked.Increment(ref generation); // full fence: the job is visible before the new generation
+            if (Volatile.Read(ref sleepers) > 0)
+                lock (gate) Monitor.PulseAll(gate);
         }
-        job = work;
-        Volatile.Write(ref pending, threads.Length);
-        Interlocked.Increment(ref generation); // full fence: job and pending are visible before the new generation
-        if (Volatile.Read(ref sleepers) > 0)
-            lock (gate) Monitor.PulseAll(gate);
-        try { work(0, Workers); }
-        finally
-        {
-            var spin = new SpinWait();
-            while (Volatile.Read(ref pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
-        }
-        if (Interlocked.Exchange(ref failure, null) is { } error)
-            throw new AggregateException("a CpuDecoder worker failed", error);
+        Execute(job, 0);
+        var spin = new SpinWait();
+        while (Volatile.Read(ref job.Done) != chunks) spin.SpinOnce(sleep1Threshold: -1);
+        if (job.Failure is { } error) throw new AggregateException("a CpuDecoder job failed", error);
     }
 
-    private void Loop(int index)
+    private static void Execute(Job job, int worker)
+    {
+        var prepared = false;
+        for (int chunk; (chunk = Interlocked.Increment(ref job.Next) - 1) < job.Chunks;)
+        {
+            try
+            {
+                if (!prepared) job.Prepare?.Invoke(worker);
+                prepared = true;
+                job.Work(worker, chunk);
+            }
+            catch (Exception e) { Interlocked.CompareExchange(ref job.Failure, e, null); }
+            finally { Interlocked.Increment(ref job.Done); }
+        }
+    }
+
+    private void Loop(int worker)
     {
         var seen = 0;
+        long spinUntil = 0; // no spinning before the first job: a new pool may wait a while (e.g. a TorchSharp prefill)
         while (true)
         {
-            for (var round = 0; Volatile.Read(ref generation) == seen && !disposed; round++)
+            var spin = new SpinWait();
+            while (Volatile.Read(ref generation) == seen && !disposed)
             {
-                if (round < SpinRounds)
+                if (Stopwatch.GetTimestamp() < spinUntil)
                 {
-                    Thread.SpinWait(20);
+                    spin.SpinOnce(sleep1Threshold: -1);
                     continue;
                 }
                 lock (gate)
@@ -82,9 +111,8 @@ internal sealed class CpuWorkerPool : IDisposable
             }
             if (disposed) return;
             seen = Volatile.Read(ref generation);
-            try { job!(index, Workers); }
-            catch (Exception e) { Interlocked.CompareExchange(ref failure, e, null); }
-            Interlocked.Decrement(ref pending);
+            Execute(Volatile.Read(ref current)!, worker);
+            spinUntil = Stopwatch.GetTimestamp() + SpinTicks;
         }
     }
 

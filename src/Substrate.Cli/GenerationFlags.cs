@@ -16,7 +16,7 @@ public sealed class GenerationFlags
     {
         Description = "auto: the fast CPU decoder where it can run the model (CPU, no adapter), else TorchSharp; torch: always TorchSharp (the reference); fast: the CPU decoder or an error.",
         DefaultValueFactory = _ => "auto",
-    }.AcceptOnlyFromAmong("auto", "torch", "fast");
+    };
     public readonly Option<string[]> Stop = new("--stop") { Description = "Stop at this string (repeatable).", AllowMultipleArgumentsPerToken = false };
 
     public void AddTo(Command command)
@@ -36,7 +36,8 @@ public sealed class GenerationFlags
             {
                 "torch" => DecoderImplementation.Torch,
                 "fast" => DecoderImplementation.Fast,
-                _ => DecoderImplementation.Auto,
+                "auto" => DecoderImplementation.Auto,
+                var other => throw new ArgumentException($"--decoder must be auto, torch or fast (got '{other}')"),
             },
         };
         options.Validate();

@@ -146,9 +146,10 @@ public sealed unsafe class CpuDecoder : IDisposable
         Length = prompt.Count;
     }
 
-    /// <summary>Prompts of at least this many tokens are prefilled by TorchSharp (bench-12m, 2 threads: the batched forward
-    /// overtakes token-by-token decoding around here).</summary>
-    public const int BatchedPrefillFrom = 16;
+    /// <summary>Prompts of at least this many tokens are prefilled by TorchSharp. Below it, token by token costs at most
+    /// ~30 ms (bench-12m, ~1 ms a token) and is steady; the batched forward is ~3× faster on long prompts on a quiet
+    /// machine, but must wake libtorch's thread team, which on a busy one took 80–950 ms for 16 tokens (15 ms on one thread).</summary>
+    public const int BatchedPrefillFrom = 32;
 
     // ---- The jobs of one layer, in order. A job is chunks of rows (or heads) that the workers claim; a worker's
     // "prepare" computes what all its chunks read (the normed input, packed for bf16) in its own scratch. ----

@@ -184,11 +184,10 @@ public sealed unsafe class CpuDecoder : IDisposable
         for (var t = 0; t < positions; t++) scores[t] = CpuKernels.DotFloat32(k + (long)t * headDim, q, headDim) * scale;
         var p = new Span<float>(scores, positions);
         TensorPrimitives.SoftMax(p, p);
-        var y = new Span<float>(attended + (long)h * headDim, headDim);
-        y.Clear();
+        var y = attended + (long)h * headDim; // (hd)
+        new Span<float>(y, headDim).Clear();
         var v = values + CacheOffset(kv, 0);
-        for (var t = 0; t < positions; t++)
-            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + (long)t * headDim, headDim), scores[t], y, y);
+        for (var t = 0; t < positions; t++) CpuKernels.AddScaled(v + (long)t * headDim, scores[t], y, headDim);
     }
 
     /// <summary>x += attended · Woᵀ, a chunk of rows.</summary>

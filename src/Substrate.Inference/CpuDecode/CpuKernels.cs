@@ -159,6 +159,19 @@ internal static unsafe class CpuKernels
         return sum;
     }
 
+    /// <summary>y += a · x over n floats (attention's weighted sum of values: one call per position, so no span
+    /// plumbing in the way of a 64-float head).</summary>
+    public static void AddScaled(float* x, float a, float* y, int n)
+    {
+        var i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var scale = Vector512.Create(a);
+            for (; i + 16 <= n; i += 16) Vector512.FusedMultiplyAdd(Vector512.Load(x + i), scale, Vector512.Load(y + i)).Store(y + i);
+        }
+        for (; i < n; i++) y[i] = MathF.FusedMultiplyAdd(x[i], a, y[i]);
+    }
+
     public static float BFloat16(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 
     /// <summary>y = row <paramref name="row"/> of w as fp32 (embedding lookups).</summary>

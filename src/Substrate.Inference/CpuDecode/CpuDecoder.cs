@@ -106,6 +106,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     /// next-token logits (V, fp32) into <paramref name="output"/>.</summary>
     public void Step(int token, Span<float> output)
     {
+        ObjectDisposedException.ThrowIf(allocations.Count == 0, this); // the buffers are freed
         if (Length >= maxLength)
             throw new InvalidOperationException($"the CPU decoder's context is full: it holds {maxLength} positions");
         if ((uint)token >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(token), $"token id {token} is outside [0, {vocab})");

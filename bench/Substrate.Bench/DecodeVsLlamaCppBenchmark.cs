@@ -14,9 +14,11 @@ using static TorchSharp.torch;
 namespace Substrate.Bench;
 
 /// <summary>
-/// decode-vs-llamacpp: greedy decode tokens/s at batch 1 of Substrate (TokenGenerator, KV cache, fp32) and of
-/// llama.cpp (LLamaSharp 0.30, CPU) on the same seeded bench-12m model exported as an f32 GGUF, same thread
-/// count, best of 3 runs each, one JSON line per engine and one comparing them (also whether both produced the same tokens).
+/// decode-vs-llamacpp: greedy decode tokens/s at batch 1 of Substrate (TokenGenerator, KV cache, fp32, through
+/// <see cref="CpuDecoder"/>; the TorchSharp path is printed too, as engine "substrate-torch") and of llama.cpp
+/// (LLamaSharp 0.30, CPU) on the same seeded bench-12m model exported as an f32 GGUF, same thread count, best of
+/// 3 runs each, one JSON line per engine and one comparing Substrate's fast path with llama.cpp (also whether both
+/// produced the same tokens, and the weight bandwidth each draws: weight bytes per token × tokens/s).
 /// $SUBSTRATE_BENCH_THREADS sets the threads (default: all cores); $SUBSTRATE_BENCH_TOKENS the new tokens (default 128).
 /// </summary>
 public static class DecodeVsLlamaCppBenchmark
@@ -42,14 +44,18 @@ public static class DecodeVsLlamaCppBenchmark
 
             var prompt = Enumerable.Range(0, promptLength).Select(i => 300 + 7 * i).ToArray();
             using var substrate = ModelFolder.Load(dir);
-            var (ourTokens, ourFirst, ourDecode) = Substrate(substrate, prompt, newTokens);
+            var (ourTokens, ourFirst, ourDecode) = Substrate(substrate, prompt, newTokens, DecoderImplementation.Fast);
+            var (torchTokens, torchFirst, torchDecode) = Substrate(substrate, prompt, newTokens, DecoderImplementation.Torch);
             var (cppTokens, cppFirst, cppDecode) = LlamaCpp(gguf, prompt, newTokens, threads, config.MaxPositionEmbeddings);
 
             var common = new { model = "bench-12m", parameters = substrate.ParameterCount(), dtype = "f32", batch = 1, prompt_tokens = promptLength, new_tokens = newTokens, threads };
-            Emit(new { benchmark = "decode-vs-llamacpp", engine = "substrate", common.model, common.parameters, common.dtype, common.batch, common.prompt_tokens, common.new_tokens, common.threads,
-                first_token_ms = Round(ourFirst * 1e3), decode_tokens_per_s = Round((newTokens - 1) / ourDecode) });
+            var gigabytes = DecodeBenchmark.WeightBytesPerToken(substrate) / 1e9;
+            Emit(new { benchmark = "decode-vs-llamacpp", engine = "substrate", decoder = "fast", common.model, common.parameters, common.dtype, common.batch, common.prompt_tokens, common.new_tokens, common.threads,
+                first_token_ms = Round(ourFirst * 1e3), decode_tokens_per_s = Round((newTokens - 1) / ourDecode), weight_gb_per_s = Round(gigabytes * (newTokens - 1) / ourDecode) });
+            Emit(new { benchmark = "decode-vs-llamacpp", engine = "substrate-torch", decoder = "torch", common.model, common.parameters, common.dtype, common.batch, common.prompt_tokens, common.new_tokens, common.threads,
+                first_token_ms = Round(torchFirst * 1e3), decode_tokens_per_s = Round((newTokens - 1) / torchDecode), same_tokens_as_fast = torchTokens.SequenceEqual(ourTokens) });
             Emit(new { benchmark = "decode-vs-llamacpp", engine = "llama.cpp", common.model, common.parameters, common.dtype, common.batch, common.prompt_tokens, common.new_tokens, common.threads,
-                first_token_ms = Round(cppFirst * 1e3), decode_tokens_per_s = Round((newTokens - 1) / cppDecode) });
+                first_token_ms = Round(cppFirst * 1e3), decode_tokens_per_s = Round((newTokens - 1) / cppDecode), weight_gb_per_s = Round(gigabytes * (newTokens - 1) / cppDecode) });
             Emit(new { benchmark = "decode-vs-llamacpp", summary = true, substrate_over_llamacpp = Round(cppDecode / ourDecode),
                 same_tokens = ourTokens.SequenceEqual(cppTokens), first_divergence = FirstDifference(ourTokens, cppTokens), machine = Environment.ProcessorCount + " cores" });
         }
@@ -60,10 +66,10 @@ public static class DecodeVsLlamaCppBenchmark
     }
 
     /// <summary>Greedy tokens, seconds to the first new token (prefill), seconds for the remaining tokens.</summary>
-    private static (int[] Tokens, double First, double Decode) Substrate(LlamaForCausalLM model, int[] prompt, int count)
+    private static (int[] Tokens, double First, double Decode) Substrate(LlamaForCausalLM model, int[] prompt, int count, DecoderImplementation decoder)
     {
         var generator = new TokenGenerator(model);
-        var options = new GenerationOptions { MaxTokens = count, Temperature = 0 };
+        var options = new GenerationOptions { MaxTokens = count, Temperature = 0, Decoder = decoder };
         generator.Generate(prompt, options with { MaxTokens = 8 }).ToArray(); // warm-up
         (int[], double, double) best = ([], 0, double.MaxValue);
         for (int run = 0; run < Runs; run++)

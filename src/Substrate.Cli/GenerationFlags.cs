@@ -12,11 +12,16 @@ public sealed class GenerationFlags
     public readonly Option<double> TopP = new("--top-p") { Description = "Nucleus sampling threshold (1: off).", DefaultValueFactory = _ => 0.95 };
     public readonly Option<double> RepetitionPenalty = new("--repetition-penalty") { Description = "Penalty on tokens already seen (1: off).", DefaultValueFactory = _ => 1.1 };
     public readonly Option<long?> Seed = new("--seed") { Description = "Seed for sampling (default: random)." };
+    public readonly Option<string> Decoder = new("--decoder")
+    {
+        Description = "auto: the fast CPU decoder where it can run the model (CPU, no adapter), else TorchSharp; torch: always TorchSharp (the reference); fast: the CPU decoder or an error.",
+        DefaultValueFactory = _ => "auto",
+    };
     public readonly Option<string[]> Stop = new("--stop") { Description = "Stop at this string (repeatable).", AllowMultipleArgumentsPerToken = false };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { MaxTokens, Temperature, TopK, TopP, RepetitionPenalty, Seed, Stop })
+        foreach (var option in new Option[] { MaxTokens, Temperature, TopK, TopP, RepetitionPenalty, Seed, Decoder, Stop })
             command.Options.Add(option);
     }
 
@@ -27,6 +32,13 @@ public sealed class GenerationFlags
             MaxTokens = parsed.GetValue(MaxTokens), Temperature = parsed.GetValue(Temperature), TopK = parsed.GetValue(TopK),
             TopP = parsed.GetValue(TopP), RepetitionPenalty = parsed.GetValue(RepetitionPenalty), Seed = parsed.GetValue(Seed),
             StopStrings = parsed.GetValue(Stop) ?? [],
+            Decoder = parsed.GetValue(Decoder) switch
+            {
+                "torch" => DecoderImplementation.Torch,
+                "fast" => DecoderImplementation.Fast,
+                "auto" => DecoderImplementation.Auto,
+                var other => throw new ArgumentException($"--decoder must be auto, torch or fast (got '{other}')"),
+            },
         };
         options.Validate();
         return options;

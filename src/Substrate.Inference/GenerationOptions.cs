@@ -1,5 +1,16 @@
 namespace Substrate.Inference;
 
+/// <summary>Which implementation runs batch-1 decoding with the KV cache.</summary>
+public enum DecoderImplementation
+{
+    /// <summary><see cref="CpuDecoder"/> where it can run the model (CPU, no LoRA adapter), else TorchSharp.</summary>
+    Auto,
+    /// <summary>The TorchSharp model's forward: the reference path.</summary>
+    Torch,
+    /// <summary><see cref="CpuDecoder"/>; an error where it cannot run the model.</summary>
+    Fast,
+}
+
 /// <summary>How to continue a prompt. Defaults follow Hugging Face's <c>generate</c> where it has one.</summary>
 public sealed record GenerationOptions
 {
@@ -28,6 +39,9 @@ public sealed record GenerationOptions
     /// <summary>Keep keys/values of past positions (one new position per step) instead of re-running the whole sequence.</summary>
     public bool UseCache { get; init; } = true;
 
+    /// <summary>Which decoder runs generation with the cache (<see cref="DecoderImplementation.Auto"/>: the fast CPU one where it can).</summary>
+    public DecoderImplementation Decoder { get; init; } = DecoderImplementation.Auto;
+
     public void Validate()
     {
         if (MaxTokens < 0) throw new ArgumentException($"MaxTokens must be ≥ 0 (got {MaxTokens})");
@@ -35,6 +49,7 @@ public sealed record GenerationOptions
         if (TopK < 0) throw new ArgumentException($"TopK must be ≥ 0 (got {TopK})");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"TopP must be in (0, 1] (got {TopP})");
         if (!(RepetitionPenalty > 0)) throw new ArgumentException($"RepetitionPenalty must be > 0 (got {RepetitionPenalty})");
+        if (Decoder == DecoderImplementation.Fast && !UseCache) throw new ArgumentException("Decoder = Fast needs UseCache = true");
         if (StopStrings.Any(string.IsNullOrEmpty)) throw new ArgumentException("StopStrings must not contain empty strings");
     }
 }

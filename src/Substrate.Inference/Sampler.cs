@@ -22,6 +22,26 @@ public sealed class Sampler : IDisposable
     public Sampler(GenerationOptions options)
         : this(options.Temperature, options.TopK, options.TopP, options.RepetitionPenalty, options.Seed) { }
 
+    /// <summary>As <see cref="Sample(Tensor, IReadOnlyCollection{int})"/> for logits in memory; greedy decoding
+    /// (the repetition penalty, then argmax) runs here without TorchSharp ops, with the same result.</summary>
+    public int Sample(ReadOnlySpan<float> logits, IReadOnlyCollection<int> context)
+    {
+        if (temperature != 0)
+        {
+            using var x = tensor(logits.ToArray()); // (V)
+            return Sample(x, context);
+        }
+        var (best, bestValue) = (-1, float.NegativeInfinity);
+        var penalized = repetitionPenalty != 1.0 && context.Count > 0 ? new HashSet<int>(context) : null;
+        for (var i = 0; i < logits.Length; i++)
+        {
+            var value = logits[i];
+            if (penalized?.Contains(i) == true) value = value > 0 ? value / (float)repetitionPenalty : value * (float)repetitionPenalty;
+            if (value > bestValue || best < 0) (best, bestValue) = (i, value);
+        }
+        return best;
+    }
+
     /// <summary>The next token id for logits (V) given the ids so far (for the repetition penalty).</summary>
     public int Sample(Tensor logits, IReadOnlyCollection<int> context)
     {

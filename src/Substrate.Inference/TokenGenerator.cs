@@ -8,7 +8,8 @@ namespace Substrate.Inference;
 /// The decode loop over token ids: prefill the prompt, then one position per step (with a KV cache) or
 /// the whole sequence per step (without). One dispose scope per token, so memory stays flat.
 /// A prompt longer than the model's context (max_position_embeddings) is an error; generation ends
-/// early when the context is full.
+/// early when the context is full. With the cache, <see cref="CpuDecoder"/> runs the loop where it can
+/// (see <see cref="GenerationOptions.Decoder"/>); the TorchSharp forward stays as the reference path.
 /// </summary>
 public sealed class TokenGenerator(LlamaForCausalLM model)
 {
@@ -26,10 +27,11 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
         var vocab = model.Config.VocabSize;
         foreach (var id in prompt)
             if ((uint)id >= (uint)vocab) throw new ArgumentException($"prompt token id {id} is outside the model's vocabulary [0, {vocab})");
-        return Iterate(prompt, options, stopIds ?? new HashSet<int>(), stats ?? new GenerationStats());
+        var fast = UsesCpuDecoder(options); // eagerly: Decoder = Fast on a model it cannot run is an error here
+        return Iterate(prompt, options, fast, stopIds ?? new HashSet<int>(), stats ?? new GenerationStats());
     }
 
-    private IEnumerable<int> Iterate(IReadOnlyList<int> prompt, GenerationOptions options, IReadOnlySet<int> stopIds, GenerationStats stats)
+    private IEnumerable<int> Iterate(IReadOnlyList<int> prompt, GenerationOptions options, bool fast, IReadOnlySet<int> stopIds, GenerationStats stats)
     {
         var context = model.Config.MaxPositionEmbeddings;
         var ids = new List<int>(prompt);
@@ -38,20 +40,20 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
         stats.FinishReason = FinishReason.None;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var sampler = new Sampler(options);
-        using var cache = options.UseCache ? model.CreateCache(1, Math.Min(context, prompt.Count + options.MaxTokens)) : null;
-        var device = model.Options.Device;
+        var capacity = Math.Min(context, prompt.Count + options.MaxTokens);
+        using var decoder = fast ? new CpuDecoder(model, capacity) : null;
+        var logits = new float[decoder is null ? 0 : model.Config.VocabSize]; // (V)
+        using var cache = decoder is null && options.UseCache ? model.CreateCache(1, capacity) : null;
         for (var step = 0; step < options.MaxTokens && ids.Count < context; step++)
         {
             int next;
-            using (NewDisposeScope())
-            using (no_grad())
+            if (decoder is not null)
             {
-                var start = cache is null ? 0 : (int)cache.Length;       // positions already in the cache
-                var fresh = ids.Skip(start).Select(i => (long)i).ToArray();
-                var input = tensor(fresh, [1, fresh.Length], device: device); // (1, T)
-                var logits = model.forward(input, cache, start);                // (1, T, V)
-                next = sampler.Sample(logits[0, -1], ids);
+                if (step == 0) decoder.Prefill(ids, logits);
+                else decoder.Step(ids[^1], logits);
+                next = sampler.Sample(logits, ids);
             }
+            else next = TorchStep(ids, cache, sampler);
             if (step == 0) stats.PrefillTime = clock.Elapsed;
             else stats.DecodeTime = clock.Elapsed - stats.PrefillTime;
             if (stopIds.Contains(next))
@@ -65,4 +67,24 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
         }
         stats.FinishReason = ids.Count >= context && stats.GeneratedTokens < options.MaxTokens ? FinishReason.Context : FinishReason.MaxTokens;
     }
+
+    /// <summary>One step of the reference path: the positions not yet in the cache (all of them without one) through the model.</summary>
+    private int TorchStep(List<int> ids, KvCache? cache, Sampler sampler)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var start = cache is null ? 0 : (int)cache.Length;                           // positions already in the cache
+        var fresh = ids.Skip(start).Select(i => (long)i).ToArray();
+        var input = tensor(fresh, [1, fresh.Length], device: model.Options.Device); // (1, T)
+        var logits = model.forward(input, cache, start);                            // (1, T, V)
+        return sampler.Sample(logits[0, -1], ids);
+    }
+
+    private bool UsesCpuDecoder(GenerationOptions options) => options.Decoder switch
+    {
+        DecoderImplementation.Torch => false,
+        _ when !options.UseCache => false,
+        DecoderImplementation.Fast => CpuDecoder.Supports(model, out var reason) ? true : throw new NotSupportedException($"Decoder = Fast: {reason}"),
+        _ => CpuDecoder.Supports(model, out _),
+    };
 }

@@ -63,6 +63,10 @@ public sealed class KvCache : IDisposable
         return (keys[layer].narrow(2, 0, start + length), values[layer].narrow(2, 0, start + length));
     }
 
+    /// <summary>Layer <paramref name="layer"/>'s whole key and value tensors, (B, nKv, maxT, hd) each, rotated keys;
+    /// owned by the cache (do not dispose). For copying a prefilled cache elsewhere.</summary>
+    public (Tensor Keys, Tensor Values) Layer(int layer) => (keys[layer], values[layer]);
+
     // ---- Slots: one row per sequence, each with its own length (continuous batching) ----
 
     /// <summary>A cache over row <paramref name="row"/> only (batch 1), sharing this cache's storage: prefill one

@@ -10,6 +10,7 @@ public class BadInputTests
     [InlineData("vocab below bytes + specials", new[] { "tokenizer", "train", "--input", "/nonexistent", "--vocab-size", "100", "--out", "/tmp/never" })]
     [InlineData("unreadable corpus", new[] { "tokenizer", "train", "--input", "/nonexistent/corpus.txt", "--out", "/tmp/never" })]
     [InlineData("missing model", new[] { "generate", "--model", "/nonexistent/model", "--prompt", "x" })]
+    [InlineData("unknown decoder", new[] { "generate", "--model", "/nonexistent/model", "--prompt", "x", "--decoder", "gpu" })]
     [InlineData("missing data", new[] { "pretrain", "--data", "/nonexistent/data", "--out", "/tmp/never" })]
     [InlineData("bad duration", new[] { "pretrain", "--data", "/nonexistent/data", "--out", "/tmp/never", "--time-limit", "soon" })]
     [InlineData("missing gguf", new[] { "info", "--model", "/nonexistent/x.gguf" })]

@@ -1,0 +1,297 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Substrate.Models;
+using static TorchSharp.torch;
+
+namespace Substrate.Inference;
+
+/// <summary>
+/// Batch-1 decoding on the CPU without TorchSharp in the per-token loop: the same Llama forward as
+/// <see cref="LlamaForCausalLM"/> (RMSNorm → rotary → grouped-query attention → SwiGLU → head), one position
+/// at a time, written as SIMD dot products over the parameters' native memory and an fp32 KV cache of its own.
+/// A token costs ~30 jobs on a <see cref="CpuWorkerPool"/> where libtorch would run ~100 ops of ~40 µs of
+/// overhead each. Every matrix-vector product splits its rows into chunks that the workers claim; each row is one
+/// worker's dot product in a fixed order, so the logits do not depend on the thread count.
+/// Activations stay fp32 whatever the weights' dtype (bf16 weights are widened on the fly).
+/// The model must outlive the decoder and keep its parameters in place.
+/// </summary>
+public sealed unsafe class CpuDecoder : IDisposable
+{
+    private readonly LlamaForCausalLM model; // held: the weight views point into its parameters
+    private readonly CpuDecoderWeights weights;
+    private readonly CpuWorkerPool pool;
+    private readonly int hidden, heads, kvHeads, headDim, intermediate, vocab, maxLength;
+    private readonly float eps, scale;
+    private readonly List<nint> allocations = [];
+
+    private readonly float* x;        // (H) the residual stream
+    private readonly float* qkv;      // (nH·hd + 2·nKv·hd): q heads, then k heads, then v heads
+    private readonly float* attended; // (nH·hd) attention output, o_proj's input
+    private readonly float* mlp;      // (I) silu(gate) · up, down_proj's input
+    private readonly float* keys;     // (L, nKv, maxT, hd), rotated
+    private readonly float* values;   // (L, nKv, maxT, hd)
+    private readonly float* cos;      // (maxT, hd/2): cos(t · θ^(−2i/hd)), fp64 rounded to fp32 like RotaryEmbedding
+    private readonly float* sin;      // (maxT, hd/2)
+    private readonly Scratch[] scratch; // one per worker
+
+    private readonly Action<int, int> attentionInput, attention, attentionOutput, mlpInput, mlpOutput, head; // (worker, chunk)
+    private readonly Action<int> attentionInputPrepare, attentionOutputPrepare, mlpInputPrepare, mlpOutputPrepare, headPrepare; // (worker)
+    private int layer;    // the layer the jobs work on
+    private float* logits; // (V) the caller's span, pinned during Step
+
+    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed input, an fp16 row, attention scores, a chunk's
+    /// products; and Input,
+    /// the vector the worker's chunks of the current job multiply (Normed, Packed or a shared activation).</summary>
+    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores, nint Product, nint Input = 0);
+
+    /// <param name="maxLength">Positions the cache holds (default and at most: max_position_embeddings).</param>
+    /// <param name="threads">Workers (default: libtorch's thread count, which --threads sets).</param>
+    public CpuDecoder(LlamaForCausalLM model, int? maxLength = null, int? threads = null)
+    {
+        var config = model.Config;
+        this.model = model;
+        weights = new CpuDecoderWeights(model);
+        (hidden, heads, kvHeads, headDim) = (config.HiddenSize, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
+        (intermediate, vocab) = (config.IntermediateSize, config.VocabSize);
+        this.maxLength = maxLength ?? config.MaxPositionEmbeddings;
+        if (this.maxLength < 1 || this.maxLength > config.MaxPositionEmbeddings)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), $"maxLength must be in [1, {config.MaxPositionEmbeddings}] (got {maxLength})");
+        (eps, scale) = ((float)config.RmsNormEps, (float)(1.0 / Math.Sqrt(headDim)));
+
+        x = Allocate(hidden);
+        qkv = Allocate((heads + 2 * kvHeads) * headDim);
+        attended = Allocate(heads * headDim);
+        mlp = Allocate(intermediate);
+        long cacheSize = (long)config.NumHiddenLayers * kvHeads * this.maxLength * headDim;
+        keys = Allocate(cacheSize);
+        values = Allocate(cacheSize);
+        cos = Allocate((long)this.maxLength * headDim / 2);
+        sin = Allocate((long)this.maxLength * headDim / 2);
+        for (var t = 0; t < this.maxLength; t++)
+            for (var i = 0; i < headDim / 2; i++)
+            {
+                var angle = t * (1.0 / Math.Pow(config.RopeTheta, 2.0 * i / headDim));
+                cos[t * headDim / 2 + i] = (float)Math.Cos(angle);
+                sin[t * headDim / 2 + i] = (float)Math.Sin(angle);
+            }
+
+        pool = new CpuWorkerPool(threads ?? get_num_threads());
+        var widest = Math.Max(Math.Max(hidden, heads * headDim), intermediate);
+        scratch = Enumerable.Range(0, pool.Workers).Select(_ => new Scratch(
+            (nint)Allocate(hidden), (nint)Allocate(widest), (nint)Allocate(widest), (nint)Allocate(this.maxLength),
+            (nint)Allocate(Math.Max(hidden, intermediate)))).ToArray();
+        (attentionInput, attention, attentionOutput) = (AttentionInput, Attention, AttentionOutput);
+        (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
+        (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
+        (mlpInputPrepare, mlpOutputPrepare, headPrepare) = (MlpInputPrepare, MlpOutputPrepare, HeadPrepare);
+    }
+
+    /// <summary>Whether <see cref="CpuDecoder"/> can run <paramref name="model"/> (CPU, plain projections, fp32/bf16/fp16),
+    /// and if not, why.</summary>
+    public static bool Supports(LlamaForCausalLM model, out string? reason) =>
+        (reason = CpuDecoderWeights.Unsupported(model)) is null;
+
+    public LlamaForCausalLM Model => model;
+    public int Threads => pool.Workers;
+    public int MaxLength => maxLength;
+
+    /// <summary>Positions in the cache: the position the next token gets.</summary>
+    public int Length { get; private set; }
+
+    /// <summary>Forgets every position (a new sequence starts at 0).</summary>
+    public void Reset() => Length = 0;
+
+    /// <summary>Runs <paramref name="token"/> at position <see cref="Length"/>, keeps its keys/values, and writes the
+    /// next-token logits (V, fp32) into <paramref name="output"/>.</summary>
+    public void Step(int token, Span<float> output)
+    {
+        ObjectDisposedException.ThrowIf(allocations.Count == 0, this); // the buffers are freed
+        if (Length >= maxLength)
+            throw new InvalidOperationException($"the CPU decoder's context is full: it holds {maxLength} positions");
+        if ((uint)token >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(token), $"token id {token} is outside [0, {vocab})");
+        if (output.Length < vocab) throw new ArgumentException($"output holds {output.Length} logits; the vocabulary has {vocab}", nameof(output));
+        CpuKernels.Row(weights.Embedding, token, x);
+        fixed (float* o = output)
+        {
+            logits = o;
+            for (layer = 0; layer < weights.Layers.Count; layer++)
+            {
+                var w = weights.Layers[layer];
+                pool.Run(heads + 2 * kvHeads, attentionInput, attentionInputPrepare);
+                pool.Run(heads, attention);
+                pool.Run(Chunks(w.O), attentionOutput, attentionOutputPrepare);
+                pool.Run(Chunks(w.Gate), mlpInput, mlpInputPrepare);
+                pool.Run(Chunks(w.Down), mlpOutput, mlpOutputPrepare);
+            }
+            pool.Run(Chunks(weights.Head), head, headPrepare);
+            logits = null;
+        }
+        Length++;
+    }
+
+    /// <summary>Runs the prompt through the model, leaving its keys/values in the cache and the logits after its last
+    /// token in <paramref name="output"/>. Long prompts take one batched TorchSharp forward (matrix-matrix products
+    /// beat per-token matrix-vector ones) whose keys/values are copied in; short ones go token by token.</summary>
+    public void Prefill(IReadOnlyList<int> prompt, Span<float> output)
+    {
+        if (prompt.Count == 0) throw new ArgumentException("the prompt is empty", nameof(prompt));
+        if (Length + prompt.Count > maxLength)
+            throw new InvalidOperationException($"the CPU decoder's context is full: {Length} + {prompt.Count} positions exceed {maxLength}");
+        if (Length > 0 || prompt.Count < BatchedPrefillFrom)
+        {
+            foreach (var token in prompt) Step(token, output);
+            return;
+        }
+        CpuDecoderPrefill.Run(model, prompt, keys, values, maxLength, output);
+        Length = prompt.Count;
+    }
+
+    /// <summary>Prompts of at least this many tokens are prefilled by TorchSharp. Below it, token by token costs at most
+    /// ~30 ms (bench-12m, ~1 ms a token) and is steady; the batched forward is ~3× faster on long prompts on a quiet
+    /// machine, but must wake libtorch's thread team, which on a busy one took 80–950 ms for 16 tokens (15 ms on one thread).</summary>
+    public const int BatchedPrefillFrom = 32;
+
+    // ---- The jobs of one layer, in order. A job is chunks of rows (or heads) that the workers claim; a worker's
+    // "prepare" computes what all its chunks read (the normed input, packed for bf16) in its own scratch. ----
+
+    /// <summary>q, k, v = norm(x)·Wᵀ, a head per chunk; rotary on q and k heads; k and v into the cache at position Length.</summary>
+    private void AttentionInput(int worker, int u) // u: q heads [0, nH), k heads [nH, nH+nKv), v heads after
+    {
+        var w = weights.Layers[layer];
+        var s = scratch[worker];
+        var (matrix, first) = u < heads ? (w.Q, u) : u < heads + kvHeads ? (w.K, u - heads) : (w.V, u - heads - kvHeads);
+        var y = qkv + (long)u * headDim; // (hd)
+        CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)s.Input, y, (float*)s.Row);
+        if (u < heads + kvHeads) Rotate(y);
+        if (u >= heads)
+        {
+            var cache = u < heads + kvHeads ? keys : values;
+            new ReadOnlySpan<float>(y, headDim).CopyTo(new Span<float>(cache + CacheOffset(first, Length), headDim));
+        }
+    }
+
+    private void AttentionInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].InputNorm, weights.Layers[layer].Q);
+
+    /// <summary>Per query head (a chunk): softmax(q·kᵀ/√hd) over positions [0, Length] and the weighted sum of v.
+    /// Query head h reads kv head h / (nH / nKv), the pairing of repeat_interleave.</summary>
+    private void Attention(int worker, int h)
+    {
+        var scores = (float*)scratch[worker].Scores; // (Length + 1)
+        var positions = Length + 1;
+        var q = qkv + (long)h * headDim;
+        var kv = h / (heads / kvHeads);
+        var k = keys + CacheOffset(kv, 0);
+        for (var t = 0; t < positions; t++) scores[t] = CpuKernels.DotFloat32(k + (long)t * headDim, q, headDim) * scale;
+        var p = new Span<float>(scores, positions);
+        TensorPrimitives.SoftMax(p, p);
+        var y = attended + (long)h * headDim; // (hd)
+        new Span<float>(y, headDim).Clear();
+        var v = values + CacheOffset(kv, 0);
+        for (var t = 0; t < positions; t++) CpuKernels.AddScaled(v + (long)t * headDim, scores[t], y, headDim);
+    }
+
+    /// <summary>x += attended · Woᵀ, a chunk of rows.</summary>
+    private void AttentionOutput(int worker, int chunk) => AddProduct(weights.Layers[layer].O, worker, chunk);
+
+    private void AttentionOutputPrepare(int worker) => PrepareInput(worker, weights.Layers[layer].O, attended);
+
+    /// <summary>mlp = silu(norm(x)·Wgateᵀ) · (norm(x)·Wupᵀ), gate and up in one pass over a chunk of rows.</summary>
+    private void MlpInput(int worker, int chunk)
+    {
+        var w = weights.Layers[layer];
+        var s = scratch[worker];
+        var (start, end) = Rows(w.Gate, chunk);
+        var up = (float*)s.Product; // (rows of the chunk)
+        CpuKernels.MatVec(w.Gate, start, end, (float*)s.Input, mlp + start, (float*)s.Row);
+        CpuKernels.MatVec(w.Up, start, end, (float*)s.Input, up, (float*)s.Row);
+        for (var r = start; r < end; r++) mlp[r] = CpuKernels.Silu(mlp[r]) * up[r - start];
+    }
+
+    private void MlpInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].PostAttentionNorm, weights.Layers[layer].Gate);
+
+    /// <summary>x += mlp · Wdownᵀ, a chunk of rows.</summary>
+    private void MlpOutput(int worker, int chunk) => AddProduct(weights.Layers[layer].Down, worker, chunk);
+
+    private void MlpOutputPrepare(int worker) => PrepareInput(worker, weights.Layers[layer].Down, mlp);
+
+    /// <summary>logits = norm(x) · Wheadᵀ, a chunk of rows.</summary>
+    private void Head(int worker, int chunk)
+    {
+        var s = scratch[worker];
+        var (start, end) = Rows(weights.Head, chunk);
+        CpuKernels.MatVec(weights.Head, start, end, (float*)s.Input, logits + start, (float*)s.Row);
+    }
+
+    private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head);
+
+    private void AddProduct(in WeightMatrix w, int worker, int chunk)
+    {
+        var s = scratch[worker];
+        var (start, end) = Rows(w, chunk);
+        var product = (float*)s.Product; // (rows of the chunk)
+        CpuKernels.MatVec(w, start, end, (float*)s.Input, product, (float*)s.Row);
+        for (var r = start; r < end; r++) x[r] += product[r - start];
+    }
+
+    /// <summary>This worker's input for <paramref name="w"/>: norm(x), packed for bf16.</summary>
+    private void PrepareNormed(int worker, float[] norm, in WeightMatrix w)
+    {
+        var normed = (float*)scratch[worker].Normed;
+        CpuKernels.RmsNorm(x, Pin(norm), normed, hidden, eps);
+        PrepareInput(worker, w, normed);
+    }
+
+    private void PrepareInput(int worker, in WeightMatrix w, float* input)
+    {
+        var s = scratch[worker];
+        var prepared = CpuKernels.Input(w, input, (float*)s.Packed);
+        scratch[worker] = s with { Input = (nint)prepared };
+    }
+
+    /// <summary>Chunks of a matrix's rows: multiples of 16 rows (no two workers write one cache line of the output),
+    /// about 64 KB of weights each, so claiming a chunk costs little beside reading it. Independent of the thread count.</summary>
+    private static int RowsPerChunk(in WeightMatrix w) =>
+        Math.Max(16, 65536 / (w.Cols * (w.Format == WeightFormat.Float32 ? 4 : 2)) / 16 * 16);
+
+    private static int Chunks(in WeightMatrix w) => (w.Rows + RowsPerChunk(w) - 1) / RowsPerChunk(w);
+
+    private static (int Start, int End) Rows(in WeightMatrix w, int chunk)
+    {
+        var rows = RowsPerChunk(w);
+        return (chunk * rows, Math.Min(w.Rows, (chunk + 1) * rows));
+    }
+
+    /// <summary>HF rotate_half at position Length: (a, b) → (a·cos − b·sin, b·cos + a·sin) for the halves a, b of a head.</summary>
+    private void Rotate(float* y) // (hd)
+    {
+        var half = headDim / 2;
+        float* c = cos + (long)Length * half, s = sin + (long)Length * half;
+        for (var i = 0; i < half; i++)
+        {
+            var (a, b) = (y[i], y[i + half]);
+            y[i] = a * c[i] + b * -s[i];
+            y[i + half] = b * c[i] + a * s[i];
+        }
+    }
+
+    private long CacheOffset(int kvHead, int position) => (((long)layer * kvHeads + kvHead) * maxLength + position) * headDim;
+
+    private static float* Pin(float[] vector) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(vector)); // a pinned array
+
+    private float* Allocate(long floats)
+    {
+        var bytes = (nuint)(Math.Max(floats, 1) * sizeof(float));
+        var p = (float*)NativeMemory.AlignedAlloc(bytes, 64);
+        allocations.Add((nint)p);
+        NativeMemory.Clear(p, bytes);
+        return p;
+    }
+
+    public void Dispose()
+    {
+        pool.Dispose();
+        foreach (var p in allocations) NativeMemory.AlignedFree((void*)p);
+        allocations.Clear();
+    }
+}

@@ -1,0 +1,43 @@
+using System.Runtime.InteropServices;
+using Substrate.Models;
+using static TorchSharp.torch;
+
+namespace Substrate.Inference;
+
+/// <summary>
+/// Prefill for <see cref="CpuDecoder"/> through the TorchSharp model: one batched forward over the whole prompt
+/// (matrix-matrix products, where libtorch's per-op overhead is paid once per prompt, not once per token) into a
+/// <see cref="Substrate.Nn.KvCache"/>, whose keys/values are then copied into the decoder's fp32 cache.
+/// </summary>
+internal static unsafe class CpuDecoderPrefill
+{
+    /// <param name="keys">(L, nKv, maxLength, hd) fp32, filled at positions [0, T).</param>
+    /// <param name="values">(L, nKv, maxLength, hd) fp32, filled at positions [0, T).</param>
+    /// <param name="output">(V) the logits after the prompt's last token.</param>
+    public static void Run(LlamaForCausalLM model, IReadOnlyList<int> prompt, float* keys, float* values, int maxLength, Span<float> output)
+    {
+        var config = model.Config;
+        var (t, kvHeads, headDim) = (prompt.Count, config.NumKeyValueHeads, config.HeadDim);
+        using var cache = model.CreateCache(1, t);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var ids = tensor(prompt.Select(i => (long)i).ToArray(), [1, t]);     // (1, T)
+        var logits = model.forward(ids, cache, 0);                           // (1, T, V) fp32
+        MemoryMarshal.Cast<byte, float>(logits[0, t - 1].contiguous().bytes).CopyTo(output);
+        for (var layer = 0; layer < config.NumHiddenLayers; layer++)
+        {
+            var (k, v) = cache.Layer(layer);                                 // (1, nKv, T, hd) in the compute dtype
+            Copy(k, keys, layer);
+            Copy(v, values, layer);
+        }
+
+        void Copy(Tensor source, float* target, int layer)
+        {
+            var f32 = source[0].to(ScalarType.Float32).contiguous();        // (nKv, T, hd)
+            var from = MemoryMarshal.Cast<byte, float>(f32.bytes);
+            for (var h = 0; h < kvHeads; h++)
+                from.Slice(h * t * headDim, t * headDim)
+                    .CopyTo(new Span<float>(target + ((long)layer * kvHeads + h) * maxLength * headDim, t * headDim));
+        }
+    }
+}

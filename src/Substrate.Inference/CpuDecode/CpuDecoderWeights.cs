@@ -1,0 +1,93 @@
+using Substrate.Models;
+using Substrate.Nn;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Substrate.Inference;
+
+/// <summary>
+/// A <see cref="LlamaForCausalLM"/>'s weights as raw views for <see cref="CpuDecoder"/>: the projection and
+/// embedding matrices point into the parameters' own native memory (fp32, bf16 or fp16, never copied), the
+/// small norm vectors are copied to pinned fp32 arrays. The model must stay alive (and its parameters in place) while these
+/// views are used: <see cref="CpuDecoder"/> holds the model for that reason.
+/// </summary>
+internal sealed class CpuDecoderWeights
+{
+    public sealed record Layer(
+        float[] InputNorm,          // (H)
+        WeightMatrix Q,             // (nH·hd, H)
+        WeightMatrix K,             // (nKv·hd, H)
+        WeightMatrix V,             // (nKv·hd, H)
+        WeightMatrix O,             // (H, nH·hd)
+        float[] PostAttentionNorm,  // (H)
+        WeightMatrix Gate,          // (I, H)
+        WeightMatrix Up,            // (I, H)
+        WeightMatrix Down);         // (H, I)
+
+    public CpuDecoderWeights(LlamaForCausalLM model)
+    {
+        if (Unsupported(model) is { } reason) throw new NotSupportedException($"the CPU decoder cannot run this model: {reason}");
+        using var scope = NewDisposeScope(); // the fp32 copies of the norm vectors
+        var parameters = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        var config = model.Config;
+        var (h, q, kv, i) = (config.HiddenSize, config.NumAttentionHeads * config.HeadDim, config.NumKeyValueHeads * config.HeadDim, config.IntermediateSize);
+        WeightMatrix Matrix(string name, int rows, int cols) => View(parameters[name], name, rows, cols);
+        float[] Vector(string name) // pinned: the decoder reads it through a pointer
+        {
+            var values = GC.AllocateUninitializedArray<float>(h, pinned: true);
+            parameters[name].detach().to(ScalarType.Float32).data<float>().CopyTo(values);
+            return values;
+        }
+
+        Embedding = Matrix("model.embed_tokens.weight", config.VocabSize, h);
+        Layers = Enumerable.Range(0, config.NumHiddenLayers).Select(n =>
+        {
+            var path = $"model.layers.{n}";
+            return new Layer(
+                Vector($"{path}.input_layernorm.weight"),
+                Matrix($"{path}.self_attn.q_proj.weight", q, h),
+                Matrix($"{path}.self_attn.k_proj.weight", kv, h),
+                Matrix($"{path}.self_attn.v_proj.weight", kv, h),
+                Matrix($"{path}.self_attn.o_proj.weight", h, q),
+                Vector($"{path}.post_attention_layernorm.weight"),
+                Matrix($"{path}.mlp.gate_proj.weight", i, h),
+                Matrix($"{path}.mlp.up_proj.weight", i, h),
+                Matrix($"{path}.mlp.down_proj.weight", h, i));
+        }).ToArray();
+        FinalNorm = Vector("model.norm.weight");
+        Head = config.TieWordEmbeddings ? Embedding : Matrix("lm_head.weight", config.VocabSize, h);
+    }
+
+    public WeightMatrix Embedding { get; } // (V, H)
+    public IReadOnlyList<Layer> Layers { get; }
+    public float[] FinalNorm { get; }     // (H)
+    public WeightMatrix Head { get; }      // (V, H): the embedding table when tied
+
+    /// <summary>Why <see cref="CpuDecoder"/> cannot run <paramref name="model"/>, or null when it can: it needs CPU
+    /// parameters in fp32, bf16 or fp16, all in one dtype, and plain projections (no LoRA or other wrapped linears).</summary>
+    public static string? Unsupported(LlamaForCausalLM model)
+    {
+        if (model.Options.Device.type != DeviceType.CPU) return $"the model is on {model.Options.Device}, not the CPU";
+        foreach (var (name, module) in model.named_modules())
+            if ((name.EndsWith("_proj", StringComparison.Ordinal) || name == "lm_head") && module is not PlainLinear)
+                return $"{name} is a {module.GetType().Name}, not a plain linear layer (LoRA adapters run on the TorchSharp path)";
+        var dtypes = model.parameters().Select(p => p.dtype).Distinct().ToArray();
+        if (dtypes.Length != 1 || dtypes[0] is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
+            return $"parameters must all be Float32, BFloat16 or Float16 (found {string.Join(", ", dtypes)})";
+        return null;
+    }
+
+    private static unsafe WeightMatrix View(Tensor t, string name, int rows, int cols)
+    {
+        if (t.dim() != 2 || t.shape[0] != rows || t.shape[1] != cols)
+            throw new InvalidDataException($"{name} has shape [{string.Join(", ", t.shape)}]; expected [{rows}, {cols}]");
+        if (!t.is_contiguous()) throw new NotSupportedException($"{name} is not contiguous");
+        var format = t.dtype switch
+        {
+            ScalarType.Float32 => WeightFormat.Float32,
+            ScalarType.BFloat16 => WeightFormat.BFloat16,
+            _ => WeightFormat.Float16,
+        };
+        fixed (byte* data = t.bytes) return new WeightMatrix(data, rows, cols, format); // native memory: valid beyond `fixed`
+    }
+}

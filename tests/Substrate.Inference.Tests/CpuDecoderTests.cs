@@ -1,0 +1,164 @@
+using Substrate.Models;
+using Substrate.Nn;
+using static TorchSharp.torch;
+
+namespace Substrate.Inference.Tests;
+
+public class CpuDecoderTests
+{
+    private static readonly int[] Sequence = new ByteTokenizer().Encode("The cat sat on the mat, then it ran off.", addSpecialTokens: true);
+
+    // Tied GQA (TinyModel); untied multi-head; untied one kv head with widths that are no multiple of 16/32
+    // (hd = 10, H = 40, I = 72), so every vector kernel's tail runs.
+    public static TheoryData<string> Configs => ["tied-gqa", "untied-mha", "untied-odd"];
+
+    private static LlamaForCausalLM Create(string name, ModelOptions? options = null) => name switch
+    {
+        "tied-gqa" => TinyModel.Create(options),
+        "untied-mha" => Build(new ModelConfig { VocabSize = 258, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 4,
+            IntermediateSize = 64, MaxPositionEmbeddings = 64, RmsNormEps = 1e-5, TieWordEmbeddings = false }, options),
+        _ => Build(new ModelConfig { VocabSize = 258, HiddenSize = 40, NumHiddenLayers = 3, NumAttentionHeads = 4, NumKeyValueHeads = 1,
+            IntermediateSize = 72, MaxPositionEmbeddings = 64, RmsNormEps = 1e-6, RopeTheta = 500, TieWordEmbeddings = false }, options),
+    };
+
+    private static LlamaForCausalLM Build(ModelConfig config, ModelOptions? options)
+    {
+        manual_seed(3);
+        var model = new LlamaForCausalLM(config, options);
+        using (no_grad())
+            foreach (var p in model.parameters()) p.mul_(5); // as TinyModel: distributions that are not flat
+        return model;
+    }
+
+    /// <summary>The eager reference's logits for every position of <see cref="Sequence"/>: (T, V).</summary>
+    private static float[][] Reference(LlamaForCausalLM model)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var logits = model.call(tensor(Sequence.Select(i => (long)i).ToArray(), [1, Sequence.Length])); // (1, T, V)
+        return Enumerable.Range(0, Sequence.Length).Select(t => logits[0, t].to(ScalarType.Float32).data<float>().ToArray()).ToArray();
+    }
+
+    /// <summary>The decoder's logits for every position, one Step per token: (T, V).</summary>
+    private static float[][] Decode(LlamaForCausalLM model, int threads)
+    {
+        using var decoder = new CpuDecoder(model, threads: threads);
+        return Sequence.Select(token =>
+        {
+            var logits = new float[model.Config.VocabSize];
+            decoder.Step(token, logits);
+            return logits;
+        }).ToArray();
+    }
+
+    private static double MaxDifference(float[][] a, float[][] b) =>
+        a.Zip(b).Max(rows => rows.First.Zip(rows.Second).Max(p => Math.Abs(p.First - p.Second)));
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void StepMatchesTheEagerForwardAtEveryPosition(string config)
+    {
+        using var model = Create(config, new ModelOptions { Attention = AttentionImplementation.Eager });
+        Assert.True(CpuDecoder.Supports(model, out var reason), reason);
+        var difference = MaxDifference(Decode(model, threads: 2), Reference(model));
+        Assert.True(difference <= 1e-4, $"max |Δ logit| = {difference}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void LogitsDoNotDependOnTheThreadCount(string config)
+    {
+        using var model = Create(config);
+        var one = Decode(model, threads: 1);
+        Assert.Equal(one, Decode(model, threads: 2));
+        Assert.Equal(one, Decode(model, threads: 3));
+    }
+
+    /// <summary>bf16 and fp16 weights are read as they are and widened exactly, activations stay fp32: the decoder
+    /// equals the fp32 reference on the same rounded weights to fp32 precision.</summary>
+    [Theory]
+    [InlineData(ScalarType.BFloat16, "tied-gqa")]
+    [InlineData(ScalarType.BFloat16, "untied-odd")]
+    [InlineData(ScalarType.Float16, "untied-odd")]
+    public void HalfWeightsMatchTheFloat32ReferenceOnTheRoundedWeights(ScalarType dtype, string config)
+    {
+        using var half = Create(config, new ModelOptions { WeightDtype = dtype, ComputeDtype = dtype });
+        using var rounded = Create(config, new ModelOptions { Attention = AttentionImplementation.Eager });
+        using (no_grad())
+            foreach (var (p, q) in rounded.parameters().Zip(half.parameters())) p.copy_(q.to(ScalarType.Float32));
+        var decoded = Decode(half, threads: 2);
+        var difference = MaxDifference(decoded, Reference(rounded));
+        Assert.True(difference <= 1e-4, $"max |Δ logit| = {difference}");
+    }
+
+    /// <summary>Against TorchSharp's own bf16 path, which also rounds every activation to bf16 (8-bit mantissa, 0.4% per
+    /// rounding, compounded over the layers), the decoder agrees to bf16 precision: max |Δ logit| within 5% of the largest |logit|.</summary>
+    [Fact]
+    public void BFloat16WeightsAgreeWithTheTorchBFloat16Path()
+    {
+        using var model = Create("tied-gqa", new ModelOptions { WeightDtype = ScalarType.BFloat16, ComputeDtype = ScalarType.BFloat16 });
+        var reference = Reference(model);
+        var scale = reference.Max(row => row.Max(Math.Abs));
+        var difference = MaxDifference(Decode(model, threads: 2), reference);
+        Assert.True(difference <= 0.05 * scale, $"max |Δ logit| = {difference}, max |logit| = {scale}");
+    }
+
+    [Theory]
+    [InlineData(CpuDecoder.BatchedPrefillFrom)]     // one TorchSharp forward, keys/values copied in
+    [InlineData(CpuDecoder.BatchedPrefillFrom - 1)] // token by token
+    public void PrefillThenStepsMatchTheEagerForward(int promptLength)
+    {
+        using var model = Create("untied-odd", new ModelOptions { Attention = AttentionImplementation.Eager });
+        var reference = Reference(model);
+        using var decoder = new CpuDecoder(model, threads: 2);
+        var logits = new float[model.Config.VocabSize];
+        decoder.Prefill(Sequence.Take(promptLength).ToArray(), logits);
+        var decoded = new List<float[]> { logits.ToArray() };
+        foreach (var token in Sequence.Skip(promptLength))
+        {
+            decoder.Step(token, logits);
+            decoded.Add(logits.ToArray());
+        }
+        Assert.Equal(Sequence.Length, decoder.Length);
+        var difference = MaxDifference(decoded.ToArray(), reference[(promptLength - 1)..]);
+        Assert.True(difference <= 1e-4, $"max |Δ logit| = {difference}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void GreedyTokensEqualTheTorchPath(string config)
+    {
+        using var model = Create(config);
+        var prompt = Sequence.Take(5).ToArray();
+        var greedy = new GenerationOptions { MaxTokens = 32, Temperature = 0, RepetitionPenalty = 1.3 };
+        var generator = new TokenGenerator(model);
+        var torch = generator.Generate(prompt, greedy with { Decoder = DecoderImplementation.Torch }).ToArray();
+        Assert.Equal(32, torch.Length);
+        Assert.Equal(torch, generator.Generate(prompt, greedy with { Decoder = DecoderImplementation.Fast }).ToArray());
+    }
+
+    [Fact]
+    public void AFullContextIsAClearError()
+    {
+        using var model = TinyModel.Create();
+        using var decoder = new CpuDecoder(model, maxLength: 4, threads: 2);
+        var logits = new float[model.Config.VocabSize];
+        for (var i = 0; i < 4; i++) decoder.Step(i + 1, logits);
+        var error = Assert.Throws<InvalidOperationException>(() => decoder.Step(1, logits));
+        Assert.Contains("context is full", error.Message);
+        decoder.Reset();
+        Assert.Throws<InvalidOperationException>(() => decoder.Prefill([1, 2, 3, 4, 5], logits));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CpuDecoder(model, maxLength: model.Config.MaxPositionEmbeddings + 1));
+    }
+
+    [Fact]
+    public void LoraModelsStayOnTheTorchPath()
+    {
+        using var model = TinyModel.Create(new ModelOptions { LinearFactory = new LoraLinearFactory() });
+        Assert.False(CpuDecoder.Supports(model, out var reason));
+        Assert.Contains("LoraLinear", reason);
+        var greedy = new GenerationOptions { MaxTokens = 4, Temperature = 0 };
+        Assert.Equal(4, new TokenGenerator(model).Generate(Sequence, greedy).Count());
+        Assert.Throws<NotSupportedException>(() => new TokenGenerator(model).Generate(Sequence, greedy with { Decoder = DecoderImplementation.Fast }));
+    }
+}

@@ -1,7 +1,6 @@
 using Substrate.Data.Instructions;
 using Substrate.Inference;
 using Substrate.Tokenizers.ChatTemplates;
-using static TorchSharp.torch;
 
 namespace Substrate.Evaluation;
 
@@ -71,25 +70,8 @@ public sealed class ChatAnswerer
         var scores = answers.Select(answer =>
         {
             var example = encoder.Encode(new ChatRecord([.. messages, new ChatMessage("assistant", answer)], "choice"));
-            return LogLikelihood(example.Ids, Enumerable.Range(0, example.Ids.Length).Where(t => t >= promptLength && example.Train[t]).ToArray());
+            return SequenceLikelihood.Sum(loaded.Model, example.Ids, Enumerable.Range(0, example.Ids.Length).Where(t => t >= promptLength && example.Train[t]));
         }).ToList();
         return Enumerable.Range(0, scores.Count).MaxBy(k => scores[k]);
-    }
-
-    /// <summary>Σ log p(ids[t] | ids[..t]) over the scored positions; the sequence is cut from the left to fit the model.</summary>
-    private double LogLikelihood(int[] ids, int[] scored)
-    {
-        int start = Math.Max(0, ids.Length - loaded.Model.Config.MaxPositionEmbeddings - 1);
-        scored = scored.Where(t => t > start).Select(t => t - start).ToArray();
-        if (scored.Length == 0) return double.NegativeInfinity;
-        var kept = ids[start..];
-        var device = loaded.Model.Options.Device;
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var input = tensor(kept[..^1].Select(i => (long)i).ToArray(), [1, kept.Length - 1], device: device);
-        var logProbs = loaded.Model.forward(input)[0].log_softmax(-1);                               // (T, V)
-        var positions = tensor(scored.Select(t => (long)(t - 1)).ToArray(), device: device);         // the position predicting each scored token
-        var targets = tensor(scored.Select(t => (long)kept[t]).ToArray(), device: device);
-        return logProbs.index_select(0, positions).gather(1, targets.unsqueeze(1)).sum().item<float>();
     }
 }

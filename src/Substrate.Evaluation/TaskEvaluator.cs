@@ -58,7 +58,7 @@ public sealed class TaskEvaluator(LlamaForCausalLM model, ITokenizer tokenizer)
         ? item.Query + item.Choices[item.Gold]
         : item.Query + item.Answer + (item.Until.Count > 0 && item.Until[0] != "\n" ? item.Until[0] : "");
 
-    /// <summary>Σ log p(continuation tokens | context); the context is cut from the left to fit the model.</summary>
+    /// <summary>Σ log p(continuation tokens | context); the context is cut from the left to fit the model (see <see cref="SequenceLikelihood"/>).</summary>
     public double LogLikelihood(string context, string continuation)
     {
         var contextIds = tokenizer.Encode(context, addSpecialTokens: true);
@@ -66,18 +66,7 @@ public sealed class TaskEvaluator(LlamaForCausalLM model, ITokenizer tokenizer)
         int shared = 0;
         while (shared < Math.Min(contextIds.Length, wholeIds.Length) && contextIds[shared] == wholeIds[shared]) shared++;
         shared = Math.Max(1, Math.Min(shared, wholeIds.Length - 1)); // at least one context token, one continuation token
-        int max = model.Config.MaxPositionEmbeddings + 1;
-        int start = Math.Max(0, wholeIds.Length - max);
-        if (start >= shared) start = shared - 1;
-        var ids = wholeIds[start..];
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var input = tensor(ids[..^1].Select(i => (long)i).ToArray(), [1, ids.Length - 1], device: model.Options.Device);
-        var logProbs = model.forward(input)[0].log_softmax(-1); // (T, V)
-        int first = shared - start - 1; // position whose next token is the first continuation token
-        var targets = tensor(ids[(shared - start)..].Select(i => (long)i).ToArray(), device: model.Options.Device);
-        var positions = arange(first, ids.Length - 1, device: model.Options.Device);
-        return logProbs.index_select(0, positions).gather(1, targets.unsqueeze(1)).sum().item<float>();
+        return SequenceLikelihood.Sum(model, wholeIds, Enumerable.Range(shared, wholeIds.Length - shared));
     }
 
     private string Generate(string context, IReadOnlyList<string> until)

@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.Intrinsics;
 using Substrate.Nn.Kernels;
 using static TorchSharp.torch;
 
@@ -7,8 +6,7 @@ namespace Substrate.Training;
 
 /// <summary>
 /// Mean cross-entropy of (N, V) fp32 or bf16 logits against N target ids, and its gradient, in one fused
-/// CPU pass per row: max, Σexp (exponentials stored in the gradient buffer, or a per-thread fp32 row for
-/// bf16), then grad = scale · (softmax − onehot) / N in the logits' dtype. The caller back-propagates with
+/// CPU pass per row: max, Σexp (exponentials stored in the gradient buffer), then grad = scale · (softmax − onehot) / N in the logits' dtype. The caller back-propagates with
 /// <c>logits.backward(grad)</c>. bf16 logits are widened exactly and the loss is computed in fp32, as an fp32
 /// copy would give; the bf16 gradient is what the backward of that copy would hand the LM head anyway.
 /// Replaces libtorch's log_softmax + nll_loss forward and backward (about five passes over the
@@ -17,7 +15,7 @@ namespace Substrate.Training;
 /// </summary>
 public static unsafe class FusedCrossEntropy
 {
-    [ThreadStatic] static float[]? exponentials; // bf16 path: one row of exp(x − max) per thread
+    [ThreadStatic] static float[]? rows; // bf16 path: a widened row and its fp32 gradient, per thread
 
     /// <summary>True where <see cref="Run"/> applies: CPU, fp32 or bf16, contiguous (N, V).</summary>
     public static bool Supports(Tensor logits) =>
@@ -82,37 +80,18 @@ public static unsafe class FusedCrossEntropy
         return max + Math.Log(sum) - x[target]; // log Σexp − x_target
     }
 
+    /// <summary>A bf16 row: widened (exactly) into a per-thread fp32 row, through <see cref="Row"/>, and the gradient
+    /// rounded back to bf16. The row is a few tens of KB, so the two extra passes stay in cache.</summary>
     static double RowBFloat16(ushort* x, ushort* g, int v, int target, float scale)
     {
-        var e = exponentials is { } buffer && buffer.Length >= v ? buffer : exponentials = new float[v];
-        int i = 0;
-        fixed (float* ep = e)
+        var row = rows is { } buffer && buffer.Length >= 2 * v ? buffer : rows = new float[2 * v];
+        fixed (float* xf = row)
         {
-            // Pass 1: the row maximum.
-            var vmax = Vector256.Create(float.NegativeInfinity);
-            for (; i + 8 <= v; i += 8) vmax = Vector256.Max(vmax, BFloat16Bits.Load8(x + i));
-            float max = float.NegativeInfinity;
-            for (int k = 0; k < 8; k++) max = MathF.Max(max, vmax[k]);
-            for (; i < v; i++) max = MathF.Max(max, BFloat16Bits.ToSingle(x[i]));
-            // Pass 2: e = exp(x − max) and Σe.
-            var vm = Vector256.Create(max);
-            var vsum = Vector256<float>.Zero;
-            for (i = 0; i + 8 <= v; i += 8)
-            {
-                var ex = Vector256.Exp(BFloat16Bits.Load8(x + i) - vm);
-                ex.Store(ep + i);
-                vsum += ex;
-            }
-            double sum = Vector256.Sum(vsum);
-            for (; i < v; i++) { float ex = MathF.Exp(BFloat16Bits.ToSingle(x[i]) - max); ep[i] = ex; sum += ex; }
-            // Pass 3: grad = scale · (e / Σe − onehot), rounded to bf16 (the target's term in fp32 first).
-            float s = (float)(scale / sum);
-            float targetExp = ep[target];
-            var vs = Vector256.Create(s);
-            for (i = 0; i + 8 <= v; i += 8) BFloat16Bits.Store8(Vector256.Load(ep + i) * vs, g + i);
-            for (; i < v; i++) g[i] = BFloat16Bits.FromSingle(ep[i] * s);
-            g[target] = BFloat16Bits.FromSingle(targetExp * s - scale);
-            return max + Math.Log(sum) - BFloat16Bits.ToSingle(x[target]); // log Σexp − x_target
+            float* gf = xf + v;
+            BFloat16Bits.Widen(x, xf, v);
+            double loss = Row(xf, gf, v, target, scale);
+            BFloat16Bits.Narrow(gf, g, v);
+            return loss;
         }
     }
 }

@@ -30,4 +30,20 @@ public static unsafe class BFloat16Bits
         rounded = Vector256.ConditionalSelect(nan, Vector256.Create(0xFFFFu), rounded);
         Vector128.Narrow(rounded.GetLower(), rounded.GetUpper()).Store(p);
     }
+
+    /// <summary>n bf16 → n fp32.</summary>
+    public static void Widen(ushort* source, float* target, int n)
+    {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) Load8(source + i).Store(target + i);
+        for (; i < n; i++) target[i] = ToSingle(source[i]);
+    }
+
+    /// <summary>n fp32 → n bf16, rounded as <see cref="FromSingle"/>.</summary>
+    public static void Narrow(float* source, ushort* target, int n)
+    {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) Store8(Vector256.Load(source + i), target + i);
+        for (; i < n; i++) target[i] = FromSingle(source[i]);
+    }
 }

@@ -64,7 +64,7 @@ public sealed unsafe class FusedRmsNorm : autograd.SingleTensorFunction<FusedRms
             fixed (float* dw = &partialDw[c * h])
                 for (long r = start; r < end; r++)
                 {
-                    if (bf16) Widen((ushort*)dyp + r * h, g, h); else new ReadOnlySpan<float>((float*)dyp + r * h, h).CopyTo(new Span<float>(g, h));
+                    if (bf16) BFloat16Bits.Widen((ushort*)dyp + r * h, g, h); else new ReadOnlySpan<float>((float*)dyp + r * h, h).CopyTo(new Span<float>(g, h));
                     BackwardRow(xp + r * h, wp, g, rp[r], h, dxp + r * h, dw);
                 }
         });
@@ -119,12 +119,5 @@ public sealed unsafe class FusedRmsNorm : autograd.SingleTensorFunction<FusedRms
         var vc = Vector256.Create(c);
         for (i = 0; i + 8 <= h; i += 8) (Vector256.Load(g + i) * vr - Vector256.Load(x + i) * vc).Store(dx + i);
         for (; i < h; i++) dx[i] = g[i] * r - x[i] * c;
-    }
-
-    static void Widen(ushort* source, float* target, int n)
-    {
-        int i = 0;
-        for (; i + 8 <= n; i += 8) BFloat16Bits.Load8(source + i).Store(target + i);
-        for (; i < n; i++) target[i] = BFloat16Bits.ToSingle(source[i]);
     }
 }

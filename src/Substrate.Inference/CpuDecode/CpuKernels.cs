@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
+using Substrate.Nn.Kernels;
 
 namespace Substrate.Inference;
 
@@ -151,11 +152,11 @@ internal static unsafe class CpuKernels
             for (; i + Bf16Block <= n; i += Bf16Block)
                 for (var j = 0; j < Bf16Block / 2; j++)
                 {
-                    sum = MathF.FusedMultiplyAdd(BFloat16(w[i + 2 * j]), x[i + j], sum);
-                    sum = MathF.FusedMultiplyAdd(BFloat16(w[i + 2 * j + 1]), x[i + Bf16Block / 2 + j], sum);
+                    sum = MathF.FusedMultiplyAdd(BFloat16Bits.ToSingle(w[i + 2 * j]), x[i + j], sum);
+                    sum = MathF.FusedMultiplyAdd(BFloat16Bits.ToSingle(w[i + 2 * j + 1]), x[i + Bf16Block / 2 + j], sum);
                 }
         }
-        for (; i < n; i++) sum = MathF.FusedMultiplyAdd(BFloat16(w[i]), x[i], sum);
+        for (; i < n; i++) sum = MathF.FusedMultiplyAdd(BFloat16Bits.ToSingle(w[i]), x[i], sum);
         return sum;
     }
 
@@ -172,8 +173,6 @@ internal static unsafe class CpuKernels
         for (; i < n; i++) y[i] = MathF.FusedMultiplyAdd(x[i], a, y[i]);
     }
 
-    public static float BFloat16(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
-
     /// <summary>y = row <paramref name="row"/> of w as fp32 (embedding lookups).</summary>
     public static void Row(in WeightMatrix w, int row, float* y)
     {
@@ -184,7 +183,7 @@ internal static unsafe class CpuKernels
                 new ReadOnlySpan<float>((float*)w.Data + (long)row * n, n).CopyTo(new Span<float>(y, n));
                 break;
             case WeightFormat.BFloat16:
-                for (var i = 0; i < n; i++) y[i] = BFloat16(((ushort*)w.Data)[(long)row * n + i]);
+                for (var i = 0; i < n; i++) y[i] = BFloat16Bits.ToSingle(((ushort*)w.Data)[(long)row * n + i]);
                 break;
             default:
                 TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)w.Data + (long)row * n, n), new Span<float>(y, n));

@@ -32,7 +32,7 @@ public sealed unsafe class FusedSwiGlu : autograd.SingleTensorFunction<FusedSwiG
         var shape = gateUp.shape.ToArray();
         shape[^1] = width;
         var hidden = empty(shape, gateUp.dtype);
-        var (gu, h) = (new Rows(gateUp), new Rows(hidden));
+        var (gu, h) = (new RowMemory(gateUp), new RowMemory(hidden));
         RowChunks.For(rows, RowsPerChunk, (_, start, end) =>
         {
             for (long r = start; r < end; r++)
@@ -47,7 +47,7 @@ public sealed unsafe class FusedSwiGlu : autograd.SingleTensorFunction<FusedSwiG
                 for (; j < width; j++)
                 {
                     float gs = gu[g + j];
-                    h[o + j] = gs / (1 + MathF.Exp(-gs)) * gu[u + j];
+                    h[o + j] = gs / (1 + FastExp.Exp(-gs)) * gu[u + j];
                 }
             }
         });
@@ -62,7 +62,7 @@ public sealed unsafe class FusedSwiGlu : autograd.SingleTensorFunction<FusedSwiG
         long rows = gateUp.numel() / i2;
         using var dh = gradOutput.to(gateUp.dtype).contiguous();
         var dGateUp = empty(gateUp.shape, gateUp.dtype);
-        var (gu, dy, dgu) = (new Rows(gateUp), new Rows(dh), new Rows(dGateUp));
+        var (gu, dy, dgu) = (new RowMemory(gateUp), new RowMemory(dh), new RowMemory(dGateUp));
         var one = Vector256.Create(1f);
         RowChunks.For(rows, RowsPerChunk, (_, start, end) =>
         {
@@ -79,7 +79,7 @@ public sealed unsafe class FusedSwiGlu : autograd.SingleTensorFunction<FusedSwiG
                 }
                 for (; j < width; j++)
                 {
-                    float gs = gu[g + j], us = gu[u + j], d = dy[o + j], s = 1 / (1 + MathF.Exp(-gs));
+                    float gs = gu[g + j], us = gu[u + j], d = dy[o + j], s = 1 / (1 + FastExp.Exp(-gs));
                     dgu[g + j] = d * us * s * (1 + gs * (1 - s));
                     dgu[u + j] = d * gs * s;
                 }
@@ -88,30 +88,5 @@ public sealed unsafe class FusedSwiGlu : autograd.SingleTensorFunction<FusedSwiG
         return [dGateUp];
     }
 
-    static Vector256<float> Sigmoid(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-x));
-
-    /// <summary>A contiguous fp32 or bf16 tensor read and written as fp32.</summary>
-    readonly struct Rows
-    {
-        readonly float* f;
-        readonly ushort* b;
-
-        public Rows(Tensor t)
-        {
-            if (t.dtype == ScalarType.BFloat16) b = TensorMemory.BFloat16s(t); else f = TensorMemory.Floats(t);
-        }
-
-        public Vector256<float> Load8(long i) => b != null ? BFloat16Bits.Load8(b + i) : Vector256.Load(f + i);
-
-        public void Store8(Vector256<float> v, long i)
-        {
-            if (b != null) BFloat16Bits.Store8(v, b + i); else v.Store(f + i);
-        }
-
-        public float this[long i]
-        {
-            get => b != null ? BFloat16Bits.ToSingle(b[i]) : f[i];
-            set { if (b != null) b[i] = BFloat16Bits.FromSingle(value); else f[i] = value; }
-        }
-    }
+    static Vector256<float> Sigmoid(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + FastExp.Exp(-x));
 }

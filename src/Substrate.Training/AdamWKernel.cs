@@ -7,7 +7,7 @@ namespace Substrate.Training;
 
 /// <summary>
 /// The fused CPU AdamW update: one vectorized pass over (p, g, m, v) per parameter, split in
-/// fixed chunks across threads. Results do not depend on the thread count (element-wise update;
+/// fixed chunks across threads (<see cref="RowChunks"/>, rows of one element). Results do not depend on the thread count (element-wise update;
 /// sums are reduced per fixed chunk, in chunk order).
 /// </summary>
 static unsafe class AdamWKernel
@@ -20,10 +20,7 @@ static unsafe class AdamWKernel
     public static void Update(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, Constants c)
     {
         float* p = TensorMemory.Floats(param), g = TensorMemory.Floats(grad), m = TensorMemory.Floats(expAvg), v = TensorMemory.Floats(expAvgSq);
-        long n = param.numel();
-        int chunks = (int)((n + Chunk - 1) / Chunk);
-        if (chunks == 1) UpdateRange(p, g, m, v, 0, n, c);
-        else Parallel.For(0, chunks, i => UpdateRange(p, g, m, v, (long)i * Chunk, Math.Min(n, (long)(i + 1) * Chunk), c));
+        RowChunks.For(param.numel(), Chunk, (_, start, end) => UpdateRange(p, g, m, v, start, end, c));
     }
 
     static void UpdateRange(float* p, float* g, float* m, float* v, long start, long end, Constants c)
@@ -59,11 +56,9 @@ static unsafe class AdamWKernel
     {
         float* g = TensorMemory.Floats(grad);
         long n = grad.numel();
-        int chunks = (int)((n + Chunk - 1) / Chunk);
-        var partial = new double[chunks];
-        Parallel.For(0, chunks, k =>
+        var partial = new double[RowChunks.Count(n, Chunk)];
+        RowChunks.For(n, Chunk, (k, i, end) =>
         {
-            long i = (long)k * Chunk, end = Math.Min(n, i + Chunk);
             var acc = Vector<float>.Zero;
             int w = Vector<float>.Count;
             for (; i + w <= end; i += w) { var x = Vector.Load(g + i); acc += x * x; }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using Substrate.Nn.Kernels;
 using static TorchSharp.torch;
 
@@ -40,12 +41,12 @@ public static unsafe class FusedCrossEntropy
         if (logits.dtype == ScalarType.BFloat16)
         {
             ushort* xb = TensorMemory.BFloat16s(logits), gb = TensorMemory.BFloat16s(grad);
-            Parallel.For(0, n, r => losses[r] = RowBFloat16(xb + r * v, gb + r * v, v, (int)ids[r], rowScale));
+            RowChunks.For(n, 1, (_, r, _) => losses[r] = RowBFloat16(xb + r * v, gb + r * v, v, (int)ids[r], rowScale));
         }
         else
         {
             float* x = TensorMemory.Floats(logits), g = TensorMemory.Floats(grad);
-            Parallel.For(0, n, r => losses[r] = Row(x + r * v, g + r * v, v, (int)ids[r], rowScale));
+            RowChunks.For(n, 1, (_, r, _) => losses[r] = Row(x + r * v, g + r * v, v, (int)ids[r], rowScale));
         }
         double sum = 0;
         foreach (var l in losses) sum += l;
@@ -62,16 +63,16 @@ public static unsafe class FusedCrossEntropy
         for (int k = 0; k < w; k++) max = MathF.Max(max, vmax[k]);
         for (; i < v; i++) max = MathF.Max(max, x[i]);
         // Pass 2: e = exp(x − max) into g, and Σe.
-        var vm = new Vector<float>(max);
-        var vsum = Vector<float>.Zero;
-        for (i = 0; i + w <= v; i += w)
+        var vm = Vector256.Create(max);
+        var vsum = Vector256<float>.Zero;
+        for (i = 0; i + 8 <= v; i += 8)
         {
-            var e = Vector.Exp(Vector.Load(x + i) - vm);
+            var e = FastExp.Exp(Vector256.Load(x + i) - vm);
             e.Store(g + i);
             vsum += e;
         }
-        double sum = Vector.Sum(vsum);
-        for (; i < v; i++) { float e = MathF.Exp(x[i] - max); g[i] = e; sum += e; }
+        double sum = Vector256.Sum(vsum);
+        for (; i < v; i++) { float e = FastExp.Exp(x[i] - max); g[i] = e; sum += e; }
         // Pass 3: grad = scale · (e / Σe − onehot).
         var vs = new Vector<float>((float)(scale / sum));
         for (i = 0; i + w <= v; i += w) (Vector.Load(g + i) * vs).Store(g + i);

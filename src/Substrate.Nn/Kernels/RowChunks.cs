@@ -6,11 +6,14 @@ public static class RowChunks
 {
     public static int Count(long rows, int rowsPerChunk) => (int)((rows + rowsPerChunk - 1) / rowsPerChunk);
 
-    /// <summary>Runs body(chunk, firstRow, endRow) for every chunk; one chunk runs inline.</summary>
+    /// <summary>Runs body(chunk, firstRow, endRow) for every chunk, on libtorch's OpenMP threads where it can
+    /// (see <see cref="OpenMpTeam"/>), else on .NET's pool; one chunk runs inline.</summary>
     public static void For(long rows, int rowsPerChunk, Action<int, long, long> body)
     {
         int chunks = Count(rows, rowsPerChunk);
-        if (chunks == 1) body(0, 0, rows);
-        else Parallel.For(0, chunks, c => body(c, (long)c * rowsPerChunk, Math.Min(rows, (long)(c + 1) * rowsPerChunk)));
+        void Chunk(int c) => body(c, (long)c * rowsPerChunk, Math.Min(rows, (long)(c + 1) * rowsPerChunk));
+        if (chunks == 1) { Chunk(0); return; }
+        if (OpenMpTeam.TryFor(chunks, TorchSharp.torch.get_num_threads(), Chunk)) return;
+        Parallel.For(0, chunks, Chunk);
     }
 }

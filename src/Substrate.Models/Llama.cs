@@ -151,7 +151,18 @@ public sealed class LlamaAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         var (b, t) = (x.shape[0], x.shape[1]);
-        var (qx, kx, vx) = Project(x);                                                         // (B, T, nH·hd), (B, T, nKv·hd) ×2
+        var qkv = StackedProjection(x); // (B, T, (nH + 2·nKv)·hd) while training, else null
+        if (qkv is not null && cache is null && implementation == AttentionImplementation.Eager && FusedRotary.Supports(qkv, cos, headDim))
+        {
+            // Training: rotary (and the queries' 1/√hd) in one pass over the stacked projection; the values pass through.
+            var rotated = FusedRotary.Apply(qkv, cos, sin, headDim, (heads + kvHeads) * headDim, heads * headDim, 1.0 / Math.Sqrt(headDim));
+            var (qr, kr, vr) = Split(rotated);
+            var scaledQueries = qr.view(b, t, heads, headDim);                // (B, T, nH, hd)
+            var keys = kr.view(b, t, kvHeads, headDim).transpose(1, 2);       // (B, nKv, T, hd)
+            var values = vr.view(b, t, kvHeads, headDim).transpose(1, 2);     // (B, nKv, T, hd)
+            return o_proj.call(Eager(scaledQueries, keys, values, start, mask, queriesScaled: true)).MoveToOuterDisposeScope();
+        }
+        var (qx, kx, vx) = qkv is null ? (q_proj.call(x), k_proj.call(x), v_proj.call(x)) : Split(qkv); // (B, T, nH·hd), (B, T, nKv·hd) ×2
         var q = RotaryEmbedding.Apply(qx.view(b, t, heads, headDim), cos, sin);                   // (B, T, nH, hd)
         var k = RotaryEmbedding.Apply(kx.view(b, t, kvHeads, headDim), cos, sin).transpose(1, 2); // (B, nKv, T, hd)
         var v = vx.view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
@@ -165,19 +176,22 @@ public sealed class LlamaAttention : nn.Module
         return o_proj.call(y).MoveToOuterDisposeScope();                                                        // (B, T, H)
     }
 
-    /// <summary>
-    /// q, k, v projections. While training with plain projections and fused kernels, one product against the stacked
-    /// weights (B, T, (nH + 2·nKv)·hd): one backward product for the input instead of three and a sum. Not for
-    /// inference, where stacking the weights again for every token would cost more than it saves.
-    /// </summary>
-    private (Tensor Q, Tensor K, Tensor V) Project(Tensor x) // x (B, T, H)
+    /// <summary>The stacked projection's q, k, v columns as views (backward is one cat; three narrows would each zero-fill a (B, T, ·) gradient).</summary>
+    private (Tensor Q, Tensor K, Tensor V) Split(Tensor qkv)
     {
-        if (!(fused && is_grad_enabled() && q_proj is PlainLinear pq && k_proj is PlainLinear pk && v_proj is PlainLinear pv))
-            return (q_proj.call(x), k_proj.call(x), v_proj.call(x));
-        var qkv = F.linear(x, cat([pq.Weight.to(x.dtype), pk.Weight.to(x.dtype), pv.Weight.to(x.dtype)])); // (B, T, (nH + 2·nKv)·hd)
-        var (qw, kw) = (heads * headDim, kvHeads * headDim);
-        var parts = qkv.split([qw, kw, kw], -1); // views; backward is one cat (three narrows would each zero-fill a (B, T, ·) gradient)
+        var parts = qkv.split([heads * headDim, kvHeads * headDim, kvHeads * headDim], -1);
         return (parts[0], parts[1], parts[2]);
+    }
+
+    /// <summary>
+    /// (B, T, (nH + 2·nKv)·hd): one product against the stacked q/k/v weights while training with plain projections and
+    /// fused kernels (one backward product for the input instead of three and a sum); otherwise null. Not for inference,
+    /// where stacking the weights again for every token would cost more than it saves.
+    /// </summary>
+    private Tensor? StackedProjection(Tensor x)
+    {
+        if (!(fused && is_grad_enabled() && q_proj is PlainLinear pq && k_proj is PlainLinear pk && v_proj is PlainLinear pv)) return null;
+        return F.linear(x, cat([pq.Weight.to(x.dtype), pk.Weight.to(x.dtype), pv.Weight.to(x.dtype)]));
     }
 
     /// <summary>
@@ -186,7 +200,7 @@ public sealed class LlamaAttention : nn.Module
     /// as repeat_interleave would pair them) are stacked along the query axis, so one (rep·T × S) product per kv head.
     /// A packed-rows <paramref name="mask"/> (B, 1, T, S) replaces the causal one.
     /// </summary>
-    private Tensor Eager(Tensor q, Tensor k, Tensor v, long start, Tensor? mask = null) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
+    private Tensor Eager(Tensor q, Tensor k, Tensor v, long start, Tensor? mask = null, bool queriesScaled = false) // q (B, T, nH, hd); k, v (B, nKv, S, hd)
     {
         var (b, t, s, rep) = (q.shape[0], q.shape[1], k.shape[2], heads / kvHeads);
         if (t == s && t >= 128 && mask is null)
@@ -195,12 +209,17 @@ public sealed class LlamaAttention : nn.Module
             // so 3/4 of the score matrix is computed instead of all of it (bench-12m step: −6%; more halves gain nothing).
             var half = t / 2;
             var queries = q.split([half, t - half], 1);                                                  // views; backward is one cat
-            var first = Eager(queries[0], k.narrow(2, 0, half), v.narrow(2, 0, half), 0); // (B, T/2, nH·hd)
-            var second = Eager(queries[1], k, v, half);                                   // (B, T − T/2, nH·hd)
+            var first = Eager(queries[0], k.narrow(2, 0, half), v.narrow(2, 0, half), 0, queriesScaled: queriesScaled); // (B, T/2, nH·hd)
+            var second = Eager(queries[1], k, v, half, queriesScaled: queriesScaled);                                   // (B, T − T/2, nH·hd)
             return cat([first, second], 1);                                                           // (B, T, nH·hd)
         }
         var grouped = q.view(b, t, kvHeads, rep, headDim).permute(0, 2, 3, 1, 4).reshape(b, kvHeads, rep * t, headDim); // (B, nKv, rep·T, hd)
-        var scores = (grouped * (1.0 / Math.Sqrt(headDim))).matmul(k.transpose(-2, -1));                                // (B, nKv, rep·T, S)
+        var scores = (queriesScaled ? grouped : grouped * (1.0 / Math.Sqrt(headDim))).matmul(k.transpose(-2, -1));       // (B, nKv, rep·T, S)
+        if (mask is null && t > 1 && fused && FusedCausalSoftmax.Supports(scores))
+        {
+            var probabilities = FusedCausalSoftmax.Apply(scores, t, start); // (B, nKv, rep·T, S) in the compute dtype, 0 above the diagonal
+            return Heads(probabilities.matmul(v), b, t);
+        }
         if (mask is not null)
         {
             var bias = zeros(b, 1, t, s, scores.dtype, q.device).masked_fill_(mask.logical_not(), double.NegativeInfinity); // (B, 1, T, S)
@@ -212,9 +231,12 @@ public sealed class LlamaAttention : nn.Module
             var bias = zeros(t, s, scores.dtype, q.device).masked_fill_(future, double.NegativeInfinity).repeat(rep, 1); // (rep·T, S)
             scores = scores + bias;
         }
-        var y = scores.softmax(-1, ScalarType.Float32).to(v.dtype).matmul(v); // (B, nKv, rep·T, hd)
-        return y.view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim); // (B, T, nH·hd)
+        return Heads(scores.softmax(-1, ScalarType.Float32).to(v.dtype).matmul(v), b, t);
     }
+
+    /// <summary>Grouped rows back to one row per position: (B, nKv, rep·T, hd) → (B, T, nH·hd).</summary>
+    private Tensor Heads(Tensor grouped, long b, long t) =>
+        grouped.view(b, kvHeads, heads / kvHeads, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
 
     /// <summary>Batched decode (T = 1): as <see cref="Eager"/>, each row attending its own positions [0, rows[b]] only
     /// (the rest of the slot is another sequence's or nothing).</summary>

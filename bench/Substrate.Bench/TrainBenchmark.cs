@@ -10,7 +10,8 @@ namespace Substrate.Bench;
 /// <summary>
 /// <c>train</c>: training throughput of bench-12m at batch 8 × 256 with AdamW — bf16 mixed precision
 /// and fp32 for reference — as tokens/s and MFU against this machine's measured matmul peak of the
-/// same dtype, plus resident memory after 100 steps (and after 1,000 with SUBSTRATE_BENCH_LONG=1).
+/// same dtype, plus resident memory after 100 steps (and after 1,000 with SUBSTRATE_BENCH_LONG=1), and the step's
+/// matrix products timed alone (<see cref="TrainMatmulFloor"/>).
 /// SUBSTRATE_BENCH_PROFILE=1 prints the forward / loss / backward / optimizer split instead.
 /// Batches are random token ids (the data pipeline is not what is measured).
 /// </summary>
@@ -36,6 +37,7 @@ public static class TrainBenchmark
             return;
         }
         Measure(config, ScalarType.BFloat16, peakBf16, warmup: 3, timed: 20, memorySteps: longRun ? [100, 1000] : [100]);
+        Print(TrainMatmulFloor.Measure(config, ScalarType.BFloat16, Batch, SeqLen)); // how much of that step the products alone take
         // The same step with libtorch compositions only (ModelOptions.FusedKernels off): what the kernels gain, measured alike.
         Measure(config, ScalarType.BFloat16, peakBf16, warmup: 3, timed: 10, memorySteps: [], fusedKernels: false);
         Measure(config, ScalarType.Float32, peakFp32, warmup: 2, timed: 8, memorySteps: []);

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.Intrinsics;
 using Substrate.Nn.Kernels;
 using static TorchSharp.torch;
@@ -55,12 +54,12 @@ public static unsafe class FusedCrossEntropy
 
     static double Row(float* x, float* g, int v, int target, float scale)
     {
-        int w = Vector<float>.Count, i = 0;
+        int i = 0;
         // Pass 1: the row maximum.
-        var vmax = new Vector<float>(float.NegativeInfinity);
-        for (; i + w <= v; i += w) vmax = Vector.Max(vmax, Vector.Load(x + i));
+        var vmax = Vector256.Create(float.NegativeInfinity);
+        for (; i + 8 <= v; i += 8) vmax = Vector256.Max(vmax, Vector256.Load(x + i));
         float max = float.NegativeInfinity;
-        for (int k = 0; k < w; k++) max = MathF.Max(max, vmax[k]);
+        for (int k = 0; k < 8; k++) max = MathF.Max(max, vmax[k]);
         for (; i < v; i++) max = MathF.Max(max, x[i]);
         // Pass 2: e = exp(x − max) into g, and Σe.
         var vm = Vector256.Create(max);
@@ -74,9 +73,10 @@ public static unsafe class FusedCrossEntropy
         double sum = Vector256.Sum(vsum);
         for (; i < v; i++) { float e = FastExp.Exp(x[i] - max); g[i] = e; sum += e; }
         // Pass 3: grad = scale · (e / Σe − onehot).
-        var vs = new Vector<float>((float)(scale / sum));
-        for (i = 0; i + w <= v; i += w) (Vector.Load(g + i) * vs).Store(g + i);
-        for (; i < v; i++) g[i] *= (float)(scale / sum);
+        float factor = (float)(scale / sum);
+        var vs = Vector256.Create(factor);
+        for (i = 0; i + 8 <= v; i += 8) (Vector256.Load(g + i) * vs).Store(g + i);
+        for (; i < v; i++) g[i] *= factor;
         g[target] -= scale;
         return max + Math.Log(sum) - x[target]; // log Σexp − x_target
     }

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using Substrate.Nn.Kernels;
 using static TorchSharp.torch;
 
@@ -54,30 +53,10 @@ public static unsafe class FusedCrossEntropy
 
     static double Row(float* x, float* g, int v, int target, float scale)
     {
-        int i = 0;
-        // Pass 1: the row maximum.
-        var vmax = Vector256.Create(float.NegativeInfinity);
-        for (; i + 8 <= v; i += 8) vmax = Vector256.Max(vmax, Vector256.Load(x + i));
-        float max = float.NegativeInfinity;
-        for (int k = 0; k < 8; k++) max = MathF.Max(max, vmax[k]);
-        for (; i < v; i++) max = MathF.Max(max, x[i]);
-        // Pass 2: e = exp(x − max) into g, and Σe.
-        var vm = Vector256.Create(max);
-        var vsum = Vector256<float>.Zero;
-        for (i = 0; i + 8 <= v; i += 8)
-        {
-            var e = FastExp.Exp(Vector256.Load(x + i) - vm);
-            e.Store(g + i);
-            vsum += e;
-        }
-        double sum = Vector256.Sum(vsum);
-        for (; i < v; i++) { float e = FastExp.Exp(x[i] - max); g[i] = e; sum += e; }
-        // Pass 3: grad = scale · (e / Σe − onehot).
-        float factor = (float)(scale / sum);
-        var vs = Vector256.Create(factor);
-        for (i = 0; i + 8 <= v; i += 8) (Vector256.Load(g + i) * vs).Store(g + i);
-        for (; i < v; i++) g[i] *= factor;
-        g[target] -= scale;
+        float max = SoftmaxRow.Max(x, v);
+        double sum = SoftmaxRow.ExpAndSum(x, g, v, max); // g = exp(x − max)
+        SoftmaxRow.Scale(g, v, (float)(scale / sum));    // g = scale · softmax
+        g[target] -= scale;                              // − scale · onehot
         return max + Math.Log(sum) - x[target]; // log Σexp − x_target
     }
 

@@ -32,4 +32,19 @@ public class FastExpTests
         Assert.Equal(MathF.E, y[6], 6);
         Assert.Equal(1 / MathF.E, y[7], 6);
     }
+
+    [Fact]
+    public void SixteenLanesGiveTheEightLaneResultsBitForBit()
+    {
+        var inputs = new float[] { float.NegativeInfinity, float.PositiveInfinity, float.NaN, -200f, 200f, 0f, 1f, -1f,
+                                   -87.5f, 88.5f, -0.3f, 12.25f, -41f, 3.3e-4f, 70f, -9.75f };
+        var wide = FastExp.Exp(Vector512.Create(inputs));
+        var low = FastExp.Exp(Vector256.Create(inputs.AsSpan(0, 8)));
+        var high = FastExp.Exp(Vector256.Create(inputs.AsSpan(8, 8)));
+        for (int i = 0; i < 8; i++)
+        {
+            Assert.Equal(BitConverter.SingleToInt32Bits(low[i]), BitConverter.SingleToInt32Bits(wide[i]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(high[i]), BitConverter.SingleToInt32Bits(wide[i + 8]));
+        }
+    }
 }

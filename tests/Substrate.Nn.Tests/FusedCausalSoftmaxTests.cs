@@ -10,12 +10,14 @@ public class FusedCausalSoftmaxTests
     [InlineData(ScalarType.Float32, 5)]  // queries at positions 5 … 10 of 11 keys (the split causal path's second half)
     [InlineData(ScalarType.BFloat16, 0)]
     [InlineData(ScalarType.BFloat16, 5)]
+    [InlineData(ScalarType.Float32, 22)] // 23 … 28 visible keys: 16-lane, 8-lane and scalar parts of a row
+    [InlineData(ScalarType.BFloat16, 22)]
     public void ForwardAndBackwardMatchMaskedSoftmax(ScalarType dtype, long start)
     {
         using var scope = NewDisposeScope();
         manual_seed(3);
         const int queries = 6, rep = 3;
-        long keys = start + queries; // 6 or 11: not multiples of 8, so vector tails run
+        long keys = start + queries; // 6, 11 or 28: not multiples of 8, so vector tails run
         var scores = (randn(2, 2, rep * queries, keys) * 4).to(dtype);
         var upstream = randn(2, 2, rep * queries, keys).to(dtype);
 

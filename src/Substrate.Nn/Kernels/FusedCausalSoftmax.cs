@@ -11,7 +11,8 @@ namespace Substrate.Nn.Kernels;
 /// the cast back, and their backwards: about nine passes over (…, R, S) and a fp32 copy of it, for two.
 /// Rows are blocks of <c>queries</c> positions (grouped-query attention stacks the query heads that share a kv head),
 /// so row r is the query at position <c>start + r mod queries</c> and sees keys 0 … that position.
-/// Rows run in fixed chunks; each row is its own sum, so results do not depend on the thread count.
+/// Rows run in fixed chunks; each row is its own sum, so results do not depend on the thread count. Rows go 16 lanes
+/// at a time where AVX-512 is native, else 8 (see <see cref="SoftmaxRow"/>).
 /// </summary>
 public sealed unsafe class FusedCausalSoftmax : autograd.SingleTensorFunction<FusedCausalSoftmax>
 {
@@ -40,34 +41,16 @@ public sealed unsafe class FusedCausalSoftmax : autograd.SingleTensorFunction<Fu
         var (s, p) = (new RowMemory(scores), new RowMemory(probabilities));
         RowChunks.For(rows, RowsPerChunk, (_, first, end) =>
         {
-            var exps = new float[width]; // one fp32 row: exp(x − max) before it is normalized
-            fixed (float* e = exps)
+            var row = new float[width]; // one fp32 row: the visible scores, then their exponentials, then p
+            fixed (float* e = row)
                 for (long r = first; r < end; r++)
                 {
                     long at = r * width;
                     int visible = (int)(start + r % queries) + 1;
-                    var maxV = Vector256.Create(float.NegativeInfinity);
-                    int k = 0;
-                    for (; k + 8 <= visible; k += 8) maxV = Vector256.Max(maxV, s.Load8(at + k));
-                    float max = float.NegativeInfinity;
-                    for (int j = 0; j < 8; j++) max = MathF.Max(max, maxV.GetElement(j));
-                    for (; k < visible; k++) max = MathF.Max(max, s[at + k]);
-                    maxV = Vector256.Create(max);
-                    var sumV = Vector256<float>.Zero;
-                    k = 0;
-                    for (; k + 8 <= visible; k += 8)
-                    {
-                        var x = FastExp.Exp(s.Load8(at + k) - maxV);
-                        x.Store(e + k);
-                        sumV += x;
-                    }
-                    float sum = Vector256.Sum(sumV);
-                    for (; k < visible; k++) sum += e[k] = FastExp.Exp(s[at + k] - max);
-                    float scale = 1 / sum;
-                    var scaleV = Vector256.Create(scale);
-                    k = 0;
-                    for (; k + 8 <= visible; k += 8) p.Store8(Vector256.Load(e + k) * scaleV, at + k);
-                    for (; k < visible; k++) p[at + k] = e[k] * scale;
+                    s.Read(at, e, visible);
+                    double sum = SoftmaxRow.ExpAndSum(e, e, visible, SoftmaxRow.Max(e, visible));
+                    SoftmaxRow.Scale(e, visible, (float)(1 / sum));
+                    p.Write(e, at, visible);
                     p.Clear(at + visible, width - visible);
                 }
         });
@@ -94,11 +77,19 @@ public sealed unsafe class FusedCausalSoftmax : autograd.SingleTensorFunction<Fu
                 int visible = (int)(start + r % queries) + 1;
                 var dotV = Vector256<float>.Zero;
                 int k = 0;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    var wide = Vector512<float>.Zero;
+                    for (; k + 16 <= visible; k += 16) wide += p.Load16(at + k) * g.Load16(at + k);
+                    dotV = wide.GetLower() + wide.GetUpper();
+                }
                 for (; k + 8 <= visible; k += 8) dotV += p.Load8(at + k) * g.Load8(at + k);
                 float dot = Vector256.Sum(dotV);
                 for (; k < visible; k++) dot += p[at + k] * g[at + k];
-                var dotB = Vector256.Create(dot);
                 k = 0;
+                if (Vector512.IsHardwareAccelerated)
+                    for (var wideDot = Vector512.Create(dot); k + 16 <= visible; k += 16) ds.Store16(p.Load16(at + k) * (g.Load16(at + k) - wideDot), at + k);
+                var dotB = Vector256.Create(dot);
                 for (; k + 8 <= visible; k += 8) ds.Store8(p.Load8(at + k) * (g.Load8(at + k) - dotB), at + k);
                 for (; k < visible; k++) ds[at + k] = p[at + k] * (g[at + k] - dot);
                 ds.Clear(at + visible, width - visible);

@@ -22,8 +22,10 @@ public class RowChunksTests
     [Fact]
     public void LibtorchsOpenMpThreadsRunTheChunks()
     {
-        // libtorch loads its libgomp; the chunks then run on that team (the caller and its workers).
-        Assert.True(OpenMpTeam.TryFor(64, 2, _ => Thread.SpinWait(1000)));
+        // libtorch loads its libgomp; the chunks then run on that team (the caller and its workers), each once.
+        var runs = new int[64];
+        Assert.True(OpenMpTeam.TryFor(runs.Length, 2, chunk => { Interlocked.Increment(ref runs[chunk]); Thread.SpinWait(1000); }));
+        Assert.All(runs, count => Assert.Equal(1, count));
     }
 
     [Fact]

@@ -6,7 +6,7 @@ public sealed record ServerOptions
     /// <summary>Where to listen; port 0 picks a free port (see <see cref="SubstrateServer.Urls"/>).</summary>
     public IReadOnlyList<string> Urls { get; init; } = ["http://127.0.0.1:8080"];
 
-    /// <summary>Bearer keys accepted on /v1/*; empty = no authentication.</summary>
+    /// <summary>Bearer keys accepted on every endpoint but /health and /metrics; empty = no authentication.</summary>
     public IReadOnlyList<string> ApiKeys { get; init; } = [];
 
     /// <summary>Largest request body in bytes (413 beyond).</summary>
@@ -15,3 +15,6 @@ public sealed record ServerOptions
     /// <summary>Most inputs in one embeddings request.</summary>
     public int MaxEmbeddingInputs { get; init; } = 256;
 }
+
+/// <summary>One route of the server: its pattern (as mapped), HTTP methods (empty: any) and whether it needs no API key.</summary>
+public sealed record ServerRoute(string Pattern, IReadOnlyList<string> Methods, bool Anonymous);

@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -31,36 +33,36 @@ public sealed class SubstrateServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
         var metrics = new ServerMetrics(engine);
         builder.Services.AddSingleton(engine).AddSingleton(metrics).AddSingleton(options);
+        ApiKeyAuthentication.AddTo(builder.Services, options.ApiKeys);
         var app = builder.Build();
         app.Use((context, next) => Guard(context, next, options, metrics));
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapPost("/v1/chat/completions", ChatCompletionsEndpoint.Handle);
         app.MapPost("/v1/completions", CompletionsEndpoint.Handle);
         app.MapPost("/v1/embeddings", EmbeddingsEndpoint.Handle);
         app.MapGet("/v1/models", () => Results.Json(new WireModelList(engine.Models.Select(Model).ToList()), WireJson.Options));
         app.MapGet("/v1/models/{**id}", (string id) => engine.Models.Contains(id) ? Results.Json(Model(id), WireJson.Options)
             : throw new UnknownModelException(id, engine.Models));
-        app.MapGet("/health", () => Results.Json(new { status = "ok", models = engine.Models, queue_depth = engine.QueueDepth, active_sequences = engine.ActiveSequences }));
-        app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4"));
+        app.MapGet("/health", () => Results.Json(new { status = "ok", models = engine.Models, queue_depth = engine.QueueDepth,
+            active_sequences = engine.ActiveSequences })).AllowAnonymous();
+        app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4")).AllowAnonymous();
         app.MapFallback((HttpContext context) => throw new ApiException(404, $"no route {context.Request.Method} {context.Request.Path}", code: "not_found"));
         return new SubstrateServer(app);
     }
 
     private static WireModel Model(string id) => new(id, 0, "substrate");
 
-    /// <summary>Every request: API key, body size, OpenAI-style errors, metrics.</summary>
+    /// <summary>
+    /// Every request: body size, OpenAI-style errors, metrics. The API key is checked after routing, on the endpoint it
+    /// resolved to (<see cref="ApiKeyAuthentication"/>).
+    /// </summary>
     private static async Task Guard(HttpContext context, RequestDelegate next, ServerOptions options, ServerMetrics metrics)
     {
         var clock = Stopwatch.StartNew();
-        var path = context.Request.Path.Value ?? "";
         try
         {
-            if (path.StartsWith("/v1/", StringComparison.Ordinal) && options.ApiKeys.Count > 0)
-            {
-                var header = context.Request.Headers.Authorization.ToString();
-                var key = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
-                if (key is null || !options.ApiKeys.Any(k => FixedTimeEquals(k, key)))
-                    throw new ApiException(401, "invalid or missing API key (Authorization: Bearer <key>)", code: "invalid_api_key");
-            }
             if (context.Request.ContentLength > options.MaxRequestBytes)
                 throw new ApiException(413, $"the request body is larger than {options.MaxRequestBytes} bytes", code: "request_too_large");
             await next(context);
@@ -75,19 +77,23 @@ public sealed class SubstrateServer : IAsyncDisposable
         }
         finally
         {
-            metrics.Request(EndpointLabel(path), context.Response.StatusCode, clock.Elapsed.TotalSeconds);
+            metrics.Request(EndpointLabel(context), context.Response.StatusCode, clock.Elapsed.TotalSeconds);
         }
     }
 
-    private static string EndpointLabel(string path) => path switch
+    /// <summary>The route the request resolved to (so "/V1/Models" counts as /v1/models), "other" for the fallback.</summary>
+    private static string EndpointLabel(HttpContext context) => context.GetEndpoint() switch
     {
-        "/v1/chat/completions" or "/v1/completions" or "/v1/embeddings" or "/v1/models" or "/health" or "/metrics" => path,
-        _ when path.StartsWith("/v1/models/", StringComparison.Ordinal) => "/v1/models/{id}",
+        RouteEndpoint { RoutePattern.RawText: "/v1/models/{**id}" } => "/v1/models/{id}",
+        RouteEndpoint { RoutePattern.RawText: { } route } when route.StartsWith('/') => route,
         _ => "other",
     };
 
-    private static bool FixedTimeEquals(string a, string b) =>
-        System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(a), System.Text.Encoding.UTF8.GetBytes(b));
+    /// <summary>The routing table: each route's pattern, its HTTP methods and whether it is served without an API key.</summary>
+    public IReadOnlyList<ServerRoute> Routes => app.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+        .Select(e => new ServerRoute(e.RoutePattern.RawText ?? "", e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? [],
+            e.Metadata.GetMetadata<IAllowAnonymous>() is not null))
+        .ToList();
 
     public Task StartAsync(CancellationToken cancellation = default) => app.StartAsync(cancellation);
 

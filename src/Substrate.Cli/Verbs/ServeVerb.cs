@@ -15,7 +15,7 @@ public static class ServeVerb
         var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
         var adapters = new Option<string[]>("--adapter") { Description = "A LoRA adapter as name=<dir> (repeatable); served as <model>:<name>." };
         var urls = new Option<string[]>("--urls") { Description = "Where to listen.", DefaultValueFactory = _ => ["http://127.0.0.1:8080"] };
-        var apiKeys = new Option<string[]>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on /v1/* (repeatable; default from SUBSTRATE_API_KEY)." };
+        var apiKeys = new Option<string[]>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on every endpoint but /health and /metrics (repeatable; default from SUBSTRATE_API_KEY)." };
         var name = new Option<string?>("--model-name") { Description = "The base model's id in the API (default: the folder's name)." };
         var maxBatch = new Option<int>("--max-batch") { Description = "Sequences decoded together (KV-cache slots).", DefaultValueFactory = _ => 16 };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for a slot; more get 429.", DefaultValueFactory = _ => 64 };

@@ -1,0 +1,55 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Substrate.Server;
+
+/// <summary>
+/// Bearer API keys as an ASP.NET Core authentication scheme. Authorization runs on the endpoint routing resolved (never
+/// on a path prefix, which routing matches case-insensitively and a check may not): the fallback policy requires an
+/// authenticated caller on every endpoint, so a new endpoint is protected unless it opts out with <c>AllowAnonymous()</c>
+/// (only /health and /metrics do). With no keys configured every caller is authenticated.
+/// </summary>
+public sealed class ApiKeyAuthentication(IOptionsMonitor<ApiKeyAuthentication.KeyOptions> options, ILoggerFactory logger, UrlEncoder encoder)
+    : AuthenticationHandler<ApiKeyAuthentication.KeyOptions>(options, logger, encoder)
+{
+    public const string Scheme = "ApiKey";
+
+    public sealed class KeyOptions : AuthenticationSchemeOptions
+    {
+        public IReadOnlyList<string> Keys { get; set; } = [];
+    }
+
+    /// <summary>Registers the scheme with <paramref name="keys"/> and makes "authenticated" the policy of every endpoint.</summary>
+    public static void AddTo(IServiceCollection services, IReadOnlyList<string> keys)
+    {
+        services.AddAuthentication(Scheme).AddScheme<KeyOptions, ApiKeyAuthentication>(Scheme, o => o.Keys = keys);
+        services.AddAuthorizationBuilder().SetFallbackPolicy(new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build());
+    }
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        if (Options.Keys.Count > 0)
+        {
+            var header = Request.Headers.Authorization.ToString();
+            var key = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
+            if (key is null) return Task.FromResult(AuthenticateResult.NoResult());
+            if (!Options.Keys.Any(k => FixedTimeEquals(k, key))) return Task.FromResult(AuthenticateResult.Fail("invalid API key"));
+        }
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "api-client")], Scheme);
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme)));
+    }
+
+    /// <summary>401 with OpenAI's error body.</summary>
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
+        ErrorBody.Write(Context, new ApiException(401, "invalid or missing API key (Authorization: Bearer <key>)", code: "invalid_api_key"));
+
+    private static bool FixedTimeEquals(string a, string b) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(a), Encoding.UTF8.GetBytes(b));
+}

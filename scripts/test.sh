@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test project of the solution and prints one summary line:
+# Sets up what the tests need, runs every test project of the solution and prints one summary line:
 #   Tests: N passed, N failed, N skipped
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+# Set-up first (idempotent: installs only what is missing, fetches the tests' reference files once).
+bash scripts/setup.sh || exit 1
 
 log=$(mktemp)
 dotnet test Substrate.slnx --nologo "$@" 2>&1 | tee "$log"

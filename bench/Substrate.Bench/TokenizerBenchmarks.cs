@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.Tokenizers;
+using Substrate.IO;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.Formats;
 using Substrate.Tokenizers.Training;
@@ -72,7 +73,7 @@ public static class TokenizerBenchmarks
         string? path = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_CORPUS");
         if (string.IsNullOrEmpty(path) && RepoRoot() is { } root && File.Exists(Path.Combine(root, "data", "corpus", "train.jsonl.gz")))
             path = Path.Combine(root, "data", "corpus", "train.jsonl.gz");
-        IEnumerable<string> source = string.IsNullOrEmpty(path) ? GeneratedText() : TextSources.ReadDocuments([path]);
+        IEnumerable<string> source = string.IsNullOrEmpty(path) ? GeneratedText() : CorpusFiles.ReadDocuments([path]);
         var documents = new List<string>();
         long chars = 0;
         foreach (var d in source)

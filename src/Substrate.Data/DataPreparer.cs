@@ -1,5 +1,5 @@
-using Substrate.IO;
 using System.Security.Cryptography;
+using Substrate.IO;
 using Substrate.Tokenizers;
 
 namespace Substrate.Data;
@@ -134,7 +134,7 @@ public static class DataPreparer
         {
             var texts = new List<string>(options.DocumentsPerChunk);
             var flags = new List<bool>(options.DocumentsPerChunk);
-            foreach (var text in TextSources.ReadDocuments([file]))
+            foreach (var text in CorpusFiles.ReadDocuments([file]))
             {
                 bool isValidation = fileIsValidation || (splitOff && index % options.ValidationEvery == options.ValidationEvery - 1);
                 if (!fileIsValidation) index++;

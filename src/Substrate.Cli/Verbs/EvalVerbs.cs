@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Substrate.Data;
+using Substrate.IO;
 using Substrate.Inference;
 using Substrate.Tokenizers;
 
@@ -58,7 +59,7 @@ public static class EvalVerbs
         // Plain text: documents separated by EOS, as in pretraining.
         var tokens = new List<int>();
         int? eos = loaded.Tokenizer.Special.Eos;
-        foreach (var document in TextSources.ReadDocuments([data]))
+        foreach (var document in CorpusFiles.ReadDocuments([data]))
         {
             tokens.AddRange(loaded.Tokenizer.Encode(document));
             if (eos is int id) tokens.Add(id);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using Substrate.IO;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.Training;
 
@@ -43,7 +44,7 @@ public static class TokenizerVerbs
         long characters = 0;
         var tokenizer = Terminal.WithProgress("tokenizer", report =>
         {
-            var documents = TextSources.ReadDocuments(inputs).Select(text => { characters += text.Length; return text; });
+            var documents = CorpusFiles.ReadDocuments(inputs).Select(text => { characters += text.Length; return text; });
             return BpeTrainer.Train(documents, options with
             {
                 Progress = p => report(p.Stage == "merge" ? $"merge {p.Done:N0}/{p.Total:N0}" : $"counting words, {p.Done / 1e6:F1}M chars",

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Substrate.IO;
 using Substrate.Tokenizers.ChatTemplates;
 
 namespace Substrate.Data.Instructions;
@@ -21,9 +22,9 @@ public static class InstructionFile
     public static readonly IReadOnlySet<string> Roles = new HashSet<string>(StringComparer.Ordinal) { "system", "user", "assistant" };
 
     public static List<InstructionRecord> Read(string path) =>
-        JsonLinesFile.Read(path).Select(r => Parse(r.Record, r.Source)).ToList();
+        JsonLines.Read(path).Select(r => Parse(r.Record, r.Source)).ToList();
 
-    public static InstructionRecord Parse(string line, string source) => Parse(JsonLinesFile.Parse(line, source), source);
+    public static InstructionRecord Parse(string line, string source) => Parse(JsonLines.Parse(line, source), source);
 
     public static InstructionRecord Parse(JsonElement root, string source)
     {

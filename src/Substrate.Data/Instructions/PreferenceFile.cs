@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Substrate.IO;
 
 namespace Substrate.Data.Instructions;
 
@@ -9,7 +10,7 @@ public sealed record PreferenceRecord(string Prompt, string Chosen, string Rejec
 public static class PreferenceFile
 {
     public static List<PreferenceRecord> Read(string path) =>
-        JsonLinesFile.Read(path).Select(r => Parse(r.Record, r.Source)).ToList();
+        JsonLines.Read(path).Select(r => Parse(r.Record, r.Source)).ToList();
 
     static PreferenceRecord Parse(JsonElement root, string source)
     {

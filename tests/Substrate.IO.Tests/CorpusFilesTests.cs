@@ -1,9 +1,9 @@
 using System.IO.Compression;
 using System.Text;
 
-namespace Substrate.Tokenizers.Tests;
+namespace Substrate.IO.Tests;
 
-public class TextSourcesTests : IDisposable
+public class CorpusFilesTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("substrate-text-").FullName;
 
@@ -28,14 +28,14 @@ public class TextSourcesTests : IDisposable
         Write("b/d.jsonl.gz", "{\"text\":\"zipped\"}\n", gzip: true);
         Write("b/e.txt.gz", "zipped text", gzip: true);
         Write("ignored.bin", "xx");
-        var docs = TextSources.ReadDocuments([_dir]).ToList();
+        var docs = CorpusFiles.ReadDocuments([_dir]).ToList();
         Assert.Equal(["plain text\nsecond line", "one", "twoé", "zipped", "zipped text"], docs);
     }
 
     [Fact]
     public void Missing_path_fails_before_streaming()
     {
-        var e = Assert.Throws<FileNotFoundException>(() => TextSources.ReadDocuments([Path.Combine(_dir, "missing.txt")]));
+        var e = Assert.Throws<FileNotFoundException>(() => CorpusFiles.ReadDocuments([Path.Combine(_dir, "missing.txt")]));
         Assert.Contains("missing.txt", e.Message);
     }
 
@@ -43,7 +43,34 @@ public class TextSourcesTests : IDisposable
     public void Bad_jsonl_line_names_file_and_line()
     {
         string path = Write("x.jsonl", "{\"text\":\"ok\"}\n{\"title\":\"no text\"}\n");
-        var e = Assert.Throws<InvalidDataException>(() => TextSources.ReadDocuments([path]).ToList());
+        var e = Assert.Throws<InvalidDataException>(() => CorpusFiles.ReadDocuments([path]).ToList());
         Assert.Contains(path + ":2", e.Message);
+    }
+
+    [Fact]
+    public void A_file_named_on_its_own_must_be_a_corpus_file()
+    {
+        var path = Write("notes.md", "# not a corpus file");
+        var e = Assert.Throws<InvalidDataException>(() => CorpusFiles.Expand([path]));
+        Assert.Contains("notes.md", e.Message);
+    }
+
+    [Fact]
+    public void Validation_files_are_told_by_name()
+    {
+        Assert.True(CorpusFiles.IsValidationFile("/x/validation.jsonl.gz"));
+        Assert.True(CorpusFiles.IsValidationFile("val.txt"));
+        Assert.False(CorpusFiles.IsValidationFile("/val/train.jsonl"));
+    }
+
+    [Fact]
+    public void Json_lines_name_the_bad_line_and_refuse_an_empty_file()
+    {
+        var bad = Write("bad.jsonl", "{\"a\":1}\n{oops\n");
+        var e = Assert.Throws<InvalidDataException>(() => JsonLines.Read(bad).ToList());
+        Assert.Contains(bad + ":2", e.Message);
+        var empty = Write("empty.jsonl.gz", "\n\n", gzip: true);
+        Assert.Throws<InvalidDataException>(() => JsonLines.Read(empty).ToList());
+        Assert.Empty(JsonLines.Read(empty, allowEmpty: true));
     }
 }

@@ -6,7 +6,7 @@ using LLama.Common;
 using LLama.Native;
 using Substrate.Inference;
 using Substrate.Models;
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
 using Substrate.Tokenizers.Formats;
 using Substrate.Tokenizers.Training;
 using static TorchSharp.torch;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Substrate.Models;
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
 
 namespace Substrate.Cli.Verbs;
 

@@ -1,4 +1,4 @@
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// The one table between Hugging Face Llama parameter names and llama.cpp's GGUF tensor names, and the

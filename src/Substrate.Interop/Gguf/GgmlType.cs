@@ -1,4 +1,4 @@
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>Tensor element types of ggml (the ids stored in GGUF tensor infos). Only some can be read or written here.</summary>
 public enum GgmlType : uint

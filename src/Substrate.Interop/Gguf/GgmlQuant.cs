@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Encodes float32 rows into the ggml block formats and decodes them back, bit for bit as ggml's

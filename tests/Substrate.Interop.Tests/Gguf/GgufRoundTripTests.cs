@@ -1,7 +1,9 @@
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 using static TorchSharp.torch;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 public class GgufRoundTripTests
 {

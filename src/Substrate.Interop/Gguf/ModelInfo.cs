@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
 
 namespace Substrate.Models;
 

@@ -1,10 +1,12 @@
-using Substrate.Models.Gguf;
+using F = TorchSharp.torch.nn.functional;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
 using Substrate.Models.Lora;
+using Substrate.Models.Tests;
 using Substrate.Nn;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>A LoRA adapter trained by Substrate, saved as a PEFT folder and exported to GGUF: llama.cpp with the
 /// adapter must decode greedily exactly what Substrate's base + adapter decodes.</summary>

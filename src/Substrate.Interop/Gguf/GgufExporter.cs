@@ -1,6 +1,7 @@
 using static TorchSharp.torch;
+using Substrate.Models;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Exports a Llama model folder (config.json + safetensors + tokenizer.json) to a GGUF v3 file llama.cpp

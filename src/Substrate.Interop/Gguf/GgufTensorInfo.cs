@@ -1,4 +1,4 @@
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// One tensor of a GGUF file. <see cref="Dims"/> are ggml's ne[], innermost (fastest-varying) first;

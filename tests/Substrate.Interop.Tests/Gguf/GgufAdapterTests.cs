@@ -1,10 +1,12 @@
-using Substrate.IO;
 using System.Text.Json.Nodes;
-using Substrate.Models.Gguf;
+using Substrate.IO;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>A PEFT LoRA folder exported as a GGUF adapter: llama.cpp running base + adapter must give the logits of the merged model.</summary>
 public class GgufAdapterTests(ITestOutputHelper output)

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using static TorchSharp.torch;
+using Substrate.Models;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Exports a PEFT LoRA folder (<c>adapter_config.json</c> + <c>adapter_model.safetensors</c>, keys

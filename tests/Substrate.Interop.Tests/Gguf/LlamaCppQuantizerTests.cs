@@ -1,7 +1,9 @@
 using LLama.Native;
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>
 /// llama.cpp's own quantizer (llama_model_quantize, "pure": every 2-D weight the same type) rewrites our F32

@@ -1,8 +1,10 @@
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 using Substrate.Tokenizers;
 using Xunit.Abstractions;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>
 /// The Llama 3 (byte-level, 128k) and Llama 2 (SentencePiece-style, 32k) tokenizer.json files, exported with a

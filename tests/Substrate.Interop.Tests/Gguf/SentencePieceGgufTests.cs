@@ -1,7 +1,9 @@
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 using Substrate.Tokenizers;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>
 /// A SentencePiece-style BPE tokenizer (Llama 2 layout: &lt;unk&gt; &lt;s&gt; &lt;/s&gt;, 256 &lt;0xNN&gt; byte tokens, characters,

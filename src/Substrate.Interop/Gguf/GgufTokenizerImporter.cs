@@ -1,4 +1,4 @@
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Rebuilds <c>tokenizer.json</c> and <c>tokenizer_config.json</c> from a GGUF file's <c>tokenizer.ggml.*</c>

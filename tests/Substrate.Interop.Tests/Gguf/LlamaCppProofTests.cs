@@ -1,8 +1,10 @@
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 using Substrate.Tokenizers;
 using Xunit.Abstractions;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>
 /// The exported file checked against llama.cpp itself: same token ids, same logits, same greedy tokens.

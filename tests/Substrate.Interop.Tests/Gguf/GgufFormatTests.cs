@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 public class GgufFormatTests
 {

@@ -1,7 +1,8 @@
 using System.Globalization;
 using static TorchSharp.torch;
+using Substrate.Models;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Imports a llama-architecture GGUF file into a Hugging Face folder: config.json from the <c>llama.*</c>

@@ -1,8 +1,10 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using Substrate.Models.Gguf;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 public class GgufFuzzTests
 {

@@ -2,7 +2,7 @@ using Substrate.IO;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>One token of a tokenizer being written: its id, text, and whether it is an added (special or user-defined) token.</summary>
 public sealed record HfTokenizerToken(int Id, string Content, bool Added = false, bool Special = false);

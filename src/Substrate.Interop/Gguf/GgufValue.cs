@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>The type tag of a GGUF metadata value (gguf_type), as stored in the file.</summary>
 public enum GgufValueType : uint

@@ -1,14 +1,16 @@
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
-using Substrate.Models.Gguf;
 using Substrate.Inference;
+using Substrate.Interop.Gguf;
+using Substrate.Models;
+using Substrate.Models.Tests;
 using Substrate.Tokenizers.Formats;
 using Substrate.Tokenizers.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>A seeded tiny Llama with a byte-level BPE tokenizer trained on a few KB of the bundled corpus, saved as a HF folder.</summary>
 internal static class GgufTestModels

@@ -2,7 +2,7 @@ using Substrate.IO;
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Builds a GGUF v3 file: metadata in the order added, then tensor infos, then the data section, each

@@ -2,8 +2,9 @@ using System.Text;
 using LLama;
 using LLama.Common;
 using LLama.Native;
+using Substrate.Models;
 
-namespace Substrate.Models.Tests.Gguf;
+namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>llama.cpp (through LLamaSharp's low-level API) on one GGUF file: tokenize, logits, greedy decoding. CPU only.</summary>
 internal sealed class LlamaCpp : IDisposable

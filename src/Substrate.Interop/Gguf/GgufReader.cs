@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Reads a GGUF file (versions 2 and 3, little-endian): header, typed metadata, tensor infos, and tensor

@@ -1,6 +1,7 @@
 using System.Text.Json;
+using Substrate.Models;
 
-namespace Substrate.Models.Gguf;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>llama.cpp's token types (<c>tokenizer.ggml.token_type</c>).</summary>
 public enum GgufTokenType

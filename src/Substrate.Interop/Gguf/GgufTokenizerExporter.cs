@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Substrate.Models;
+using Substrate.Tokenizers.Bpe;
 
 namespace Substrate.Interop.Gguf;
 
@@ -18,17 +19,6 @@ public enum GgufTokenType
 /// </summary>
 public static class GgufTokenizerExporter
 {
-    /// <summary>Llama 3's Split regex as tokenizer.json writes it; llama.cpp's <c>llama-bpe</c> pre-tokenizer splits the same way.</summary>
-    public const string Llama3Pattern =
-        @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-    /// <summary>tiktoken cl100k's spelling of the same split (possessive quantifiers).</summary>
-    public const string Cl100kPattern =
-        @"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+";
-
-    /// <summary>GPT-2's regex (also ByteLevel's built-in one); llama.cpp's <c>gpt-2</c> pre-tokenizer.</summary>
-    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-
     /// <summary>
     /// Adds the tokenizer of <paramref name="modelDir"/> to <paramref name="writer"/>, padded with unused
     /// <c>[PADn]</c> tokens up to <paramref name="vocabSize"/> (the embedding's row count). Returns false when
@@ -134,8 +124,8 @@ public static class GgufTokenizerExporter
         string? regex = split.TryGetProperty("pattern", out var p) && p.TryGetProperty("Regex", out var r) ? r.GetString() : null;
         return regex switch
         {
-            Llama3Pattern or Cl100kPattern => "llama-bpe",
-            Gpt2Pattern => "gpt-2",
+            PreTokenizerPatterns.Llama3 or PreTokenizerPatterns.Cl100k => "llama-bpe",
+            PreTokenizerPatterns.Gpt2 => "gpt-2",
             _ => throw new NotSupportedException($"{path}: no llama.cpp pre-tokenizer is known to split by the regex '{regex}' (supported: Llama 3's, GPT-2's)"),
         };
     }

@@ -1,3 +1,7 @@
+using Substrate.Tokenizers;
+using Substrate.Tokenizers.Bpe;
+using Substrate.Tokenizers.Formats;
+
 namespace Substrate.Interop.Gguf;
 
 /// <summary>
@@ -48,12 +52,15 @@ public static class GgufTokenizerImporter
                 var pre = reader.GetString("tokenizer.ggml.pre") ?? "default";
                 var (pattern, ignoreMerges) = pre switch
                 {
-                    "llama-bpe" or "llama3" => (GgufTokenizerExporter.Llama3Pattern, true),
-                    "gpt-2" or "default" => ((string?)null, false),
+                    "llama-bpe" or "llama3" => (PreTokenizerPatterns.Llama3, true),
+                    "gpt-2" or "default" => (PreTokenizerPatterns.Gpt2, false),
                     _ => throw new NotSupportedException($"{reader.Path}: tokenizer.ggml.pre '{pre}' has no tokenizer.json counterpart here (supported: llama-bpe, gpt-2, default)"),
                 };
                 addBos = reader.GetBool("tokenizer.ggml.add_bos_token") ?? pre is "llama-bpe" or "llama3";
-                json = HfTokenizerJson.ByteLevelBpe(list, merges, pattern, ignoreMerges, addBos ? bos : null);
+                json = HfTokenizerJson.ByteLevelBpe(list, merges, new ByteLevelBpeOptions
+                {
+                    Pattern = pattern, IgnoreMerges = ignoreMerges, PrefixTokens = addBos && bos is not null ? [bos] : [],
+                });
                 break;
             case "llama":
                 var scores = reader.Get("tokenizer.ggml.scores")?.AsArray<float>() ?? new float[tokens.Length];
@@ -68,7 +75,8 @@ public static class GgufTokenizerImporter
         }
         Directory.CreateDirectory(outDir);
         HfTokenizerJson.Write(Path.Combine(outDir, "tokenizer.json"), json);
-        HfTokenizerJson.Write(Path.Combine(outDir, "tokenizer_config.json"), HfTokenizerJson.Config(bos, eos, pad, unk, addBos, addEos, template));
+        HfTokenizerJson.Write(Path.Combine(outDir, "tokenizer_config.json"), HfTokenizerJson.Config(list.Where(t => t.Added),
+            new HfTokenizerJson.SpecialTokens(bos, eos, pad, unk), addBos, addEos, template, modelMaxLength: 1_000_000_000_000_000_000L));
         return true;
     }
 

@@ -3,6 +3,8 @@ using Substrate.Models;
 using Substrate.Models.Tests;
 using Substrate.Tokenizers;
 
+using Substrate.Tokenizers.Formats;
+
 namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>
@@ -46,7 +48,8 @@ public class SentencePieceGgufTests
         HfTokenizerJson.Write(Path.Combine(dir, "tokenizer.json"),
             HfTokenizerJson.SentencePieceBpe(tokens, merges, addSpacePrefix: true, unkToken: "<unk>", bosToken: "<s>"));
         HfTokenizerJson.Write(Path.Combine(dir, "tokenizer_config.json"),
-            HfTokenizerJson.Config("<s>", "</s>", null, "<unk>", addBos: true, addEos: false, chatTemplate: null));
+            HfTokenizerJson.Config(tokens.Where(t => t.Added), new HfTokenizerJson.SpecialTokens("<s>", "</s>", null, "<unk>"), addBos: true, addEos: false,
+                chatTemplate: null, modelMaxLength: 4096));
         return dir;
     }
 

@@ -55,8 +55,9 @@ public static class CommandLine
         }
         catch (Exception e)
         {
-            // An internal failure still gets one line; the stack trace only when asked for.
-            Console.Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+            // An internal failure still gets one line — its first: libtorch appends C++ frames and paths to its messages;
+            // the exception type and stack trace only when asked for.
+            Console.Error.WriteLine($"error: internal error: {FirstLine(e.Message)} (SUBSTRATE_DEBUG=1 for details)");
             if (Environment.GetEnvironmentVariable("SUBSTRATE_DEBUG") == "1") Console.Error.WriteLine(e);
             return 70;
         }
@@ -64,7 +65,9 @@ public static class CommandLine
 
     static bool IsUserError(Exception e) => e is ArgumentException or IOException or InvalidDataException
         or JsonException or UnauthorizedAccessException or FormatException or NotSupportedException
-        or InvalidOperationException;
+        or InvalidOperationException or InsufficientMemoryException;
+
+    static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 
     static string CommandPath(ParseResult parsed)
     {

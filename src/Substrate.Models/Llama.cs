@@ -395,6 +395,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public LlamaForCausalLM(ModelConfig config, ModelOptions? options = null) : base(nameof(LlamaForCausalLM))
     {
         config.Validate();
+        ModelMemory.EnsureFits(config);
         Config = config;
         this.options = options ?? new ModelOptions();
         if (this.options.RetainFreedMemory) NativeMemory.RetainFreedMemory();

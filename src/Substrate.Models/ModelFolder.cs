@@ -79,20 +79,23 @@ public static class ModelFolder
 
     /// <summary>
     /// Loads a folder: every parameter of the model the config describes must be present with its exact
-    /// shape (else <see cref="InvalidDataException"/> naming the tensor). F32/F16/BF16 weights are
-    /// converted to fp32 master weights. <c>rotary_emb.inv_freq</c> buffers are ignored, and so is
-    /// <c>lm_head.weight</c> when the config ties embeddings. The global RNG is left as it was.
+    /// shape (else <see cref="InvalidDataException"/> naming the tensor), checked from the headers before anything is
+    /// allocated; a weight holding NaN or infinity is refused too. F32/F16/BF16 weights are converted to fp32 master
+    /// weights. <c>rotary_emb.inv_freq</c> buffers are ignored, and so is <c>lm_head.weight</c> when the config ties
+    /// embeddings. The global RNG is left as it was.
     /// </summary>
     public static LlamaForCausalLM Load(string dir, ModelOptions? options = null)
     {
         var config = ReadConfig(dir);
+        var files = WeightFiles(dir); // tensor name → file
+        CheckWeights(dir, config, WeightShapes(files));
         var rng = get_rng_state();
         LlamaForCausalLM model;
         try { model = new LlamaForCausalLM(config, options); }
         finally { set_rng_state(rng); rng.Dispose(); }
         try
         {
-            LoadWeights(model, dir);
+            LoadWeights(model, files);
             return model;
         }
         catch
@@ -102,37 +105,49 @@ public static class ModelFolder
         }
     }
 
-    private static void LoadWeights(LlamaForCausalLM model, string dir)
+    /// <summary>
+    /// Checks weight names and shapes (from the safetensors headers) against what <paramref name="config"/> describes,
+    /// before anything is allocated; a config with more layers than the weights have tensors for fails at once, without
+    /// walking its (maybe 10⁹) layers.
+    /// </summary>
+    public static void CheckWeights(string dir, ModelConfig config, IReadOnlyDictionary<string, long[]> shapes)
     {
-        var files = WeightFiles(dir); // tensor name → file
+        static string Shape(long[] shape) => $"[{string.Join(", ", shape)}]";
+        bool Ignored(string name) => name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal) || (name == "lm_head.weight" && config.TieWordEmbeddings);
+        var held = shapes.Keys.Where(n => !Ignored(n)).ToHashSet(StringComparer.Ordinal);
+        if ((long)config.NumHiddenLayers * TensorsPerLayer > held.Count)
+            throw new InvalidDataException($"{dir}: config.json describes {config.NumHiddenLayers} layers ({TensorsPerLayer} tensors each); " +
+                $"the weights hold {held.Count} tensors in all");
+        foreach (var (name, shape) in ModelLayout.Parameters(config))
+        {
+            if (!held.Remove(name))
+                throw new InvalidDataException($"{dir}: tensor '{name}' (shape {Shape(shape)}) is missing from the weights");
+            if (!shapes[name].SequenceEqual(shape))
+                throw new InvalidDataException($"{dir}: tensor '{name}' has shape {Shape(shapes[name])}; the config needs {Shape(shape)}");
+        }
+        var unexpected = held.Order(StringComparer.Ordinal).ToList();
+        if (unexpected.Count > 0)
+            throw new InvalidDataException(
+                $"{dir}: {unexpected.Count} tensor(s) the config does not describe: {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", …" : "")}");
+    }
+
+    private const int TensorsPerLayer = 9; // q, k, v, o, gate, up, down, two norms
+
+    private static void LoadWeights(LlamaForCausalLM model, Dictionary<string, string> files)
+    {
         var readers = new Dictionary<string, SafetensorsReader>();
         try
         {
-            SafetensorsReader ReaderFor(string file) =>
-                readers.TryGetValue(file, out var r) ? r : readers[file] = new SafetensorsReader(file);
-
-            var expected = model.state_dict();
-            foreach (var (name, target) in expected)
+            foreach (var (name, target) in model.state_dict())
             {
-                if (!files.TryGetValue(name, out var file))
-                    throw new InvalidDataException($"{dir}: tensor '{name}' (shape [{string.Join(", ", target.shape)}]) is missing from the weights");
-                var reader = ReaderFor(file);
-                if (!reader.Contains(name))
-                    throw new InvalidDataException($"{file}: tensor '{name}' is missing (the index names this file)");
-                var shape = reader.Entry(name).Shape;
-                if (!shape.SequenceEqual(target.shape))
-                    throw new InvalidDataException(
-                        $"{file}: tensor '{name}' has shape [{string.Join(", ", shape)}]; the config needs [{string.Join(", ", target.shape)}]");
+                var file = files[name];
+                if (!readers.TryGetValue(file, out var reader)) readers[file] = reader = new SafetensorsReader(file);
                 using var loaded = reader.Read(name);
                 using (no_grad()) target.copy_(loaded);
+                using var nonFinite = loaded.isfinite().logical_not().sum();
+                if (nonFinite.item<long>() is var count and > 0)
+                    throw new InvalidDataException($"{file}: tensor '{name}' holds {count} NaN or infinite values; the weights are corrupt");
             }
-            var unexpected = files.Keys
-                .Where(n => !expected.ContainsKey(n) && !n.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal)
-                            && !(n == "lm_head.weight" && model.Config.TieWordEmbeddings))
-                .Order(StringComparer.Ordinal).ToList();
-            if (unexpected.Count > 0)
-                throw new InvalidDataException(
-                    $"{dir}: {unexpected.Count} tensor(s) the config does not describe: {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", …" : "")}");
         }
         finally
         {
@@ -140,8 +155,22 @@ public static class ModelFolder
         }
     }
 
+    /// <summary>Tensor name → shape, from the safetensors headers of <paramref name="files"/> (no data is read).</summary>
+    public static Dictionary<string, long[]> WeightShapes(IReadOnlyDictionary<string, string> files)
+    {
+        var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach (var group in files.GroupBy(kv => kv.Value))
+        {
+            using var reader = new SafetensorsReader(group.Key);
+            foreach (var (name, _) in group)
+                shapes[name] = reader.Contains(name) ? reader.Entry(name).Shape.ToArray()
+                    : throw new InvalidDataException($"{group.Key}: tensor '{name}' is missing (the index names this file)");
+        }
+        return shapes;
+    }
+
     /// <summary>Tensor name → safetensors file, from model.safetensors or model.safetensors.index.json.</summary>
-    private static Dictionary<string, string> WeightFiles(string dir)
+    public static Dictionary<string, string> WeightFiles(string dir)
     {
         var single = Path.Combine(dir, WeightsFile);
         var index = Path.Combine(dir, WeightsIndexFile);

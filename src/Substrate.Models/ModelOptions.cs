@@ -10,7 +10,7 @@ public enum AttentionImplementation { Eager, Fused }
 /// <summary>
 /// Runtime choices for a model, apart from its architecture (<see cref="ModelConfig"/>).
 /// </summary>
-public sealed class ModelOptions
+public sealed record ModelOptions
 {
     /// <summary>
     /// Float32, or BFloat16 for mixed precision: weights stay fp32 (master weights); linears and

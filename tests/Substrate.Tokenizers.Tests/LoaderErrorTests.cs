@@ -30,6 +30,11 @@ public class LoaderErrorTests : IDisposable
     [InlineData("{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]}}", "neither a ByteLevel pre-tokenizer")]
     [InlineData("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}", "lacks the token for byte")]
     [InlineData("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}", "tokenizer.json")]
+    [InlineData("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":-5},\"merges\":[]}}", "token 'b' has a negative id (-5)")]
+    [InlineData("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0},\"merges\":[]}}", "id 0 is given to two tokens, 'a' and 'b'")]
+    [InlineData("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":2147483647},\"merges\":[]}}", "id 2147483647, out of range for 2 tokens")]
+    [InlineData("{\"added_tokens\":[{\"id\":1,\"content\":\"<s>\"}],\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[]}}",
+        "id 1 is given to two tokens, 'b' and '<s>'")]
     public void Bad_tokenizer_json(string content, string reason)
     {
         string path = Write("tokenizer.json", content);

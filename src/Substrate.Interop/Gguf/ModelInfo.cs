@@ -44,9 +44,11 @@ public sealed record ModelInfo(
     private static ModelInfo DescribeFolder(string dir)
     {
         var config = ModelFolder.ReadConfig(dir);
+        var files = ModelFolder.WeightFiles(dir);
+        ModelFolder.CheckWeights(dir, config, ModelFolder.WeightShapes(files)); // info reports only what would load
         var byDtype = new SortedDictionary<string, long>(StringComparer.Ordinal);
         long total = 0;
-        foreach (var file in WeightFiles(dir))
+        foreach (var file in files.Values.Distinct())
         {
             using var reader = new SafetensorsReader(file);
             foreach (var e in reader.Entries)
@@ -71,19 +73,6 @@ public sealed record ModelInfo(
             config.NumAttentionHeads, config.NumKeyValueHeads, config.TieWordEmbeddings, config.TorchDtype, tokenizer, byDtype,
             Directory.GetFiles(dir).Order(StringComparer.Ordinal)
                 .Select(f => new ModelFileInfo(System.IO.Path.GetFileName(f), new FileInfo(f).Length)).ToList());
-    }
-
-    private static IEnumerable<string> WeightFiles(string dir)
-    {
-        var single = System.IO.Path.Combine(dir, ModelFolder.WeightsFile);
-        if (File.Exists(single)) return [single];
-        var index = System.IO.Path.Combine(dir, ModelFolder.WeightsIndexFile);
-        if (!File.Exists(index)) return [];
-        var map = JsonNode.Parse(File.ReadAllText(index))?["weight_map"] as JsonObject
-            ?? throw new InvalidDataException($"{index}: no weight_map object");
-        return map.Select(kv => kv.Value?.GetValue<string>() ?? "")
-            .Where(f => f.Length > 0 && f == System.IO.Path.GetFileName(f))
-            .Distinct().Select(f => System.IO.Path.Combine(dir, f));
     }
 
     private static ModelInfo DescribeGguf(string path)

@@ -52,10 +52,7 @@ public sealed class LoraModel : IDisposable
         return new LoraModel(model, factory, null);
     }
 
-    private static ModelOptions WithFactory(ModelOptions o, LoraLinearFactory f) => new()
-    {
-        ComputeDtype = o.ComputeDtype, WeightDtype = o.WeightDtype, Device = o.Device, Attention = o.Attention, RetainFreedMemory = o.RetainFreedMemory, FusedKernels = o.FusedKernels, LinearFactory = f,
-    };
+    private static ModelOptions WithFactory(ModelOptions o, LoraLinearFactory f) => o with { LinearFactory = f };
 
     private static void Freeze(LlamaForCausalLM model)
     {

@@ -48,6 +48,7 @@ public static class HfTokenizerJsonReader
         var vocab = ReadVocab(Required(model, "vocab"));
         var merges = ReadMerges(Required(model, "merges"));
         var added = ReadAddedTokens(root);
+        CheckIds(vocab, added);
         var (prefix, suffix) = ReadTemplate(Optional(root, "post_processor"));
         string? bos = config.BosToken ?? prefix.FirstOrDefault();
         bool ignoreMerges = Bool(model, "ignore_merges") ?? false;
@@ -176,6 +177,25 @@ public static class HfTokenizerJsonReader
         var result = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in vocab.EnumerateObject()) result[p.Name] = p.Value.GetInt32();
         return result;
+    }
+
+    /// <summary>
+    /// Ids are refused at load, not at encode time: negative, shared by two different tokens, or so far past the token
+    /// count that the id tables would be mostly holes (an id of 2^31 would allocate gigabytes).
+    /// </summary>
+    private static void CheckIds(Dictionary<string, int> vocab, List<AddedToken> added)
+    {
+        var owner = new Dictionary<int, string>(vocab.Count + added.Count);
+        foreach (var (token, id) in vocab.Select(kv => (kv.Key, kv.Value)).Concat(added.Select(a => (a.Content, a.Id))))
+        {
+            if (id < 0) throw new InvalidDataException($"token '{token}' has a negative id ({id})");
+            if (owner.TryGetValue(id, out var other) && other != token)
+                throw new InvalidDataException($"id {id} is given to two tokens, '{other}' and '{token}'");
+            owner[id] = token;
+        }
+        long limit = 2L * owner.Count + 1024;
+        if (owner.Count > 0 && owner.Keys.Max() is var max && max >= limit)
+            throw new InvalidDataException($"token '{owner[max]}' has id {max}, out of range for {owner.Count} tokens");
     }
 
     // Merges are "left right" strings (older files) or ["left", "right"] pairs (tokenizers ≥ 0.20).

@@ -43,4 +43,19 @@ public class ModelInfoTests
         Assert.Equal(64 * 2 * 2 + 64, gguf.ParametersByDtype["F32"]); // the norms
         Assert.Throws<FileNotFoundException>(() => ModelInfo.Describe(Path.Combine(dir, "nope.gguf")));
     }
+
+    [Theory]
+    [InlineData("num_hidden_layers", 1_000_000_000L, "1000000000 layers")]
+    [InlineData("hidden_size", 1_000_000_000L, "model.embed_tokens.weight")]
+    public void Info_refuses_a_config_its_weights_do_not_match(string key, long value, string reason)
+    {
+        var dir = GgufTestModels.CreateFolder();
+        var path = Path.Combine(dir, ModelFolder.ConfigFile);
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+        config[key] = value;
+        if (key == "hidden_size") config["head_dim"] = 16;
+        File.WriteAllText(path, config.ToJsonString());
+        var e = Assert.Throws<InvalidDataException>(() => ModelInfo.Describe(dir));
+        Assert.Contains(reason, e.Message);
+    }
 }

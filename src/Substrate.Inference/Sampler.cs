@@ -6,6 +6,8 @@ namespace Substrate.Inference;
 /// <summary>
 /// Picks the next token from one position's logits: repetition penalty, then temperature
 /// (0 = argmax), top-k, top-p, and a draw from a seeded <see cref="torch.Generator"/>.
+/// Safe for every accepted value: a penalty of 1e-300 or a temperature of 1e-38 overflows to the largest float, never to
+/// infinity minus infinity, so the distribution is never NaN; logits that already hold NaN are an error, not a draw.
 /// </summary>
 public sealed class Sampler : IDisposable
 {
@@ -31,12 +33,13 @@ public sealed class Sampler : IDisposable
             using var x = tensor(logits.ToArray()); // (V)
             return Sample(x, context);
         }
-        var (best, bestValue) = (-1, float.NegativeInfinity);
+        var (best, bestValue) = (-1, double.NegativeInfinity);
         var penalized = repetitionPenalty != 1.0 && context.Count > 0 ? new HashSet<int>(context) : null;
         for (var i = 0; i < logits.Length; i++)
         {
-            var value = logits[i];
-            if (penalized?.Contains(i) == true) value = value > 0 ? value / (float)repetitionPenalty : value * (float)repetitionPenalty;
+            double value = logits[i];
+            if (double.IsNaN(value)) throw NonFinite();
+            if (penalized?.Contains(i) == true) value = Math.Clamp(value > 0 ? value / repetitionPenalty : value * repetitionPenalty, -float.MaxValue, float.MaxValue);
             if (value > bestValue || best < 0) (best, bestValue) = (i, value);
         }
         return best;
@@ -47,15 +50,16 @@ public sealed class Sampler : IDisposable
     {
         using var scope = NewDisposeScope();
         var x = logits.to(ScalarType.Float32, CPU).reshape(-1); // (V)
+        if (x.isnan().any().item<bool>()) throw NonFinite();
         if (repetitionPenalty != 1.0 && context.Count > 0)
         {
             var seen = tensor(context.Distinct().Select(i => (long)i).ToArray());          // (n)
             var old = x.index_select(0, seen);                                               // (n)
-            var penalized = where(old > 0, old / repetitionPenalty, old * repetitionPenalty); // (n)
-            x = x.index_copy(0, seen, penalized);
+            var penalized = where(old > 0, old / repetitionPenalty, old * repetitionPenalty); // (n), ±inf for a tiny penalty
+            x = x.index_copy(0, seen, penalized.clamp(-float.MaxValue, float.MaxValue));
         }
         if (temperature == 0) return (int)x.argmax().item<long>();
-        x = x / temperature;
+        x = (x - x.max()) / temperature; // ≤ 0 and the best exactly 0: a tiny temperature gives -inf, never inf - inf
         if (topK > 0 && topK < x.shape[0])
         {
             var kth = x.topk(topK).values[topK - 1];
@@ -66,11 +70,15 @@ public sealed class Sampler : IDisposable
             var (sorted, order) = x.sort(descending: true);               // (V) each
             var probs = sorted.softmax(-1);
             var before = probs.cumsum(-1) - probs;                         // probability mass ahead of each token
-            sorted = sorted.masked_fill(before >= topP, double.NegativeInfinity); // the first token always stays
+            var drop = before >= topP;                                     // a topP below float's range compares as 0
+            drop[0] = false;                                               // the first token always stays
+            sorted = sorted.masked_fill(drop, double.NegativeInfinity);
             x = full_like(x, double.NegativeInfinity).scatter(0, order, sorted);
         }
         return (int)multinomial(x.softmax(-1), 1, generator: random).item<long>();
     }
+
+    private static InvalidOperationException NonFinite() => new("the model's logits hold NaN (are its weights corrupt?)");
 
     public void Dispose() => random.Dispose();
 }

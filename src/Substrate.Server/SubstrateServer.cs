@@ -73,12 +73,22 @@ public sealed class SubstrateServer : IAsyncDisposable
         }
         catch (Exception e) when (!context.Response.HasStarted)
         {
-            await ErrorBody.Write(context, ApiException.From(e) ?? new ApiException(500, $"internal error: {e.Message}", "server_error"));
+            await ErrorBody.Write(context, ApiException.From(e) ?? Internal(context, e));
         }
         finally
         {
             metrics.Request(EndpointLabel(context), context.Response.StatusCode, clock.Elapsed.TotalSeconds);
         }
+    }
+
+    /// <summary>A 500 whose body says nothing of the exception (its message may carry libtorch's C++ frames, file paths, the
+    /// exception type); the details go to the server's log.</summary>
+    private static ApiException Internal(HttpContext context, Exception e)
+    {
+        context.RequestServices.GetService<ILoggerFactory>()?.CreateLogger<SubstrateServer>()
+            .LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path);
+        return new ApiException(500, "the server failed to complete this request (an internal error; the server log has the details)",
+            "server_error", code: "internal_error");
     }
 
     /// <summary>The route the request resolved to (so "/V1/Models" counts as /v1/models), "other" for the fallback.</summary>

@@ -61,4 +61,41 @@ public class SamplerTests
         Assert.Equal(drawsA, drawsB);
         Assert.True(drawsA.Distinct().Count() > 2);
     }
+
+    [Theory]
+    [InlineData(1e-38, 1.0, 1.0)]
+    [InlineData(1.0, 5e-324, 1.0)]
+    [InlineData(1.0, 1.0, 1e-300)]
+    [InlineData(1e-38, 5e-324, 1e-300)]
+    [InlineData(2.0, 1.0, 1e300)]
+    public void Extreme_accepted_values_never_give_nan(double temperature, double topP, double penalty)
+    {
+        using var logits = tensor(new float[] { 1.0f, 3.0f, 2.5f, -1.0f, 0.5f, float.MaxValue, -float.MaxValue, float.NegativeInfinity });
+        using var s = new Sampler(temperature, topP: topP, repetitionPenalty: penalty, seed: 5);
+        for (var i = 0; i < 20; i++)
+        {
+            var id = s.Sample(logits, [0, 1, 3, 5]);
+            Assert.InRange(id, 0, 6);
+        }
+        using var greedy = new Sampler(0, repetitionPenalty: penalty);
+        Assert.InRange(greedy.Sample(logits.data<float>().ToArray(), [0, 1, 3, 5]), 0, 6);
+    }
+
+    [Fact]
+    public void A_tiny_temperature_is_greedy()
+    {
+        using var logits = Logits();
+        using var s = new Sampler(temperature: 1e-38, seed: 9);
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(1, s.Sample(logits, [])));
+    }
+
+    [Fact]
+    public void Nan_logits_are_an_error_not_a_draw()
+    {
+        using var logits = tensor(new float[] { 1.0f, float.NaN, 2.0f });
+        using var s = new Sampler(seed: 1);
+        Assert.Throws<InvalidOperationException>(() => s.Sample(logits, []));
+        using var greedy = new Sampler(0);
+        Assert.Throws<InvalidOperationException>(() => greedy.Sample(new float[] { 1.0f, float.NaN }, []));
+    }
 }

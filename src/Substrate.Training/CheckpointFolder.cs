@@ -8,20 +8,28 @@ namespace Substrate.Training;
 /// The crash-safe folder every training recipe checkpoints into: <c>checkpoint/</c>, written whole into
 /// <c>checkpoint.tmp/</c> (its state file last, which marks it complete) and swapped in by renames, so a
 /// kill at any moment leaves a complete checkpoint (<c>checkpoint/</c>, or <c>checkpoint.old/</c> during
-/// the swap). Also holds the AdamW moments as <c>optimizer.safetensors</c>.
+/// the swap). Also holds the AdamW moments as <c>optimizer.safetensors</c>, and <c>checksums.sha256</c>
+/// (<c>sha256sum</c>'s format) over every other file, so a flipped bit is found before a run resumes from it.
 /// </summary>
 public static class CheckpointFolder
 {
     public const string DirectoryName = "checkpoint";
     public const string OptimizerFile = "optimizer.safetensors";
+    public const string ChecksumsFile = "checksums.sha256";
 
-    /// <summary>The latest complete checkpoint of a run (one holding <paramref name="stateFile"/>), or null.</summary>
+    /// <summary>
+    /// The latest complete checkpoint of a run (one holding <paramref name="stateFile"/>), or null; a complete one whose
+    /// files do not match their checksums, or whose state and optimizer disagree on the step, is an
+    /// <see cref="InvalidDataException"/> — never resumed from.
+    /// </summary>
     public static string? Find(string runDirectory, string stateFile)
     {
         foreach (var name in new[] { DirectoryName, DirectoryName + ".old" })
         {
             var dir = Path.Combine(runDirectory, name);
-            if (File.Exists(Path.Combine(dir, stateFile))) return dir;
+            if (!File.Exists(Path.Combine(dir, stateFile))) continue;
+            CheckpointIntegrity.Verify(dir, stateFile);
+            return dir;
         }
         return null;
     }
@@ -36,6 +44,7 @@ public static class CheckpointFolder
         write(temp);
         SafetensorsWriter.Write(Path.Combine(temp, OptimizerFile), optimizer.StateDict(),
             new Dictionary<string, string> { ["step"] = step.ToString(), ["optimizer"] = "adamw" });
+        CheckpointIntegrity.WriteChecksums(temp);
         AtomicFile.WriteAllText(Path.Combine(temp, stateFile), stateJson); // last: marks the folder complete
 
         if (Directory.Exists(old)) Directory.Delete(old, recursive: true);

@@ -13,5 +13,6 @@ public static class BenchmarkTable
         ["decode"] = DecodeBenchmark.Run,
         ["forward-backward"] = ForwardBackwardBenchmark.Run,
         ["serve"] = ServeBenchmark.Run,
+        ["serve-soak"] = ServeSoakBenchmark.Run,
     };
 }

@@ -126,13 +126,13 @@ internal static class ServeBenchmark
         return (watch.Elapsed.TotalSeconds, first, tokens);
     }
 
-    private static double Percentile(IEnumerable<double> values, double p)
+    internal static double Percentile(IEnumerable<double> values, double p)
     {
         var sorted = values.Order().ToArray();
         return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
     }
 
-    private static string CreateFolder()
+    internal static string CreateFolder()
     {
         var dir = Path.Combine(Path.GetTempPath(), $"substrate-serve-bench-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);

@@ -118,6 +118,9 @@ public class HttpApiTests(TinyServer server) : IClassFixture<TinyServer>
         Assert.Equal("context_length_exceeded", error.GetProperty("code").GetString());
         Assert.Equal("prompt", error.GetProperty("param").GetString());
         var huge = new string('a', 100 * 1024);
-        await Error(await http.PostAsync("/v1/completions", Json($$"""{"model":"tiny","prompt":"{{huge}}"}""")), HttpStatusCode.RequestEntityTooLarge);
+        var tooLarge = await http.PostAsync("/v1/completions", Json($$"""{"model":"tiny","prompt":"{{huge}}"}"""));
+        Assert.True(tooLarge.Headers.ConnectionClose); // the unread body ends the connection: the client must not reuse it
+        await Error(tooLarge, HttpStatusCode.RequestEntityTooLarge);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/v1/models")).StatusCode);
     }
 }

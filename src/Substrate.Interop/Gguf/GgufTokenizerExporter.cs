@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Substrate.Models;
+using Substrate.Tokenizers;
 using Substrate.Tokenizers.Bpe;
+using Substrate.Tokenizers.Formats;
 
 namespace Substrate.Interop.Gguf;
 
@@ -30,7 +32,8 @@ public static class GgufTokenizerExporter
         if (!File.Exists(path)) return false;
         using var doc = ParseJson(path);
         var root = doc.RootElement;
-        var tokenizerConfig = ReadTokenizerConfig(modelDir);
+        var configPath = Path.Combine(modelDir, "tokenizer_config.json");
+        var tokenizerConfig = File.Exists(configPath) ? TokenizerConfig.Read(configPath) : TokenizerConfig.Empty;
         var model = root.GetProperty("model");
         if (model.TryGetProperty("type", out var type) && type.GetString() != "BPE")
             throw new NotSupportedException($"{path}: tokenizer model '{type.GetString()}' cannot be exported to GGUF (supported: BPE)");
@@ -45,7 +48,7 @@ public static class GgufTokenizerExporter
             types[id] = t;
         }
         foreach (var p in model.GetProperty("vocab").EnumerateObject()) Put(p.Name, p.Value.GetInt32(), GgufTokenType.Normal);
-        var merges = ReadMerges(model.GetProperty("merges"));
+        var merges = HfTokenizerJsonReader.ReadMerges(model.GetProperty("merges"));
         var special = new HashSet<int>();
         if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind == JsonValueKind.Array)
             foreach (var t in added.EnumerateArray())
@@ -71,43 +74,49 @@ public static class GgufTokenizerExporter
             writer.Add("tokenizer.ggml.token_type", GgufValue.Array(types.Select(t => (int)t).ToArray()));
             writer.Add("tokenizer.ggml.merges", GgufValue.Array(merges.Select(m => $"{m.Left} {m.Right}").ToArray()));
         }
-        else
-        {
-            if (!(model.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True))
-                throw new NotSupportedException($"{path}: a BPE tokenizer without ByteLevel must use byte_fallback (SentencePiece-style) to export as 'llama'");
-            string? unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
-            var scores = new float[vocabSize];
-            var rank = new Dictionary<string, int>(StringComparer.Ordinal);
-            for (int r = 0; r < merges.Count; r++) rank.TryAdd(merges[r].Left + merges[r].Right, r);
-            for (int i = 0; i < vocabSize; i++)
-            {
-                var t = tokens[i]!;
-                if (types[i] == GgufTokenType.Normal)
-                {
-                    if (t.Length == 6 && t.StartsWith("<0x", StringComparison.Ordinal) && t.EndsWith('>')) types[i] = GgufTokenType.Byte;
-                    else if (t == unk) types[i] = GgufTokenType.Unknown;
-                }
-                if (t == unk && types[i] == GgufTokenType.Control) types[i] = GgufTokenType.Unknown;
-                // llama.cpp's SentencePiece merge picks the candidate with the highest score: the earliest merge.
-                scores[i] = rank.TryGetValue(t, out var r) ? -r : (types[i] == GgufTokenType.Normal ? 0f : -1000f);
-            }
-            writer.Add("tokenizer.ggml.model", "llama");
-            writer.Add("tokenizer.ggml.pre", "default");
-            writer.Add("tokenizer.ggml.tokens", GgufValue.Array(tokens!));
-            writer.Add("tokenizer.ggml.scores", GgufValue.Array(scores));
-            writer.Add("tokenizer.ggml.token_type", GgufValue.Array(types.Select(t => (int)t).ToArray()));
-            if (IdOf(unk) is { } unkId) writer.Add("tokenizer.ggml.unknown_token_id", (uint)unkId);
-            writer.Add("tokenizer.ggml.add_space_prefix", AddsSpacePrefix(root, preTokenizers));
-        }
+        else AddSentencePiece(writer, path, model, tokens!, types, merges, IdOf, AddsSpacePrefix(root, preTokenizers));
 
         var prefix = TemplatePrefix(root);
-        if ((IdOf(tokenizerConfig.Bos) ?? IdOf(prefix.FirstOrDefault()) ?? config.BosTokenId) is { } bos) writer.Add("tokenizer.ggml.bos_token_id", (uint)bos);
-        if ((IdOf(tokenizerConfig.Eos) ?? config.EosTokenId) is { } eos) writer.Add("tokenizer.ggml.eos_token_id", (uint)eos);
-        if (IdOf(tokenizerConfig.Pad) is { } pad) writer.Add("tokenizer.ggml.padding_token_id", (uint)pad);
-        writer.Add("tokenizer.ggml.add_bos_token", tokenizerConfig.AddBos ?? prefix.Count > 0);
-        writer.Add("tokenizer.ggml.add_eos_token", tokenizerConfig.AddEos ?? false);
+        if ((IdOf(tokenizerConfig.BosToken) ?? IdOf(prefix.FirstOrDefault()) ?? config.BosTokenId) is { } bos)
+            writer.Add("tokenizer.ggml.bos_token_id", (uint)bos);
+        if ((IdOf(tokenizerConfig.EosToken) ?? config.EosTokenId) is { } eos) writer.Add("tokenizer.ggml.eos_token_id", (uint)eos);
+        if (IdOf(tokenizerConfig.PadToken) is { } pad) writer.Add("tokenizer.ggml.padding_token_id", (uint)pad);
+        writer.Add("tokenizer.ggml.add_bos_token", tokenizerConfig.AddBosToken ?? prefix.Count > 0);
+        writer.Add("tokenizer.ggml.add_eos_token", tokenizerConfig.AddEosToken ?? false);
         if (tokenizerConfig.ChatTemplate is { } template) writer.Add("tokenizer.chat_template", template);
         return true;
+    }
+
+    /// <summary>The <c>llama</c> (SentencePiece-style BPE with byte fallback) tokenizer keys: byte and unknown token types,
+    /// and scores that make llama.cpp's merge order the tokenizer's.</summary>
+    private static void AddSentencePiece(GgufWriter writer, string path, JsonElement model, string[] tokens, GgufTokenType[] types,
+        List<(string Left, string Right)> merges, Func<string?, int?> idOf, bool addSpacePrefix)
+    {
+        if (!(model.TryGetProperty("byte_fallback", out var bf) && bf.ValueKind == JsonValueKind.True))
+            throw new NotSupportedException($"{path}: a BPE tokenizer without ByteLevel must use byte_fallback (SentencePiece-style) to export as 'llama'");
+        string? unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
+        var scores = new float[tokens.Length];
+        var rank = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int r = 0; r < merges.Count; r++) rank.TryAdd(merges[r].Left + merges[r].Right, r);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            var t = tokens[i];
+            if (types[i] == GgufTokenType.Normal)
+            {
+                if (t.Length == 6 && t.StartsWith("<0x", StringComparison.Ordinal) && t.EndsWith('>')) types[i] = GgufTokenType.Byte;
+                else if (t == unk) types[i] = GgufTokenType.Unknown;
+            }
+            if (t == unk && types[i] == GgufTokenType.Control) types[i] = GgufTokenType.Unknown;
+            // llama.cpp's SentencePiece merge picks the candidate with the highest score: the earliest merge.
+            scores[i] = rank.TryGetValue(t, out var r) ? -r : (types[i] == GgufTokenType.Normal ? 0f : -1000f);
+        }
+        writer.Add("tokenizer.ggml.model", "llama");
+        writer.Add("tokenizer.ggml.pre", "default");
+        writer.Add("tokenizer.ggml.tokens", GgufValue.Array(tokens));
+        writer.Add("tokenizer.ggml.scores", GgufValue.Array(scores));
+        writer.Add("tokenizer.ggml.token_type", GgufValue.Array(types.Select(t => (int)t).ToArray()));
+        if (idOf(unk) is { } unkId) writer.Add("tokenizer.ggml.unknown_token_id", (uint)unkId);
+        writer.Add("tokenizer.ggml.add_space_prefix", addSpacePrefix);
     }
 
     /// <summary>llama.cpp's <c>pre</c> name for a byte-level tokenizer's pre-tokenizers, by the split they perform.</summary>
@@ -154,45 +163,6 @@ public static class GgufTokenizerExporter
             }
         }
         return result;
-    }
-
-    internal static List<(string Left, string Right)> ReadMerges(JsonElement merges)
-    {
-        var result = new List<(string, string)>(merges.GetArrayLength());
-        foreach (var m in merges.EnumerateArray())
-        {
-            if (m.ValueKind == JsonValueKind.Array) { result.Add((m[0].GetString()!, m[1].GetString()!)); continue; }
-            var s = m.GetString()!;
-            int space = s.IndexOf(' ', 1);
-            if (space < 0) throw new InvalidDataException($"merge \"{s}\" is not \"left right\"");
-            result.Add((s[..space], s[(space + 1)..]));
-        }
-        return result;
-    }
-
-    internal sealed record TokenizerSettings(string? Bos, string? Eos, string? Pad, bool? AddBos, bool? AddEos, string? ChatTemplate);
-
-    internal static TokenizerSettings ReadTokenizerConfig(string modelDir)
-    {
-        var path = Path.Combine(modelDir, "tokenizer_config.json");
-        if (!File.Exists(path)) return new(null, null, null, null, null, null);
-        using var doc = ParseJson(path);
-        var root = doc.RootElement;
-        string? Name(string key) => root.TryGetProperty(key, out var v)
-            ? v.ValueKind == JsonValueKind.String ? v.GetString()
-            : v.ValueKind == JsonValueKind.Object && v.TryGetProperty("content", out var c) ? c.GetString() : null
-            : null;
-        bool? Flag(string key) => root.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
-        string? template = null;
-        if (root.TryGetProperty("chat_template", out var ct))
-        {
-            if (ct.ValueKind == JsonValueKind.String) template = ct.GetString();
-            else if (ct.ValueKind == JsonValueKind.Array)
-                foreach (var t in ct.EnumerateArray())
-                    if (t.TryGetProperty("template", out var tpl) && (template is null || (t.TryGetProperty("name", out var n) && n.GetString() == "default")))
-                        template = tpl.GetString();
-        }
-        return new(Name("bos_token"), Name("eos_token"), Name("pad_token"), Flag("add_bos_token"), Flag("add_eos_token"), template);
     }
 
     internal static JsonDocument ParseJson(string path)

@@ -198,8 +198,8 @@ public static class HfTokenizerJsonReader
             throw new InvalidDataException($"token '{owner[max]}' has id {max}, out of range for {owner.Count} tokens");
     }
 
-    // Merges are "left right" strings (older files) or ["left", "right"] pairs (tokenizers ≥ 0.20).
-    private static List<(string, string)> ReadMerges(JsonElement merges)
+    /// <summary>A tokenizer.json merge list: "left right" strings (older files) or ["left", "right"] pairs (tokenizers ≥ 0.20).</summary>
+    public static List<(string Left, string Right)> ReadMerges(JsonElement merges)
     {
         var result = new List<(string, string)>(merges.GetArrayLength());
         foreach (var m in merges.EnumerateArray())

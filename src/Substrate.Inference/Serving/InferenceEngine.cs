@@ -147,7 +147,10 @@ public sealed class InferenceEngine : IInferenceEngine
     {
         if (messages.Count == 0) throw new ArgumentException("messages must not be empty");
         try { return chat.EncodePrompt(messages, tools); }
-        catch (ChatTemplateException e) { throw new ArgumentException($"the model's chat template refused the messages: {e.Message}", e); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new ArgumentException($"the model's chat template refused the messages: {e.Message}", e);
+        }
     }
 
     private List<TokenDetail>? Details(GeneratedToken token, int topLogprobs)

@@ -5,31 +5,30 @@ using Substrate.Tokenizers.ChatTemplates;
 namespace Substrate.Evaluation;
 
 /// <summary>
-/// A model's answers to chat turns, rendered exactly as fine-tuning rendered them (<see cref="SupervisedEncoder"/>: the
-/// model's chat template, or the "User: …/Assistant: …" transcript of a template-less base). <see cref="Reply"/> generates
-/// the assistant turn (it ends at EOS, the template's end-of-turn token, or the transcript's next "User:" line);
-/// <see cref="Choose"/> picks, of fixed answers, the one the model finds most likely as the whole assistant turn
-/// (zero-shot multiple choice through the chat format, fair to a base model that would not stop by itself).
+/// A model's answers to chat turns, rendered exactly as fine-tuning rendered them (the <see cref="ChatFormat"/> of
+/// <see cref="SupervisedEncoder"/>: the model's chat template, or the "User: …/Assistant: …" transcript of a template-less
+/// base). <see cref="Reply"/> generates the assistant turn (it ends where the chat format ends a turn: EOS, an end-of-turn
+/// token, or the transcript's next "User:" line); <see cref="Choose"/> picks, of fixed answers, the one the model finds
+/// most likely as the whole assistant turn (zero-shot multiple choice through the chat format, fair to a base model that
+/// would not stop by itself).
 /// </summary>
 public sealed class ChatAnswerer
 {
-    private static readonly string[] EndOfTurnTokens = ["<|eot_id|>", "<|im_end|>", "<|end|>", "</s>"];
     private readonly LoadedModel loaded;
     private readonly SupervisedEncoder encoder;
-    private readonly TokenGenerator generator;
-    private readonly HashSet<int> stopIds;
+    private readonly Generator generator;
 
     public ChatAnswerer(LoadedModel loaded)
     {
         this.loaded = loaded;
         encoder = new SupervisedEncoder(loaded.Tokenizer, loaded.TokenizerConfig);
-        generator = new TokenGenerator(loaded.Model);
-        stopIds = new HashSet<int>(EndOfTurnTokens.Select(loaded.Tokenizer.TokenToId).OfType<int>());
-        if (loaded.Tokenizer.Special.Eos is int eos) stopIds.Add(eos);
-        if (loaded.Model.Config.EosTokenId is int configEos) stopIds.Add(configEos);
+        generator = new Generator(loaded.Model, loaded.Tokenizer);
     }
 
     public bool UsesChatTemplate => encoder.UsesChatTemplate;
+
+    /// <summary>The chat format replies are rendered and ended with (the one fine-tuning used).</summary>
+    public ChatFormat Format => encoder.Format;
 
     /// <summary>The prompt of <paramref name="messages"/> (ending with a user turn) up to the assistant's generation prompt,
     /// at most <paramref name="window"/> tokens: the oldest user/assistant pairs are removed from the list until it fits
@@ -38,7 +37,7 @@ public sealed class ChatAnswerer
     {
         while (true)
         {
-            var prompt = encoder.EncodeRendered(encoder.Template.Render(messages, addGenerationPrompt: true, loaded.TokenizerConfig));
+            var prompt = Format.EncodePrompt(messages);
             int firstTurn = messages.FindIndex(m => m.Role != "system");
             if (prompt.Length <= window || messages.Count - firstTurn <= 1) return prompt.Length <= window ? prompt : prompt[^window..];
             messages.RemoveRange(firstTurn, Math.Min(2, messages.Count - firstTurn - 1)); // the oldest user/assistant pair
@@ -48,17 +47,13 @@ public sealed class ChatAnswerer
     /// <summary>The assistant's reply to <paramref name="messages"/>, streamed piece by piece to <paramref name="onPiece"/>.</summary>
     public string Reply(List<ChatMessage> messages, GenerationOptions options, Action<string>? onPiece = null)
     {
-        if (!UsesChatTemplate) options = options with { StopStrings = [.. options.StopStrings, "\nUser:"] };
         var prompt = Prompt(messages, Math.Max(16, loaded.Model.Config.MaxPositionEmbeddings - options.MaxTokens));
         var reply = new System.Text.StringBuilder();
-        var decoder = new IncrementalDecoder(loaded.Tokenizer, options.StopStrings);
-        void Emit(string piece) { reply.Append(piece); onPiece?.Invoke(piece); }
-        foreach (var id in generator.Generate(prompt, options, stopIds))
+        foreach (var piece in generator.Stream(prompt, options, StopRules.For(loaded.Model, loaded.Tokenizer, options, Format)))
         {
-            Emit(decoder.Push(id));
-            if (decoder.Stopped) break;
+            reply.Append(piece);
+            onPiece?.Invoke(piece);
         }
-        if (!decoder.Stopped) Emit(decoder.Flush());
         return reply.ToString().Trim();
     }
 
@@ -66,7 +61,7 @@ public sealed class ChatAnswerer
     /// end of turn, the tokens fine-tuning trains), after <paramref name="messages"/>.</summary>
     public int Choose(IReadOnlyList<ChatMessage> messages, IReadOnlyList<string> answers)
     {
-        var promptLength = encoder.EncodeRendered(encoder.Template.Render(messages, addGenerationPrompt: true, loaded.TokenizerConfig)).Length;
+        var promptLength = Format.EncodePrompt(messages).Length;
         var scores = answers.Select(answer =>
         {
             var example = encoder.Encode(new ChatRecord([.. messages, new ChatMessage("assistant", answer)], "choice"));

@@ -24,19 +24,21 @@ public sealed class Generator(LlamaForCausalLM model, ITokenizer tokenizer)
     }
 
     /// <summary>Streams the continuation of already-encoded prompt ids.</summary>
-    public IEnumerable<string> Stream(IReadOnlyList<int> promptIds, GenerationOptions options, GenerationStats? stats = null)
+    public IEnumerable<string> Stream(IReadOnlyList<int> promptIds, GenerationOptions options, GenerationStats? stats = null) =>
+        Stream(promptIds, options, StopRules.For(model, tokenizer, options), stats);
+
+    /// <summary>Streams the continuation of prompt ids until <paramref name="stops"/> ends it (for a chat: built with its
+    /// <see cref="Substrate.Tokenizers.ChatTemplates.ChatFormat"/>).</summary>
+    public IEnumerable<string> Stream(IReadOnlyList<int> promptIds, GenerationOptions options, StopRules stops, GenerationStats? stats = null)
     {
-        var stopIds = new HashSet<int>();
-        if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
-        if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
         stats ??= new GenerationStats();
-        var idStream = tokens.Generate(promptIds, options, stopIds, stats); // validates eagerly
-        return Pieces(idStream, options, stats);
+        var idStream = tokens.Generate(promptIds, options, stops, stats); // validates eagerly
+        return Pieces(idStream, stops, stats);
     }
 
-    private IEnumerable<string> Pieces(IEnumerable<int> idStream, GenerationOptions options, GenerationStats stats)
+    private IEnumerable<string> Pieces(IEnumerable<int> idStream, StopRules stops, GenerationStats stats)
     {
-        var decoder = new IncrementalDecoder(tokenizer, options.StopStrings);
+        var decoder = new IncrementalDecoder(tokenizer, stops);
         foreach (var id in idStream)
         {
             var piece = decoder.Push(id);

@@ -6,11 +6,13 @@ namespace Substrate.Inference;
 /// Turns a stream of token ids into a stream of text pieces: a piece is released only when it is
 /// final — no half of a multi-byte UTF-8 character split across tokens (decoded as U+FFFD until
 /// complete), no text that could be the start of a stop string. At the first stop string the
-/// text before it is released and <see cref="Stopped"/> is set; the stop string itself is dropped.
+/// text before it is released and <see cref="Stopped"/> is set; the stop string itself is dropped
+/// (<see cref="StopRules"/> finds stop strings and says what to hold back).
 /// </summary>
-public sealed class IncrementalDecoder(ITokenizer tokenizer, IReadOnlyList<string>? stopStrings = null)
+public sealed class IncrementalDecoder(ITokenizer tokenizer, StopRules stops)
 {
-    private readonly IReadOnlyList<string> stops = stopStrings ?? [];
+    public IncrementalDecoder(ITokenizer tokenizer, IReadOnlyList<string>? stopStrings = null) : this(tokenizer, StopRules.Strings(stopStrings)) { }
+
     private readonly List<int> ids = [];
     private string text = "";
     private int released;
@@ -26,7 +28,7 @@ public sealed class IncrementalDecoder(ITokenizer tokenizer, IReadOnlyList<strin
         if (Stopped) return "";
         ids.Add(id);
         text = tokenizer.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids), skipSpecialTokens: true);
-        var stopAt = FirstStop();
+        var stopAt = stops.FirstStop(text, released);
         if (stopAt >= 0)
         {
             Stopped = true;
@@ -35,7 +37,7 @@ public sealed class IncrementalDecoder(ITokenizer tokenizer, IReadOnlyList<strin
         }
         var safe = text.Length;
         while (safe > released && text[safe - 1] == '\uFFFD') safe--; // an incomplete UTF-8 sequence, so far
-        safe -= HeldForStop(safe);
+        safe -= stops.HeldBack(text, released, safe);
         return Release(safe);
     }
 
@@ -48,26 +50,5 @@ public sealed class IncrementalDecoder(ITokenizer tokenizer, IReadOnlyList<strin
         var piece = text[released..upTo];
         released = upTo;
         return piece;
-    }
-
-    private int FirstStop()
-    {
-        var first = -1;
-        foreach (var stop in stops)
-        {
-            var at = text.IndexOf(stop, Math.Max(0, released), StringComparison.Ordinal);
-            if (at >= 0 && (first < 0 || at < first)) first = at;
-        }
-        return first;
-    }
-
-    /// <summary>Length of the longest tail of text[..end] (not yet released) that begins some stop string.</summary>
-    private int HeldForStop(int end)
-    {
-        var held = 0;
-        foreach (var stop in stops)
-            for (var n = Math.Min(stop.Length - 1, end - released); n > held; n--)
-                if (string.CompareOrdinal(text, end - n, stop, 0, n) == 0) { held = n; break; }
-        return held;
     }
 }

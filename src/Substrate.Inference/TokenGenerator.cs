@@ -17,7 +17,13 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
 
     /// <summary>New token ids, lazily; an id in <paramref name="stopIds"/> (EOS) ends generation and is not returned.
     /// <paramref name="stats"/>, when given, is filled in as tokens come.</summary>
-    public IEnumerable<int> Generate(IReadOnlyList<int> prompt, GenerationOptions options, IReadOnlySet<int>? stopIds = null, GenerationStats? stats = null)
+    public IEnumerable<int> Generate(IReadOnlyList<int> prompt, GenerationOptions options, IReadOnlySet<int>? stopIds = null, GenerationStats? stats = null) =>
+        Generate(prompt, options, new StopRules(stopIds ?? new HashSet<int>(), options.StopStrings, options.MaxTokens, model.Config.MaxPositionEmbeddings),
+            stats);
+
+    /// <summary>New token ids, lazily, until <paramref name="stops"/> ends generation (a stop id is not returned;
+    /// stop strings are for whoever decodes the text). <paramref name="stats"/>, when given, is filled in as tokens come.</summary>
+    public IEnumerable<int> Generate(IReadOnlyList<int> prompt, GenerationOptions options, StopRules stops, GenerationStats? stats = null)
     {
         options.Validate();
         var context = model.Config.MaxPositionEmbeddings;
@@ -28,23 +34,23 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
         foreach (var id in prompt)
             if ((uint)id >= (uint)vocab) throw new ArgumentException($"prompt token id {id} is outside the model's vocabulary [0, {vocab})");
         var fast = UsesCpuDecoder(options); // eagerly: Decoder = Fast on a model it cannot run is an error here
-        return Iterate(prompt, options, fast, stopIds ?? new HashSet<int>(), stats ?? new GenerationStats());
+        return Iterate(prompt, options, fast, stops, stats ?? new GenerationStats());
     }
 
-    private IEnumerable<int> Iterate(IReadOnlyList<int> prompt, GenerationOptions options, bool fast, IReadOnlySet<int> stopIds, GenerationStats stats)
+    private IEnumerable<int> Iterate(IReadOnlyList<int> prompt, GenerationOptions options, bool fast, StopRules stops, GenerationStats stats)
     {
-        var context = model.Config.MaxPositionEmbeddings;
         var ids = new List<int>(prompt);
         stats.PromptTokens = prompt.Count;
         stats.GeneratedTokens = 0;
         stats.FinishReason = FinishReason.None;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var sampler = new Sampler(options);
-        var capacity = Math.Min(context, prompt.Count + options.MaxTokens);
+        var capacity = (int)Math.Min(Math.Min(stops.Context, model.Config.MaxPositionEmbeddings), (long)prompt.Count + stops.MaxTokens);
         using var decoder = fast ? new CpuDecoder(model, capacity) : null;
         var logits = new float[decoder is null ? 0 : model.Config.VocabSize]; // (V)
         using var cache = decoder is null && options.UseCache ? model.CreateCache(1, capacity) : null;
-        for (var step = 0; step < options.MaxTokens && ids.Count < context; step++)
+        FinishReason? finish;
+        for (var step = 0; (finish = stops.Check(stats.GeneratedTokens, ids.Count)) is null; step++)
         {
             int next;
             if (decoder is not null)
@@ -56,7 +62,7 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
             else next = TorchStep(ids, cache, sampler);
             if (step == 0) stats.PrefillTime = clock.Elapsed;
             else stats.DecodeTime = clock.Elapsed - stats.PrefillTime;
-            if (stopIds.Contains(next))
+            if (stops.IsStopId(next))
             {
                 stats.FinishReason = FinishReason.Eos;
                 yield break;
@@ -65,7 +71,7 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
             stats.GeneratedTokens++;
             yield return next;
         }
-        stats.FinishReason = ids.Count >= context && stats.GeneratedTokens < options.MaxTokens ? FinishReason.Context : FinishReason.MaxTokens;
+        stats.FinishReason = finish.Value;
     }
 
     /// <summary>One step of the reference path: the positions not yet in the cache (all of them without one) through the model.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.ChatTemplates;
+using ChatMessage = Substrate.Tokenizers.ChatTemplates.ChatMessage;
 
 namespace Substrate.Inference.Tests;
 
@@ -15,11 +16,12 @@ public class ChatClientTests
         IChatClient chat = new SubstrateChatClient(engine);
         var response = await chat.GetResponseAsync("hi", new ChatOptions { Temperature = 0, MaxOutputTokens = 10 });
 
-        var prompt = new ChatPromptRenderer(tokenizer).Render([new ChatTurn("user", "hi")], []);
-        Assert.Equal("User: hi\nAssistant:", prompt.Text);
+        var format = new ChatFormat(tokenizer, TokenizerConfig.Empty);
+        var prompt = format.EncodePrompt([new ChatMessage("user", "hi")]);
+        Assert.Equal("User: hi\nAssistant:", tokenizer.Decode(prompt)); // the transcript, no BOS: as fine-tuning encodes it
         var stats = new GenerationStats();
-        var expected = string.Concat(new Generator(model, tokenizer).Stream(prompt.Text,
-            new GenerationOptions { Temperature = 0, MaxTokens = 10, StopStrings = prompt.StopStrings }, stats));
+        var options = new GenerationOptions { Temperature = 0, MaxTokens = 10 };
+        var expected = string.Concat(new Generator(model, tokenizer).Stream(prompt, options, StopRules.For(model, tokenizer, options, format), stats));
         Assert.Equal(expected, response.Text);
         Assert.Equal(stats.FinishReason == FinishReason.MaxTokens ? ChatFinishReason.Length : ChatFinishReason.Stop, response.FinishReason);
         Assert.Equal(stats.GeneratedTokens, response.Usage!.OutputTokenCount);
@@ -42,9 +44,10 @@ public class ChatClientTests
     public void The_models_own_chat_template_renders_the_prompt()
     {
         const string chatMl = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-        var renderer = new TemplateChatRenderer(new ChatTemplate(chatMl), TokenizerConfig.Empty, ["<|im_end|>"]);
-        var prompt = renderer.Render([new ChatTurn("system", "Be kind."), new ChatTurn("user", "Hello")], []);
-        Assert.Equal("<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n", prompt.Text);
-        Assert.Equal(["<|im_end|>"], prompt.StopTokens);
+        var format = new ChatFormat(new ByteTokenizer(), TokenizerConfig.Empty with { ChatTemplate = chatMl });
+        var prompt = format.Render([new ChatMessage("system", "Be kind."), new ChatMessage("user", "Hello")], addGenerationPrompt: true);
+        Assert.Equal("<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n", prompt);
+        Assert.Empty(format.StopStrings);
+        Assert.Equal([ByteTokenizer.Eos], format.StopIds); // the byte vocabulary has no <|im_end|> token
     }
 }

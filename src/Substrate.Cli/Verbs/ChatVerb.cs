@@ -6,10 +6,9 @@ using Substrate.Tokenizers.ChatTemplates;
 namespace Substrate.Cli.Verbs;
 
 /// <summary>
-/// <c>substrate chat</c>: an interactive session. When tokenizer_config.json has a chat template the
-/// conversation is rendered with it (the prompt ends with the assistant's generation prompt; the reply ends
-/// at EOS or the end-of-turn token). A base model without one keeps a running transcript
-/// ("User: … / Assistant: …") that the model continues; each reply ends at the next "User:" line.
+/// <c>substrate chat</c>: an interactive session in the model's chat format (<see cref="ChatAnswerer"/>), the one
+/// fine-tuning and the server use: its chat template when tokenizer_config.json has one (the reply ends at EOS or the
+/// end-of-turn token), else the "User: … / Assistant: …" transcript (each reply ends at the next "User:" line).
 /// </summary>
 public static class ChatVerb
 {
@@ -26,34 +25,14 @@ public static class ChatVerb
         command.SetAction((ParseResult parsed) =>
         {
             using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
-            if (ChatTemplate.From(loaded.TokenizerConfig) is not null)
-            {
-                TemplateChat(loaded, parsed.GetValue(system), sampling.Read(parsed));
-                return 0;
-            }
-            var options = sampling.Read(parsed) with { StopStrings = ["\nUser:", "\n\n\n"] };
-            string preamble = parsed.GetValue(system) is string s ? s.Trim() + "\n\n" : "";
-            var transcript = new System.Text.StringBuilder(preamble);
-            int window = loaded.Model.Config.MaxPositionEmbeddings - options.MaxTokens;
-            while (true)
-            {
-                Console.Error.Write("you> ");
-                string? line = Console.In.ReadLine();
-                if (line is null || line.Trim() is "" or "/exit") break;
-                if (line.Trim() == "/reset") { transcript.Clear().Append(preamble); continue; }
-                transcript.Append($"User: {line.Trim()}\nAssistant:");
-                string prompt = KeepTail(loaded, transcript.ToString(), window);
-                Console.Error.Write("model> ");
-                string reply = GenerateVerb.Stream(loaded, prompt, options, Console.Out);
-                transcript.Append(reply.TrimEnd()).Append('\n');
-            }
+            Converse(loaded, parsed.GetValue(system), sampling.Read(parsed));
             return 0;
         });
         return command;
     }
 
-    /// <summary>Turns rendered with the model's chat template; the oldest turns are dropped when the prompt outgrows the context.</summary>
-    static void TemplateChat(LoadedModel loaded, string? system, GenerationOptions options)
+    /// <summary>Turns rendered with the model's chat format; the oldest turns are dropped when the prompt outgrows the context.</summary>
+    static void Converse(LoadedModel loaded, string? system, GenerationOptions options)
     {
         var answerer = new ChatAnswerer(loaded);
         var messages = new List<ChatMessage>();
@@ -70,17 +49,5 @@ public static class ChatVerb
             Console.Out.WriteLine();
             messages.Add(new ChatMessage("assistant", reply));
         }
-    }
-
-    /// <summary>Drops the oldest turns until the transcript fits the context window.</summary>
-    static string KeepTail(LoadedModel loaded, string transcript, int window)
-    {
-        while (loaded.Tokenizer.Encode(transcript).Length > Math.Max(window, 16))
-        {
-            int next = transcript.IndexOf("\nUser:", 1, StringComparison.Ordinal);
-            if (next < 0) return transcript[^Math.Min(transcript.Length, window)..];
-            transcript = transcript[(next + 1)..];
-        }
-        return transcript;
     }
 }

@@ -7,44 +7,31 @@ namespace Substrate.Data.Instructions;
 public sealed record SupervisedExample(int[] Ids, bool[] Train, string Source);
 
 /// <summary>
-/// Turns instruction records into token ids with a loss mask. Chats are rendered with the model's chat template
-/// (or, for a template-less base, the plain "User: …/Assistant: …" transcript <c>substrate chat</c> uses);
+/// Turns instruction records into token ids with a loss mask. Chats are rendered with the model's
+/// <see cref="ChatFormat"/> (its chat template, or for a template-less base the "User: …/Assistant: …" transcript);
 /// every assistant turn is found by rendering incrementally — the text up to its generation prompt, then the
 /// text through the turn — and each piece is encoded on its own, so the prompt tokens are exactly those the
 /// model sees at inference. Prompt/completion pairs are BOS + prompt + completion + EOS, loss on completion + EOS.
 /// </summary>
 public sealed class SupervisedEncoder
 {
-    /// <summary>The transcript format of template-less bases (matches substrate chat's fallback).</summary>
-    public const string TranscriptTemplate =
-        "{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}\n\n{% elif m.role == 'user' %}User: {{ m.content }}\n"
-        + "{% else %}Assistant: {{ m.content }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}";
-
     private readonly ITokenizer tokenizer;
-    private readonly TokenizerConfig config;
-    private readonly ChatTemplate template;
-    private readonly int[] addedPrefix; // what Encode(text, addSpecialTokens: true) puts before the text (e.g. BOS)
 
     public SupervisedEncoder(ITokenizer tokenizer, TokenizerConfig config)
     {
         this.tokenizer = tokenizer;
-        this.config = config;
-        template = ChatTemplate.From(config) ?? new ChatTemplate(TranscriptTemplate);
-        UsesChatTemplate = !string.IsNullOrEmpty(config.ChatTemplate);
-        addedPrefix = tokenizer.Encode("", addSpecialTokens: true);
+        Format = new ChatFormat(tokenizer, config);
     }
 
-    public bool UsesChatTemplate { get; }
+    /// <summary>How chats are rendered and encoded; serving uses the same format.</summary>
+    public ChatFormat Format { get; }
 
-    public ChatTemplate Template => template;
+    public bool UsesChatTemplate => Format.UsesChatTemplate;
+
+    public ChatTemplate Template => Format.Template;
 
     /// <summary>Encodes rendered template text: special-token strings become their ids, nothing is added.</summary>
-    public int[] EncodeRendered(string text)
-    {
-        if (text.Length == 0) return [];
-        var ids = tokenizer.Encode(text, addSpecialTokens: true);
-        return ids.AsSpan().StartsWith(addedPrefix) ? ids[addedPrefix.Length..] : ids;
-    }
+    public int[] EncodeRendered(string text) => Format.Encode(text);
 
     public SupervisedExample Encode(InstructionRecord record) => record switch
     {
@@ -66,7 +53,7 @@ public sealed class SupervisedEncoder
     {
         string Render(int count, bool generationPrompt)
         {
-            try { return template.Render(r.Messages.Take(count).ToList(), generationPrompt, config); }
+            try { return Format.Render(r.Messages.Take(count).ToList(), generationPrompt); }
             catch (ChatTemplateException e) { throw new InvalidDataException($"{r.Source}: the chat template rejects this chat: {e.Message}"); }
         }
 

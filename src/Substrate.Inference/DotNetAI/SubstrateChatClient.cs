@@ -2,6 +2,9 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
+using Substrate.Tokenizers.ChatTemplates;
+using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
+using Turn = Substrate.Tokenizers.ChatTemplates.ChatMessage;
 
 namespace Substrate.Inference;
 
@@ -48,16 +51,16 @@ public sealed class SubstrateChatClient(IInferenceEngine engine, string? model =
 
     private CompletionRequest ToRequest(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
-        var turns = new List<ChatTurn>();
-        if (options?.Instructions is { } instructions) turns.Add(new ChatTurn("system", instructions));
+        var turns = new List<Turn>();
+        if (options?.Instructions is { } instructions) turns.Add(new Turn("system", instructions));
         foreach (var m in messages)
         {
             var calls = m.Contents.OfType<FunctionCallContent>().Select(c => new ToolCall(c.CallId, c.Name, JsonSerializer.Serialize(c.Arguments))).ToList();
             var results = m.Contents.OfType<FunctionResultContent>().ToList();
             if (results.Count > 0)
-                foreach (var r in results) turns.Add(new ChatTurn("tool", r.Result is string s ? s : JsonSerializer.Serialize(r.Result), ToolCallId: r.CallId));
+                foreach (var r in results) turns.Add(new Turn("tool", r.Result is string s ? s : JsonSerializer.Serialize(r.Result), ToolCallId: r.CallId));
             else
-                turns.Add(new ChatTurn(m.Role.Value, m.Text, calls.Count > 0 ? calls : null));
+                turns.Add(new Turn(m.Role.Value, m.Text, calls.Count > 0 ? calls : null));
         }
         var generation = new GenerationOptions
         {

@@ -4,15 +4,19 @@ using Substrate.Tokenizers;
 namespace Substrate.Inference;
 
 /// <summary>A sequence the scheduler is working on: its request, its KV-cache slot (row), sampler, decoder and reader.</summary>
-internal sealed class ActiveSequence(SequenceRequest request, ITokenizer tokenizer, CancellationToken cancellation) : IDisposable
+internal sealed class ActiveSequence(SequenceRequest request, ITokenizer tokenizer, int context, CancellationToken cancellation) : IDisposable
 {
     private readonly Channel<SequenceEvent> events = Channel.CreateUnbounded<SequenceEvent>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
+    private IncrementalDecoder? decoder;
 
     public SequenceRequest Request => request;
     public CancellationToken Cancellation => cancellation;
     public ChannelReader<SequenceEvent> Reader => events.Reader;
     public Sampler Sampler { get; } = new(request.Options);
-    public IncrementalDecoder Decoder { get; } = new(tokenizer, request.Options.StopStrings);
+
+    /// <summary>When this sequence ends: its stop ids and strings, max tokens and the model's context.</summary>
+    public StopRules Stops { get; } = new(request.StopIds, request.Options.StopStrings, request.Options.MaxTokens, context);
+    public IncrementalDecoder Decoder => decoder ??= new(tokenizer, Stops);
     public List<int> Ids { get; } = new(request.PromptIds);
     public GenerationStats Stats { get; } = new() { PromptTokens = request.PromptIds.Count };
     public System.Diagnostics.Stopwatch Clock { get; } = System.Diagnostics.Stopwatch.StartNew();

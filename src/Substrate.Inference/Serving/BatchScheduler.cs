@@ -66,7 +66,7 @@ public sealed class BatchScheduler : IDisposable
             if ((uint)id >= (uint)model.Config.VocabSize) throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {model.Config.VocabSize})");
         if (request.Adapter is { } name && (adapters is null || !adapters.Names.Contains(name)))
             throw new ArgumentException($"no adapter named '{name}' is loaded");
-        var sequence = new ActiveSequence(request, tokenizer, cancellation);
+        var sequence = new ActiveSequence(request, tokenizer, Context, cancellation);
         if (!queue.Writer.TryWrite(sequence)) { sequence.Dispose(); throw new QueueFullException(options.QueueCapacity); }
         return sequence.Reader;
     }
@@ -136,7 +136,7 @@ public sealed class BatchScheduler : IDisposable
     private void Prefill(ActiveSequence sequence)
     {
         var prompt = sequence.Request.PromptIds;
-        if (sequence.Request.Options.MaxTokens == 0) { sequence.Finish(FinishReason.MaxTokens); return; }
+        if (sequence.Stops.Check(0, prompt.Count) is { } nothing) { sequence.Finish(nothing); return; } // no room for a token
         using var adapter = Select(sequence.Request.Adapter);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -194,16 +194,15 @@ public sealed class BatchScheduler : IDisposable
                 top = v.Select((x, i) => new TokenLogprob((int)ix[i], x)).ToList();
             }
         }
-        if (request.StopIds.Contains(next) && request.Constraint is null) { sequence.Finish(FinishReason.Eos); return; }
+        if (sequence.Stops.IsStopId(next) && request.Constraint is null) { sequence.Finish(FinishReason.Eos); return; }
         sequence.Ids.Add(next);
         sequence.Pending = next;
         sequence.Stats.GeneratedTokens++;
         request.Constraint?.Advance(next);
         var piece = sequence.Decoder.Push(next);
         sequence.Emit(new GeneratedToken(next, piece, logprob, top));
-        if (sequence.Decoder.Stopped || request.Constraint?.IsComplete == true) sequence.Finish(FinishReason.Stop);
-        else if (sequence.Stats.GeneratedTokens >= request.Options.MaxTokens) sequence.Finish(FinishReason.MaxTokens);
-        else if (sequence.Position + 1 >= Context) sequence.Finish(FinishReason.Context);
+        var stopped = sequence.Decoder.Stopped || request.Constraint?.IsComplete == true;
+        if (sequence.Stops.Check(sequence.Stats.GeneratedTokens, sequence.Position + 1, stopped) is { } reason) sequence.Finish(reason);
     }
 
     /// <summary>Frees the rows of sequences that match: the last active row moves into each hole.</summary>

@@ -1,3 +1,5 @@
+using Substrate.Tokenizers.ChatTemplates;
+
 namespace Substrate.Inference;
 
 /// <summary>A request to the <see cref="IInferenceEngine"/>: a model id (base or base:adapter), either a prompt or
@@ -6,7 +8,7 @@ public sealed record CompletionRequest
 {
     public required string Model { get; init; }
     public string? Prompt { get; init; }
-    public IReadOnlyList<ChatTurn>? Messages { get; init; }
+    public IReadOnlyList<ChatMessage>? Messages { get; init; }
     public GenerationOptions Options { get; init; } = new();
     /// <summary>-1 none, 0 the chosen tokens' log-probabilities, N also the N most likely at each step.</summary>
     public int TopLogprobs { get; init; } = -1;

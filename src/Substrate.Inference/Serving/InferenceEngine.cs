@@ -2,13 +2,14 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Substrate.Models;
 using Substrate.Tokenizers;
+using Substrate.Tokenizers.ChatTemplates;
 using static TorchSharp.torch;
 
 namespace Substrate.Inference;
 
 /// <summary>
 /// A loaded model (and its adapters) behind a <see cref="BatchScheduler"/>: turns <see cref="CompletionRequest"/>s into
-/// prompt ids (chat messages through the <see cref="IChatRenderer"/>), picks the adapter from the model id
+/// prompt ids (chat messages through the model's <see cref="ChatFormat"/>, as fine-tuning renders them), picks the adapter from the model id
 /// ("base" or "base:adapter"), sets up constrained decoding for JSON output and forced tool calls, and streams text back.
 /// </summary>
 public sealed class InferenceEngine : IInferenceEngine
@@ -17,21 +18,21 @@ public sealed class InferenceEngine : IInferenceEngine
     private readonly ITokenizer tokenizer;
     private readonly IDisposable? owner;
     private readonly BatchScheduler scheduler;
-    private readonly IChatRenderer renderer;
+    private readonly ChatFormat chat;
     private readonly IReadOnlyList<string> adapterNames;
     private readonly JsonTokenTable jsonTokens;
 
     /// <param name="owner">Disposed with the engine (the loaded model).</param>
-    /// <param name="renderer">Default: the tokenizer config's chat template, else <see cref="ChatPromptRenderer"/>.</param>
+    /// <param name="chatFormat">Default: the tokenizer config's chat template, else the transcript (<see cref="ChatFormat"/>).</param>
     public InferenceEngine(LlamaForCausalLM model, ITokenizer tokenizer, TokenizerConfig tokenizerConfig, string baseModel,
-        BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, IChatRenderer? renderer = null)
+        BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, ChatFormat? chatFormat = null)
     {
         (this.model, this.tokenizer, this.owner) = (model, tokenizer, owner);
         BaseModel = baseModel;
         adapterNames = adapters?.Names ?? [];
         Models = [baseModel, .. adapterNames.Select(a => $"{baseModel}:{a}")];
         scheduler = new BatchScheduler(model, tokenizer, options, adapters);
-        this.renderer = renderer ?? (IChatRenderer?)TemplateChatRenderer.From(tokenizer, tokenizerConfig) ?? new ChatPromptRenderer(tokenizer);
+        chat = chatFormat ?? new ChatFormat(tokenizer, tokenizerConfig);
         jsonTokens = new JsonTokenTable(tokenizer, model.Config.VocabSize);
     }
 
@@ -114,9 +115,6 @@ public sealed class InferenceEngine : IInferenceEngine
         var adapter = Resolve(request.Model);
         request.Options.Validate();
         if (request.TopLogprobs > 20) throw new ArgumentException("logprobs must be at most 20");
-        var stopIds = new HashSet<int>();
-        if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
-        if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
         var options = request.Options;
         var tools = request.ToolChoice.Mode == "none" ? [] : request.Tools;
         if (request.ToolChoice.Name is { } named)
@@ -125,17 +123,9 @@ public sealed class InferenceEngine : IInferenceEngine
             if (tools.Count == 0) throw new ArgumentException($"tool_choice names '{named}', which is not among the tools");
         }
         var forcedTool = tools.Count > 0 && request.ToolChoice.Mode is "required" or "function";
-        string text;
-        if (request.Messages is { } messages)
-        {
-            if (messages.Count == 0) throw new ArgumentException("messages must not be empty");
-            var chat = renderer.Render(messages, tools);
-            text = chat.Text;
-            foreach (var t in chat.StopTokens) if (tokenizer.TokenToId(t) is { } id) stopIds.Add(id);
-            options = options with { StopStrings = [.. options.StopStrings, .. chat.StopStrings] };
-        }
-        else text = request.Prompt ?? throw new ArgumentException("a prompt is required");
-        var ids = tokenizer.Encode(text, addSpecialTokens: true);
+        var ids = request.Messages is { } messages ? EncodeChat(messages, tools)
+            : tokenizer.Encode(request.Prompt ?? throw new ArgumentException("a prompt is required"), addSpecialTokens: true);
+        var stops = StopRules.For(model, tokenizer, options, request.Messages is null ? null : chat);
         if (ids.Length >= Context) throw new PromptTooLongException(ids.Length, Context);
         var schema = forcedTool ? ToolCallParser.CallSchema(tools)
             : request.ResponseFormat.Kind == "json_schema" ? request.ResponseFormat.Schema ?? throw new ArgumentException("json_schema needs a schema")
@@ -145,9 +135,22 @@ public sealed class InferenceEngine : IInferenceEngine
             : null;
         var sequence = new SequenceRequest
         {
-            PromptIds = ids, Options = options, Adapter = adapter, StopIds = stopIds, Constraint = constraint, TopLogprobs = request.TopLogprobs,
+            PromptIds = ids, Options = options with { StopStrings = stops.StopStrings }, Adapter = adapter, StopIds = stops.StopIds,
+            Constraint = constraint, TopLogprobs = request.TopLogprobs,
         };
         return (sequence, forcedTool, tools.Count > 0 && !forcedTool);
+    }
+
+    /// <summary>The prompt ids a chat is served with: the model's <see cref="ChatFormat"/>, exactly as fine-tuning encodes
+    /// the conversation up to the assistant's turn (tools described first when given).</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition> tools)
+    {
+        if (messages.Count == 0) throw new ArgumentException("messages must not be empty");
+        try { return chat.EncodePrompt(messages, tools); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new ArgumentException($"the model's chat template refused the messages: {e.Message}", e);
+        }
     }
 
     private List<TokenDetail>? Details(GeneratedToken token, int topLogprobs)

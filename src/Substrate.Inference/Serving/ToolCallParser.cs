@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Substrate.Tokenizers.ChatTemplates;
 
 namespace Substrate.Inference;
 

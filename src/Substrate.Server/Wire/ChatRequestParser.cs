@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Substrate.Inference;
+using Substrate.Tokenizers.ChatTemplates;
 
 namespace Substrate.Server;
 
@@ -29,11 +30,11 @@ public static class ChatRequestParser
         return (request, stream, includeUsage);
     }
 
-    private static List<ChatTurn> Messages(RequestReader r)
+    private static List<ChatMessage> Messages(RequestReader r)
     {
         if (r.Get("messages") is not { ValueKind: JsonValueKind.Array } array || array.GetArrayLength() == 0)
             throw ApiException.Invalid("'messages' must be a non-empty array", "messages");
-        var turns = new List<ChatTurn>();
+        var turns = new List<ChatMessage>();
         var i = 0;
         foreach (var m in array.EnumerateArray())
         {
@@ -58,7 +59,7 @@ public static class ChatRequestParser
                     c.GetProperty("function").GetProperty("name").GetString()!,
                     c.GetProperty("function").TryGetProperty("arguments", out var a) ? a.GetString() ?? "{}" : "{}")).ToList();
             if (content is null && calls is null) throw ApiException.Invalid($"'{param}.content' is required", $"{param}.content");
-            turns.Add(new ChatTurn(role == "developer" ? "system" : role, content, calls, message.String("tool_call_id"), message.String("name")));
+            turns.Add(new ChatMessage(role == "developer" ? "system" : role, content ?? "", calls, message.String("tool_call_id"), message.String("name")));
         }
         return turns;
     }

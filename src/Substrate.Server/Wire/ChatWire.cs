@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Substrate.Inference;
+using Substrate.Tokenizers.ChatTemplates;
 
 namespace Substrate.Server;
 

@@ -1,8 +1,5 @@
 namespace Substrate.Tokenizers.ChatTemplates;
 
-/// <summary>One chat turn: role (system, user, assistant, …) and its text.</summary>
-public sealed record ChatMessage(string Role, string Content);
-
 /// <summary>
 /// A Hugging Face chat template (the Jinja <c>chat_template</c> of tokenizer_config.json), parsed once and
 /// rendered like transformers' <c>apply_chat_template</c> (trim_blocks, lstrip_blocks): variables

@@ -99,13 +99,12 @@ public sealed class InferenceEngine : IInferenceEngine
             }
             output.Append(e.Rest);
             var usage = new CompletionUsage(e.Stats!.PromptTokens, e.Stats.GeneratedTokens);
-            var finish = e.Finish is FinishReason.MaxTokens or FinishReason.Context ? "length" : "stop";
             if (buffer && ToolCallParser.Parse(output.ToString(), request.Tools) is { } call)
             {
-                yield return new CompletionChunk("", FinishReason: "tool_calls", Usage: usage, ToolCalls: [call]);
+                yield return new CompletionChunk("", FinishReason: FinishReason.ToolCalls, Usage: usage, ToolCalls: [call]);
                 yield break;
             }
-            yield return new CompletionChunk(buffer ? output.ToString() : e.Rest, FinishReason: finish, Usage: usage);
+            yield return new CompletionChunk(buffer ? output.ToString() : e.Rest, FinishReason: e.Finish, Usage: usage);
         }
     }
 
@@ -113,18 +112,14 @@ public sealed class InferenceEngine : IInferenceEngine
     {
         var adapter = Resolve(request.Model);
         request.Options.Validate();
-        if (request.TopLogprobs > 20) throw new ArgumentException("logprobs must be at most 20");
+        if (request.TopLogprobs is < 0 || request.TopLogprobs > tokenizer.VocabSize)
+            throw new ArgumentException($"TopLogprobs must be between 0 and the vocabulary size {tokenizer.VocabSize} (got {request.TopLogprobs})");
         var stopIds = new HashSet<int>();
         if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
         if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
         var options = request.Options;
-        var tools = request.ToolChoice.Mode == "none" ? [] : request.Tools;
-        if (request.ToolChoice.Name is { } named)
-        {
-            tools = tools.Where(t => t.Name == named).ToList();
-            if (tools.Count == 0) throw new ArgumentException($"tool_choice names '{named}', which is not among the tools");
-        }
-        var forcedTool = tools.Count > 0 && request.ToolChoice.Mode is "required" or "function";
+        var tools = ToolsOffered(request);
+        var forcedTool = tools.Count > 0 && request.ToolChoice.ForcesCall;
         string text;
         if (request.Messages is { } messages)
         {
@@ -137,22 +132,38 @@ public sealed class InferenceEngine : IInferenceEngine
         else text = request.Prompt ?? throw new ArgumentException("a prompt is required");
         var ids = tokenizer.Encode(text, addSpecialTokens: true);
         if (ids.Length >= Context) throw new PromptTooLongException(ids.Length, Context);
-        var schema = forcedTool ? ToolCallParser.CallSchema(tools)
-            : request.ResponseFormat.Kind == "json_schema" ? request.ResponseFormat.Schema ?? throw new ArgumentException("json_schema needs a schema")
-            : null;
-        ITokenConstraint? constraint = schema is not null ? new JsonConstraint(jsonTokens, JsonSchemaNode.Parse(schema))
-            : request.ResponseFormat.Kind == "json_object" ? new JsonConstraint(jsonTokens, JsonSchemaNode.AnyObject)
-            : null;
         var sequence = new SequenceRequest
         {
-            PromptIds = ids, Options = options, Adapter = adapter, StopIds = stopIds, Constraint = constraint, TopLogprobs = request.TopLogprobs,
+            PromptIds = ids, Options = options, Adapter = adapter, StopIds = stopIds, TopLogprobs = request.TopLogprobs,
+            Constraint = Constraint(forcedTool ? ToolCallParser.CallSchema(tools) : null, request.ResponseFormat),
         };
         return (sequence, forcedTool, tools.Count > 0 && !forcedTool);
     }
 
-    private List<TokenDetail>? Details(GeneratedToken token, int topLogprobs)
+    /// <summary>The tools the model is shown: none for <see cref="ToolChoiceMode.None"/>, the named one for
+    /// <see cref="ToolChoiceMode.Function"/>, else all.</summary>
+    private static IReadOnlyList<ToolDefinition> ToolsOffered(CompletionRequest request)
     {
-        if (topLogprobs < 0 || token.Logprob is not { } logprob) return null;
+        var choice = request.ToolChoice;
+        if (choice.Mode == ToolChoiceMode.None) return [];
+        if (choice.FunctionName is not { } named) return request.Tools;
+        var tools = request.Tools.Where(t => t.Name == named).ToList();
+        return tools.Count > 0 ? tools : throw new ArgumentException($"tool_choice names '{named}', which is not among the tools");
+    }
+
+    /// <summary>The decoding constraint: a forced tool call's schema first, else the response format's.</summary>
+    private JsonConstraint? Constraint(string? toolCallSchema, ResponseFormat format) =>
+        toolCallSchema is not null ? new JsonConstraint(jsonTokens, JsonSchemaNode.Parse(toolCallSchema))
+        : format.Kind switch
+        {
+            ResponseFormatKind.JsonSchema => new JsonConstraint(jsonTokens, JsonSchemaNode.Parse(format.Schema!)),
+            ResponseFormatKind.JsonObject => new JsonConstraint(jsonTokens, JsonSchemaNode.AnyObject),
+            _ => null,
+        };
+
+    private List<TokenDetail>? Details(GeneratedToken token, int? topLogprobs)
+    {
+        if (topLogprobs is null || token.Logprob is not { } logprob) return null;
         var top = token.Top?.Select(t => new KeyValuePair<string, float>(TokenText(t.Id), t.Logprob)).ToList() ?? [];
         return [new TokenDetail(TokenText(token.Id), logprob, top)];
     }

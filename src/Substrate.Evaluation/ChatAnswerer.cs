@@ -53,7 +53,7 @@ public sealed class ChatAnswerer
         var reply = new System.Text.StringBuilder();
         var decoder = new IncrementalDecoder(loaded.Tokenizer, options.StopStrings);
         void Emit(string piece) { reply.Append(piece); onPiece?.Invoke(piece); }
-        foreach (var id in generator.Generate(prompt, options, stopIds))
+        foreach (var id in generator.Generate(prompt, options, new HashSet<int>([.. stopIds, .. options.StopTokenIds])))
         {
             Emit(decoder.Push(id));
             if (decoder.Stopped) break;

@@ -29,6 +29,7 @@ public sealed class Generator(LlamaForCausalLM model, ITokenizer tokenizer)
         var stopIds = new HashSet<int>();
         if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
         if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
+        stopIds.UnionWith(options.StopTokenIds);
         stats ??= new GenerationStats();
         var idStream = tokens.Generate(promptIds, options, stopIds, stats); // validates eagerly
         return Pieces(idStream, options, stats);

@@ -25,13 +25,14 @@ public static class ChatVerb
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
+            var settings = sampling.ReadAndReport(parsed, parsed.GetValue(model)!, "chat");
             using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
             if (ChatTemplate.From(loaded.TokenizerConfig) is not null)
             {
-                TemplateChat(loaded, parsed.GetValue(system), sampling.Read(parsed));
+                TemplateChat(loaded, parsed.GetValue(system), settings);
                 return 0;
             }
-            var options = sampling.Read(parsed) with { StopStrings = ["\nUser:", "\n\n\n"] };
+            var options = settings with { StopStrings = ["\nUser:", "\n\n\n"] };
             string preamble = parsed.GetValue(system) is string s ? s.Trim() + "\n\n" : "";
             var transcript = new System.Text.StringBuilder(preamble);
             int window = loaded.Model.Config.MaxPositionEmbeddings - options.MaxTokens;

@@ -19,7 +19,7 @@ public static class GenerateVerb
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            var options = sampling.Read(parsed);
+            var options = sampling.ReadAndReport(parsed, parsed.GetValue(model)!, "generate");
             using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
             Stream(loaded, parsed.GetValue(prompt)!, options, Console.Out);
             return 0;

@@ -23,11 +23,14 @@ public sealed class InferenceEngine : IInferenceEngine
 
     /// <param name="owner">Disposed with the engine (the loaded model).</param>
     /// <param name="renderer">Default: the tokenizer config's chat template, else <see cref="ChatPromptRenderer"/>.</param>
+    /// <param name="generationDefaults">The model's decoding settings; default: Hugging Face's.</param>
     public InferenceEngine(LlamaForCausalLM model, ITokenizer tokenizer, TokenizerConfig tokenizerConfig, string baseModel,
-        BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, IChatRenderer? renderer = null)
+        BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, IChatRenderer? renderer = null,
+        GenerationDefaults? generationDefaults = null)
     {
         (this.model, this.tokenizer, this.owner) = (model, tokenizer, owner);
         BaseModel = baseModel;
+        GenerationDefaults = generationDefaults ?? GenerationDefaults.HuggingFace;
         adapterNames = adapters?.Names ?? [];
         Models = [baseModel, .. adapterNames.Select(a => $"{baseModel}:{a}")];
         scheduler = new BatchScheduler(model, tokenizer, options, adapters);
@@ -36,10 +39,12 @@ public sealed class InferenceEngine : IInferenceEngine
     }
 
     public InferenceEngine(LoadedModel loaded, string baseModel, BatchSchedulerOptions? options = null)
-        : this(loaded.Model, loaded.Tokenizer, loaded.TokenizerConfig, baseModel, options, null, loaded) { }
+        : this(loaded.Model, loaded.Tokenizer, loaded.TokenizerConfig, baseModel, options, null, loaded,
+            generationDefaults: GenerationDefaults.Load(loaded.Directory)) { }
 
     public InferenceEngine(MultiAdapterModel multi, string baseModel, BatchSchedulerOptions? options = null)
-        : this(multi.Model, multi.Tokenizer, multi.TokenizerConfig, baseModel, options, new MultiAdapterSwitch(multi), multi) { }
+        : this(multi.Model, multi.Tokenizer, multi.TokenizerConfig, baseModel, options, new MultiAdapterSwitch(multi), multi,
+            generationDefaults: GenerationDefaults.Load(multi.Directory)) { }
 
     /// <summary>Opens a model folder and, when given, LoRA adapter folders by name (the base is loaded once).</summary>
     public static InferenceEngine Load(string directory, string baseModel, ModelOptions? modelOptions = null,
@@ -65,6 +70,7 @@ public sealed class InferenceEngine : IInferenceEngine
 
     public string BaseModel { get; }
     public IReadOnlyList<string> Models { get; }
+    public GenerationDefaults GenerationDefaults { get; }
     public int Context => scheduler.Context;
     public int QueueDepth => scheduler.QueueDepth;
     public int ActiveSequences => scheduler.ActiveSequences;
@@ -117,6 +123,7 @@ public sealed class InferenceEngine : IInferenceEngine
         var stopIds = new HashSet<int>();
         if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
         if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
+        stopIds.UnionWith(request.Options.StopTokenIds);
         var options = request.Options;
         var tools = ToolsOffered(request);
         var forcedTool = tools.Count > 0 && request.ToolChoice.ForcesCall;

@@ -10,7 +10,7 @@ public static class ChatCompletionsEndpoint
     public static async Task Handle(HttpContext context, IInferenceEngine engine, ServerMetrics metrics)
     {
         using var doc = await RequestBody.Read(context);
-        var (request, stream, includeUsage) = ChatRequestParser.Parse(RequestReader.Of(doc), engine.Context);
+        var (request, stream, includeUsage) = ChatRequestParser.Parse(RequestReader.Of(doc), engine.Context, engine.GenerationDefaults);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var cancel = context.RequestAborted;

@@ -18,7 +18,7 @@ public static class CompletionsEndpoint
         if (r.Has("suffix")) throw ApiException.Invalid("suffix is not supported", "suffix", "unsupported_value");
         var request = new CompletionRequest
         {
-            Model = model, Prompt = prompts[0], Options = SamplingParameters.Read(r, engine.Context),
+            Model = model, Prompt = prompts[0], Options = SamplingParameters.Read(r, engine.Context, engine.GenerationDefaults),
             TopLogprobs = (int?)r.Integer("logprobs", 0, OpenAiLimits.MaxTopLogprobs),
         };
         var stream = r.Bool("stream") ?? false;

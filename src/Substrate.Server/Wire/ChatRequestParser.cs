@@ -8,7 +8,7 @@ public static class ChatRequestParser
 {
     private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool"];
 
-    public static (CompletionRequest Request, bool Stream, bool IncludeUsage) Parse(RequestReader r, int context)
+    public static (CompletionRequest Request, bool Stream, bool IncludeUsage) Parse(RequestReader r, int context, GenerationDefaults modelDefaults)
     {
         var model = r.RequiredString("model");
         var stream = r.Bool("stream") ?? false;
@@ -20,7 +20,7 @@ public static class ChatRequestParser
         {
             Model = model,
             Messages = Messages(r),
-            Options = SamplingParameters.Read(r, context),
+            Options = SamplingParameters.Read(r, context, modelDefaults),
             TopLogprobs = logprobs ? top : null,
             ResponseFormat = Format(r),
             Tools = Tools(r),

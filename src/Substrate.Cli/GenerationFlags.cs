@@ -31,16 +31,6 @@ public sealed class GenerationFlags
             command.Options.Add(option);
     }
 
-    /// <summary>The settings for <paramref name="modelDirectory"/>'s model with the flags given on top, validated, and said
-    /// on stderr in one line.</summary>
-    public GenerationOptions ReadAndReport(ParseResult parsed, string modelDirectory, string verb)
-    {
-        var model = GenerationDefaults.Load(modelDirectory);
-        var options = Read(parsed, model);
-        Console.Error.WriteLine($"{verb}: {Describe(parsed, options, model)}");
-        return options;
-    }
-
     /// <summary>The model's settings with the flags given on top; validated.</summary>
     public GenerationOptions Read(ParseResult parsed, GenerationDefaults model)
     {

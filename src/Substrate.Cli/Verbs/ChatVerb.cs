@@ -25,8 +25,10 @@ public static class ChatVerb
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            var settings = sampling.ReadAndReport(parsed, parsed.GetValue(model)!, "chat");
+            var defaults = GenerationDefaults.Load(parsed.GetValue(model)!);
+            var settings = sampling.Read(parsed, defaults);
             using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
+            Console.Error.WriteLine($"chat: {sampling.Describe(parsed, settings, defaults)}");
             if (ChatTemplate.From(loaded.TokenizerConfig) is not null)
             {
                 TemplateChat(loaded, parsed.GetValue(system), settings);

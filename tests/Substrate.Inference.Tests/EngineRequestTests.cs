@@ -21,6 +21,22 @@ public class EngineRequestTests
     }
 
     [Fact]
+    public async Task The_models_eos_ids_end_generation()
+    {
+        using var model = TinyModel.Create(maxPositions: 128);
+        var tokenizer = new ByteTokenizer();
+        var options = new GenerationOptions { Temperature = 0, MaxTokens = 8 };
+        var stopIds = new HashSet<int>(tokenizer.Special.Eos is { } eos ? [eos] : []);
+        var free = new TokenGenerator(model).Generate(tokenizer.Encode("abc", addSpecialTokens: true), options, stopIds).ToArray();
+        Assert.True(free.Length > 3);
+
+        var defaults = new GenerationDefaults { EosTokenIds = [free[3]] };
+        using var engine = new InferenceEngine(model, tokenizer, TokenizerConfig.Empty, "tiny", generationDefaults: defaults);
+        var chunks = await Collect(engine, new CompletionRequest { Model = "tiny", Prompt = "abc", Options = options });
+        Assert.Equal((FinishReason.Eos, Array.IndexOf(free, free[3])), (chunks[^1].FinishReason, chunks[^1].Usage!.CompletionTokens));
+    }
+
+    [Fact]
     public async Task Logprobs_are_off_unless_asked_and_the_engine_allows_up_to_the_vocabulary()
     {
         using var model = TinyModel.Create(maxPositions: 128);

@@ -4,7 +4,7 @@ using Substrate.Inference;
 namespace Substrate.Server.Tests;
 
 /// <summary>What a request omits: OpenAI's default where OpenAI has one (temperature 1, top_p 1), else the model's
-/// generation_config.json (top_k, repetition_penalty, max_new_tokens, eos_token_id).</summary>
+/// generation_config.json (top_k, repetition_penalty, max_new_tokens).</summary>
 public class SamplingDefaultsTests
 {
     private static readonly GenerationDefaults Model = new()
@@ -24,11 +24,9 @@ public class SamplingDefaultsTests
         var options = Read("{}", Model);
         Assert.Equal((1.0, 1.0), (options.Temperature, options.TopP)); // OpenAI's, not the model's greedy or 0.8
         Assert.Equal((20, 1.2, 7), (options.TopK, options.RepetitionPenalty, options.MaxTokens));
-        Assert.Equal([3, 4], options.StopTokenIds);
 
         var plain = Read("{}", GenerationDefaults.HuggingFace);
         Assert.Equal((1.0, 1.0, 50, 1.0, 64), (plain.Temperature, plain.TopP, plain.TopK, plain.RepetitionPenalty, plain.MaxTokens));
-        Assert.Empty(plain.StopTokenIds);
     }
 
     [Fact]

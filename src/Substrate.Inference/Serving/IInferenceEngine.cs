@@ -13,7 +13,7 @@ public interface IInferenceEngine : IDisposable
     IReadOnlyList<string> Models { get; }
 
     /// <summary>The model folder's decoding settings (generation_config.json, Hugging Face's defaults where it is silent),
-    /// for what a request leaves unset.</summary>
+    /// for what a request leaves unset. Their <see cref="GenerationDefaults.EosTokenIds"/> end every generation.</summary>
     GenerationDefaults GenerationDefaults { get; }
 
     /// <summary>Context length in tokens (prompt plus output).</summary>

@@ -123,6 +123,7 @@ public sealed class InferenceEngine : IInferenceEngine
         var stopIds = new HashSet<int>();
         if (tokenizer.Special.Eos is { } eos) stopIds.Add(eos);
         if (model.Config.EosTokenId is { } configEos) stopIds.Add(configEos);
+        stopIds.UnionWith(GenerationDefaults.EosTokenIds);
         stopIds.UnionWith(request.Options.StopTokenIds);
         var options = request.Options;
         var tools = ToolsOffered(request);

@@ -6,7 +6,7 @@ namespace Substrate.Server;
 /// The sampling fields chat and text completions share, read into <see cref="GenerationOptions"/>. A field the request
 /// sets wins. A field it omits takes OpenAI's default where OpenAI defines one (temperature 1, top_p 1), else the model's
 /// <see cref="GenerationDefaults"/> (generation_config.json: top_k, repetition_penalty, max_new_tokens for max_tokens —
-/// capped by the context, which is the default without it — and its eos_token_id as extra stop ids).
+/// capped by the context, which is the default without it). The model's eos_token_id ids the engine adds itself.
 /// </summary>
 public static class SamplingParameters
 {
@@ -29,7 +29,6 @@ public static class SamplingParameters
             RepetitionPenalty = r.Number("repetition_penalty", double.Epsilon, 10) ?? model.RepetitionPenalty,
             Seed = r.Integer("seed", long.MinValue, long.MaxValue),
             StopStrings = (r.Strings("stop", 4) ?? []).Where(s => s.Length > 0).ToList(),
-            StopTokenIds = model.EosTokenIds,
         };
     }
 }

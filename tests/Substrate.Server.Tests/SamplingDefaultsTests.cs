@@ -30,6 +30,15 @@ public class SamplingDefaultsTests
     }
 
     [Fact]
+    public void The_defaults_are_said_in_one_line()
+    {
+        Assert.Equal("request defaults: temperature 1, top_p 1 (OpenAI's); top_k 20, repetition_penalty 1.2, max_tokens 7, eos ids [3, 4] (from test)",
+            SamplingParameters.DescribeDefaults(Model with { Source = "test" }));
+        Assert.Equal("request defaults: temperature 1, top_p 1 (OpenAI's); top_k 50, repetition_penalty 1, max_tokens the context (from Hugging Face defaults)",
+            SamplingParameters.DescribeDefaults(GenerationDefaults.HuggingFace));
+    }
+
+    [Fact]
     public void Fields_the_request_sets_win_and_max_tokens_stays_within_the_context()
     {
         var options = Read("""{"temperature":0,"top_p":0.5,"top_k":3,"repetition_penalty":1,"max_tokens":1000}""", Model);

@@ -12,6 +12,12 @@ public static class SamplingParameters
 {
     public const double OpenAiTemperature = 1.0, OpenAiTopP = 1.0;
 
+    /// <summary>One line saying what requests that omit sampling fields get, and where it comes from.</summary>
+    public static string DescribeDefaults(GenerationDefaults model) => FormattableString.Invariant(
+        $"request defaults: temperature {OpenAiTemperature}, top_p {OpenAiTopP} (OpenAI's); top_k {model.TopK}, ")
+        + FormattableString.Invariant($"repetition_penalty {model.RepetitionPenalty}, max_tokens {model.MaxNewTokens?.ToString() ?? "the context"}")
+        + (model.EosTokenIds.Count > 0 ? $", eos ids [{string.Join(", ", model.EosTokenIds)}]" : "") + $" (from {model.Source})";
+
     public static GenerationOptions Read(RequestReader r, int context, GenerationDefaults model)
     {
         if (r.Integer("n", 1, 128) is > 1) throw ApiException.Invalid("only n = 1 is supported", "n", "unsupported_value");

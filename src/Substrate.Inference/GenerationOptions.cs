@@ -11,7 +11,8 @@ public enum DecoderImplementation
     Fast,
 }
 
-/// <summary>How to continue a prompt. Defaults follow Hugging Face's <c>generate</c> where it has one.</summary>
+/// <summary>How to continue a prompt. Defaults follow Hugging Face's <c>generate</c> where it has one; a model folder's
+/// own settings come from <see cref="GenerationDefaults"/>.</summary>
 public sealed record GenerationOptions
 {
     /// <summary>At most this many new tokens (fewer on EOS, a stop string, or the end of the context).</summary>
@@ -32,6 +33,10 @@ public sealed record GenerationOptions
 
     /// <summary>Seeds the sampler's generator; null = a fresh random seed.</summary>
     public long? Seed { get; init; }
+
+    /// <summary>Ids that end generation besides the tokenizer's and config.json's EOS (generation_config.json's
+    /// eos_token_id); not part of the output.</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
 
     /// <summary>Generation stops at the first of these strings, which is not part of the output.</summary>
     public IReadOnlyList<string> StopStrings { get; init; } = [];

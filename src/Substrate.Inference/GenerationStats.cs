@@ -13,6 +13,8 @@ public enum FinishReason
     MaxTokens,
     /// <summary>The model's context (max_position_embeddings) is full.</summary>
     Context,
+    /// <summary>The output is a tool call (set by the <see cref="InferenceEngine"/>, never by a generator).</summary>
+    ToolCalls,
 }
 
 /// <summary>Filled in by a generation as it runs: token counts, timings, why it ended.</summary>

@@ -13,7 +13,8 @@ namespace Substrate.Inference;
 /// </summary>
 public sealed class StopRules(IEnumerable<int> stopIds, IReadOnlyList<string> stopStrings, int maxTokens, int context)
 {
-    /// <summary>Ids that end generation: EOS (the tokenizer's and the model config's) and, for a chat, the end-of-turn ids.</summary>
+    /// <summary>Ids that end generation: EOS (the tokenizer's, the model config's, generation_config.json's) and, for a chat,
+    /// the end-of-turn ids.</summary>
     public IReadOnlySet<int> StopIds { get; } = new HashSet<int>(stopIds);
 
     /// <summary>Text that ends generation and is not part of the output: the request's, then the chat format's.</summary>
@@ -31,6 +32,7 @@ public sealed class StopRules(IEnumerable<int> stopIds, IReadOnlyList<string> st
         var ids = new List<int>(chat?.StopIds ?? []);
         if (tokenizer.Special.Eos is { } eos) ids.Add(eos);
         if (model.Config.EosTokenId is { } configEos) ids.Add(configEos);
+        ids.AddRange(options.StopTokenIds); // generation_config.json's eos_token_id list
         IReadOnlyList<string> strings = [.. options.StopStrings, .. chat?.StopStrings ?? []];
         return new StopRules(ids, strings, options.MaxTokens, model.Config.MaxPositionEmbeddings);
     }

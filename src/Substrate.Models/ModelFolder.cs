@@ -17,7 +17,7 @@ public static class ModelFolder
     public const string ConfigFile = "config.json";
     public const string WeightsFile = "model.safetensors";
     public const string WeightsIndexFile = "model.safetensors.index.json";
-    public const string GenerationConfigFile = "generation_config.json";
+    public const string GenerationConfigFile = GenerationConfig.FileName;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -26,8 +26,8 @@ public static class ModelFolder
         NumberHandling = JsonNumberHandling.AllowReadingFromString,
     };
 
-    /// <summary>Writes config.json, generation_config.json and model.safetensors (weights in <paramref name="dtype"/>:
-    /// Float32 or BFloat16), each atomically.</summary>
+    /// <summary>Writes config.json, generation_config.json (<see cref="GenerationConfig.ForModel"/>) and model.safetensors
+    /// (weights in <paramref name="dtype"/>: Float32 or BFloat16), each atomically.</summary>
     public static void Save(LlamaForCausalLM model, string dir, ScalarType dtype = ScalarType.Float32)
     {
         var dtypeName = dtype switch
@@ -45,10 +45,7 @@ public static class ModelFolder
         }
         var config = model.Config with { TorchDtype = dtypeName };
         AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), JsonSerializer.Serialize(config, Json) + "\n");
-        var generation = new JsonObject { ["_from_model_config"] = true };
-        if (config.BosTokenId is { } bos) generation["bos_token_id"] = bos;
-        if (config.EosTokenId is { } eos) generation["eos_token_id"] = eos;
-        AtomicFile.WriteAllText(Path.Combine(dir, GenerationConfigFile), generation.ToJsonString(Json) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(dir, GenerationConfigFile), GenerationConfig.ForModel(config).ToJson());
     }
 
     /// <summary>Reads and validates config.json; <see cref="InvalidDataException"/> naming the file when it is unreadable.</summary>

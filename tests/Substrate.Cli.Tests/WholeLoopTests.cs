@@ -58,6 +58,7 @@ public sealed class WholeLoopTests : IDisposable
         Assert.Equal(first.Stdout, second.Stdout);
         Assert.DoesNotContain("tok/s", first.Stdout);
         Assert.Contains("tok/s", first.Stderr);
+        Assert.Contains("generate: settings: greedy (temperature 0), repetition_penalty 1, max_tokens 12", first.Stderr);
 
         var perplexity = JsonDocument.Parse(Ok(SubstrateProcess.Run("eval", "perplexity", "--model", model, "--data", data)).Stdout).RootElement;
         double ppl = perplexity.GetProperty("perplexity").GetDouble();

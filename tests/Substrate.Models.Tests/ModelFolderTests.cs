@@ -21,7 +21,9 @@ public class ModelFolderTests
         Assert.Equal("llama", (string)config["model_type"]!);
         Assert.Equal("float32", (string)config["torch_dtype"]!);
         Assert.Equal(32, (int)config["hidden_size"]!);
-        Assert.Equal(2, (int)JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "generation_config.json")))!["eos_token_id"]!);
+        var generation = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "generation_config.json")))!;
+        Assert.Equal(2, (int)generation["eos_token_id"]!);
+        Assert.False((bool)generation["do_sample"]!); // greedy, as transformers reads a file without sampling keys
 
         using var loaded = ModelFolder.Load(dir);
         Assert.Equal(model.Config with { TorchDtype = "float32" }, loaded.Config); // value equality, lists by content

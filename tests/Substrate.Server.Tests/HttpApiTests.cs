@@ -101,6 +101,8 @@ public class HttpApiTests(TinyServer server) : IClassFixture<TinyServer>
     [InlineData("""{"model":"tiny","messages":[{"role":"wizard","content":"hi"}]}""", 400, null, "messages[0].role")]
     [InlineData("""{"messages":[{"role":"user","content":"hi"}]}""", 400, "missing_required_parameter", "model")]
     [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}}""", 400, null, "response_format")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":21}""", 400, "invalid_value", "top_logprobs")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"tool_choice":{"function":{"name":7}}}""", 400, null, "tool_choice")]
     public async Task Bad_requests_get_openai_error_bodies(string body, int status, string? code, string? param)
     {
         using var http = server.Http();

@@ -18,6 +18,7 @@ public class InternalErrorTests
         public int Context => 64;
         public int QueueDepth => 0;
         public int ActiveSequences => 0;
+        public GenerationDefaults GenerationDefaults => GenerationDefaults.HuggingFace;
 
         public IAsyncEnumerable<CompletionChunk> StreamAsync(CompletionRequest request, CancellationToken cancellation = default) =>
             throw new ExternalException(Leak);

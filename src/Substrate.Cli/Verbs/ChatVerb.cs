@@ -24,8 +24,11 @@ public static class ChatVerb
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
+            var defaults = GenerationDefaults.Load(parsed.GetValue(model)!);
+            var settings = sampling.Read(parsed, defaults);
             using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
-            Converse(loaded, parsed.GetValue(system), sampling.Read(parsed));
+            Console.Error.WriteLine($"chat: {sampling.Describe(parsed, settings, defaults)}");
+            Converse(loaded, parsed.GetValue(system), settings);
             return 0;
         });
         return command;

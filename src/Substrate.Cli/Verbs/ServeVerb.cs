@@ -42,6 +42,7 @@ public static class ServeVerb
             await server.StartAsync(cancellation);
             Console.Error.WriteLine($"serving {string.Join(", ", engine.Models)} on {string.Join(", ", server.Urls)}" +
                 (keys.Length > 0 ? " (API key required)" : "") + "; Ctrl-C to stop");
+            Console.Error.WriteLine(SamplingParameters.DescribeDefaults(engine.GenerationDefaults));
             await server.WaitForShutdownAsync(cancellation);
             Console.Error.WriteLine("stopping");
             return 0;

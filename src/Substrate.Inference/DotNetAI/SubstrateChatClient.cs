@@ -41,13 +41,19 @@ public sealed class SubstrateChatClient(IInferenceEngine engine, string? model =
             yield return new ChatResponseUpdate(ChatRole.Assistant, contents)
             {
                 ResponseId = id, MessageId = id, ModelId = request.Model, CreatedAt = DateTimeOffset.UtcNow,
-                FinishReason = chunk.FinishReason switch
-                {
-                    "stop" => ChatFinishReason.Stop, "length" => ChatFinishReason.Length, "tool_calls" => ChatFinishReason.ToolCalls, _ => null,
-                },
+                FinishReason = chunk.FinishReason is { } finish ? ToChatFinishReason(finish) : null,
             };
         }
     }
+
+    /// <summary>M.E.AI's finish reason for ours: the end of the text (EOS, a stop string) is Stop, a token limit Length.</summary>
+    private static ChatFinishReason? ToChatFinishReason(FinishReason finish) => finish switch
+    {
+        FinishReason.Eos or FinishReason.Stop => ChatFinishReason.Stop,
+        FinishReason.MaxTokens or FinishReason.Context => ChatFinishReason.Length,
+        FinishReason.ToolCalls => ChatFinishReason.ToolCalls,
+        _ => null,
+    };
 
     private CompletionRequest ToRequest(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
@@ -75,7 +81,7 @@ public sealed class SubstrateChatClient(IInferenceEngine engine, string? model =
         var choice = options?.ToolMode switch
         {
             NoneChatToolMode => ToolChoice.None,
-            RequiredChatToolMode { RequiredFunctionName: { } name } => new ToolChoice("function", name),
+            RequiredChatToolMode { RequiredFunctionName: { } name } => ToolChoice.Function(name),
             RequiredChatToolMode => ToolChoice.Required,
             _ => ToolChoice.Auto,
         };

@@ -182,13 +182,13 @@ public sealed class BatchScheduler : IDisposable
         var next = sequence.Sampler.Sample(logits, sequence.Ids);
         float? logprob = null;
         List<TokenLogprob>? top = null;
-        if (request.TopLogprobs >= 0)
+        if (request.TopLogprobs is { } topCount)
         {
             var logp = logits.to(ScalarType.Float32, CPU).log_softmax(-1); // (V)
             logprob = logp[next].item<float>();
-            if (request.TopLogprobs > 0)
+            if (topCount > 0)
             {
-                var (values, indices) = logp.topk(Math.Min(request.TopLogprobs, (int)logp.shape[0]));
+                var (values, indices) = logp.topk(Math.Min(topCount, (int)logp.shape[0]));
                 var v = values.data<float>().ToArray();
                 var ix = indices.data<long>().ToArray();
                 top = v.Select((x, i) => new TokenLogprob((int)ix[i], x)).ToList();

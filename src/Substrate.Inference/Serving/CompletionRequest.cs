@@ -10,8 +10,8 @@ public sealed record CompletionRequest
     public string? Prompt { get; init; }
     public IReadOnlyList<ChatMessage>? Messages { get; init; }
     public GenerationOptions Options { get; init; } = new();
-    /// <summary>-1 none, 0 the chosen tokens' log-probabilities, N also the N most likely at each step.</summary>
-    public int TopLogprobs { get; init; } = -1;
+    /// <summary>Null: no log-probabilities; 0: the chosen tokens' log-probabilities; N: also the N most likely at each step.</summary>
+    public int? TopLogprobs { get; init; }
     public ResponseFormat ResponseFormat { get; init; } = ResponseFormat.Text;
     public IReadOnlyList<ToolDefinition> Tools { get; init; } = [];
     public ToolChoice ToolChoice { get; init; } = ToolChoice.Auto;
@@ -19,7 +19,7 @@ public sealed record CompletionRequest
 
 /// <summary>A piece of a completion as it streams: text, per-token details when asked for, and on the last piece the
 /// finish reason, usage and any tool calls parsed from the output.</summary>
-public sealed record CompletionChunk(string Text, IReadOnlyList<TokenDetail>? Tokens = null, string? FinishReason = null,
+public sealed record CompletionChunk(string Text, IReadOnlyList<TokenDetail>? Tokens = null, FinishReason? FinishReason = null,
     CompletionUsage? Usage = null, IReadOnlyList<ToolCall>? ToolCalls = null);
 
 /// <summary>A generated token as text, its log-probability and the most likely alternatives.</summary>

@@ -12,6 +12,10 @@ public interface IInferenceEngine : IDisposable
     /// <summary>Every model id served: the base, then "base:adapter" for each adapter.</summary>
     IReadOnlyList<string> Models { get; }
 
+    /// <summary>The model folder's decoding settings (generation_config.json, Hugging Face's defaults where it is silent),
+    /// for what a request leaves unset. Their <see cref="GenerationDefaults.EosTokenIds"/> end every generation.</summary>
+    GenerationDefaults GenerationDefaults { get; }
+
     /// <summary>Context length in tokens (prompt plus output).</summary>
     int Context { get; }
 

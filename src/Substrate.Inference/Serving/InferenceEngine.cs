@@ -24,11 +24,14 @@ public sealed class InferenceEngine : IInferenceEngine
 
     /// <param name="owner">Disposed with the engine (the loaded model).</param>
     /// <param name="chatFormat">Default: the tokenizer config's chat template, else the transcript (<see cref="ChatFormat"/>).</param>
+    /// <param name="generationDefaults">The model's decoding settings; default: Hugging Face's.</param>
     public InferenceEngine(LlamaForCausalLM model, ITokenizer tokenizer, TokenizerConfig tokenizerConfig, string baseModel,
-        BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, ChatFormat? chatFormat = null)
+        BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, ChatFormat? chatFormat = null,
+        GenerationDefaults? generationDefaults = null)
     {
         (this.model, this.tokenizer, this.owner) = (model, tokenizer, owner);
         BaseModel = baseModel;
+        GenerationDefaults = generationDefaults ?? GenerationDefaults.HuggingFace;
         adapterNames = adapters?.Names ?? [];
         Models = [baseModel, .. adapterNames.Select(a => $"{baseModel}:{a}")];
         scheduler = new BatchScheduler(model, tokenizer, options, adapters);
@@ -37,10 +40,12 @@ public sealed class InferenceEngine : IInferenceEngine
     }
 
     public InferenceEngine(LoadedModel loaded, string baseModel, BatchSchedulerOptions? options = null)
-        : this(loaded.Model, loaded.Tokenizer, loaded.TokenizerConfig, baseModel, options, null, loaded) { }
+        : this(loaded.Model, loaded.Tokenizer, loaded.TokenizerConfig, baseModel, options, null, loaded,
+            generationDefaults: GenerationDefaults.Load(loaded.Directory)) { }
 
     public InferenceEngine(MultiAdapterModel multi, string baseModel, BatchSchedulerOptions? options = null)
-        : this(multi.Model, multi.Tokenizer, multi.TokenizerConfig, baseModel, options, new MultiAdapterSwitch(multi), multi) { }
+        : this(multi.Model, multi.Tokenizer, multi.TokenizerConfig, baseModel, options, new MultiAdapterSwitch(multi), multi,
+            generationDefaults: GenerationDefaults.Load(multi.Directory)) { }
 
     /// <summary>Opens a model folder and, when given, LoRA adapter folders by name (the base is loaded once).</summary>
     public static InferenceEngine Load(string directory, string baseModel, ModelOptions? modelOptions = null,
@@ -66,6 +71,7 @@ public sealed class InferenceEngine : IInferenceEngine
 
     public string BaseModel { get; }
     public IReadOnlyList<string> Models { get; }
+    public GenerationDefaults GenerationDefaults { get; }
     public int Context => scheduler.Context;
     public int QueueDepth => scheduler.QueueDepth;
     public int ActiveSequences => scheduler.ActiveSequences;
@@ -100,13 +106,12 @@ public sealed class InferenceEngine : IInferenceEngine
             }
             output.Append(e.Rest);
             var usage = new CompletionUsage(e.Stats!.PromptTokens, e.Stats.GeneratedTokens);
-            var finish = e.Finish is FinishReason.MaxTokens or FinishReason.Context ? "length" : "stop";
             if (buffer && ToolCallParser.Parse(output.ToString(), request.Tools) is { } call)
             {
-                yield return new CompletionChunk("", FinishReason: "tool_calls", Usage: usage, ToolCalls: [call]);
+                yield return new CompletionChunk("", FinishReason: FinishReason.ToolCalls, Usage: usage, ToolCalls: [call]);
                 yield break;
             }
-            yield return new CompletionChunk(buffer ? output.ToString() : e.Rest, FinishReason: finish, Usage: usage);
+            yield return new CompletionChunk(buffer ? output.ToString() : e.Rest, FinishReason: e.Finish, Usage: usage);
         }
     }
 
@@ -114,29 +119,19 @@ public sealed class InferenceEngine : IInferenceEngine
     {
         var adapter = Resolve(request.Model);
         request.Options.Validate();
-        if (request.TopLogprobs > 20) throw new ArgumentException("logprobs must be at most 20");
-        var options = request.Options;
-        var tools = request.ToolChoice.Mode == "none" ? [] : request.Tools;
-        if (request.ToolChoice.Name is { } named)
-        {
-            tools = tools.Where(t => t.Name == named).ToList();
-            if (tools.Count == 0) throw new ArgumentException($"tool_choice names '{named}', which is not among the tools");
-        }
-        var forcedTool = tools.Count > 0 && request.ToolChoice.Mode is "required" or "function";
+        if (request.TopLogprobs is < 0 || request.TopLogprobs > tokenizer.VocabSize)
+            throw new ArgumentException($"TopLogprobs must be between 0 and the vocabulary size {tokenizer.VocabSize} (got {request.TopLogprobs})");
+        var options = request.Options with { StopTokenIds = [.. request.Options.StopTokenIds, .. GenerationDefaults.EosTokenIds] };
+        var tools = ToolsOffered(request);
+        var forcedTool = tools.Count > 0 && request.ToolChoice.ForcesCall;
         var ids = request.Messages is { } messages ? EncodeChat(messages, tools)
             : tokenizer.Encode(request.Prompt ?? throw new ArgumentException("a prompt is required"), addSpecialTokens: true);
         var stops = StopRules.For(model, tokenizer, options, request.Messages is null ? null : chat);
         if (ids.Length >= Context) throw new PromptTooLongException(ids.Length, Context);
-        var schema = forcedTool ? ToolCallParser.CallSchema(tools)
-            : request.ResponseFormat.Kind == "json_schema" ? request.ResponseFormat.Schema ?? throw new ArgumentException("json_schema needs a schema")
-            : null;
-        ITokenConstraint? constraint = schema is not null ? new JsonConstraint(jsonTokens, JsonSchemaNode.Parse(schema))
-            : request.ResponseFormat.Kind == "json_object" ? new JsonConstraint(jsonTokens, JsonSchemaNode.AnyObject)
-            : null;
         var sequence = new SequenceRequest
         {
             PromptIds = ids, Options = options with { StopStrings = stops.StopStrings }, Adapter = adapter, StopIds = stops.StopIds,
-            Constraint = constraint, TopLogprobs = request.TopLogprobs,
+            TopLogprobs = request.TopLogprobs, Constraint = Constraint(forcedTool ? ToolCallParser.CallSchema(tools) : null, request.ResponseFormat),
         };
         return (sequence, forcedTool, tools.Count > 0 && !forcedTool);
     }
@@ -153,9 +148,30 @@ public sealed class InferenceEngine : IInferenceEngine
         }
     }
 
-    private List<TokenDetail>? Details(GeneratedToken token, int topLogprobs)
+    /// <summary>The tools the model is shown: none for <see cref="ToolChoiceMode.None"/>, the named one for
+    /// <see cref="ToolChoiceMode.Function"/>, else all.</summary>
+    private static IReadOnlyList<ToolDefinition> ToolsOffered(CompletionRequest request)
     {
-        if (topLogprobs < 0 || token.Logprob is not { } logprob) return null;
+        var choice = request.ToolChoice;
+        if (choice.Mode == ToolChoiceMode.None) return [];
+        if (choice.FunctionName is not { } named) return request.Tools;
+        var tools = request.Tools.Where(t => t.Name == named).ToList();
+        return tools.Count > 0 ? tools : throw new ArgumentException($"tool_choice names '{named}', which is not among the tools");
+    }
+
+    /// <summary>The decoding constraint: a forced tool call's schema first, else the response format's.</summary>
+    private JsonConstraint? Constraint(string? toolCallSchema, ResponseFormat format) =>
+        toolCallSchema is not null ? new JsonConstraint(jsonTokens, JsonSchemaNode.Parse(toolCallSchema))
+        : format.Kind switch
+        {
+            ResponseFormatKind.JsonSchema => new JsonConstraint(jsonTokens, JsonSchemaNode.Parse(format.Schema!)),
+            ResponseFormatKind.JsonObject => new JsonConstraint(jsonTokens, JsonSchemaNode.AnyObject),
+            _ => null,
+        };
+
+    private List<TokenDetail>? Details(GeneratedToken token, int? topLogprobs)
+    {
+        if (topLogprobs is null || token.Logprob is not { } logprob) return null;
         var top = token.Top?.Select(t => new KeyValuePair<string, float>(TokenText(t.Id), t.Logprob)).ToList() ?? [];
         return [new TokenDetail(TokenText(token.Id), logprob, top)];
     }

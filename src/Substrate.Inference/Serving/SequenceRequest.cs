@@ -15,8 +15,8 @@ public sealed record SequenceRequest
     /// <summary>Masks the logits at each step (constrained decoding); null = free.</summary>
     public ITokenConstraint? Constraint { get; init; }
 
-    /// <summary>Log-probabilities to report: -1 none, 0 the chosen token's, N also the N most likely.</summary>
-    public int TopLogprobs { get; init; } = -1;
+    /// <summary>Log-probabilities to report: null none, 0 the chosen token's, N also the N most likely.</summary>
+    public int? TopLogprobs { get; init; }
 }
 
 /// <summary>A token the scheduler produced: its id, the text it released (may be "", held back for UTF-8 or a stop

@@ -10,7 +10,7 @@ public static class ChatCompletionsEndpoint
     public static async Task Handle(HttpContext context, IInferenceEngine engine, ServerMetrics metrics)
     {
         using var doc = await RequestBody.Read(context);
-        var (request, stream, includeUsage) = ChatRequestParser.Parse(RequestReader.Of(doc), engine.Context);
+        var (request, stream, includeUsage) = ChatRequestParser.Parse(RequestReader.Of(doc), engine.Context, engine.GenerationDefaults);
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var cancel = context.RequestAborted;
@@ -32,9 +32,10 @@ public static class ChatCompletionsEndpoint
             var message = last.ToolCalls is { Count: > 0 } calls
                 ? new WireChatMessage("assistant", null, calls.Select(c => WireToolCall.From(c)).ToList())
                 : new WireChatMessage("assistant", text.ToString());
-            var logprobs = request.TopLogprobs >= 0 ? new WireChatLogprobs(tokens) : null;
-            await context.Response.WriteAsJsonAsync(new WireChatCompletion(id, created, request.Model,
-                [new WireChatChoice(0, message, logprobs, last.FinishReason ?? "stop")], WireUsage.From(usage)), WireJson.Options, cancel);
+            var logprobs = request.TopLogprobs is not null ? new WireChatLogprobs(tokens) : null;
+            var choice = new WireChatChoice(0, message, logprobs, (last.FinishReason ?? FinishReason.Stop).ToWire());
+            var completion = new WireChatCompletion(id, created, request.Model, [choice], WireUsage.From(usage));
+            await context.Response.WriteAsJsonAsync(completion, WireJson.Options, cancel);
             return;
         }
         var events = new ServerSentEvents(context.Response);
@@ -53,7 +54,7 @@ public static class ChatCompletionsEndpoint
             {
                 var usage = chunk.Usage ?? new CompletionUsage(0, 0);
                 metrics.Tokens(usage.PromptTokens, usage.CompletionTokens);
-                await events.Send(new WireChatChunk(id, created, request.Model, [new WireChunkChoice(0, new WireChatDelta(), null, finish)]), cancel);
+                await events.Send(new WireChatChunk(id, created, request.Model, [new WireChunkChoice(0, new WireChatDelta(), null, finish.ToWire())]), cancel);
                 if (includeUsage) await events.Send(new WireChatChunk(id, created, request.Model, [], WireUsage.From(usage)), cancel);
             }
         }

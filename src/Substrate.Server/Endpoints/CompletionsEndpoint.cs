@@ -18,8 +18,8 @@ public static class CompletionsEndpoint
         if (r.Has("suffix")) throw ApiException.Invalid("suffix is not supported", "suffix", "unsupported_value");
         var request = new CompletionRequest
         {
-            Model = model, Prompt = prompts[0], Options = SamplingParameters.Read(r, engine.Context),
-            TopLogprobs = (int)(r.Integer("logprobs", 0, 20) ?? -1),
+            Model = model, Prompt = prompts[0], Options = SamplingParameters.Read(r, engine.Context, engine.GenerationDefaults),
+            TopLogprobs = (int?)r.Integer("logprobs", 0, OpenAiLimits.MaxTopLogprobs),
         };
         var stream = r.Bool("stream") ?? false;
         var id = "cmpl-" + Guid.NewGuid().ToString("N");
@@ -29,7 +29,7 @@ public static class CompletionsEndpoint
         bool more;
         try { more = await chunks.MoveNextAsync(); }
         catch (PromptTooLongException e) { throw new ApiException(400, e.Message, param: "prompt", code: "context_length_exceeded"); }
-        var logprobs = request.TopLogprobs >= 0 ? new WireCompletionLogprobs([], [], [], []) : null;
+        var logprobs = request.TopLogprobs is not null ? new WireCompletionLogprobs([], [], [], []) : null;
         var text = new StringBuilder();
         var events = stream ? new ServerSentEvents(context.Response) : null;
         events?.Start();
@@ -47,14 +47,14 @@ public static class CompletionsEndpoint
             }
             if (events is not null && (last.Text.Length > 0 || last.FinishReason is not null))
                 await events.Send(new WireCompletion(id, created, model,
-                    [new WireCompletionChoice(last.Text, 0, request.TopLogprobs >= 0 ? piece : null, last.FinishReason)],
+                    [new WireCompletionChoice(last.Text, 0, request.TopLogprobs is not null ? piece : null, last.FinishReason?.ToWire())],
                     last.Usage is { } u ? WireUsage.From(u) : null), cancel);
             text.Append(last.Text);
         }
         var usage = last.Usage ?? new CompletionUsage(0, 0);
         metrics.Tokens(usage.PromptTokens, usage.CompletionTokens);
         if (events is not null) { await events.Done(cancel); return; }
-        await context.Response.WriteAsJsonAsync(new WireCompletion(id, created, model,
-            [new WireCompletionChoice(text.ToString(), 0, logprobs, last.FinishReason ?? "stop")], WireUsage.From(usage)), WireJson.Options, cancel);
+        var choice = new WireCompletionChoice(text.ToString(), 0, logprobs, (last.FinishReason ?? FinishReason.Stop).ToWire());
+        await context.Response.WriteAsJsonAsync(new WireCompletion(id, created, model, [choice], WireUsage.From(usage)), WireJson.Options, cancel);
     }
 }

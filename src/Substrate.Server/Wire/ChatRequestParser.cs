@@ -9,20 +9,20 @@ public static class ChatRequestParser
 {
     private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool"];
 
-    public static (CompletionRequest Request, bool Stream, bool IncludeUsage) Parse(RequestReader r, int context)
+    public static (CompletionRequest Request, bool Stream, bool IncludeUsage) Parse(RequestReader r, int context, GenerationDefaults modelDefaults)
     {
         var model = r.RequiredString("model");
         var stream = r.Bool("stream") ?? false;
         var includeUsage = r.Get("stream_options") is { ValueKind: JsonValueKind.Object } so && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True;
         var logprobs = r.Bool("logprobs") ?? false;
-        var top = (int)(r.Integer("top_logprobs", 0, 20) ?? 0);
+        var top = (int)(r.Integer("top_logprobs", 0, OpenAiLimits.MaxTopLogprobs) ?? 0);
         if (top > 0 && !logprobs) throw ApiException.Invalid("top_logprobs needs logprobs: true", "top_logprobs");
         var request = new CompletionRequest
         {
             Model = model,
             Messages = Messages(r),
-            Options = SamplingParameters.Read(r, context),
-            TopLogprobs = logprobs ? top : -1,
+            Options = SamplingParameters.Read(r, context, modelDefaults),
+            TopLogprobs = logprobs ? top : null,
             ResponseFormat = Format(r),
             Tools = Tools(r),
             ToolChoice = Choice(r),
@@ -106,7 +106,8 @@ public static class ChatRequestParser
             "auto" => ToolChoice.Auto, "none" => ToolChoice.None, "required" => ToolChoice.Required,
             var other => throw ApiException.Invalid($"tool_choice must be auto, none, required or a function (got '{other}')", "tool_choice"),
         },
-        { ValueKind: JsonValueKind.Object } o when o.TryGetProperty("function", out var f) && f.TryGetProperty("name", out var n) => new ToolChoice("function", n.GetString()),
+        { ValueKind: JsonValueKind.Object } o when o.TryGetProperty("function", out var f) && f.TryGetProperty("name", out var n)
+            && n.ValueKind == JsonValueKind.String && n.GetString() is { Length: > 0 } name => ToolChoice.Function(name),
         _ => throw ApiException.Invalid("tool_choice must be auto, none, required or {\"type\":\"function\",\"function\":{\"name\":…}}", "tool_choice"),
     };
 }

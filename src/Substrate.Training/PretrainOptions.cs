@@ -23,6 +23,8 @@ public sealed record PretrainOptions
     public int Threads { get; init; }
     /// <summary>Peak FLOP/s for MFU; null: measured with large square matmuls in the compute dtype (~1 s).</summary>
     public double? PeakFlops { get; init; }
+
+    public TrainingRuntime Runtime => new(Device, Threads);
 }
 
 /// <summary>How a run ended.</summary>

@@ -21,9 +21,8 @@ public static class Pretrainer
     {
         var meta = TokenShardMeta.Read(options.DataDirectory);
         var checkpoint = options.Resume ? RunCheckpoint.Find(options.OutputDirectory) : null;
-        var config = checkpoint is not null
-            ? ConfigResolver.ResolveResume(RunCheckpoint.ReadConfig(checkpoint), options.Overrides)
-            : ConfigResolver.Resolve(options.Config, options.Overrides, meta.VocabSize);
+        var config = checkpoint is not null ? ConfigResolver.ResolveResume(RunCheckpoint.ReadConfig(checkpoint), options.Overrides)
+            : options.Resolved ?? ConfigResolver.Resolve(options.Config, options.Overrides, meta.VocabSize);
         ConfigResolver.CheckVocab(config.Model, meta.VocabSize);
         if (options.MaxSteps is int maxSteps) config = config with { Train = config.Train with { MaxSteps = maxSteps } };
         config = config with { Model = config.Model with { EosTokenId = config.Model.EosTokenId ?? meta.EosTokenId } };

@@ -55,6 +55,7 @@ public static class DpoTrainer
         }
         var schedule = new LrSchedule(o.Lr, 0, o.WarmupSteps, o.MaxSteps);
         var metrics = run.StartMetrics(state.Step); // a resumed run drops lines past its checkpoint
+        AtomicFile.WriteAllText(Path.Combine(run.Directory, DpoOptions.ConfigFileName), o.ToJson());
         int B = Math.Min(o.BatchSize, records), T = rows.SeqLen;
         var order = new EpochOrder(records, o.Seed);
         var recent = new Queue<DpoStats>(state.Recent);

@@ -57,7 +57,7 @@ public static class AlignVerb
             };
             var options = ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []);
             if (!Directory.Exists(options.ModelDirectory)) throw new DirectoryNotFoundException($"model folder not found: {options.ModelDirectory}");
-            Terminal.Err.Write(new Panel(new Text(options.ToJson().TrimEnd())).Header("dpo config").Collapse());
+            if (!options.Resume) Terminal.Err.Write(new Panel(new Text(options.ToJson().TrimEnd())).Header("dpo config").Collapse());
             var result = Terminal.WithProgress("align dpo", report => DpoTrainer.Run(options, new InlineProgress<DpoProgress>(p =>
                 report($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3} reward acc {p.RewardAccuracy:P0} margin {p.RewardMargin:F3}", (double)p.Step / p.MaxSteps)), cancellation));
             Terminal.Info(Markup.Escape($"align dpo: {result.StopReason} at step {result.Steps}, loss {result.Loss:F3}, reward accuracy {result.RewardAccuracy:P1}, margin {result.RewardMargin:F3} "

@@ -8,17 +8,11 @@ namespace Substrate.Training.Tests;
 /// <summary>Fine-tuning's masked loss: the fused CPU pass and libtorch's cross_entropy give the same loss and gradients.</summary>
 public class NextTokenLossTests
 {
-    static SupervisedExample Example(int seed, int length, int prompt)
-    {
-        var random = new Random(seed);
-        return new SupervisedExample(Enumerable.Range(0, length).Select(_ => random.Next(1, 60)).ToArray(),
-            Enumerable.Range(0, length).Select(t => t >= prompt).ToArray(), $"example {seed}");
-    }
-
     [Fact]
     public void FusedAndPlainMaskedLossesAgreeOnATinyModel()
     {
-        var rows = new PackedRows([Example(1, 9, 3), Example(2, 6, 2), Example(3, 11, 5), Example(4, 5, 1)], 16, padId: 0);
+        var rows = new PackedRows([PackedBatchTests.Example(1, 9, 3), PackedBatchTests.Example(2, 6, 2), PackedBatchTests.Example(3, 11, 5),
+            PackedBatchTests.Example(4, 5, 1)], 16, padId: 0);
         const int B = 2, T = 16;
         var x = new long[B * T];
         var y = new long[B * T];

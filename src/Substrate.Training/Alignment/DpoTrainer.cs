@@ -45,14 +45,7 @@ public static class DpoTrainer
         // Optimizer and run state (the checkpoint's on resume).
         policy.Model.train();
         using var optimizer = new AdamW(policy.Trainable, o.AdamW);
-        var state = new DpoState { DataFingerprint = fingerprint };
-        if (run.Checkpoint is { } checkpoint)
-        {
-            state = DpoState.Read(Path.Combine(checkpoint, DpoState.FileName));
-            CheckpointFolder.LoadOptimizer(checkpoint, optimizer, state.OptimizerSteps);
-            if (state.DataFingerprint != fingerprint)
-                throw new ArgumentException($"--resume: the preference data changed since this run started (fingerprint {fingerprint}, run {state.DataFingerprint}); start a new run");
-        }
+        var state = run.Checkpoint is { } checkpoint ? Resume(checkpoint, optimizer, fingerprint) : new DpoState { DataFingerprint = fingerprint };
         var schedule = new LrSchedule(o.Lr, 0, o.WarmupSteps, o.MaxSteps);
         var metrics = run.StartMetrics(state.Step); // a resumed run drops lines past its checkpoint
         AtomicFile.WriteAllText(Path.Combine(run.Directory, DpoOptions.ConfigFileName), o.ToJson());
@@ -106,6 +99,17 @@ public static class DpoTrainer
         var mean = DpoStats.Mean(recent);
         return new DpoResult(run.Directory, o.Method, state.Step, mean.Loss, mean.RewardAccuracy, mean.RewardMargin, mean.ChosenReward, mean.RejectedReward,
             policy.TrainableCount, previousElapsed + clock.Elapsed.TotalSeconds, stopReason);
+    }
+
+    /// <summary>A resumed run's state, with the optimizer's moments restored; the preference data must be the run's.</summary>
+    static DpoState Resume(string checkpoint, AdamW optimizer, string fingerprint)
+    {
+        var state = DpoState.Read(Path.Combine(checkpoint, DpoState.FileName));
+        CheckpointFolder.LoadOptimizer(checkpoint, optimizer, state.OptimizerSteps);
+        if (state.DataFingerprint != fingerprint)
+            throw new ArgumentException(
+                $"--resume: the preference data changed since this run started (fingerprint {fingerprint}, run {state.DataFingerprint}); start a new run");
+        return state;
     }
 
     static LoraAdapterConfig Adapter(DpoOptions o) => new()

@@ -13,8 +13,6 @@ public static class FinetuneCheckpoint
 {
     public const string DirectoryName = CheckpointFolder.DirectoryName;
 
-    public static string? Find(string runDirectory) => CheckpointFolder.Find(runDirectory, FinetuneState.FileName);
-
     /// <summary>Checkpoints into <paramref name="run"/> (which redraws loss.png).</summary>
     public static void Save(RunFolder run, Action<string> saveWeights, AdamW optimizer, FinetuneState state, FinetuneConfig config) =>
         run.SaveCheckpoint(temp =>

@@ -41,7 +41,8 @@ public static class FinetuneVerb
             {
                 Method = parsed.GetValue(method)!, LoraR = parsed.GetValue(rank) ?? defaults.LoraR, LoraAlpha = parsed.GetValue(alpha) ?? defaults.LoraAlpha,
                 LoraDropout = parsed.GetValue(dropout) ?? defaults.LoraDropout, TargetModules = parsed.GetValue(targets) ?? defaults.TargetModules,
-                Epochs = parsed.GetValue(epochs) ?? defaults.Epochs, MaxSteps = parsed.GetValue(maxSteps) ?? defaults.MaxSteps, Lr = parsed.GetValue(lr) ?? defaults.Lr,
+                Epochs = parsed.GetValue(epochs) ?? defaults.Epochs, MaxSteps = parsed.GetValue(maxSteps) ?? defaults.MaxSteps,
+                Lr = parsed.GetValue(lr) ?? defaults.Lr,
             };
             var options = new FinetuneOptions
             {

@@ -447,7 +447,13 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// were alone — rotary positions from <paramref name="packed"/>.Positions, attention within its own example only.
     /// The unpacked forward stays the fast path (a causal kernel without a mask).
     /// </summary>
-    public Tensor forward(Tensor inputIds, PackedLayout packed) // (B, T) int64 → (B, T, V) fp32
+    public Tensor forward(Tensor inputIds, PackedLayout packed) => // (B, T) int64 → (B, T, V) fp32
+        PackedLogits(inputIds, packed, ScalarType.Float32);
+
+    /// <summary>Packed rows' logits left in the compute dtype, for a loss that reads them as they are (see <see cref="ComputeDtypeLogits(Tensor)"/>).</summary>
+    public Tensor ComputeDtypeLogits(Tensor inputIds, PackedLayout packed) => PackedLogits(inputIds, packed, options.ComputeDtype); // (B, T) → (B, T, V)
+
+    private Tensor PackedLogits(Tensor inputIds, PackedLayout packed, ScalarType logitsDtype)
     {
         if (inputIds.dim() != 2 || !packed.Positions.shape.SequenceEqual(inputIds.shape))
             throw new ArgumentException($"inputIds [{string.Join(", ", inputIds.shape)}] and packed positions [{string.Join(", ", packed.Positions.shape)}] must both be (B, T)");
@@ -455,7 +461,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"sequence of {inputIds.shape[1]} positions exceeds max_position_embeddings = {Config.MaxPositionEmbeddings}");
         using var scope = NewDisposeScope();
         var (cos, sin) = rotary.Gather(packed.Positions, inputIds.device, options.ComputeDtype); // (B, T, 1, hd) each
-        return Head(model.forward(inputIds, cos, sin, null, 0, packed.Mask), ScalarType.Float32).MoveToOuterDisposeScope(); // (B, T, V)
+        return Head(model.forward(inputIds, cos, sin, null, 0, packed.Mask), logitsDtype).MoveToOuterDisposeScope(); // (B, T, V)
     }
 
     /// <summary>The LM head (or the tied embeddings) in the compute dtype: (B, T, H) fp32 → (B, T, V) in logitsDtype.</summary>

@@ -24,13 +24,19 @@ public sealed record ComputePlan(
     IReadOnlyList<CandidateMeasurement> Measured,
     string Reason)
 {
-    /// <summary>The plan as <c>--set</c> overrides for <c>substrate pretrain</c> (model shape, steps, batch).</summary>
+    /// <summary>Warm-up: a twentieth of the steps, within [1, 200].</summary>
+    public int WarmupSteps => Math.Clamp(Steps / 20, 1, 200);
+
+    /// <summary>The plan applied to training hyperparameters: batch shape, steps and warm-up.</summary>
+    public TrainConfig ApplyTo(TrainConfig train) => train with { BatchSize = BatchSize, SeqLen = SeqLen, MaxSteps = Steps, WarmupSteps = WarmupSteps };
+
+    /// <summary>The plan as <c>--set</c> overrides for the command line of <c>substrate pretrain</c> (model shape, steps, batch).</summary>
     public IReadOnlyList<string> Overrides =>
     [
         $"hidden_size={Model.HiddenSize}", $"num_hidden_layers={Model.NumHiddenLayers}", $"num_attention_heads={Model.NumAttentionHeads}",
         $"num_key_value_heads={Model.NumKeyValueHeads}", $"intermediate_size={Model.IntermediateSize}",
         $"max_position_embeddings={Model.MaxPositionEmbeddings}", $"batch_size={BatchSize}", $"seq_len={SeqLen}",
-        $"max_steps={Steps}", $"warmup_steps={Math.Clamp(Steps / 20, 1, 200)}",
+        $"max_steps={Steps}", $"warmup_steps={WarmupSteps}",
     ];
 }
 

@@ -18,6 +18,7 @@ public static class ConfigResolver
     /// <summary>HF config.json keys that carry no architecture and are accepted in a file without effect.</summary>
     static readonly HashSet<string> IgnoredFileKeys = ["transformers_version", "use_cache", "pretraining_tp", "attention_dropout", "pad_token_id", "_name_or_path", "rope_scaling"];
 
+    static readonly JsonSerializerOptions ConfigValues = new() { Converters = { new ConfigEnumConverter() } };
     static readonly Dictionary<string, PropertyInfo> ModelKeys = KeysOf(typeof(ModelConfig));
     static readonly Dictionary<string, PropertyInfo> TrainKeys = KeysOf(typeof(TrainConfig));
 
@@ -89,6 +90,25 @@ public static class ConfigResolver
         return config;
     }
 
+    /// <summary>
+    /// Applies <c>key=value</c> assignments to any config record whose keys are its <see cref="JsonPropertyNameAttribute"/>
+    /// names (<c>FinetuneConfig</c>, <c>DpoOptions</c>): the edge where command-line text becomes a typed record. An unknown key
+    /// or a value of the wrong type is an <see cref="ArgumentException"/> naming it.
+    /// </summary>
+    public static T Apply<T>(T config, IEnumerable<string> assignments) where T : class
+    {
+        var keys = KeysOf(typeof(T));
+        var node = ToNode(config);
+        foreach (var assignment in assignments)
+        {
+            var (key, text) = SplitAssignment(assignment);
+            if (!keys.TryGetValue(key, out var property))
+                throw new ArgumentException($"--set: unknown key '{key}'. Keys: {string.Join(", ", keys.Keys)}");
+            node[key] = Parse(key, text, property.PropertyType);
+        }
+        return FromNode<T>(node);
+    }
+
     public static void CheckVocab(ModelConfig model, int dataVocabSize)
     {
         if (model.VocabSize < dataVocabSize)
@@ -102,12 +122,16 @@ public static class ConfigResolver
 
     static (string Key, JsonNode? Value) ParseAssignment(string assignment)
     {
-        int eq = assignment.IndexOf('=');
-        if (eq <= 0) throw new ArgumentException($"--set '{assignment}': expected key=value");
-        var key = assignment[..eq].Trim();
-        var text = assignment[(eq + 1)..].Trim();
+        var (key, text) = SplitAssignment(assignment);
         var property = Lookup(key, "--set");
         return (key, Parse(key, text, property.PropertyType));
+    }
+
+    static (string Key, string Text) SplitAssignment(string assignment)
+    {
+        int eq = assignment.IndexOf('=');
+        if (eq <= 0) throw new ArgumentException($"--set '{assignment}': expected key=value");
+        return (assignment[..eq].Trim(), assignment[(eq + 1)..].Trim());
     }
 
     static void Set(JsonObject model, JsonObject train, string key, JsonNode? value, string source)
@@ -127,12 +151,13 @@ public static class ConfigResolver
         var type = Lookup(key, source).PropertyType;
         try
         {
-            JsonSerializer.Deserialize(value, type);
+            JsonSerializer.Deserialize(value, type, ConfigValues);
             return value?.DeepClone();
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            throw new ArgumentException($"{source}: '{key}' must be {Describe(type)}, got {value?.ToJsonString() ?? "null"}");
+            throw new ArgumentException(type.IsEnum ? $"{source}: {key} must be {Describe(type)}, got {value?.ToJsonString() ?? "null"}"
+                : $"{source}: '{key}' must be {Describe(type)}, got {value?.ToJsonString() ?? "null"}");
         }
     }
 
@@ -148,7 +173,9 @@ public static class ConfigResolver
             t == typeof(double) && double.TryParse(text, NumberStyles.Float, inv, out var d) && double.IsFinite(d) ? JsonValue.Create(d) :
             t == typeof(bool) && bool.TryParse(text, out var b) ? JsonValue.Create(b) :
             t == typeof(string) ? JsonValue.Create(text) :
+            t.IsEnum && ConfigEnumConverter.Names(t).Contains(text) ? JsonValue.Create(text) :
             null;
+        if (node == null && t.IsEnum) throw new ArgumentException($"--set {key}={text}: {key} must be {Describe(t)}");
         if (node == null)
             throw new ArgumentException(t == typeof(int) || t == typeof(long) || t == typeof(double) || t == typeof(bool)
                 ? $"--set {key}={text}: '{key}' must be {Describe(type)}"
@@ -160,7 +187,8 @@ public static class ConfigResolver
     {
         var t = Nullable.GetUnderlyingType(type) ?? type;
         return t == typeof(int) || t == typeof(long) ? "an integer" : t == typeof(double) ? "a number"
-            : t == typeof(bool) ? "true or false" : t == typeof(string) ? "a string" : $"a {t.Name}";
+            : t == typeof(bool) ? "true or false" : t == typeof(string) ? "a string"
+            : t.IsEnum ? "one of " + string.Join(", ", ConfigEnumConverter.Names(t).Select(n => $"\"{n}\"")) : $"a {t.Name}";
     }
 
     static Dictionary<string, PropertyInfo> KeysOf(Type type) => type.GetProperties(BindingFlags.Public | BindingFlags.Instance)

@@ -27,28 +27,49 @@ public static unsafe class FusedCrossEntropy
     public static double Run(Tensor logits, ReadOnlySpan<long> targets, Tensor grad, double scale = 1.0)
     {
         long n = logits.shape[0];
+        return Rows(logits, targets, grad, (float)(scale / n), ignoreIndex: null) / n;
+    }
+
+    /// <summary>
+    /// Returns the loss summed over the targets other than <paramref name="ignoreIndex"/>; writes d(scale · sum)/d(logits) into
+    /// <paramref name="grad"/> (rows of ignored targets get zeros). The masked loss of fine-tuning.
+    /// </summary>
+    public static double RunSum(Tensor logits, ReadOnlySpan<long> targets, Tensor grad, double scale, long ignoreIndex) =>
+        Rows(logits, targets, grad, (float)scale, ignoreIndex);
+
+    static double Rows(Tensor logits, ReadOnlySpan<long> targets, Tensor grad, float rowScale, long? ignoreIndex)
+    {
+        long n = logits.shape[0];
         int v = (int)logits.shape[1];
         if (targets.Length != n) throw new ArgumentException($"{targets.Length} targets for {n} rows");
         if (!grad.shape.SequenceEqual(logits.shape) || grad.dtype != logits.dtype || !grad.is_contiguous())
             throw new ArgumentException("grad must be a contiguous tensor shaped like the logits, of their dtype");
         foreach (var t in targets)
-            if ((ulong)t >= (ulong)v) throw new ArgumentException($"target id {t} outside the vocabulary (V = {v})");
+            if ((ulong)t >= (ulong)v && t != ignoreIndex) throw new ArgumentException($"target id {t} outside the vocabulary (V = {v})");
         var ids = targets.ToArray();
         var losses = new double[n];
-        float rowScale = (float)(scale / n);
+        long ignored = ignoreIndex ?? -1;
         if (logits.dtype == ScalarType.BFloat16)
         {
             ushort* xb = TensorMemory.BFloat16s(logits), gb = TensorMemory.BFloat16s(grad);
-            RowChunks.For(n, 1, (_, r, _) => losses[r] = RowBFloat16(xb + r * v, gb + r * v, v, (int)ids[r], rowScale));
+            RowChunks.For(n, 1, (_, r, _) =>
+            {
+                if (ids[r] == ignored) new Span<ushort>(gb + r * v, v).Clear();
+                else losses[r] = RowBFloat16(xb + r * v, gb + r * v, v, (int)ids[r], rowScale);
+            });
         }
         else
         {
             float* x = TensorMemory.Floats(logits), g = TensorMemory.Floats(grad);
-            RowChunks.For(n, 1, (_, r, _) => losses[r] = Row(x + r * v, g + r * v, v, (int)ids[r], rowScale));
+            RowChunks.For(n, 1, (_, r, _) =>
+            {
+                if (ids[r] == ignored) new Span<float>(g + r * v, v).Clear();
+                else losses[r] = Row(x + r * v, g + r * v, v, (int)ids[r], rowScale);
+            });
         }
         double sum = 0;
         foreach (var l in losses) sum += l;
-        return sum / n;
+        return sum;
     }
 
     static double Row(float* x, float* g, int v, int target, float scale)

@@ -9,8 +9,11 @@ public sealed record PretrainOptions
     public required string OutputDirectory { get; init; }
     /// <summary>A preset name or a JSON config file (<see cref="ConfigResolver.Resolve"/>). Ignored on resume.</summary>
     public string Config { get; init; } = "tiny";
-    /// <summary><c>key=value</c> overrides of model or training keys, applied last.</summary>
+    /// <summary><c>key=value</c> overrides of model or training keys, applied last (the command line's <c>--set</c>).</summary>
     public IReadOnlyList<string> Overrides { get; init; } = [];
+    /// <summary>A typed configuration for a fresh run, used instead of <see cref="Config"/> and <see cref="Overrides"/> (library
+    /// callers build it with <c>with</c>). Its vocab_size must hold the data's; a resumed run reads its checkpoint's.</summary>
+    public PretrainConfig? Resolved { get; init; }
     /// <summary>Continue the run in <see cref="OutputDirectory"/> from its last checkpoint (starts fresh when there is none).</summary>
     public bool Resume { get; init; }
     /// <summary>Overrides max_steps (the schedule's length).</summary>
@@ -23,6 +26,8 @@ public sealed record PretrainOptions
     public int Threads { get; init; }
     /// <summary>Peak FLOP/s for MFU; null: measured with large square matmuls in the compute dtype (~1 s).</summary>
     public double? PeakFlops { get; init; }
+
+    public TrainingRuntime Runtime => new(Device, Threads);
 }
 
 /// <summary>How a run ended.</summary>

@@ -18,13 +18,15 @@ public static class RunCheckpoint
     /// <summary>The latest complete checkpoint folder of a run, or null.</summary>
     public static string? Find(string runDirectory) => CheckpointFolder.Find(runDirectory, TrainerState.FileName);
 
-    public static void Save(string runDirectory, LlamaForCausalLM model, AdamW optimizer, TrainerState state, TrainConfig train)
+    /// <summary>Checkpoints into <paramref name="run"/> (which redraws loss.png), then copies the model files up into the run folder.</summary>
+    public static void Save(RunFolder run, LlamaForCausalLM model, AdamW optimizer, TrainerState state, TrainConfig train)
     {
-        var final = CheckpointFolder.Save(runDirectory, temp =>
+        string runDirectory = run.Directory;
+        var final = run.SaveCheckpoint(temp =>
         {
             ModelFolder.Save(model, temp);
             AtomicFile.WriteAllText(Path.Combine(temp, TrainConfigFile), PretrainConfig.ToJson(train));
-        }, optimizer, state.Step, TrainerState.FileName, state.ToJson());
+        }, optimizer, state.Step, state.ToJson());
 
         foreach (var file in new[] { ModelFolder.ConfigFile, ModelFolder.GenerationConfigFile, ModelFolder.WeightsFile, TrainConfigFile })
         {

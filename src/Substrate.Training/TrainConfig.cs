@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Substrate.Models;
 
 namespace Substrate.Training;
 
@@ -36,10 +37,11 @@ public sealed record TrainConfig
     /// <summary>Seeds the model's initialization and the data order.</summary>
     [JsonPropertyName("seed")] public long Seed { get; init; } = 1337;
     /// <summary>"bfloat16" (mixed precision: fp32 master weights, bf16 matmuls) or "float32".</summary>
-    [JsonPropertyName("dtype")] public string Dtype { get; init; } = "bfloat16";
+    [JsonPropertyName("dtype"), JsonConverter(typeof(ConfigEnumConverter))] public ComputePrecision Dtype { get; init; } = ComputePrecision.BFloat16;
     /// <summary>"eager" (the model's reference attention; on CPU the faster one to train: bench-12m
     /// fwd+bwd ~15% less CPU time) or "fused" (scaled_dot_product_attention).</summary>
-    [JsonPropertyName("attention")] public string Attention { get; init; } = "eager";
+    [JsonPropertyName("attention"), JsonConverter(typeof(ConfigEnumConverter))]
+    public AttentionImplementation Attention { get; init; } = AttentionImplementation.Eager;
 
     [JsonIgnore] public long TokensPerStep => (long)BatchSize * SeqLen * GradAccumSteps;
 
@@ -61,7 +63,5 @@ public sealed record TrainConfig
         Check(GradClip >= 0, $"grad_clip must be ≥ 0 (got {GradClip})");
         Check(EvalEvery >= 0 && EvalBatches >= 0, "eval_every and eval_batches must be ≥ 0");
         Check(CheckpointEvery >= 0, $"checkpoint_every must be ≥ 0 (got {CheckpointEvery})");
-        Check(Dtype is "bfloat16" or "float32", $"dtype must be \"bfloat16\" or \"float32\" (got \"{Dtype}\")");
-        Check(Attention is "fused" or "eager", $"attention must be \"fused\" or \"eager\" (got \"{Attention}\")");
     }
 }

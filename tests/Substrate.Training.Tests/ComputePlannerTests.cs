@@ -21,6 +21,10 @@ public class ComputePlannerTests
         Assert.Equal((int)(plan.TokensPerSecond * 600 / 2048), plan.Steps);
         Assert.Equal(plan.Measured.Count - 2, plan.Measured.ToList().FindIndex(m => m.Name == plan.Name)); // stopped after the first miss
         Assert.Contains($"max_steps={plan.Steps}", plan.Overrides);
+
+        // The typed plan (quickstart's) is the configuration its --set line resolves to on the command line.
+        var typed = new PretrainConfig(plan.Model, plan.ApplyTo(new TrainConfig()));
+        Assert.Equal(ConfigResolver.Resolve("tiny", plan.Overrides, dataVocabSize: 8192).ToJson(), typed.ToJson());
     }
 
     [Fact]

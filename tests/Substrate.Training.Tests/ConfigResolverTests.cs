@@ -1,3 +1,5 @@
+using Substrate.Training.Alignment;
+using Substrate.Training.Finetuning;
 using Substrate.Models;
 
 namespace Substrate.Training.Tests;
@@ -13,7 +15,7 @@ public class ConfigResolverTests
         Assert.Equal(ModelPresets.Get("tiny").NumHiddenLayers, config.Model.NumHiddenLayers);
         Assert.Equal(3e-4, config.Train.Lr);
         Assert.Equal(8, config.Train.BatchSize);
-        Assert.Equal("float32", config.Train.Dtype);
+        Assert.Equal(ComputePrecision.Float32, config.Train.Dtype);
     }
 
     [Fact]
@@ -77,4 +79,20 @@ public class ConfigResolverTests
     [Fact]
     public void UnknownPresetIsAnError() =>
         Assert.Contains("unknown model preset", Assert.Throws<ArgumentException>(() => ConfigResolver.Resolve("huge", [])).Message);
+
+    [Fact]
+    public void AssignmentsBecomeATypedRecordOfAnyRecipe()
+    {
+        var finetune = ConfigResolver.Apply(new FinetuneConfig(), ["dtype=float32", "attention=eager", "lr=3e-4", "pack=false"]);
+        Assert.Equal(new FinetuneConfig { Dtype = ComputePrecision.Float32, Attention = AttentionImplementation.Eager, Lr = 3e-4, Pack = false }, finetune);
+        Assert.Contains("dtype must be one of \"float32\", \"bfloat16\"",
+            Assert.Throws<ArgumentException>(() => ConfigResolver.Apply(new FinetuneConfig(), ["dtype=float16"])).Message);
+        Assert.Contains("unknown key 'nope'", Assert.Throws<ArgumentException>(() => ConfigResolver.Apply(new FinetuneConfig(), ["nope=1"])).Message);
+
+        var dpo = ConfigResolver.Apply(new DpoOptions { ModelDirectory = "m", DataPath = "d", OutputDirectory = "o" }, ["beta2=0.99", "weight_decay=0.01"]);
+        Assert.Equal(new AdamWOptions(0.9, 0.99, 1e-8, 0.01), dpo.AdamW);
+        Assert.Equal(("m", "d", "o"), (dpo.ModelDirectory, dpo.DataPath, dpo.OutputDirectory));
+        Assert.Contains("\"beta2\": 0.99", dpo.ToJson());
+        Assert.Contains("\"dtype\": \"float32\"", dpo.ToJson());
+    }
 }

@@ -11,7 +11,7 @@ public class FinetunerTests
     {
         Method = method, LoraR = 4, LoraAlpha = 8, LoraDropout = 0.1, TargetModules = "all-linear", BatchSize = 4, SeqLen = 32,
         MaxSteps = 24, Lr = method == "lora" ? 3e-2 : 1e-2, WarmupSteps = 2, EvalEvery = 4, CheckpointEvery = 6, Patience = 0,
-        Dtype = "float32", ValFraction = 0.25,
+        Dtype = ComputePrecision.Float32, ValFraction = 0.25,
     };
 
     [Theory]

@@ -8,7 +8,8 @@ namespace Substrate.Training.Tests;
 /// <summary>A packed batch trains exactly as its examples would one by one: same summed loss, same gradients.</summary>
 public class PackedBatchTests
 {
-    static SupervisedExample Example(int seed, int length, int prompt)
+    /// <summary>A random example of <paramref name="length"/> ids whose first <paramref name="prompt"/> targets are not trained.</summary>
+    internal static SupervisedExample Example(int seed, int length, int prompt)
     {
         var random = new Random(seed);
         return new SupervisedExample(Enumerable.Range(0, length).Select(_ => random.Next(1, 60)).ToArray(),

@@ -30,9 +30,12 @@ public static class AdaptVerb
         {
             var evalTask = EvalTask.Load(parsed.GetValue(task)!);
             var overrides = parsed.GetValue(set) ?? [];
-            var common = new FinetuneConfig { MaxSteps = parsed.GetValue(steps), SeqLen = 128, EvalEvery = 0, CheckpointEvery = 0, Patience = 0, Dtype = "float32" };
-            var lora = common.With(["lr=1e-2", "target_modules=all-linear", "lora_dropout=0", .. overrides]); // --set wins
-            var full = common.With(["lr=3e-4", .. overrides]);
+            var common = new FinetuneConfig
+            {
+                MaxSteps = parsed.GetValue(steps), SeqLen = 128, EvalEvery = 0, CheckpointEvery = 0, Patience = 0, Dtype = ComputePrecision.Float32,
+            };
+            var lora = ConfigResolver.Apply(common with { Lr = 1e-2, TargetModules = "all-linear", LoraDropout = 0 }, overrides); // --set wins
+            var full = ConfigResolver.Apply(common with { Lr = 3e-4 }, overrides);
             var modelOptions = runtime.Read(parsed);
             var rows = Terminal.WithProgress("adapt compare", report => AdaptationComparison.Run(parsed.GetValue(model)!, evalTask, parsed.GetValue(work)!,
                 parsed.GetValue(shots), lora, full, modelOptions, parsed.GetValue(runtime.Threads),

@@ -25,7 +25,15 @@ public static class AlignVerb
         var steps = new Option<int>("--max-steps") { Description = "Optimizer steps.", DefaultValueFactory = _ => 100 };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 5e-4 };
         var maxLength = new Option<int>("--max-length") { Description = "Longest prompt + response in tokens.", DefaultValueFactory = _ => 256 };
-        var dtype = new Option<string>("--dtype") { Description = "float32 or bfloat16 compute.", DefaultValueFactory = _ => "float32" };
+        var dtype = new Option<ComputePrecision>("--dtype")
+        {
+            Description = "float32 or bfloat16 compute.", DefaultValueFactory = _ => ComputePrecision.Float32,
+        };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "key=value overrides of the run's keys (beta1, beta2, eps, weight_decay, warmup_steps, attention, …).",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)." };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "A checkpoint every N steps (and at the end); 0: only at the end.", DefaultValueFactory = _ => 50 };
@@ -34,19 +42,22 @@ public static class AlignVerb
         var dpo = new Command("dpo", "Direct preference optimization (sigmoid loss); reports reward accuracy and margins; prints one JSON line.")
         {
             model, data, output, method, beta, rank, alpha, targets, batch, steps, lr, maxLength, dtype, device, threads, checkpointEvery, resume, timeLimit,
+            set,
         };
         dpo.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
-            var options = new DpoOptions
+            var flags = new DpoOptions
             {
                 ModelDirectory = parsed.GetValue(model)!, DataPath = parsed.GetValue(data)!, OutputDirectory = parsed.GetValue(output)!,
                 Method = parsed.GetValue(method)!, Beta = parsed.GetValue(beta), LoraR = parsed.GetValue(rank), LoraAlpha = parsed.GetValue(alpha),
                 TargetModules = parsed.GetValue(targets)!, BatchSize = parsed.GetValue(batch), MaxSteps = parsed.GetValue(steps), Lr = parsed.GetValue(lr),
-                MaxLength = parsed.GetValue(maxLength), Dtype = parsed.GetValue(dtype)!, Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
+                MaxLength = parsed.GetValue(maxLength), Dtype = parsed.GetValue(dtype), Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
                 CheckpointEvery = parsed.GetValue(checkpointEvery), Resume = parsed.GetValue(resume),
                 TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
             };
+            var options = ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []);
             if (!Directory.Exists(options.ModelDirectory)) throw new DirectoryNotFoundException($"model folder not found: {options.ModelDirectory}");
+            if (!options.Resume) Terminal.Err.Write(new Panel(new Text(options.ToJson().TrimEnd())).Header("dpo config").Collapse());
             var result = Terminal.WithProgress("align dpo", report => DpoTrainer.Run(options, new InlineProgress<DpoProgress>(p =>
                 report($"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3} reward acc {p.RewardAccuracy:P0} margin {p.RewardMargin:F3}", (double)p.Step / p.MaxSteps)), cancellation));
             Terminal.Info(Markup.Escape($"align dpo: {result.StopReason} at step {result.Steps}, loss {result.Loss:F3}, reward accuracy {result.RewardAccuracy:P1}, margin {result.RewardMargin:F3} "

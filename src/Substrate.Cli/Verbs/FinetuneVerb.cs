@@ -35,15 +35,19 @@ public static class FinetuneVerb
         };
         command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
-            var overrides = new List<string> { $"method={parsed.GetValue(method)}" };
-            void Add<T>(string key, Option<T> option) { if (parsed.GetValue(option) is { } v) overrides.Add(FormattableString.Invariant($"{key}={v}")); }
-            Add("lora_r", rank); Add("lora_alpha", alpha); Add("lora_dropout", dropout); Add("target_modules", targets);
-            Add("epochs", epochs); Add("max_steps", maxSteps); Add("lr", lr);
-            overrides.AddRange(parsed.GetValue(set) ?? []);
+            // Flags → a typed record; --set, the edge's key=value text, applies last.
+            var defaults = new FinetuneConfig();
+            var flags = defaults with
+            {
+                Method = parsed.GetValue(method)!, LoraR = parsed.GetValue(rank) ?? defaults.LoraR, LoraAlpha = parsed.GetValue(alpha) ?? defaults.LoraAlpha,
+                LoraDropout = parsed.GetValue(dropout) ?? defaults.LoraDropout, TargetModules = parsed.GetValue(targets) ?? defaults.TargetModules,
+                Epochs = parsed.GetValue(epochs) ?? defaults.Epochs, MaxSteps = parsed.GetValue(maxSteps) ?? defaults.MaxSteps,
+                Lr = parsed.GetValue(lr) ?? defaults.Lr,
+            };
             var options = new FinetuneOptions
             {
                 ModelDirectory = parsed.GetValue(model)!, DataPath = parsed.GetValue(data)!, ValidationPath = parsed.GetValue(validation),
-                OutputDirectory = parsed.GetValue(output)!, Config = new FinetuneConfig().With(overrides), Resume = parsed.GetValue(resume),
+                OutputDirectory = parsed.GetValue(output)!, Config = ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []), Resume = parsed.GetValue(resume),
                 TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
                 Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
             };

@@ -45,8 +45,11 @@ public static class QuickstartChat
         {
             ModelDirectory = baseDir, DataPath = train, ValidationPath = validation, OutputDirectory = chatDir, TimeLimit = budget,
             // Constant learning rate after warm-up (the time limit, not max_steps, ends the run); the best validation weights are kept.
-            Config = new FinetuneConfig().With(["method=full", "lr=3e-4", "min_lr=3e-4", "warmup_steps=20", "epochs=50", "batch_size=8",
-                $"seq_len={Math.Min(256, maxPositions)}", "eval_every=50", "patience=0", "checkpoint_every=0", "lora_dropout=0"]),
+            Config = new FinetuneConfig
+            {
+                Method = "full", Lr = 3e-4, MinLr = 3e-4, WarmupSteps = 20, Epochs = 50, BatchSize = 8, SeqLen = Math.Min(256, maxPositions),
+                EvalEvery = 50, Patience = 0, CheckpointEvery = 0, LoraDropout = 0,
+            },
         }, cancellation);
 
         QuickstartVerb.Step(firstStep + 1, "chat");

@@ -71,10 +71,10 @@ public static class QuickstartVerb
         var plan = PlanVerb.Plan(budget, meta.VocabSize);
 
         Step(4, "pretrain");
+        var train = plan.ApplyTo(new TrainConfig()) with { EvalEvery = Math.Max(25, plan.Steps / 8), CheckpointEvery = Math.Max(50, plan.Steps / 4) };
         var result = PretrainVerb.Run(new PretrainOptions
         {
-            Config = "tiny", DataDirectory = dataDir, OutputDirectory = modelDir,
-            Overrides = [.. plan.Overrides, $"eval_every={Math.Max(25, plan.Steps / 8)}", $"checkpoint_every={Math.Max(50, plan.Steps / 4)}"],
+            DataDirectory = dataDir, OutputDirectory = modelDir, Resolved = new PretrainConfig(plan.Model, train),
             TimeLimit = budget * 1.25, // the plan's steps should fit the budget; this bounds a slower machine
         }, cancellation);
 

@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Substrate.Models;
 
 namespace Substrate.Training.Alignment;
 
@@ -29,10 +30,16 @@ public sealed record DpoOptions
     [JsonPropertyName("lr")] public double Lr { get; init; } = 5e-4;
     [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 5;
     [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
+    [JsonPropertyName("beta1")] public double Beta1 { get; init; } = 0.9;
+    [JsonPropertyName("beta2")] public double Beta2 { get; init; } = 0.999;
+    [JsonPropertyName("eps")] public double Eps { get; init; } = 1e-8;
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; }
     /// <summary>Longest prompt + response; longer pairs are cut from the prompt's left.</summary>
     [JsonPropertyName("max_length")] public int MaxLength { get; init; } = 256;
     [JsonPropertyName("seed")] public long Seed { get; init; } = 1337;
-    [JsonPropertyName("dtype")] public string Dtype { get; init; } = "float32";
+    [JsonPropertyName("dtype"), JsonConverter(typeof(ConfigEnumConverter))] public ComputePrecision Dtype { get; init; } = ComputePrecision.Float32;
+    [JsonPropertyName("attention"), JsonConverter(typeof(ConfigEnumConverter))]
+    public AttentionImplementation Attention { get; init; } = AttentionImplementation.Fused;
     /// <summary>A checkpoint every N steps (and always at the end); 0: only at the end.</summary>
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 50;
     /// <summary>Continue the run in <see cref="OutputDirectory"/> from its checkpoint (same hyperparameters and data).</summary>
@@ -49,17 +56,22 @@ public sealed record DpoOptions
         if (Method == "lora" && LoraR <= 0) throw new ArgumentException($"LoRA rank must be positive, got {LoraR}");
         if (BatchSize <= 0 || MaxSteps <= 0 || Lr <= 0 || MaxLength < 2) throw new ArgumentException("batch size, steps, lr must be positive and max length ≥ 2");
         if (CheckpointEvery < 0) throw new ArgumentException($"checkpoint every must be ≥ 0, got {CheckpointEvery}");
-        if (Dtype is not ("float32" or "bfloat16")) throw new ArgumentException($"dtype must be float32 or bfloat16, got '{Dtype}'");
+        if (WeightDecay < 0 || Eps <= 0 || GradClip < 0) throw new ArgumentException("weight decay and grad clip must be ≥ 0, eps positive");
+        if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new ArgumentException("beta1 and beta2 must lie in [0, 1)");
     }
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Converters = { new ConfigEnumConverter() } };
+
+    [JsonIgnore] public TrainingRuntime Runtime => new(Device, Threads);
+    [JsonIgnore] public AdamWOptions AdamW => new(Beta1, Beta2, Eps, WeightDecay);
 
     /// <summary>The hyperparameters (the properties with a JSON name; paths and runtime choices are left out).</summary>
     public string ToJson()
     {
         var config = new JsonObject();
         foreach (var p in typeof(DpoOptions).GetProperties())
-            if (p.GetCustomAttribute<JsonPropertyNameAttribute>() is { } name) config[name.Name] = JsonSerializer.SerializeToNode(p.GetValue(this));
+            if (p.GetCustomAttribute<JsonPropertyNameAttribute>() is { } name)
+                config[name.Name] = JsonSerializer.SerializeToNode(p.GetValue(this), p.PropertyType, Indented);
         return config.ToJsonString(Indented) + "\n";
     }
 

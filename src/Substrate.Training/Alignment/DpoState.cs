@@ -12,8 +12,8 @@ public sealed record DpoState
     [JsonPropertyName("optimizer_steps")] public long OptimizerSteps { get; init; }
     [JsonPropertyName("elapsed_seconds")] public double ElapsedSeconds { get; init; }
     [JsonPropertyName("data_fingerprint")] public string DataFingerprint { get; init; } = "";
-    /// <summary>The last steps' (loss, reward accuracy, margin, chosen reward, rejected reward), for the run's summary.</summary>
-    [JsonPropertyName("recent")] public double[][] Recent { get; init; } = [];
+    /// <summary>The last steps' figures, for the run's summary.</summary>
+    [JsonPropertyName("recent")] public DpoStats[] Recent { get; init; } = [];
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
     public string ToJson() => JsonSerializer.Serialize(this, Indented);

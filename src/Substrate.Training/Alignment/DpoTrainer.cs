@@ -28,83 +28,31 @@ public static class DpoTrainer
     {
         o.Validate();
         var clock = Stopwatch.StartNew();
-        string runDir = o.OutputDirectory;
 
         // Resume: the checkpoint must exist and have been made with these hyperparameters.
-        var checkpoint = CheckpointFolder.Find(runDir, DpoState.FileName);
-        if (o.Resume && checkpoint is null) throw new ArgumentException($"--resume: no alignment checkpoint in '{runDir}'");
-        if (!o.Resume && checkpoint is not null)
-            throw new ArgumentException($"'{runDir}' already holds an alignment run; pass --resume to continue it or choose another output folder");
-        if (checkpoint is not null && o.DifferencesFrom(File.ReadAllText(Path.Combine(checkpoint, DpoOptions.ConfigFileName))) is { Count: > 0 } changed)
-            throw new ArgumentException($"--resume: the run in '{runDir}' was started with other settings ({string.Join("; ", changed)}); repeat its settings or start a new run");
+        using var run = RunFolder.Open(o.OutputDirectory, DpoState.FileName, o.Resume, "alignment");
+        if (run.Checkpoint is { } saved && o.DifferencesFrom(File.ReadAllText(Path.Combine(saved, DpoOptions.ConfigFileName))) is { Count: > 0 } changed)
+            throw new ArgumentException($"--resume: the run in '{run.Directory}' was started with other settings ({string.Join("; ", changed)}); "
+                + "repeat its settings or start a new run");
 
-        torch.set_num_threads(o.Threads > 0 ? o.Threads : Environment.ProcessorCount);
-        var device = torch.device(o.Device);
-        var modelOptions = new ModelOptions { ComputeDtype = o.Dtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32, Device = device };
-        var modelConfig = ModelFolder.ReadConfig(o.ModelDirectory);
-        int T = Math.Min(o.MaxLength, modelConfig.MaxPositionEmbeddings);
-
-        // Data: every pair as two rows, chosen at 2i and rejected at 2i+1, loss mask on the response.
-        var tokenizer = TokenizerLoader.Load(o.ModelDirectory);
-        var records = PreferenceFile.Read(o.DataPath);
-        var examples = records.SelectMany(r => new[] { Encode(tokenizer, r, r.Chosen, T), Encode(tokenizer, r, r.Rejected, T) }).ToList();
-        T = Math.Min(T, examples.Max(e => e.Ids.Length) - 1); // rows no longer than the longest pair needs
-        int padId = tokenizer.Special.Pad ?? tokenizer.Special.Eos ?? 0;
-        var rows = new PackedRows(examples, T, padId, pack: false);
-        if (rows.Count != 2 * records.Count) throw new InvalidDataException($"{o.DataPath}: some responses encode to no trainable tokens");
-        string fingerprint = Finetuning.Finetuner.Fingerprint(o.DataPath);
-
-        // Policy (fresh, or the checkpoint's) and reference (always the base).
-        LoraModel? lora = null;
-        LlamaForCausalLM model;
-        List<(string Name, Tensor Parameter)> trainable;
-        if (o.Method == "lora")
-        {
-            lora = LoraModel.Load(o.ModelDirectory, modelOptions);
-            if (checkpoint is not null) lora.LoadAdapter(AdapterName, checkpoint);
-            else
-                lora.AddAdapter(AdapterName, new LoraAdapterConfig
-                {
-                    R = o.LoraR, LoraAlpha = o.LoraAlpha, TargetModules = LoraAdapterConfig.ParseTargets(o.TargetModules), BaseModelNameOrPath = o.ModelDirectory,
-                }, o.Seed);
-            lora.Router.Default = new LoraSelection(AdapterName);
-            model = lora.Model;
-            trainable = lora.AdapterParameters(AdapterName).ToList();
-            foreach (var (_, p) in trainable) p.requires_grad = true;
-        }
-        else
-        {
-            model = ModelFolder.Load(checkpoint ?? o.ModelDirectory, modelOptions);
-            trainable = model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList();
-        }
-        using var _model = model;
-        float[] reference;
-        if (lora is not null)
-            using (lora.Router.Use((string?)null)) reference = LogProbs(model, rows, o.BatchSize, device);
-        else
-        {
-            using var frozen = ModelFolder.Load(o.ModelDirectory, modelOptions);
-            reference = LogProbs(frozen, rows, o.BatchSize, device);
-        }
-        void SaveWeights(string dir) => Finetuning.Finetuner.SaveWeightsTo(dir, lora, AdapterName, model, o.ModelDirectory);
+        // Data, then the policy (fresh, or the checkpoint's) and the reference's log-probs (always the base's).
+        var modelOptions = o.Runtime.Start(o.Dtype, o.Attention);
+        var (rows, records) = LoadPairs(o, ModelFolder.ReadConfig(o.ModelDirectory).MaxPositionEmbeddings);
+        string fingerprint = RunFolder.Fingerprint(o.DataPath);
+        using var policy = PolicyModel.Load(o.ModelDirectory, modelOptions, o.Method == "lora" ? Adapter(o) : null, AdapterName, run.Checkpoint, o.Seed);
+        var reference = ReferenceLogProbs(policy, o, modelOptions, rows);
 
         // Optimizer and run state (the checkpoint's on resume).
-        model.train();
-        using var optimizer = new AdamW(trainable, new AdamWOptions(0.9, 0.999, 1e-8, 0));
-        var state = new DpoState { DataFingerprint = fingerprint };
-        if (checkpoint is not null)
-        {
-            state = DpoState.Read(Path.Combine(checkpoint, DpoState.FileName));
-            CheckpointFolder.LoadOptimizer(checkpoint, optimizer, state.OptimizerSteps);
-            if (state.DataFingerprint != fingerprint)
-                throw new ArgumentException($"--resume: the preference data changed since this run started (fingerprint {fingerprint}, run {state.DataFingerprint}); start a new run");
-        }
+        policy.Model.train();
+        using var optimizer = new AdamW(policy.Trainable, o.AdamW);
+        var state = run.Checkpoint is { } checkpoint ? Resume(checkpoint, optimizer, fingerprint) : new DpoState { DataFingerprint = fingerprint };
         var schedule = new LrSchedule(o.Lr, 0, o.WarmupSteps, o.MaxSteps);
-        Directory.CreateDirectory(runDir);
-        using var metrics = new MetricsLog(runDir, state.Step); // a resumed run drops lines past its checkpoint
-        int B = Math.Min(o.BatchSize, records.Count);
-        var order = new EpochOrder(records.Count, o.Seed);
-        var recent = new Queue<double[]>(state.Recent);
+        var metrics = run.StartMetrics(state.Step); // a resumed run drops lines past its checkpoint
+        AtomicFile.WriteAllText(Path.Combine(run.Directory, DpoOptions.ConfigFileName), o.ToJson());
+        int B = Math.Min(o.BatchSize, records), T = rows.SeqLen;
+        var order = new EpochOrder(records, o.Seed);
+        var recent = new Queue<DpoStats>(state.Recent);
+        var step = new OptimizerStep(optimizer, o.GradClip);
         double previousElapsed = state.ElapsedSeconds;
         var x = new long[2 * B * T];
         var y = new long[2 * B * T];
@@ -112,12 +60,11 @@ public static class DpoTrainer
         void Checkpoint()
         {
             state = state with { ElapsedSeconds = previousElapsed + clock.Elapsed.TotalSeconds, OptimizerSteps = optimizer.Steps, Recent = [.. recent] };
-            CheckpointFolder.Save(runDir, temp =>
+            run.SaveCheckpoint(temp =>
             {
-                SaveWeights(temp);
+                policy.SaveWeights(temp);
                 AtomicFile.WriteAllText(Path.Combine(temp, DpoOptions.ConfigFileName), o.ToJson());
-            }, optimizer, state.Step, DpoState.FileName, state.ToJson());
-            LossPlot.Write(MetricsLog.Read(metrics.Path), Path.Combine(runDir, LossPlot.FileName));
+            }, optimizer, state.Step, state.ToJson());
         }
 
         string stopReason = "max_steps reached";
@@ -126,44 +73,100 @@ public static class DpoTrainer
         {
             if (cancellationToken.IsCancellationRequested) { stopReason = "cancelled"; break; }
             if (o.TimeLimit is { } limit && clock.Elapsed >= limit) { stopReason = "time limit reached"; break; }
-            int step = state.Step;
-            var pairs = Enumerable.Range(0, B).Select(b => order.At((long)step * B + b)).ToArray();
-            for (int b = 0; b < B; b++)
-            {
-                rows.Fill(2 * pairs[b], x.AsSpan(2 * b * T, T), y.AsSpan(2 * b * T, T));
-                rows.Fill(2 * pairs[b] + 1, x.AsSpan((2 * b + 1) * T, T), y.AsSpan((2 * b + 1) * T, T));
-            }
-            double lr = schedule.At(step);
-            torch.manual_seed(o.Seed + step); // dropout of this step, reproducible on resume
-            using var scope = NewDisposeScope();
-            var logp = SequenceLogProbs(model, x, y, 2 * B, T, device).view(B, 2);                                   // (B, 2): chosen, rejected
-            var refLogp = tensor(pairs.SelectMany(p => new[] { reference[2 * p], reference[2 * p + 1] }).ToArray(), [B, 2], device: device);
-            var rewards = (logp - refLogp) * o.Beta;                                                                  // (B, 2) implicit rewards
-            var margin = rewards[.., 0] - rewards[.., 1];                                                             // (B)
-            var loss = -F.logsigmoid(margin).mean();
-            loss.backward();
-            double gradNorm = optimizer.GradNorm();
-            optimizer.Step(lr, AdamW.ClipScale(gradNorm, o.GradClip));
-            optimizer.ZeroGrad();
-
-            var r = rewards.detach().cpu();
-            var m = margin.detach().cpu();
-            double[] stats = [loss.item<float>(), (m > 0).to(ScalarType.Float32).mean().item<float>(), m.mean().item<float>(),
-                r[.., 0].mean().item<float>(), r[.., 1].mean().item<float>()];
+            int index = state.Step;
+            var pairs = Enumerable.Range(0, B).Select(b => order.At((long)index * B + b)).ToArray();
+            FillPairs(rows, pairs, x, y);
+            var refLogp = pairs.SelectMany(p => new[] { reference[2 * p], reference[2 * p + 1] }).ToArray();
+            double lr = schedule.At(index);
+            torch.manual_seed(o.Seed + index); // dropout of this step, reproducible on resume
+            DpoStats stats = null!;
+            var (_, gradNorm) = step.Run(lr, 1, _ => Loss(policy.Model, x, y, refLogp, o.Beta, out stats));
             recent.Enqueue(stats);
             while (recent.Count > 10) recent.Dequeue();
-            state = state with { Step = step + 1 };
-            metrics.Append(new MetricRecord { Step = state.Step, Loss = stats[0], Lr = lr, GradNorm = gradNorm, ElapsedSeconds = previousElapsed + clock.Elapsed.TotalSeconds });
-            progress?.Report(new DpoProgress(state.Step, o.MaxSteps, stats[0], stats[1], stats[2], stats[3], stats[4], lr));
+            state = state with { Step = index + 1 };
+            metrics.Append(new MetricRecord
+            {
+                Step = state.Step, Loss = stats.Loss, Lr = lr, GradNorm = gradNorm, ElapsedSeconds = previousElapsed + clock.Elapsed.TotalSeconds,
+            });
+            progress?.Report(new DpoProgress(state.Step, o.MaxSteps, stats.Loss, stats.RewardAccuracy, stats.RewardMargin,
+                stats.ChosenReward, stats.RejectedReward, lr));
             if (o.CheckpointEvery > 0 && state.Step % o.CheckpointEvery == 0) { Checkpoint(); lastCheckpoint = state.Step; }
         }
 
-        if (lastCheckpoint != state.Step || checkpoint is null && state.Step == 0) Checkpoint();
-        SaveWeights(runDir);
-        LossPlot.Write(MetricsLog.Read(metrics.Path), Path.Combine(runDir, LossPlot.FileName));
-        double Mean(int k) => recent.Count == 0 ? 0 : recent.Average(s => s[k]);
-        return new DpoResult(runDir, o.Method, state.Step, Mean(0), Mean(1), Mean(2), Mean(3), Mean(4),
-            trainable.Sum(p => p.Parameter.numel()), previousElapsed + clock.Elapsed.TotalSeconds, stopReason);
+        if (lastCheckpoint != state.Step || run.Checkpoint is null && state.Step == 0) Checkpoint();
+        policy.SaveWeights(run.Directory);
+        run.WritePlot();
+        var mean = DpoStats.Mean(recent);
+        return new DpoResult(run.Directory, o.Method, state.Step, mean.Loss, mean.RewardAccuracy, mean.RewardMargin, mean.ChosenReward, mean.RejectedReward,
+            policy.TrainableCount, previousElapsed + clock.Elapsed.TotalSeconds, stopReason);
+    }
+
+    /// <summary>A resumed run's state, with the optimizer's moments restored; the preference data must be the run's.</summary>
+    static DpoState Resume(string checkpoint, AdamW optimizer, string fingerprint)
+    {
+        var state = DpoState.Read(Path.Combine(checkpoint, DpoState.FileName));
+        CheckpointFolder.LoadOptimizer(checkpoint, optimizer, state.OptimizerSteps);
+        if (state.DataFingerprint != fingerprint)
+            throw new ArgumentException(
+                $"--resume: the preference data changed since this run started (fingerprint {fingerprint}, run {state.DataFingerprint}); start a new run");
+        return state;
+    }
+
+    static LoraAdapterConfig Adapter(DpoOptions o) => new()
+    {
+        R = o.LoraR, LoraAlpha = o.LoraAlpha, TargetModules = LoraAdapterConfig.ParseTargets(o.TargetModules), BaseModelNameOrPath = o.ModelDirectory,
+    };
+
+    /// <summary>Every pair as two rows, chosen at 2i and rejected at 2i+1, loss mask on the response; rows no longer than the longest pair needs.</summary>
+    static (PackedRows Rows, int Records) LoadPairs(DpoOptions o, int maxPositions)
+    {
+        int T = Math.Min(o.MaxLength, maxPositions);
+        var tokenizer = TokenizerLoader.Load(o.ModelDirectory);
+        var records = PreferenceFile.Read(o.DataPath);
+        var examples = records.SelectMany(r => new[] { Encode(tokenizer, r, r.Chosen, T), Encode(tokenizer, r, r.Rejected, T) }).ToList();
+        T = Math.Min(T, examples.Max(e => e.Ids.Length) - 1);
+        int padId = tokenizer.Special.Pad ?? tokenizer.Special.Eos ?? 0;
+        var rows = new PackedRows(examples, T, padId, pack: false);
+        if (rows.Count != 2 * records.Count) throw new InvalidDataException($"{o.DataPath}: some responses encode to no trainable tokens");
+        return (rows, records.Count);
+    }
+
+    /// <summary>The reference's log-probs of every row, once: LoRA → the policy with its adapter switched off; full → a frozen
+    /// copy of the base, then freed.</summary>
+    static float[] ReferenceLogProbs(PolicyModel policy, DpoOptions o, ModelOptions modelOptions, PackedRows rows)
+    {
+        if (policy.Lora is { } lora)
+            using (lora.Router.Use((string?)null)) return LogProbs(policy.Model, rows, o.BatchSize, modelOptions.Device);
+        using var frozen = ModelFolder.Load(o.ModelDirectory, modelOptions);
+        return LogProbs(frozen, rows, o.BatchSize, modelOptions.Device);
+    }
+
+    /// <summary>Rows 2p and 2p+1 (chosen, rejected) of each picked pair p, side by side: (2B, T) inputs and targets.</summary>
+    static void FillPairs(PackedRows rows, int[] pairs, long[] x, long[] y)
+    {
+        int T = rows.SeqLen;
+        for (int b = 0; b < pairs.Length; b++)
+        {
+            rows.Fill(2 * pairs[b], x.AsSpan(2 * b * T, T), y.AsSpan(2 * b * T, T));
+            rows.Fill(2 * pairs[b] + 1, x.AsSpan((2 * b + 1) * T, T), y.AsSpan((2 * b + 1) * T, T));
+        }
+    }
+
+    /// <summary>The DPO loss −log σ(β·((πc − πr) − (refc − refr))) of B pairs, run backward; returns it detached, with the step's figures.</summary>
+    static Tensor Loss(LlamaForCausalLM model, long[] x, long[] y, float[] refLogp, double beta, out DpoStats stats)
+    {
+        int B = refLogp.Length / 2, T = x.Length / (2 * B);
+        var device = model.Options.Device;
+        var logp = SequenceLogProbs(model, x, y, 2 * B, T, device).view(B, 2);                      // (B, 2): chosen, rejected
+        var rewards = (logp - tensor(refLogp, [B, 2], device: device)) * beta;                       // (B, 2) implicit rewards
+        var margin = rewards[.., 0] - rewards[.., 1];                                                // (B)
+        var loss = -F.logsigmoid(margin).mean();
+        loss.backward();
+        var r = rewards.detach().cpu();
+        var m = margin.detach().cpu();
+        stats = new DpoStats(loss.item<float>(), (m > 0).to(ScalarType.Float32).mean().item<float>(), m.mean().item<float>(),
+            r[.., 0].mean().item<float>(), r[.., 1].mean().item<float>());
+        return loss.detach();
     }
 
     /// <summary>prompt (with BOS) + response + EOS, the response and EOS trained; a long prompt loses its left part.</summary>

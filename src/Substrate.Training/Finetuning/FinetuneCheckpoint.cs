@@ -13,14 +13,13 @@ public static class FinetuneCheckpoint
 {
     public const string DirectoryName = CheckpointFolder.DirectoryName;
 
-    public static string? Find(string runDirectory) => CheckpointFolder.Find(runDirectory, FinetuneState.FileName);
-
-    public static void Save(string runDirectory, Action<string> saveWeights, AdamW optimizer, FinetuneState state, FinetuneConfig config) =>
-        CheckpointFolder.Save(runDirectory, temp =>
+    /// <summary>Checkpoints into <paramref name="run"/> (which redraws loss.png).</summary>
+    public static void Save(RunFolder run, Action<string> saveWeights, AdamW optimizer, FinetuneState state, FinetuneConfig config) =>
+        run.SaveCheckpoint(temp =>
         {
             saveWeights(temp);
             AtomicFile.WriteAllText(Path.Combine(temp, FinetuneConfig.FileName), config.ToJson());
-        }, optimizer, state.Step, FinetuneState.FileName, state.ToJson());
+        }, optimizer, state.Step, state.ToJson());
 
     public static FinetuneState LoadOptimizer(string checkpointDirectory, AdamW optimizer)
     {

@@ -1,8 +1,6 @@
-using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using Substrate.Models;
 
 namespace Substrate.Training.Finetuning;
 
@@ -47,11 +45,12 @@ public sealed record FinetuneConfig
     /// <summary>Pack several short examples into one row (loss never crosses examples).</summary>
     [JsonPropertyName("pack")] public bool Pack { get; init; } = true;
     [JsonPropertyName("seed")] public long Seed { get; init; } = 1337;
-    [JsonPropertyName("dtype")] public string Dtype { get; init; } = "bfloat16";
+    [JsonPropertyName("dtype"), JsonConverter(typeof(ConfigEnumConverter))] public ComputePrecision Dtype { get; init; } = ComputePrecision.BFloat16;
     /// <summary>Storage of the frozen base under LoRA: "float32", or "bfloat16" (QLoRA-style: half the base's memory;
     /// the adapter stays fp32). Full fine-tuning keeps fp32 master weights.</summary>
-    [JsonPropertyName("base_dtype")] public string BaseDtype { get; init; } = "float32";
-    [JsonPropertyName("attention")] public string Attention { get; init; } = "fused";
+    [JsonPropertyName("base_dtype"), JsonConverter(typeof(ConfigEnumConverter))] public ComputePrecision BaseDtype { get; init; } = ComputePrecision.Float32;
+    [JsonPropertyName("attention"), JsonConverter(typeof(ConfigEnumConverter))]
+    public AttentionImplementation Attention { get; init; } = AttentionImplementation.Fused;
 
     [JsonIgnore] public bool IsLora => Method == "lora";
 
@@ -69,9 +68,7 @@ public sealed record FinetuneConfig
         Check(Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, "beta1 and beta2 must lie in [0, 1)");
         Check(ValFraction is >= 0 and < 1, $"val_fraction must lie in [0, 1) (got {ValFraction})");
         Check(EvalEvery >= 0 && Patience >= 0 && CheckpointEvery >= 0, "eval_every, patience, checkpoint_every must be ≥ 0");
-        Check(Dtype is "bfloat16" or "float32", $"dtype must be \"bfloat16\" or \"float32\" (got \"{Dtype}\")");
-        Check(BaseDtype is "float32" || (BaseDtype == "bfloat16" && IsLora), $"base_dtype must be \"float32\", or \"bfloat16\" with method lora (got \"{BaseDtype}\")");
-        Check(Attention is "fused" or "eager", $"attention must be \"fused\" or \"eager\" (got \"{Attention}\")");
+        Check(BaseDtype == ComputePrecision.Float32 || IsLora, "base_dtype must be \"float32\", or \"bfloat16\" with method lora");
     }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
@@ -81,28 +78,7 @@ public sealed record FinetuneConfig
     public static FinetuneConfig Read(string path) =>
         JsonSerializer.Deserialize<FinetuneConfig>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty");
 
-    /// <summary>Applies <c>key=value</c> overrides; an unknown key or a value of the wrong type is an ArgumentException naming it.</summary>
-    public FinetuneConfig With(IEnumerable<string> overrides)
-    {
-        var node = (JsonObject)JsonSerializer.SerializeToNode(this)!;
-        var keys = typeof(FinetuneConfig).GetProperties()
-            .Select(p => (Name: p.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name, Type: p.PropertyType))
-            .Where(k => k.Name is not null).ToDictionary(k => k.Name!, k => k.Type);
-        foreach (var assignment in overrides)
-        {
-            int eq = assignment.IndexOf('=');
-            if (eq <= 0) throw new ArgumentException($"--set '{assignment}': expected key=value");
-            string key = assignment[..eq].Trim(), text = assignment[(eq + 1)..].Trim();
-            if (!keys.TryGetValue(key, out var type))
-                throw new ArgumentException($"--set: unknown key '{key}'. Keys: {string.Join(", ", keys.Keys)}");
-            var inv = CultureInfo.InvariantCulture;
-            node[key] = type == typeof(int) && int.TryParse(text, NumberStyles.Integer, inv, out var i) ? JsonValue.Create(i)
-                : type == typeof(long) && long.TryParse(text, NumberStyles.Integer, inv, out var l) ? JsonValue.Create(l)
-                : type == typeof(double) && double.TryParse(text, NumberStyles.Float, inv, out var d) && double.IsFinite(d) ? JsonValue.Create(d)
-                : type == typeof(bool) && bool.TryParse(text, out var b) ? JsonValue.Create(b)
-                : type == typeof(string) ? JsonValue.Create(text)
-                : throw new ArgumentException($"--set {key}={text}: '{key}' must be {(type == typeof(bool) ? "true or false" : type == typeof(double) ? "a number" : "an integer")}");
-        }
-        return node.Deserialize<FinetuneConfig>()!;
-    }
+    /// <summary>Applies <c>key=value</c> overrides (<see cref="ConfigResolver.Apply{T}"/>): an unknown key or a value of the wrong
+    /// type is an ArgumentException naming it.</summary>
+    public FinetuneConfig With(IEnumerable<string> overrides) => ConfigResolver.Apply(this, overrides);
 }

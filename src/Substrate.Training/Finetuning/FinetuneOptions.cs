@@ -16,6 +16,8 @@ public sealed record FinetuneOptions
     public TimeSpan? TimeLimit { get; init; }
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
+
+    public TrainingRuntime Runtime => new(Device, Threads);
 }
 
 /// <summary>How a fine-tuning run ended, and what it cost.</summary>

@@ -39,6 +39,15 @@ public sealed class SupervisedBatches(PackedRows rows, int batchSize, int gradAc
         return segments is null ? model.forward(ids) : model.forward(ids, PackedLayout.FromSegments(segments, batch, seqLen, device));
     }
 
+    /// <summary>The same logits for training, left in the compute dtype and flattened: (B·T, V), for <see cref="NextTokenLoss"/>.</summary>
+    public static Tensor TrainingLogits(LlamaForCausalLM model, long[] inputs, long[]? segments, int batch, int seqLen, Device device)
+    {
+        var ids = tensor(inputs, [batch, seqLen], device: device); // (B, T)
+        var logits = segments is null ? model.ComputeDtypeLogits(ids)
+            : model.ComputeDtypeLogits(ids, PackedLayout.FromSegments(segments, batch, seqLen, device)); // (B, T, V)
+        return logits.view(-1, logits.shape[^1]); // (B·T, V) compute dtype
+    }
+
     /// <summary>Sum over the batch of the masked cross-entropy, and the number of target tokens.</summary>
     public static (Tensor LossSum, long Count) MaskedLoss(Tensor logits, long[] targets, Device device) // logits (B, T, V)
     {

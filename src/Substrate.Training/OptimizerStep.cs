@@ -1,0 +1,30 @@
+using static TorchSharp.torch;
+
+namespace Substrate.Training;
+
+/// <summary>
+/// The step every recipe takes: for each micro-step, the recipe's loss runs its forward and backward and hands back its
+/// share of the step's loss (detached); then the global gradient norm, clipping folded into the AdamW update, and zeroed
+/// gradients. One dispose scope for the step; the shares are summed where they lie and read once (one host sync).
+/// </summary>
+public sealed class OptimizerStep(AdamW optimizer, double gradClip)
+{
+    /// <summary>Forward and backward of micro-step m; returns its share of the step's loss (a detached scalar).</summary>
+    public delegate Tensor MicroStepLoss(int microStep);
+
+    public (double Loss, double GradNorm) Run(double lr, int microSteps, MicroStepLoss loss)
+    {
+        using var scope = NewDisposeScope();
+        Tensor? sum = null;
+        for (int micro = 0; micro < microSteps; micro++)
+        {
+            var share = loss(micro);
+            sum = sum is null ? share : sum + share;
+        }
+        double total = sum!.to(ScalarType.Float64).item<double>();
+        double gradNorm = optimizer.GradNorm();
+        optimizer.Step(lr, AdamW.ClipScale(gradNorm, gradClip));
+        optimizer.ZeroGrad();
+        return (total, gradNorm);
+    }
+}

@@ -23,8 +23,16 @@ public sealed class OptimizerStep(AdamW optimizer, double gradClip)
         }
         double total = sum!.to(ScalarType.Float64).item<double>();
         double gradNorm = optimizer.GradNorm();
+        if (!double.IsFinite(total) || !double.IsFinite(gradNorm))
+        {
+            optimizer.ZeroGrad(); // the weights and moments stay as they were
+            throw new NonFiniteLossException($"the loss is {total} and the gradient norm {gradNorm}");
+        }
         optimizer.Step(lr, AdamW.ClipScale(gradNorm, gradClip));
         optimizer.ZeroGrad();
         return (total, gradNorm);
     }
 }
+
+/// <summary>A step whose loss or gradient is NaN or infinite: the run stops rather than train on (and checkpoint) garbage.</summary>
+public sealed class NonFiniteLossException(string message) : InvalidOperationException(message);

@@ -41,8 +41,8 @@ public static class Pretrainer
         using var validationData = trainData.Meta.Splits.TryGetValue(DataPreparer.ValidationSplit, out var v) && v.Tokens > 0
             ? TokenDataset.Open(options.DataDirectory, DataPreparer.ValidationSplit) : null;
 
-        // Config: a fresh run resolves preset → file → overrides; a resumed run reads its checkpoint (none yet: a fresh run).
-        using var run = RunFolder.Open(options.OutputDirectory, TrainerState.FileName, options.Resume, "training", resumeMayStartFresh: true);
+        // Config: a fresh run resolves preset → file → overrides; a resumed run reads its checkpoint (--resume without one is an error).
+        using var run = RunFolder.Open(options.OutputDirectory, TrainerState.FileName, options.Resume, "training");
         var config = ResolveConfig(options);
         var (modelConfig, train) = (config.Model, config.Train);
         if (trainData.SequentialWindows(train.SeqLen) == 0)
@@ -127,7 +127,8 @@ public static class Pretrainer
             var stepTimer = Stopwatch.StartNew();
             int step = state.Step, B = train.BatchSize, T = train.SeqLen; // step: 0-based index of this update
             lr = schedule.At(step);
-            (double loss, gradNorm) = trainStep.Run(lr, (micro, x, y) => trainData.ReadRandomBatch((ulong)train.Seed, step, micro, B, T, x, y));
+            (double loss, gradNorm) = run.Step(step + 1,
+                () => trainStep.Run(lr, (micro, x, y) => trainData.ReadRandomBatch((ulong)train.Seed, step, micro, B, T, x, y)));
             state = state with { Step = step + 1, TokensSeen = state.TokensSeen + train.TokensPerStep, LastTrainLoss = loss };
             Losses.Add(loss);
 

@@ -29,17 +29,36 @@ public sealed class RunFolder : IDisposable
     /// <summary>
     /// Guards <paramref name="directory"/> for a run of <paramref name="kind"/> ("fine-tuning", "alignment", …) whose checkpoints
     /// end with <paramref name="stateFile"/>: without <paramref name="resume"/> a folder holding such a run is an error; with it,
-    /// a missing checkpoint is an error unless <paramref name="resumeMayStartFresh"/>.
+    /// a missing checkpoint is an error (a fresh start would overwrite the run).
     /// </summary>
-    public static RunFolder Open(string directory, string stateFile, bool resume, string kind, bool resumeMayStartFresh = false)
+    public static RunFolder Open(string directory, string stateFile, bool resume, string kind)
     {
         var checkpoint = CheckpointFolder.Find(directory, stateFile);
         string article = "aeiou".Contains(kind[0]) ? "an" : "a";
         if (!resume && checkpoint is not null)
             throw new ArgumentException($"'{directory}' already holds {article} {kind} run; pass --resume to continue it or choose another output folder");
-        if (resume && checkpoint is null && !resumeMayStartFresh)
+        if (resume && checkpoint is null)
             throw new ArgumentException($"--resume: no {kind} checkpoint in '{directory}'");
-        return new RunFolder(directory, stateFile, checkpoint);
+        return new RunFolder(directory, stateFile, checkpoint) { LastCheckpoint = checkpoint };
+    }
+
+    /// <summary>The latest complete checkpoint of this run: the one it resumed from, or the last one it saved.</summary>
+    public string? LastCheckpoint { get; private set; }
+
+    /// <summary>
+    /// Runs optimizer step <paramref name="step"/>; a loss or gradient that is not finite stops the run there with one error
+    /// naming the step and the last good checkpoint. The weights were not updated, and nothing is written: neither a
+    /// checkpoint nor a metrics line.
+    /// </summary>
+    public T Step<T>(int step, Func<T> run)
+    {
+        try { return run(); }
+        catch (NonFiniteLossException e)
+        {
+            var resumeFrom = LastCheckpoint is { } c ? $"the last good checkpoint is {c} (--resume continues from it; a lower lr may help)"
+                : "no checkpoint was written yet";
+            throw new NonFiniteLossException($"step {step}: {e.Message}; the run stopped before updating the weights; {resumeFrom}");
+        }
     }
 
     /// <summary>Creates the folder and opens <c>metrics.jsonl</c>, keeping only the lines up to the checkpoint's step.</summary>
@@ -55,6 +74,7 @@ public sealed class RunFolder : IDisposable
     public string SaveCheckpoint(Action<string> write, AdamW optimizer, int step, string stateJson)
     {
         var saved = CheckpointFolder.Save(Directory, write, optimizer, step, stateFile, stateJson);
+        LastCheckpoint = saved;
         WritePlot();
         return saved;
     }

@@ -80,7 +80,7 @@ public static class DpoTrainer
             double lr = schedule.At(index);
             torch.manual_seed(o.Seed + index); // dropout of this step, reproducible on resume
             DpoStats stats = null!;
-            var (_, gradNorm) = step.Run(lr, 1, _ => Loss(policy.Model, x, y, refLogp, o.Beta, out stats));
+            var (_, gradNorm) = run.Step(index + 1, () => step.Run(lr, 1, _ => Loss(policy.Model, x, y, refLogp, o.Beta, out stats)));
             recent.Enqueue(stats);
             while (recent.Count > 10) recent.Dequeue();
             state = state with { Step = index + 1 };

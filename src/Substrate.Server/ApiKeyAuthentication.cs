@@ -19,7 +19,7 @@ namespace Substrate.Server;
 public sealed class ApiKeyAuthentication(IOptionsMonitor<ApiKeyAuthentication.KeyOptions> options, ILoggerFactory logger, UrlEncoder encoder)
     : AuthenticationHandler<ApiKeyAuthentication.KeyOptions>(options, logger, encoder)
 {
-    public const string Scheme = "ApiKey";
+    public const string SchemeName = "ApiKey";
 
     public sealed class KeyOptions : AuthenticationSchemeOptions
     {
@@ -29,8 +29,8 @@ public sealed class ApiKeyAuthentication(IOptionsMonitor<ApiKeyAuthentication.Ke
     /// <summary>Registers the scheme with <paramref name="keys"/> and makes "authenticated" the policy of every endpoint.</summary>
     public static void AddTo(IServiceCollection services, IReadOnlyList<string> keys)
     {
-        services.AddAuthentication(Scheme).AddScheme<KeyOptions, ApiKeyAuthentication>(Scheme, o => o.Keys = keys);
-        services.AddAuthorizationBuilder().SetFallbackPolicy(new AuthorizationPolicyBuilder(Scheme).RequireAuthenticatedUser().Build());
+        services.AddAuthentication(SchemeName).AddScheme<KeyOptions, ApiKeyAuthentication>(SchemeName, o => o.Keys = keys);
+        services.AddAuthorizationBuilder().SetFallbackPolicy(new AuthorizationPolicyBuilder(SchemeName).RequireAuthenticatedUser().Build());
     }
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
@@ -42,8 +42,8 @@ public sealed class ApiKeyAuthentication(IOptionsMonitor<ApiKeyAuthentication.Ke
             if (key is null) return Task.FromResult(AuthenticateResult.NoResult());
             if (!Options.Keys.Any(k => FixedTimeEquals(k, key))) return Task.FromResult(AuthenticateResult.Fail("invalid API key"));
         }
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "api-client")], Scheme);
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme)));
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "api-client")], SchemeName);
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
     }
 
     /// <summary>401 with OpenAI's error body.</summary>

@@ -2,6 +2,7 @@ using Spectre.Console;
 using Substrate.Data.Instructions;
 using Substrate.Evaluation;
 using Substrate.Inference;
+using Substrate.Recipes;
 using Substrate.Tokenizers.ChatTemplates;
 using Substrate.Training.Finetuning;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using Substrate.Inference;
+using Substrate.Recipes;
 using Substrate.Tokenizers.Training;
 using Substrate.Training;
 

@@ -1,4 +1,4 @@
-namespace Substrate.Cli;
+namespace Substrate.Recipes;
 
 /// <summary>Finds the corpus shipped in the repository's <c>data/corpus</c> folder.</summary>
 public static class BundledCorpus

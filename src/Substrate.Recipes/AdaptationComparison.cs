@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Substrate.Evaluation;
 using Substrate.Inference;
 using Substrate.Models;
 using Substrate.Training;
 using Substrate.Training.Finetuning;
 
-namespace Substrate.Evaluation;
+namespace Substrate.Recipes;
 
 /// <summary>One row of the adaptation report.</summary>
 public sealed record AdaptationRow(string Method, double Score, string Metric, long TrainableParameters, double TrainSeconds, long ArtifactBytes, int Shots);

@@ -2,6 +2,8 @@ using Substrate.Bench;
 
 // Each benchmark prints one JSON object per line on stdout; progress goes to stderr.
 // Usage: substrate-bench [name ...]   (no names: run them all)
+// The runtime substrate's commands run with: one libtorch thread per core, freed native memory kept for reuse.
+Substrate.Nn.ProcessRuntime.Configure(new Substrate.Nn.RuntimeSettings());
 var benchmarks = BenchmarkTable.All;
 var chosen = args.Length == 0 ? benchmarks.Keys.ToArray() : args;
 foreach (var name in chosen)

@@ -22,8 +22,8 @@ public static class TrainBenchmark
     public static void Run()
     {
         // One thread per core; SUBSTRATE_BENCH_THREADS=1 gives a figure that other processes' load distorts less.
-        torch.set_num_threads(int.TryParse(Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_THREADS"), out var threads) && threads > 0
-            ? threads : Environment.ProcessorCount);
+        int.TryParse(Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_THREADS"), out var threads);
+        Substrate.Nn.ProcessRuntime.Configure(new Substrate.Nn.RuntimeSettings(Math.Max(threads, 0)));
         bool longRun = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_LONG") == "1";
         var config = ModelPresets.Get("bench-12m");
         Console.Error.WriteLine("train: measuring matmul peaks (2048², bf16 and fp32)…");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Substrate.Models;
+using Substrate.Nn;
 using TorchSharp;
 
 namespace Substrate.Cli;
@@ -18,10 +19,11 @@ public sealed class ModelOptionFlags
         command.Options.Add(Threads);
     }
 
-    public ModelOptions Read(ParseResult parsed)
+    /// <summary>Applies the process runtime the flags ask for (<see cref="ProcessRuntime"/>: --threads, freed memory kept for
+    /// reuse) and returns the model options; verbs call it once, as they start.</summary>
+    public ModelOptions Start(ParseResult parsed)
     {
-        int threads = parsed.GetValue(Threads);
-        torch.set_num_threads(threads > 0 ? threads : Environment.ProcessorCount);
+        ProcessRuntime.Configure(new RuntimeSettings(parsed.GetValue(Threads)));
         var dtype = parsed.GetValue(Dtype) switch
         {
             "float32" or "fp32" => torch.ScalarType.Float32,

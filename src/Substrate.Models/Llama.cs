@@ -398,7 +398,6 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         ModelMemory.EnsureFits(config);
         Config = config;
         this.options = options ?? new ModelOptions();
-        if (this.options.RetainFreedMemory) NativeMemory.RetainFreedMemory();
         model = new LlamaModel(config, this.options);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);

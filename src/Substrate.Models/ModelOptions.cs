@@ -36,9 +36,4 @@ public sealed record ModelOptions
     /// <summary>Use the hand-written CPU kernels (<see cref="Substrate.Nn.Kernels.FusedRmsNorm"/>, <see cref="Substrate.Nn.Kernels.FusedSwiGlu"/>) where they apply;
     /// off, every block is the libtorch composition (the reference the kernels are tested against).</summary>
     public bool FusedKernels { get; init; } = true;
-
-    /// <summary>Make glibc's malloc keep and reuse freed memory instead of returning large blocks to the
-    /// kernel (see <see cref="NativeMemory.RetainFreedMemory"/>): ~20% faster training steps. Process-wide,
-    /// applied when a model is built with this set.</summary>
-    public bool RetainFreedMemory { get; init; } = true;
 }

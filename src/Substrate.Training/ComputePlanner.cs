@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Substrate.Models;
+using Substrate.Nn;
 using static TorchSharp.torch;
 
 namespace Substrate.Training;
@@ -96,7 +97,7 @@ public static class ComputePlanner
     public static ComputePlan PlanForThisMachine(TimeSpan budget, int vocabSize, int batchSize = 8, int seqLen = 256,
         ScalarType computeDtype = ScalarType.BFloat16, IProgress<CandidateMeasurement>? progress = null, int threads = 0)
     {
-        set_num_threads(threads > 0 ? threads : Environment.ProcessorCount);
+        ProcessRuntime.Configure(new RuntimeSettings(threads)); // as pretraining will run
         var family = Family(vocabSize, Math.Max(seqLen, 256));
         // A process's first measurement runs cold (JIT, thread pools, allocator growth) and read ~25% low (d64-l2:
         // 47k vs 56–63k tokens/s after), so the plan left a third of the budget unused: warm up once, untimed.

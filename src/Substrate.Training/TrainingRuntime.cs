@@ -1,4 +1,5 @@
 using Substrate.Models;
+using Substrate.Nn;
 using TorchSharp;
 
 namespace Substrate.Training;
@@ -9,10 +10,11 @@ namespace Substrate.Training;
 /// </summary>
 public sealed record TrainingRuntime(string Device = "cpu", int Threads = 0)
 {
-    /// <summary>Sets libtorch's intra-op threads (0: one per core) and returns the model options of the run.</summary>
+    /// <summary>Applies the process runtime (libtorch's threads, 0: one per core; freed memory kept for reuse) and returns the
+    /// model options of the run.</summary>
     public ModelOptions Start(ComputePrecision compute, AttentionImplementation attention, ComputePrecision weights = ComputePrecision.Float32)
     {
-        torch.set_num_threads(Threads > 0 ? Threads : Environment.ProcessorCount);
+        ProcessRuntime.Configure(new RuntimeSettings(Threads));
         return new ModelOptions
         {
             ComputeDtype = compute.ToScalarType(), WeightDtype = weights.ToScalarType(), Attention = attention, Device = torch.device(Device),

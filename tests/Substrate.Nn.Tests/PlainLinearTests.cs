@@ -36,6 +36,20 @@ public class PlainLinearTests
     }
 
     [Fact]
+    public void ProcessRuntimeIsOneExplicitCall()
+    {
+        var before = TorchSharp.torch.get_num_threads();
+        try
+        {
+            ProcessRuntime.Configure(new RuntimeSettings(Threads: 1));
+            Assert.Equal(1, TorchSharp.torch.get_num_threads());
+            Assert.Equal(new RuntimeSettings(1), ProcessRuntime.Current);
+            Assert.Throws<ArgumentException>(() => ProcessRuntime.Configure(new RuntimeSettings(Threads: -1)));
+        }
+        finally { ProcessRuntime.Configure(new RuntimeSettings(before)); }
+    }
+
+    [Fact]
     public void RetainFreedMemoryIsAcceptedOnLinux()
     {
         Assert.Equal(OperatingSystem.IsLinux(), NativeMemory.RetainFreedMemory());

@@ -26,7 +26,7 @@ public static class ChatVerb
         {
             var defaults = GenerationDefaults.Load(parsed.GetValue(model)!);
             var settings = sampling.Read(parsed, defaults);
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
+            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Start(parsed), parsed.GetValue(adapter));
             Console.Error.WriteLine($"chat: {sampling.Describe(parsed, settings, defaults)}");
             Converse(loaded, parsed.GetValue(system), settings);
             return 0;

@@ -26,7 +26,7 @@ public static class EvalTasksVerb
         command.SetAction((ParseResult parsed) =>
         {
             var taskList = parsed.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t => EvalTask.Load(t)).ToList();
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
+            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Start(parsed), parsed.GetValue(adapter));
             var results = Run(loaded, taskList, parsed.GetValue(shots), parsed.GetValue(limit), parsed.GetValue(seed));
             foreach (var r in results) Console.Out.WriteLine(JsonSerializer.Serialize(Json(r)));
             return 0;

@@ -28,7 +28,7 @@ public static class EvalVerbs
         runtime.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
+            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Start(parsed), parsed.GetValue(adapter));
             var result = Perplexity(loaded, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(maxTokens), parsed.GetValue(stride));
             Console.Out.WriteLine(JsonSerializer.Serialize(new { tokens = result.Tokens, mean_nll = result.MeanNll, perplexity = result.Perplexity }));
             return 0;

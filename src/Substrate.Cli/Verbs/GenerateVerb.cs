@@ -21,7 +21,7 @@ public static class GenerateVerb
         {
             var defaults = GenerationDefaults.Load(parsed.GetValue(model)!);
             var options = sampling.Read(parsed, defaults);
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Read(parsed), parsed.GetValue(adapter));
+            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Start(parsed), parsed.GetValue(adapter));
             Console.Error.WriteLine($"generate: {sampling.Describe(parsed, options, defaults)}");
             Stream(loaded, parsed.GetValue(prompt)!, options, Console.Out);
             return 0;

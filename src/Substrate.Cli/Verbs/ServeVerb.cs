@@ -33,7 +33,7 @@ public static class ServeVerb
             var keys = parsed.GetValue(apiKeys) is { Length: > 0 } k ? k
                 : Environment.GetEnvironmentVariable("SUBSTRATE_API_KEY") is { Length: > 0 } env ? [env] : [];
             var baseName = parsed.GetValue(name) ?? Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
-            using var engine = InferenceEngine.Load(folder, baseName, runtime.Read(parsed), adapterDirs,
+            using var engine = InferenceEngine.Load(folder, baseName, runtime.Start(parsed), adapterDirs,
                 new BatchSchedulerOptions { MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue) });
             await using var server = SubstrateServer.Create(engine, new ServerOptions
             {

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json.Nodes;
-using Substrate.Interop.Gguf;
+using Substrate.Models;
 
-namespace Substrate.Models;
+namespace Substrate.Interop.Gguf;
 
 /// <summary>One file of a model and its size in bytes.</summary>
 public sealed record ModelFileInfo(string Name, long Bytes);

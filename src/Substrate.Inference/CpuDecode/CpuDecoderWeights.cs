@@ -68,6 +68,11 @@ internal sealed class CpuDecoderWeights
     public static string? Unsupported(LlamaForCausalLM model)
     {
         if (model.Options.Device.type != DeviceType.CPU) return $"the model is on {model.Options.Device}, not the CPU";
+        var config = model.Config;
+        if (config.QkvBias) return "biases on the q/k/v projections run on the TorchSharp path";
+        if (config.QkNorm) return "q/k norms run on the TorchSharp path";
+        if (config.SlidingWindow is not null) return "a sliding window runs on the TorchSharp path";
+        if (config.RopeScaling is { Type: not ("default" or "dynamic") } scaling) return $"rope_scaling '{scaling.Type}' runs on the TorchSharp path";
         foreach (var (name, module) in model.named_modules())
             if ((name.EndsWith("_proj", StringComparison.Ordinal) || name == "lm_head") && module is not PlainLinear)
                 return $"{name} is a {module.GetType().Name}, not a plain linear layer (LoRA adapters run on the TorchSharp path)";

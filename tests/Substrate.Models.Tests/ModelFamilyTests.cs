@@ -126,7 +126,37 @@ public class ModelFamilyTests
             Assert.True(step.allclose(expected.narrow(1, 4, 1), rtol: 0, atol: 1e-5));
             using var rows = fused.forward(ids.narrow(1, 5, 1), cache, [5L, 5L]);
             Assert.True(rows.allclose(expected.narrow(1, 5, 1), rtol: 0, atol: 1e-5));
+            var oneExamplePerRow = PackedLayout.FromSegments(new long[ids.numel()], (int)ids.shape[0], (int)ids.shape[1], ids.device);
+            using var packed = fused.forward(ids, oneExamplePerRow);
+            Assert.True(packed.allclose(expected, rtol: 0, atol: 1e-5));
         }
+    }
+
+    /// <summary>A Substrate folder of a family is that family's HF folder: its model_type, architectures and other keys in
+    /// config.json, its tensors (q_proj.bias, q_norm.weight) in model.safetensors, and it loads back to the same logits.</summary>
+    [Theory]
+    [InlineData("qwen2", "Qwen2ForCausalLM", "model.layers.1.self_attn.v_proj.bias")]
+    [InlineData("qwen3", "Qwen3ForCausalLM", "model.layers.1.self_attn.k_norm.weight")]
+    [InlineData("mistral", "MistralForCausalLM", "model.layers.1.self_attn.o_proj.weight")]
+    public void A_saved_family_folder_keeps_its_keys_and_tensors_and_loads_back(string modelType, string architecture, string tensorName)
+    {
+        var config = Parse($$"""{"model_type":"{{modelType}}","architectures":["{{architecture}}"],"sliding_window":4,"max_window_layers":2}""")
+            with { VocabSize = 64, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 2, IntermediateSize = 64,
+                   MaxPositionEmbeddings = 32, HeadDimOverride = 8, TieWordEmbeddings = modelType == "qwen2" };
+        using var model = Randomized(config);
+        var dir = TinyModels.Dir();
+        ModelFolder.Save(model, dir);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, ModelFolder.ConfigFile)))!;
+        Assert.Equal(modelType, (string?)json["model_type"]);
+        Assert.Equal(architecture, (string?)json["architectures"]![0]);
+        Assert.Equal(2, (int)json["max_window_layers"]!);
+        using (var reader = new SafetensorsReader(Path.Combine(dir, ModelFolder.WeightsFile))) Assert.True(reader.Contains(tensorName));
+        using var loaded = ModelFolder.Load(dir);
+        Assert.Equal(config with { TorchDtype = "float32" }, loaded.Config);
+        using var ids = TinyModels.Ids();
+        using var expected = model.forward(ids);
+        using var actual = loaded.forward(ids);
+        Assert.True(actual.allclose(expected, rtol: 0, atol: 0));
     }
 
     /// <summary>With one layer and a window of 3, the logits at position p depend on tokens p−2..p only — and rotary is

@@ -44,7 +44,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// Rotary position embeddings, Hugging Face convention (rotate_half: the two halves of each head
-/// are the pairs), with config.json's <c>rope_scaling</c> applied to the inverse frequencies. Not a module: the cos/sin tables stay out of the state dict and are built per
+/// are the pairs), with config.json's <c>rope_scaling</c> applied to the inverse frequencies. Not a module:
+/// the cos/sin tables stay out of the state dict and are built per
 /// (device, dtype) on first use, owned here, outside any dispose scope.
 /// </summary>
 public sealed class RotaryEmbedding : IDisposable

@@ -46,17 +46,18 @@ public sealed record ModelConfig
     /// the math are refused by <see cref="Validate"/>.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? OtherKeys { get; init; }
 
-    /// <summary>The family this config's <c>model_type</c> names (its switches below come from it).</summary>
-    [JsonIgnore] public ModelFamily Family => ModelFamily.Find(ModelType);
+    /// <summary>The family this config's <c>model_type</c> names (its switches below come from it); null for a model_type
+    /// not in <see cref="ModelFamily.All"/>, which <see cref="Validate"/> refuses.</summary>
+    [JsonIgnore] public ModelFamily? Family => ModelFamily.Of(ModelType);
 
     /// <summary>Biases on the q, k and v projections (Qwen2); o_proj stays bias-free.</summary>
-    [JsonIgnore] public bool QkvBias => Family.QkvBias;
+    [JsonIgnore] public bool QkvBias => Family?.QkvBias ?? false;
 
     /// <summary>RMSNorm over each query and key head (weights of shape [head_dim]) before rotary (Qwen3).</summary>
-    [JsonIgnore] public bool QkNorm => Family.QkNorm;
+    [JsonIgnore] public bool QkNorm => Family?.QkNorm ?? false;
 
     /// <summary>The attention window in positions, or null for full causal attention (Mistral's <c>sliding_window</c>).</summary>
-    [JsonIgnore] public int? SlidingWindow => Family.HonoursSlidingWindow ? SlidingWindowSize : null;
+    [JsonIgnore] public int? SlidingWindow => Family?.HonoursSlidingWindow == true ? SlidingWindowSize : null;
 
     /// <summary>Per-head width: hidden_size / num_attention_heads unless config.json says head_dim.</summary>
     [JsonIgnore] public int HeadDim => HeadDimOverride ?? HiddenSize / NumAttentionHeads;
@@ -88,10 +89,10 @@ public sealed record ModelConfig
         Check(HiddenAct == "silu", $"hidden_act '{HiddenAct}' is not supported (only 'silu')");
         Check(!AttentionBias, "attention_bias = true is not supported");
         Check(!MlpBias, "mlp_bias = true is not supported");
-        Check(ModelFamily.Known(ModelType), $"model_type '{ModelType}' is not supported (supported: {string.Join(", ", ModelFamily.All.Select(f => f.ModelType))})");
+        var family = Family ?? throw new ArgumentException($"config: model_type '{ModelType}' is not supported (supported: {ModelFamily.Names})");
         foreach (var architecture in Architectures)
-            Check(Family.Architectures.Contains(architecture),
-                $"architectures '{architecture}' is not supported for model_type '{ModelType}' (expected {string.Join(" or ", Family.Architectures)})");
+            Check(family.Architectures.Contains(architecture),
+                $"architectures '{architecture}' is not supported for model_type '{ModelType}' (expected {string.Join(" or ", family.Architectures)})");
         RopeScaling?.Validate();
         Check(SlidingWindowSize is null || SlidingWindowSize > 0, $"sliding_window must be positive (got {SlidingWindowSize})");
         Check(UseSlidingWindow != true, "use_sliding_window = true is not supported");

@@ -20,11 +20,15 @@ public sealed record ModelFamily(string ModelType, string[] Architectures, bool 
 
     public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3];
 
-    public static bool Known(string modelType) => All.Any(f => f.ModelType == modelType);
+    /// <summary>The family of <paramref name="modelType"/>, or null for one not in the table.</summary>
+    public static ModelFamily? Of(string modelType) => All.FirstOrDefault(f => f.ModelType == modelType);
+
+    /// <summary>The supported model types, for messages: "llama, mistral, qwen2, qwen3".</summary>
+    public static string Names => string.Join(", ", All.Select(f => f.ModelType));
 
     /// <summary>The family of <paramref name="modelType"/>; <see cref="ArgumentException"/> for one not in the table.</summary>
-    public static ModelFamily Find(string modelType) => All.FirstOrDefault(f => f.ModelType == modelType)
-        ?? throw new ArgumentException($"config: model_type '{modelType}' is not supported (supported: {string.Join(", ", All.Select(f => f.ModelType))})");
+    public static ModelFamily Find(string modelType) => Of(modelType)
+        ?? throw new ArgumentException($"config: model_type '{modelType}' is not supported (supported: {Names})");
 
     /// <summary><paramref name="config"/> as this family writes it: its model_type and architectures.</summary>
     public ModelConfig Apply(ModelConfig config) => config with { ModelType = ModelType, Architectures = [Architectures[0]] };

@@ -15,7 +15,9 @@ public class ModelFamilyTests
     [Fact]
     public void Each_family_sets_its_switches_from_its_config_json()
     {
-        var qwen2 = Parse("""{"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"sliding_window":32768,"use_sliding_window":false,"max_window_layers":21}""");
+        var qwen2 = Parse("""
+            {"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"sliding_window":32768,"use_sliding_window":false,"max_window_layers":21}
+            """);
         var qwen3 = Parse("""{"model_type":"qwen3","architectures":["Qwen3ForCausalLM"],"head_dim":128,"attention_bias":false}""");
         var mistral = Parse("""{"model_type":"mistral","architectures":["MistralForCausalLM"],"sliding_window":4096}""");
         var llama = Parse("""{"model_type":"llama","architectures":["LlamaForCausalLM"],"pretraining_tp":1}""");
@@ -29,7 +31,10 @@ public class ModelFamilyTests
     [Fact]
     public void A_saved_config_keeps_the_familys_keys()
     {
-        var json = """{"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"sliding_window":32768,"use_sliding_window":false,"max_window_layers":21,"transformers_version":"4.43.1"}""";
+        var json = """
+            {"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"sliding_window":32768,"use_sliding_window":false,
+             "max_window_layers":21,"transformers_version":"4.43.1"}
+            """;
         var written = JsonNode.Parse(JsonSerializer.Serialize(Parse(json)))!.AsObject();
         foreach (var (key, value) in JsonNode.Parse(json)!.AsObject()) Assert.Equal(value!.ToJsonString(), written[key]!.ToJsonString());
     }

@@ -14,7 +14,8 @@ namespace Substrate.Interop.Tests.Gguf;
 /// </summary>
 public class LlamaCppFamilyTests(ITestOutputHelper output)
 {
-    private static readonly RopeScaling Llama3 = new() { RopeType = "llama3", Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 32 };
+    private static readonly RopeScaling Llama3 =
+        new() { RopeType = "llama3", Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 32 };
 
     /// <summary>The family's config of the shared tiny shape (hidden 64, 4 heads over 2 kv heads, hd 16 unless said).</summary>
     private static ModelConfig Config(string family) => family switch

@@ -116,7 +116,8 @@ public class LoraModelTests : IDisposable
             using (no_grad()) foreach (var (_, p) in model.named_parameters()) if (p.dim() == 1) p.add_(randn_like(p) * 0.3);
             ModelFolder.Save(model, baseDir);
         }
-        var adapterDir = SaveAdapter(baseDir, new LoraAdapterConfig { R = 2, LoraAlpha = 4, TargetModules = [LoraAdapterConfig.AllLinear] }, modelType + "-adapter");
+        var adapter = new LoraAdapterConfig { R = 2, LoraAlpha = 4, TargetModules = [LoraAdapterConfig.AllLinear] };
+        var adapterDir = SaveAdapter(baseDir, adapter, modelType + "-adapter");
         using (var reader = new SafetensorsReader(Path.Combine(adapterDir, "adapter_model.safetensors")))
             Assert.All(reader.Entries, e => Assert.Contains(".lora_", e.Name));
         using var lora = LoraModel.Load(baseDir);

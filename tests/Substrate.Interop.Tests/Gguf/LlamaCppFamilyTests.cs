@@ -50,7 +50,7 @@ public class LlamaCppFamilyTests(ITestOutputHelper output)
         Assert.True(ids.Length > 40, $"{ids.Length} prompt tokens: more than the window and the original context are needed");
 
         using var cpp = new LlamaCpp(path);
-        var difference = MaxDiff(GgufTestModels.Logits(model, ids), cpp.Logits(ids));
+        var difference = LlamaCppProofTests.MaxDiff(GgufTestModels.Logits(model, ids), cpp.Logits(ids));
 
         var prompt = tokenizer.Encode(Prompt, addSpecialTokens: true);
         var expected = GgufTestModels.Greedy(model, prompt, 32);
@@ -67,7 +67,7 @@ public class LlamaCppFamilyTests(ITestOutputHelper output)
             var read = GgufImporter.Import(path, imported);
             Assert.Equal(config with { BosTokenId = read.BosTokenId, EosTokenId = read.EosTokenId }, read with { TorchDtype = null });
             using var back = ModelFolder.Load(imported);
-            Assert.True(MaxDiff(GgufTestModels.Logits(model, ids), GgufTestModels.Logits(back, ids)) <= 1e-5);
+            Assert.True(LlamaCppProofTests.MaxDiff(GgufTestModels.Logits(model, ids), GgufTestModels.Logits(back, ids)) <= 1e-5);
         }
     }
 
@@ -90,19 +90,10 @@ public class LlamaCppFamilyTests(ITestOutputHelper output)
         var ids = TokenizerLoader.Load(dir).Encode(Prompt, addSpecialTokens: true);
         using var cpp = new LlamaCpp(path);
         var actual = cpp.Logits(ids);
-        var within = MaxDiff(GgufTestModels.Logits(model, ids)[..8], actual[..8]);
-        var past = MaxDiff(GgufTestModels.Logits(model, ids)[8..], actual[8..]);
-        var asIfFull = MaxDiff(GgufTestModels.Logits(unwindowed, ids), actual);
+        var within = LlamaCppProofTests.MaxDiff(GgufTestModels.Logits(model, ids)[..8], actual[..8]);
+        var past = LlamaCppProofTests.MaxDiff(GgufTestModels.Logits(model, ids)[8..], actual[8..]);
+        var asIfFull = LlamaCppProofTests.MaxDiff(GgufTestModels.Logits(unwindowed, ids), actual);
         output.WriteLine($"mistral window 8: within {within:E3}, past it {past:E3}, against no window {asIfFull:E3} ({ids.Length} positions)");
         Assert.True(within <= 1e-3 && asIfFull <= 1e-3 && past > 0.1);
-    }
-
-    private static double MaxDiff(float[][] expected, float[][] actual)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double max = 0;
-        for (int t = 0; t < expected.Length; t++)
-            for (int v = 0; v < expected[t].Length; v++) max = Math.Max(max, Math.Abs(expected[t][v] - actual[t][v]));
-        return max;
     }
 }

@@ -94,6 +94,8 @@ public sealed record ModelConfig
             Check(family.Architectures.Contains(architecture),
                 $"architectures '{architecture}' is not supported for model_type '{ModelType}' (expected {string.Join(" or ", family.Architectures)})");
         RopeScaling?.Validate();
+        Check(RopeScaling is not { Type: "dynamic", OriginalMaxPositionEmbeddings: { } original } || original >= MaxPositionEmbeddings,
+            "rope_scaling: dynamic with original_max_position_embeddings below max_position_embeddings is not supported");
         Check(SlidingWindowSize is null || SlidingWindowSize > 0, $"sliding_window must be positive (got {SlidingWindowSize})");
         Check(UseSlidingWindow != true, "use_sliding_window = true is not supported");
         Check(AttentionDropout is null or 0, $"attention_dropout = {AttentionDropout} is not supported (only 0)");

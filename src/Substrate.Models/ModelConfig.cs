@@ -107,7 +107,7 @@ public sealed record ModelConfig
 
     /// <summary>Keys that change the math and are not implemented: present with any value but null or false, they are refused.</summary>
     private static readonly string[] UnsupportedKeys =
-        ["rope_parameters", "partial_rotary_factor", "attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar"];
+        ["rope_parameters", "partial_rotary_factor", "attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar", "use_mrope"];
 
     private bool LayerTypesAreFull() =>
         OtherKeys is null || !OtherKeys.TryGetValue("layer_types", out var types) || types.ValueKind != JsonValueKind.Array ||

@@ -51,6 +51,7 @@ public class ModelFamilyTests
     [InlineData("""{"attention_dropout":0.1}""", "attention_dropout")]
     [InlineData("""{"max_position_embeddings":64,"rope_scaling":{"rope_type":"dynamic","factor":2,"original_max_position_embeddings":32}}""", "dynamic")]
     [InlineData("""{"partial_rotary_factor":0.5}""", "partial_rotary_factor")]
+    [InlineData("""{"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"use_mrope":true}""", "use_mrope")]
     [InlineData("""{"attention_bias":true}""", "attention_bias")]
     public void Config_keys_that_change_the_math_and_are_not_implemented_are_refused(string json, string key)
     {

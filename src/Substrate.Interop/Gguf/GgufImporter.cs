@@ -11,7 +11,7 @@ namespace Substrate.Interop.Gguf;
 /// </summary>
 public static class GgufImporter
 {
-    /// <param name="ggufPath">a llama-architecture GGUF file (F32, F16, BF16, Q8_0, Q4_0 tensors)</param>
+    /// <param name="ggufPath">a llama, qwen2 or qwen3 GGUF file (F32, F16, BF16, Q8_0, Q4_0 tensors)</param>
     /// <param name="outDir">the HF folder to write (created; its files are replaced atomically)</param>
     /// <param name="progress">called after each tensor with (tensors done, tensors in all, tensor name)</param>
     /// <returns>the config written to config.json</returns>

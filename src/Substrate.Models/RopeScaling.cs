@@ -38,6 +38,14 @@ public sealed record RopeScaling
             $"original_max_position_embeddings must be positive (got {OriginalMaxPositionEmbeddings?.ToString() ?? "none"})");
     }
 
+    /// <summary>The rotary inverse frequencies θ^(−2i/hd), i &lt; hd/2, in fp64, scaled by <paramref name="scaling"/> where
+    /// given. (RotaryEmbedding computes the plain ones with libtorch, as it always has, then scales them the same way.)</summary>
+    public static double[] Frequencies(int headDim, double theta, RopeScaling? scaling)
+    {
+        var plain = Enumerable.Range(0, headDim / 2).Select(i => 1.0 / Math.Pow(theta, 2.0 * i / headDim)).ToArray();
+        return scaling?.Scale(plain) ?? plain;
+    }
+
     /// <summary>
     /// The scaled rotary inverse frequencies from the plain ones (θ^(−2i/hd)). linear: all / factor. llama3: wavelengths
     /// 2π/f shorter than original/high_freq_factor keep f, longer than original/low_freq_factor take f / factor, and those

@@ -70,8 +70,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         values = Allocate(cacheSize);
         cos = Allocate((long)this.maxLength * headDim / 2);
         sin = Allocate((long)this.maxLength * headDim / 2);
-        var frequencies = Enumerable.Range(0, headDim / 2).Select(i => 1.0 / Math.Pow(config.RopeTheta, 2.0 * i / headDim)).ToArray();
-        if (config.RopeScaling is { } scaling) frequencies = scaling.Scale(frequencies); // as RotaryEmbedding
+        var frequencies = RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling); // (hd/2), as RotaryEmbedding
         for (var t = 0; t < this.maxLength; t++)
             for (var i = 0; i < headDim / 2; i++)
             {

@@ -93,8 +93,8 @@ public static class GgufExporter
     public static float[]? RopeFactors(ModelConfig config)
     {
         if (config.RopeScaling is not { Type: "llama3" } scaling) return null;
-        var plain = Enumerable.Range(0, config.HeadDim / 2).Select(i => 1.0 / Math.Pow(config.RopeTheta, 2.0 * i / config.HeadDim)).ToArray();
-        var scaled = scaling.Scale(plain);
+        var plain = RopeScaling.Frequencies(config.HeadDim, config.RopeTheta, null);
+        var scaled = RopeScaling.Frequencies(config.HeadDim, config.RopeTheta, scaling);
         return plain.Select((f, i) => (float)(f / scaled[i])).ToArray();
     }
 

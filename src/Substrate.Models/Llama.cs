@@ -44,7 +44,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// Rotary position embeddings, Hugging Face convention (rotate_half: the two halves of each head
-/// are the pairs). Not a module: the cos/sin tables stay out of the state dict and are built per
+/// are the pairs), with config.json's <c>rope_scaling</c> applied to the inverse frequencies. Not a module:
+/// the cos/sin tables stay out of the state dict and are built per
 /// (device, dtype) on first use, owned here, outside any dispose scope.
 /// </summary>
 public sealed class RotaryEmbedding : IDisposable
@@ -52,13 +53,15 @@ public sealed class RotaryEmbedding : IDisposable
     private readonly int headDim;
     private readonly int maxPositions;
     private readonly double theta;
+    private readonly RopeScaling? scaling;
     private readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> tables = new();
 
-    public RotaryEmbedding(int headDim, int maxPositions, double theta)
+    public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling = null)
     {
         this.headDim = headDim;
         this.maxPositions = maxPositions;
         this.theta = theta;
+        this.scaling = scaling;
     }
 
     /// <summary>cos and signed sin for positions [start, start+length): (length, 1, hd) each,
@@ -95,6 +98,7 @@ public sealed class RotaryEmbedding : IDisposable
         {
             // inv_freq[i] = theta^(-2i/hd); angle[t, i] = t · inv_freq[i]; computed in fp64 then rounded.
             var invFreq = pow(theta, arange(0, headDim, 2, ScalarType.Float64) / headDim).reciprocal(); // (hd/2)
+            if (scaling is not null) invFreq = tensor(scaling.Scale(invFreq.data<double>().ToArray()), ScalarType.Float64); // (hd/2)
             var angles = outer(arange(maxPositions, ScalarType.Float64), invFreq);                    // (maxT, hd/2)
             var cos = cat([angles.cos(), angles.cos()], -1);                                           // (maxT, hd)
             var sin = cat([-angles.sin(), angles.sin()], -1);                                          // (maxT, hd), sign of rotate_half folded in
@@ -122,13 +126,20 @@ public sealed class RotaryEmbedding : IDisposable
     }
 }
 
-/// <summary>Grouped-query self-attention with rotary embeddings and an optional KV cache.</summary>
+/// <summary>
+/// Grouped-query self-attention with rotary embeddings and an optional KV cache. The config's switches: biases on
+/// q/k/v (<see cref="ModelConfig.QkvBias"/>), an RMSNorm over each query and key head before rotary
+/// (<see cref="ModelConfig.QkNorm"/>), a sliding window over the keys (<see cref="ModelConfig.SlidingWindow"/>).
+/// </summary>
 public sealed class LlamaAttention : nn.Module
 {
-    private readonly nn.Module<Tensor, Tensor> q_proj; // weight (nH·hd, H)
-    private readonly nn.Module<Tensor, Tensor> k_proj; // weight (nKv·hd, H)
-    private readonly nn.Module<Tensor, Tensor> v_proj; // weight (nKv·hd, H)
+    private readonly nn.Module<Tensor, Tensor> q_proj; // weight (nH·hd, H), bias (nH·hd) with QkvBias
+    private readonly nn.Module<Tensor, Tensor> k_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
+    private readonly nn.Module<Tensor, Tensor> v_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
     private readonly nn.Module<Tensor, Tensor> o_proj; // weight (H, nH·hd)
+    private readonly RmsNorm? q_norm; // weight (hd), with QkNorm
+    private readonly RmsNorm? k_norm; // weight (hd), with QkNorm
+    private readonly int? window;     // sliding_window: a query sees keys at distance < window
     private readonly int heads, kvHeads, headDim, layerIndex;
     private readonly AttentionImplementation implementation;
     private readonly bool fused;
@@ -139,10 +150,16 @@ public sealed class LlamaAttention : nn.Module
         implementation = options.Attention;
         fused = options.FusedKernels;
         var f = options.LinearFactory;
-        q_proj = f.Create($"{path}.q_proj", config.HiddenSize, heads * headDim);
-        k_proj = f.Create($"{path}.k_proj", config.HiddenSize, kvHeads * headDim);
-        v_proj = f.Create($"{path}.v_proj", config.HiddenSize, kvHeads * headDim);
+        q_proj = f.Create($"{path}.q_proj", config.HiddenSize, heads * headDim, config.QkvBias);
+        k_proj = f.Create($"{path}.k_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
+        v_proj = f.Create($"{path}.v_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
         o_proj = f.Create($"{path}.o_proj", heads * headDim, config.HiddenSize);
+        if (config.QkNorm)
+        {
+            q_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype);
+            k_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype);
+        }
+        window = config.SlidingWindow;
         RegisterComponents();
     }
 
@@ -151,8 +168,10 @@ public sealed class LlamaAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         var (b, t) = (x.shape[0], x.shape[1]);
+        if (cache?.RowPositions is null) mask = Windowed(mask, t, start, x.device); // (1, 1, T, S) or (B, 1, T, S); null where the window cannot bite
         var qkv = StackedProjection(x); // (B, T, (nH + 2·nKv)·hd) while training, else null
-        if (qkv is not null && cache is null && implementation == AttentionImplementation.Eager && FusedRotary.Supports(qkv, cos, headDim))
+        if (qkv is not null && cache is null && q_norm is null && implementation == AttentionImplementation.Eager
+            && FusedRotary.Supports(qkv, cos, headDim))
         {
             // Training: rotary (and the queries' 1/√hd) in one pass over the stacked projection; the values pass through.
             var rotated = FusedRotary.Apply(qkv, cos, sin, headDim, (heads + kvHeads) * headDim, heads * headDim, 1.0 / Math.Sqrt(headDim));
@@ -163,8 +182,10 @@ public sealed class LlamaAttention : nn.Module
             return o_proj.call(Eager(scaledQueries, keys, values, start, mask, queriesScaled: true)).MoveToOuterDisposeScope();
         }
         var (qx, kx, vx) = qkv is null ? (q_proj.call(x), k_proj.call(x), v_proj.call(x)) : Split(qkv); // (B, T, nH·hd), (B, T, nKv·hd) ×2
-        var q = RotaryEmbedding.Apply(qx.view(b, t, heads, headDim), cos, sin);                   // (B, T, nH, hd)
-        var k = RotaryEmbedding.Apply(kx.view(b, t, kvHeads, headDim), cos, sin).transpose(1, 2); // (B, nKv, T, hd)
+        var (qh, kh) = (qx.view(b, t, heads, headDim), kx.view(b, t, kvHeads, headDim));         // (B, T, nH, hd), (B, T, nKv, hd)
+        if (q_norm is not null && k_norm is not null) (qh, kh) = (q_norm.call(qh), k_norm.call(kh));
+        var q = RotaryEmbedding.Apply(qh, cos, sin);                                              // (B, T, nH, hd)
+        var k = RotaryEmbedding.Apply(kh, cos, sin).transpose(1, 2);                              // (B, nKv, T, hd)
         var v = vx.view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
         if (cache?.RowPositions is { } rows)                                                                   // batched decode, a position per row
         {
@@ -191,7 +212,23 @@ public sealed class LlamaAttention : nn.Module
     private Tensor? StackedProjection(Tensor x)
     {
         if (!(fused && is_grad_enabled() && q_proj is PlainLinear pq && k_proj is PlainLinear pk && v_proj is PlainLinear pv)) return null;
-        return F.linear(x, cat([pq.Weight.to(x.dtype), pk.Weight.to(x.dtype), pv.Weight.to(x.dtype)]));
+        var bias = pq.Bias is { } bq && pk.Bias is { } bk && pv.Bias is { } bv ? cat([bq.to(x.dtype), bk.to(x.dtype), bv.to(x.dtype)]) : null;
+        return F.linear(x, cat([pq.Weight.to(x.dtype), pk.Weight.to(x.dtype), pv.Weight.to(x.dtype)]), bias);
+    }
+
+    /// <summary>
+    /// The sliding window as a mask: true where query position start+i may see key position j (j ≤ start+i and
+    /// start+i − j &lt; window), (1, 1, T, S) with S = start+T, and-ed into a packed-rows <paramref name="mask"/>
+    /// (positions within a packed row are consecutive, so row distance is position distance). Unchanged (null: the
+    /// plain causal paths) while every query sees all its keys.
+    /// </summary>
+    private Tensor? Windowed(Tensor? mask, long t, long start, Device device)
+    {
+        if (window is not { } w || start + t <= w) return mask;
+        var s = start + t;
+        var allowed = ones(t, s, ScalarType.Bool, device).tril(start).logical_and_(ones(t, s, ScalarType.Bool, device).triu(start - w + 1)); // (T, S)
+        var windowMask = allowed.view(1, 1, t, s);
+        return mask is null ? windowMask : mask.logical_and(windowMask);
     }
 
     /// <summary>
@@ -245,7 +282,9 @@ public sealed class LlamaAttention : nn.Module
         var (b, s, rep) = (q.shape[0], k.shape[2], heads / kvHeads);
         var grouped = q.view(b, kvHeads, rep, headDim);                                                 // (B, nKv, rep, hd)
         var scores = (grouped * (1.0 / Math.Sqrt(headDim))).matmul(k.transpose(-2, -1));               // (B, nKv, rep, S)
-        var future = arange(s, ScalarType.Int64, q.device).view(1, s) > rows.view(b, 1);               // (B, S)
+        var keyPositions = arange(s, ScalarType.Int64, q.device).view(1, s);                            // (1, S)
+        var future = keyPositions > rows.view(b, 1);                                                    // (B, S)
+        if (window is { } w) future = future.logical_or(keyPositions <= rows.view(b, 1) - w);            // (B, S): outside the window too
         var bias = zeros(b, s, scores.dtype, q.device).masked_fill_(future, double.NegativeInfinity);   // (B, S)
         scores = scores + bias.view(b, 1, 1, s);
         var y = scores.softmax(-1, ScalarType.Float32).to(v.dtype).matmul(v);                          // (B, nKv, rep, hd)
@@ -401,7 +440,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         model = new LlamaModel(config, this.options);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
-        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta);
+        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling);
         RegisterComponents();
         if (this.options.WeightDtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new ArgumentException($"WeightDtype must be Float32, BFloat16 or Float16 (got {this.options.WeightDtype})");

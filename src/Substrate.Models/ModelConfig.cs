@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 namespace Substrate.Models;
@@ -31,10 +30,34 @@ public sealed record ModelConfig
     [JsonPropertyName("bos_token_id"), JsonConverter(typeof(TokenIdConverter))] public int? BosTokenId { get; init; }
     /// <summary>The end-of-sequence id; where config.json lists several (Llama 3), the first.</summary>
     [JsonPropertyName("eos_token_id"), JsonConverter(typeof(TokenIdConverter))] public int? EosTokenId { get; init; }
-    /// <summary>Only null is supported (plain rotary); kept so a config that sets it is rejected, not silently misread.</summary>
-    [JsonPropertyName("rope_scaling")] public JsonObject? RopeScaling { get; init; }
+    /// <summary>Rotary scaling (<c>llama3</c>, <c>linear</c>, <c>dynamic</c>); null: plain rotary.</summary>
+    [JsonPropertyName("rope_scaling")] public RopeScaling? RopeScaling { get; init; }
+    /// <summary>Mistral's sliding window: a query attends the keys of its last <c>sliding_window</c> positions
+    /// (itself included); honoured where the family says so (<see cref="SlidingWindow"/>).</summary>
+    [JsonPropertyName("sliding_window")] public int? SlidingWindowSize { get; init; }
+    /// <summary>Qwen2/Qwen3's switch for their sliding window; only false (or absent) is supported.</summary>
+    [JsonPropertyName("use_sliding_window")] public bool? UseSlidingWindow { get; init; }
+    /// <summary>Dropout on attention probabilities while training (Qwen, Mistral); only 0 is supported.</summary>
+    [JsonPropertyName("attention_dropout")] public double? AttentionDropout { get; init; }
     /// <summary>The dtype of the weights in the saved folder ("float32", "bfloat16", "float16").</summary>
     [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; init; }
+
+    /// <summary>Every other config.json key, kept as read so a saved folder keeps its family's keys; the ones that change
+    /// the math are refused by <see cref="Validate"/>.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? OtherKeys { get; init; }
+
+    /// <summary>The family this config's <c>model_type</c> names (its switches below come from it); null for a model_type
+    /// not in <see cref="ModelFamily.All"/>, which <see cref="Validate"/> refuses.</summary>
+    [JsonIgnore] public ModelFamily? Family => ModelFamily.Of(ModelType);
+
+    /// <summary>Biases on the q, k and v projections (Qwen2); o_proj stays bias-free.</summary>
+    [JsonIgnore] public bool QkvBias => Family?.QkvBias ?? false;
+
+    /// <summary>RMSNorm over each query and key head (weights of shape [head_dim]) before rotary (Qwen3).</summary>
+    [JsonIgnore] public bool QkNorm => Family?.QkNorm ?? false;
+
+    /// <summary>The attention window in positions, or null for full causal attention (Mistral's <c>sliding_window</c>).</summary>
+    [JsonIgnore] public int? SlidingWindow => Family?.HonoursSlidingWindow == true ? SlidingWindowSize : null;
 
     /// <summary>Per-head width: hidden_size / num_attention_heads unless config.json says head_dim.</summary>
     [JsonIgnore] public int HeadDim => HeadDimOverride ?? HiddenSize / NumAttentionHeads;
@@ -66,8 +89,29 @@ public sealed record ModelConfig
         Check(HiddenAct == "silu", $"hidden_act '{HiddenAct}' is not supported (only 'silu')");
         Check(!AttentionBias, "attention_bias = true is not supported");
         Check(!MlpBias, "mlp_bias = true is not supported");
-        Check(RopeScaling is null, $"rope_scaling {RopeScaling?.ToJsonString()} is not supported (plain rotary only)");
+        var family = Family ?? throw new ArgumentException($"config: model_type '{ModelType}' is not supported (supported: {ModelFamily.Names})");
+        foreach (var architecture in Architectures)
+            Check(family.Architectures.Contains(architecture),
+                $"architectures '{architecture}' is not supported for model_type '{ModelType}' (expected {string.Join(" or ", family.Architectures)})");
+        RopeScaling?.Validate();
+        Check(RopeScaling is not { Type: "dynamic", OriginalMaxPositionEmbeddings: { } original } || original >= MaxPositionEmbeddings,
+            "rope_scaling: dynamic with original_max_position_embeddings below max_position_embeddings is not supported");
+        Check(SlidingWindowSize is null || SlidingWindowSize > 0, $"sliding_window must be positive (got {SlidingWindowSize})");
+        Check(UseSlidingWindow != true, "use_sliding_window = true is not supported");
+        Check(AttentionDropout is null or 0, $"attention_dropout = {AttentionDropout} is not supported (only 0)");
+        foreach (var key in UnsupportedKeys)
+            Check(OtherKeys is null || !OtherKeys.TryGetValue(key, out var value) || value.ValueKind is JsonValueKind.Null or JsonValueKind.False,
+                $"{key} is not supported");
+        Check(LayerTypesAreFull(), "layer_types other than 'full_attention' are not supported");
     }
+
+    /// <summary>Keys that change the math and are not implemented: present with any value but null or false, they are refused.</summary>
+    private static readonly string[] UnsupportedKeys =
+        ["rope_parameters", "partial_rotary_factor", "attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar", "use_mrope"];
+
+    private bool LayerTypesAreFull() =>
+        OtherKeys is null || !OtherKeys.TryGetValue("layer_types", out var types) || types.ValueKind != JsonValueKind.Array ||
+        types.EnumerateArray().All(t => t.ValueKind == JsonValueKind.String && t.GetString() == "full_attention");
 }
 
 /// <summary>Reads a token id written as a number, a list of numbers (the first is kept) or null.</summary>

@@ -17,9 +17,14 @@ public static class ModelLayout
             var p = $"model.layers.{layer}.";
             yield return (p + "input_layernorm.weight", [h]);
             yield return (p + "self_attn.q_proj.weight", [q, h]);
+            if (c.QkvBias) yield return (p + "self_attn.q_proj.bias", [q]);
             yield return (p + "self_attn.k_proj.weight", [kv, h]);
+            if (c.QkvBias) yield return (p + "self_attn.k_proj.bias", [kv]);
             yield return (p + "self_attn.v_proj.weight", [kv, h]);
+            if (c.QkvBias) yield return (p + "self_attn.v_proj.bias", [kv]);
             yield return (p + "self_attn.o_proj.weight", [h, q]);
+            if (c.QkNorm) yield return (p + "self_attn.q_norm.weight", [c.HeadDim]);
+            if (c.QkNorm) yield return (p + "self_attn.k_norm.weight", [c.HeadDim]);
             yield return (p + "post_attention_layernorm.weight", [h]);
             yield return (p + "mlp.gate_proj.weight", [i, h]);
             yield return (p + "mlp.up_proj.weight", [i, h]);
@@ -36,7 +41,7 @@ public static class ModelLayout
         checked
         {
             long h = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
-            long perLayer = q * h + 2 * kv * h + h * q + 3 * i * h + 2 * h;
+            long perLayer = q * h + 2 * kv * h + h * q + 3 * i * h + 2 * h + (c.QkvBias ? q + 2 * kv : 0) + (c.QkNorm ? 2L * c.HeadDim : 0);
             long embeddings = (long)c.VocabSize * h * (c.TieWordEmbeddings ? 1 : 2);
             return embeddings + c.NumHiddenLayers * perLayer + h;
         }

@@ -20,9 +20,10 @@ public sealed class LoraLinearFactory(ILinearFactory? inner = null, Device? devi
     /// <summary>Wrapped layers by path (<c>model.layers.0.self_attn.q_proj</c>), in creation order.</summary>
     public IReadOnlyDictionary<string, LoraLinear> Layers => layers;
 
-    public nn.Module<Tensor, Tensor> Create(string path, int inFeatures, int outFeatures)
+    /// <summary>A bias stays in the base layer (PEFT's rule): the adapters add only B·A.</summary>
+    public nn.Module<Tensor, Tensor> Create(string path, int inFeatures, int outFeatures, bool bias = false)
     {
-        var layer = inner.Create(path, inFeatures, outFeatures);
+        var layer = inner.Create(path, inFeatures, outFeatures, bias);
         if (path == "lm_head") return layer;
         if (weightDtype != ScalarType.Float32) layer.to(weightDtype);
         if (device is not null && device.type != DeviceType.CPU) layer.to(device);

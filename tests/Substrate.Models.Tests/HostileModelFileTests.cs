@@ -23,11 +23,15 @@ public class HostileModelFileTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void The_layout_is_the_models_own_state_dict(bool tied)
+    [InlineData(true, "llama")]
+    [InlineData(false, "llama")]
+    [InlineData(true, "qwen2")]
+    [InlineData(false, "qwen2")]
+    [InlineData(true, "qwen3")]
+    [InlineData(false, "mistral")]
+    public void The_layout_is_the_models_own_state_dict(bool tied, string modelType)
     {
-        var config = TinyModels.Config with { TieWordEmbeddings = tied, HeadDimOverride = 16 };
+        var config = ModelFamily.Find(modelType).Apply(TinyModels.Config with { TieWordEmbeddings = tied, HeadDimOverride = 16 });
         using var model = TinyModels.Create(config);
         var expected = model.state_dict().Select(kv => (kv.Key, kv.Value.shape)).ToList();
         var layout = ModelLayout.Parameters(config).ToList();

@@ -10,17 +10,18 @@ static class FinetuneTestModel
 {
     public const string Corpus = "the cat sat on the mat. a dog ran in the park. what colour is the sky? blue. what sound does a cat make? meow. ";
 
-    public static string Write(string dir)
+    /// <param name="modelType">the family (qwen2: q/k/v biases, qwen3: q/k norms, mistral: a window of 8 positions)</param>
+    public static string Write(string dir, string modelType = "llama")
     {
         var tokenizer = BpeTrainer.Train([Corpus, Corpus], new BpeTrainerOptions { VocabSize = 300 });
         HfTokenizerJsonWriter.Save(tokenizer, dir);
         manual_seed(3);
-        using var model = new LlamaForCausalLM(new ModelConfig
+        using var model = new LlamaForCausalLM(ModelFamily.Find(modelType).Apply(new ModelConfig
         {
             VocabSize = tokenizer.VocabSize, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 2, NumKeyValueHeads = 1,
             IntermediateSize = 64, MaxPositionEmbeddings = 64, RmsNormEps = 1e-5, TieWordEmbeddings = true,
-            BosTokenId = tokenizer.Special.Bos, EosTokenId = tokenizer.Special.Eos,
-        });
+            BosTokenId = tokenizer.Special.Bos, EosTokenId = tokenizer.Special.Eos, SlidingWindowSize = modelType == "mistral" ? 8 : null,
+        }));
         ModelFolder.Save(model, dir);
         return dir;
     }

@@ -15,12 +15,15 @@ public class FinetunerTests
     };
 
     [Theory]
-    [InlineData("lora")]
-    [InlineData("full")]
-    public void LossFallsAndTheRunFolderHoldsTheResult(string method)
+    [InlineData("lora", "llama")]
+    [InlineData("full", "llama")]
+    [InlineData("lora", "qwen2")]
+    [InlineData("full", "qwen3")]
+    [InlineData("lora", "mistral")]
+    public void LossFallsAndTheRunFolderHoldsTheResult(string method, string modelType)
     {
         using var tmp = new TempDirectory();
-        var baseDir = FinetuneTestModel.Write(tmp.Combine("base"));
+        var baseDir = FinetuneTestModel.Write(tmp.Combine("base"), modelType);
         var data = FinetuneTestModel.WriteData(tmp.Combine("data.jsonl"));
         var events = new List<TrainProgress>();
         var result = Finetuner.Run(new FinetuneOptions { ModelDirectory = baseDir, DataPath = data, OutputDirectory = tmp.Combine("out"), Config = Tiny(method), Threads = 1 },

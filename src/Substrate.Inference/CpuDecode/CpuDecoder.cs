@@ -22,6 +22,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     private readonly CpuDecoderWeights weights;
     private readonly CpuWorkerPool pool;
     private readonly int hidden, heads, kvHeads, headDim, intermediate, vocab, maxLength;
+    private readonly int window; // sliding_window: a query sees the keys of its last `window` positions (int.MaxValue: all)
     private readonly float eps, scale;
     private readonly List<nint> allocations = [];
 
@@ -58,6 +59,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         if (this.maxLength < 1 || this.maxLength > config.MaxPositionEmbeddings)
             throw new ArgumentOutOfRangeException(nameof(maxLength), $"maxLength must be in [1, {config.MaxPositionEmbeddings}] (got {maxLength})");
         (eps, scale) = ((float)config.RmsNormEps, (float)(1.0 / Math.Sqrt(headDim)));
+        window = config.SlidingWindow ?? int.MaxValue;
 
         x = Allocate(hidden);
         qkv = Allocate((heads + 2 * kvHeads) * headDim);
@@ -68,10 +70,11 @@ public sealed unsafe class CpuDecoder : IDisposable
         values = Allocate(cacheSize);
         cos = Allocate((long)this.maxLength * headDim / 2);
         sin = Allocate((long)this.maxLength * headDim / 2);
+        var frequencies = RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling); // (hd/2), as RotaryEmbedding
         for (var t = 0; t < this.maxLength; t++)
             for (var i = 0; i < headDim / 2; i++)
             {
-                var angle = t * (1.0 / Math.Pow(config.RopeTheta, 2.0 * i / headDim));
+                var angle = t * frequencies[i];
                 cos[t * headDim / 2 + i] = (float)Math.Cos(angle);
                 sin[t * headDim / 2 + i] = (float)Math.Sin(angle);
             }
@@ -155,7 +158,8 @@ public sealed unsafe class CpuDecoder : IDisposable
     // ---- The jobs of one layer, in order. A job is chunks of rows (or heads) that the workers claim; a worker's
     // "prepare" computes what all its chunks read (the normed input, packed for bf16) in its own scratch. ----
 
-    /// <summary>q, k, v = norm(x)·Wᵀ, a head per chunk; rotary on q and k heads; k and v into the cache at position Length.</summary>
+    /// <summary>q, k, v = norm(x)·Wᵀ (+ bias), a head per chunk; the q/k head norm and rotary on q and k heads; k and v into the
+    /// cache at position Length.</summary>
     private void AttentionInput(int worker, int u) // u: q heads [0, nH), k heads [nH, nH+nKv), v heads after
     {
         var w = weights.Layers[layer];
@@ -163,6 +167,10 @@ public sealed unsafe class CpuDecoder : IDisposable
         var (matrix, first) = u < heads ? (w.Q, u) : u < heads + kvHeads ? (w.K, u - heads) : (w.V, u - heads - kvHeads);
         var y = qkv + (long)u * headDim; // (hd)
         CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)s.Input, y, (float*)s.Row);
+        var (bias, norm) = u < heads ? (w.QBias, w.QNorm) : u < heads + kvHeads ? (w.KBias, w.KNorm) : (w.VBias, null);
+        var head = new Span<float>(y, headDim);
+        if (bias is not null) TensorPrimitives.Add(head, bias.AsSpan(first * headDim, headDim), head);
+        if (norm is not null) CpuKernels.RmsNorm(y, Pin(norm), y, headDim, eps); // in place: the sum of squares is taken first
         if (u < heads + kvHeads) Rotate(y);
         if (u >= heads)
         {
@@ -173,21 +181,23 @@ public sealed unsafe class CpuDecoder : IDisposable
 
     private void AttentionInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].InputNorm, weights.Layers[layer].Q);
 
-    /// <summary>Per query head (a chunk): softmax(q·kᵀ/√hd) over positions [0, Length] and the weighted sum of v.
-    /// Query head h reads kv head h / (nH / nKv), the pairing of repeat_interleave.</summary>
+    /// <summary>Per query head (a chunk): softmax(q·kᵀ/√hd) over positions [first, Length] — first = 0, or Length + 1 − window
+    /// with a sliding window — and the weighted sum of v. Query head h reads kv head h / (nH / nKv), the pairing of
+    /// repeat_interleave.</summary>
     private void Attention(int worker, int h)
     {
-        var scores = (float*)scratch[worker].Scores; // (Length + 1)
-        var positions = Length + 1;
+        var scores = (float*)scratch[worker].Scores; // (positions)
+        var first = Math.Max(0, Length + 1 - window);
+        var positions = Length + 1 - first;
         var q = qkv + (long)h * headDim;
         var kv = h / (heads / kvHeads);
-        var k = keys + CacheOffset(kv, 0);
+        var k = keys + CacheOffset(kv, first);
         for (var t = 0; t < positions; t++) scores[t] = CpuKernels.DotFloat32(k + (long)t * headDim, q, headDim) * scale;
         var p = new Span<float>(scores, positions);
         TensorPrimitives.SoftMax(p, p);
         var y = attended + (long)h * headDim; // (hd)
         new Span<float>(y, headDim).Clear();
-        var v = values + CacheOffset(kv, 0);
+        var v = values + CacheOffset(kv, first);
         for (var t = 0; t < positions; t++) CpuKernels.AddScaled(v + (long)t * headDim, scores[t], y, headDim);
     }
 

@@ -22,7 +22,12 @@ internal sealed class CpuDecoderWeights
         float[] PostAttentionNorm,  // (H)
         WeightMatrix Gate,          // (I, H)
         WeightMatrix Up,            // (I, H)
-        WeightMatrix Down);         // (H, I)
+        WeightMatrix Down,          // (H, I)
+        float[]? QBias = null,      // (nH·hd), with QkvBias
+        float[]? KBias = null,      // (nKv·hd), with QkvBias
+        float[]? VBias = null,      // (nKv·hd), with QkvBias
+        float[]? QNorm = null,      // (hd), with QkNorm
+        float[]? KNorm = null);     // (hd), with QkNorm
 
     public CpuDecoderWeights(LlamaForCausalLM model)
     {
@@ -32,9 +37,9 @@ internal sealed class CpuDecoderWeights
         var config = model.Config;
         var (h, q, kv, i) = (config.HiddenSize, config.NumAttentionHeads * config.HeadDim, config.NumKeyValueHeads * config.HeadDim, config.IntermediateSize);
         WeightMatrix Matrix(string name, int rows, int cols) => View(parameters[name], name, rows, cols);
-        float[] Vector(string name) // pinned: the decoder reads it through a pointer
+        float[] Vector(string name, int? length = null) // pinned: the decoder reads it through a pointer
         {
-            var values = GC.AllocateUninitializedArray<float>(h, pinned: true);
+            var values = GC.AllocateUninitializedArray<float>(length ?? h, pinned: true);
             parameters[name].detach().to(ScalarType.Float32).data<float>().CopyTo(values);
             return values;
         }
@@ -52,7 +57,12 @@ internal sealed class CpuDecoderWeights
                 Vector($"{path}.post_attention_layernorm.weight"),
                 Matrix($"{path}.mlp.gate_proj.weight", i, h),
                 Matrix($"{path}.mlp.up_proj.weight", i, h),
-                Matrix($"{path}.mlp.down_proj.weight", h, i));
+                Matrix($"{path}.mlp.down_proj.weight", h, i),
+                config.QkvBias ? Vector($"{path}.self_attn.q_proj.bias", q) : null,
+                config.QkvBias ? Vector($"{path}.self_attn.k_proj.bias", kv) : null,
+                config.QkvBias ? Vector($"{path}.self_attn.v_proj.bias", kv) : null,
+                config.QkNorm ? Vector($"{path}.self_attn.q_norm.weight", config.HeadDim) : null,
+                config.QkNorm ? Vector($"{path}.self_attn.k_norm.weight", config.HeadDim) : null);
         }).ToArray();
         FinalNorm = Vector("model.norm.weight");
         Head = config.TieWordEmbeddings ? Embedding : Matrix("lm_head.weight", config.VocabSize, h);

@@ -8,7 +8,7 @@ namespace Substrate.Interop.Gguf;
 /// Exports a PEFT LoRA folder (<c>adapter_config.json</c> + <c>adapter_model.safetensors</c>, keys
 /// <c>base_model.model.&lt;path&gt;.lora_A.weight</c> [r, in] and <c>.lora_B.weight</c> [out, r]) to a llama.cpp GGUF
 /// LoRA adapter: <c>general.type = adapter</c>, <c>adapter.type = lora</c>, <c>adapter.lora.alpha</c>, tensors
-/// <c>&lt;gguf name&gt;.lora_a</c> / <c>.lora_b</c>. q/k adapters get the base model's row permutation on B's rows.
+/// <c>&lt;gguf name&gt;.lora_a</c> / <c>.lora_b</c>. q/k adapters of llama-arch bases get the base model's row permutation on B's rows.
 /// llama.cpp scales by alpha / r, as PEFT does (rsLoRA's alpha / √r is folded into the alpha written).
 /// </summary>
 public static class GgufAdapterExporter
@@ -35,7 +35,8 @@ public static class GgufAdapterExporter
         }
 
         var writer = new GgufWriter();
-        writer.Add("general.architecture", "llama");
+        var arch = GgufArchitecture.For(config);
+        writer.Add("general.architecture", arch.Name);
         writer.Add("general.type", "adapter");
         writer.Add("general.name", new DirectoryInfo(Path.GetFullPath(adapterDir)).Name);
         writer.Add("adapter.type", "lora");
@@ -64,8 +65,7 @@ public static class GgufAdapterExporter
             var (b, bShape) = Read(reader, bName);
             if (aShape.Length != 2 || bShape.Length != 2 || aShape[0] != bShape[1])
                 throw new InvalidDataException($"{reader.Path}: '{module}' lora_A [{string.Join(", ", aShape)}] and lora_B [{string.Join(", ", bShape)}] do not multiply");
-            if (ggufName.EndsWith("attn_q.weight", StringComparison.Ordinal)) b = LlamaGgufNames.PermuteForGguf(b, config.NumAttentionHeads, (int)bShape[1]);
-            else if (ggufName.EndsWith("attn_k.weight", StringComparison.Ordinal)) b = LlamaGgufNames.PermuteForGguf(b, config.NumKeyValueHeads, (int)bShape[1]);
+            b = arch.Rows(ggufName, b, config, (int)bShape[1]);
             var typeA = aShape[1] % (GgmlTypes.Layout(type16)!.Value.BlockSize) == 0 ? type16 : GgmlType.F32;
             writer.AddTensor(ggufName + ".lora_a", aShape, a, typeA);
             writer.AddTensor(ggufName + ".lora_b", bShape, b, type16);

@@ -4,9 +4,11 @@ using Substrate.Models;
 namespace Substrate.Interop.Gguf;
 
 /// <summary>
-/// Exports a Llama model folder (config.json + safetensors + tokenizer.json) to a GGUF v3 file llama.cpp
-/// loads: <c>llama.*</c> hyperparameters, the tokenizer as <c>tokenizer.ggml.*</c>, tensors under llama.cpp's
-/// names with q/k rows permuted for its rotary layout. 2-D weights take the file type's encoding (rows that
+/// Exports a Llama-family model folder (config.json + safetensors + tokenizer.json) to a GGUF v3 file llama.cpp
+/// loads: the family's architecture (<see cref="GgufArchitecture"/>: llama, qwen2, qwen3; Mistral as llama with its
+/// sliding window) and its <c>{arch}.*</c> hyperparameters, rope scaling (linear as keys, llama3 as a <c>rope_freqs</c>
+/// tensor), the tokenizer as <c>tokenizer.ggml.*</c>, tensors under llama.cpp's names with llama-arch q/k rows
+/// permuted for its rotary layout. 2-D weights take the file type's encoding (rows that
 /// are not whole blocks fall back to F16, then F32); norms and other 1-D tensors stay F32. With tied
 /// embeddings there is no <c>output.weight</c> (llama.cpp then uses <c>token_embd</c>). Written atomically.
 /// </summary>
@@ -21,33 +23,21 @@ public static class GgufExporter
         Action<int, int, string>? progress = null)
     {
         var config = ModelFolder.ReadConfig(modelDir);
+        var arch = GgufArchitecture.For(config);
         using var model = ModelFolder.Load(modelDir);
         var writer = new GgufWriter();
-        writer.Add("general.architecture", "llama");
+        writer.Add("general.architecture", arch.Name);
         writer.Add("general.name", name ?? new DirectoryInfo(Path.GetFullPath(modelDir)).Name);
         writer.Add("general.file_type", (uint)fileType);
         if (fileType is GgufFileType.Q8_0 or GgufFileType.Q4_0) writer.Add("general.quantization_version", 2u);
-        writer.Add("llama.vocab_size", (uint)config.VocabSize);
-        writer.Add("llama.context_length", (uint)config.MaxPositionEmbeddings);
-        writer.Add("llama.embedding_length", (uint)config.HiddenSize);
-        writer.Add("llama.block_count", (uint)config.NumHiddenLayers);
-        writer.Add("llama.feed_forward_length", (uint)config.IntermediateSize);
-        writer.Add("llama.rope.dimension_count", (uint)config.HeadDim);
-        writer.Add("llama.attention.head_count", (uint)config.NumAttentionHeads);
-        writer.Add("llama.attention.head_count_kv", (uint)config.NumKeyValueHeads);
-        if (config.HeadDim * config.NumAttentionHeads != config.HiddenSize)
-        {
-            writer.Add("llama.attention.key_length", (uint)config.HeadDim);
-            writer.Add("llama.attention.value_length", (uint)config.HeadDim);
-        }
-        writer.Add("llama.attention.layer_norm_rms_epsilon", (float)config.RmsNormEps);
-        writer.Add("llama.rope.freq_base", (float)config.RopeTheta);
+        AddHyperparameters(writer, arch, config);
         if (!GgufTokenizerExporter.AddTo(writer, modelDir, config.VocabSize, config))
             writer.Add("tokenizer.ggml.model", "none"); // no tokenizer.json: llama.cpp loads it without a vocabulary (ids only)
 
         var weightType = GgmlTypes.WeightType(fileType);
         var state = model.state_dict();
         var names = TensorOrder(config).Where(state.ContainsKey).ToList(); // no lm_head when tied
+        if (RopeFactors(config) is { } factors) writer.AddTensor("rope_freqs.weight", [factors.Length], factors, GgmlType.F32);
         foreach (var hfName in names)
         {
             var tensor = state[hfName];
@@ -55,10 +45,7 @@ public static class GgufExporter
             var shape = tensor.shape;
             float[] values;
             using (var f32 = tensor.detach().to(ScalarType.Float32).cpu().contiguous()) values = f32.data<float>().ToArray();
-            if (hfName.EndsWith("q_proj.weight", StringComparison.Ordinal))
-                values = LlamaGgufNames.PermuteForGguf(values, config.NumAttentionHeads, (int)shape[1]);
-            else if (hfName.EndsWith("k_proj.weight", StringComparison.Ordinal))
-                values = LlamaGgufNames.PermuteForGguf(values, config.NumKeyValueHeads, (int)shape[1]);
+            values = arch.Rows(ggufName, values, config, shape.Length == 2 ? (int)shape[1] : 1);
             writer.AddTensor(ggufName, shape, values, TypeFor(shape, weightType));
             progress?.Invoke(names.IndexOf(hfName) + 1, names.Count, ggufName);
         }
@@ -67,22 +54,54 @@ public static class GgufExporter
         writer.Write(outPath);
     }
 
-    /// <summary>HF parameter names in llama.cpp's order: embeddings, then each block, then the final norm and head.</summary>
-    public static IEnumerable<string> TensorOrder(ModelConfig config)
+    /// <summary>The <c>{arch}.*</c> keys llama.cpp reads for these architectures (llama-arch.cpp's LLM_KV names).</summary>
+    private static void AddHyperparameters(GgufWriter writer, GgufArchitecture arch, ModelConfig config)
     {
-        yield return "model.embed_tokens.weight";
-        for (int i = 0; i < config.NumHiddenLayers; i++)
+        writer.Add(arch.Key("vocab_size"), (uint)config.VocabSize);
+        writer.Add(arch.Key("context_length"), (uint)config.MaxPositionEmbeddings);
+        writer.Add(arch.Key("embedding_length"), (uint)config.HiddenSize);
+        writer.Add(arch.Key("block_count"), (uint)config.NumHiddenLayers);
+        writer.Add(arch.Key("feed_forward_length"), (uint)config.IntermediateSize);
+        writer.Add(arch.Key("rope.dimension_count"), (uint)config.HeadDim);
+        writer.Add(arch.Key("attention.head_count"), (uint)config.NumAttentionHeads);
+        writer.Add(arch.Key("attention.head_count_kv"), (uint)config.NumKeyValueHeads);
+        if (config.HeadDim * config.NumAttentionHeads != config.HiddenSize)
         {
-            foreach (var part in new[]
-                     {
-                         "input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                         "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
-                     })
-                yield return $"model.layers.{i}.{part}.weight";
+            writer.Add(arch.Key("attention.key_length"), (uint)config.HeadDim);
+            writer.Add(arch.Key("attention.value_length"), (uint)config.HeadDim);
         }
-        yield return "model.norm.weight";
-        yield return "lm_head.weight";
+        writer.Add(arch.Key("attention.layer_norm_rms_epsilon"), (float)config.RmsNormEps);
+        writer.Add(arch.Key("rope.freq_base"), (float)config.RopeTheta);
+        if (config.SlidingWindow is { } window) writer.Add(arch.Key("attention.sliding_window"), (uint)window);
+        switch (config.RopeScaling?.Type)
+        {
+            case null or "default" or "llama3": break; // llama3: the rope_freqs tensor
+            case "linear":
+                writer.Add(arch.Key("rope.scaling.type"), "linear");
+                writer.Add(arch.Key("rope.scaling.factor"), (float)config.RopeScaling.Factor!.Value);
+                break;
+            default: throw new NotSupportedException($"rope_scaling '{config.RopeScaling.Type}' has no llama.cpp counterpart");
+        }
+        if (config.RopeScaling?.Type == "llama3" && arch.Name != "llama")
+            throw new NotSupportedException($"rope_scaling 'llama3' exports for the llama architecture only, not '{arch.Name}'");
     }
+
+    /// <summary>
+    /// llama3 rope scaling as llama.cpp takes it: a <c>rope_freqs</c> tensor of hd/2 factors that divide the plain
+    /// frequencies (plain / scaled, from the one <see cref="RopeScaling.Scale"/>); null for other configs.
+    /// </summary>
+    public static float[]? RopeFactors(ModelConfig config)
+    {
+        if (config.RopeScaling is not { Type: "llama3" } scaling) return null;
+        var plain = RopeScaling.Frequencies(config.HeadDim, config.RopeTheta, null);
+        var scaled = RopeScaling.Frequencies(config.HeadDim, config.RopeTheta, scaling);
+        return plain.Select((f, i) => (float)(f / scaled[i])).ToArray();
+    }
+
+    /// <summary>HF parameter names in llama.cpp's order: embeddings, then each block, then the final norm and head
+    /// (<see cref="ModelLayout"/>'s order, with <c>lm_head</c> even when tied).</summary>
+    public static IEnumerable<string> TensorOrder(ModelConfig config) =>
+        ModelLayout.Parameters(config with { TieWordEmbeddings = false }).Select(p => p.Name);
 
     /// <summary>1-D tensors stay F32; 2-D ones take <paramref name="weightType"/> where their rows are whole blocks, else F16.</summary>
     private static GgmlType TypeFor(long[] shape, GgmlType weightType)

@@ -5,13 +5,13 @@ using Substrate.Models;
 namespace Substrate.Interop.Gguf;
 
 /// <summary>
-/// Imports a llama-architecture GGUF file into a Hugging Face folder: config.json from the <c>llama.*</c>
-/// keys, model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0 and Q4_0 are decoded; q/k rows
+/// Imports a llama, qwen2 or qwen3 GGUF file into a Hugging Face folder of that family: config.json from the
+/// <c>{arch}.*</c> keys, model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0 and Q4_0 are decoded; llama-arch q/k rows
 /// are put back in HF's rotate_half order), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
 /// </summary>
 public static class GgufImporter
 {
-    /// <param name="ggufPath">a llama-architecture GGUF file (F32, F16, BF16, Q8_0, Q4_0 tensors)</param>
+    /// <param name="ggufPath">a llama, qwen2 or qwen3 GGUF file (F32, F16, BF16, Q8_0, Q4_0 tensors)</param>
     /// <param name="outDir">the HF folder to write (created; its files are replaced atomically)</param>
     /// <param name="progress">called after each tensor with (tensors done, tensors in all, tensor name)</param>
     /// <returns>the config written to config.json</returns>
@@ -19,6 +19,7 @@ public static class GgufImporter
     {
         using var reader = new GgufReader(ggufPath);
         var config = ReadConfig(reader);
+        var arch = GgufArchitecture.For(config);
         var rng = get_rng_state();
         LlamaForCausalLM model;
         try { model = new LlamaForCausalLM(config); }
@@ -36,11 +37,7 @@ public static class GgufImporter
                 if (!info.Shape.SequenceEqual(target.shape))
                     throw new InvalidDataException(
                         $"{ggufPath}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}]; the metadata needs [{string.Join(", ", target.shape)}]");
-                var values = reader.ReadFloats(info);
-                if (info.Name.EndsWith("attn_q.weight", StringComparison.Ordinal))
-                    values = LlamaGgufNames.UnpermuteFromGguf(values, config.NumAttentionHeads, (int)info.Shape[1]);
-                else if (info.Name.EndsWith("attn_k.weight", StringComparison.Ordinal))
-                    values = LlamaGgufNames.UnpermuteFromGguf(values, config.NumKeyValueHeads, (int)info.Shape[1]);
+                var values = arch.Rows(info.Name, reader.ReadFloats(info), config, info.Shape.Length == 2 ? (int)info.Shape[1] : 1, inverse: true);
                 using (no_grad())
                 using (var loaded = tensor(values, target.shape)) target.copy_(loaded);
                 seen.Add(hf);
@@ -55,40 +52,46 @@ public static class GgufImporter
         return config;
     }
 
-    /// <summary>The model architecture a llama GGUF file describes; unsupported variants → NotSupportedException.</summary>
+    /// <summary>The model a llama, qwen2 or qwen3 GGUF file describes (a llama file with a sliding window is Mistral);
+    /// unsupported variants → NotSupportedException.</summary>
     public static ModelConfig ReadConfig(GgufReader r)
     {
-        var arch = r.GetString("general.architecture") ?? throw new InvalidDataException($"{r.Path}: general.architecture is missing");
-        if (arch != "llama") throw new NotSupportedException($"{r.Path}: architecture '{arch}' cannot be imported (supported: llama)");
+        var name = r.GetString("general.architecture") ?? throw new InvalidDataException($"{r.Path}: general.architecture is missing");
+        var window = (int?)r.GetInt($"{name}.attention.sliding_window");
+        var arch = GgufArchitecture.FromFile(name, window is not null)
+            ?? throw new NotSupportedException($"{r.Path}: architecture '{name}' cannot be imported (supported: llama, qwen2, qwen3)");
         int Int(string key, int? fallback = null) =>
-            (int?)r.GetInt(key) ?? fallback ?? throw new InvalidDataException($"{r.Path}: metadata key '{key}' is missing");
-        if (r.GetString("llama.rope.scaling.type") is { } scaling && scaling != "none")
-            throw new NotSupportedException($"{r.Path}: rope scaling '{scaling}' is not supported");
+            (int?)r.GetInt(arch.Key(key)) ?? fallback ?? throw new InvalidDataException($"{r.Path}: metadata key '{arch.Key(key)}' is missing");
+        var scaling = r.GetString(arch.Key("rope.scaling.type")) is { } type && type != "none"
+            ? type == "linear" ? new RopeScaling { RopeType = "linear", Factor = Shortest(r.GetDouble(arch.Key("rope.scaling.factor")) ?? 1) }
+                : throw new NotSupportedException($"{r.Path}: rope scaling '{type}' is not supported")
+            : null;
         if (r.Contains("rope_freqs.weight")) throw new NotSupportedException($"{r.Path}: rope_freqs (Llama 3.1 rope scaling) is not supported");
         if (!r.Contains("token_embd.weight")) throw new InvalidDataException($"{r.Path}: tensor 'token_embd.weight' is missing");
 
-        int hidden = Int("llama.embedding_length");
-        int heads = Int("llama.attention.head_count");
-        int headDim = Int("llama.attention.key_length", hidden / Math.Max(1, heads));
-        int rotary = Int("llama.rope.dimension_count", headDim);
+        int hidden = Int("embedding_length");
+        int heads = Int("attention.head_count");
+        int headDim = Int("attention.key_length", hidden / Math.Max(1, heads));
+        int rotary = Int("rope.dimension_count", headDim);
         if (rotary != headDim) throw new NotSupportedException($"{r.Path}: partial rotary ({rotary} of {headDim} dims) is not supported");
-        var tokens = r.Get("tokenizer.ggml.tokens")?.AsArray<string>();
-        var config = new ModelConfig
+        var config = arch.Family.Apply(new ModelConfig
         {
             VocabSize = (int)r.Tensor("token_embd.weight").Shape[0],
             HiddenSize = hidden,
-            NumHiddenLayers = Int("llama.block_count"),
+            NumHiddenLayers = Int("block_count"),
             NumAttentionHeads = heads,
-            NumKeyValueHeads = Int("llama.attention.head_count_kv", heads),
-            IntermediateSize = Int("llama.feed_forward_length"),
-            MaxPositionEmbeddings = Int("llama.context_length"),
-            RopeTheta = Shortest(r.GetDouble("llama.rope.freq_base") ?? 10000),
-            RmsNormEps = Shortest(r.GetDouble("llama.attention.layer_norm_rms_epsilon") ?? 1e-5),
+            NumKeyValueHeads = Int("attention.head_count_kv", heads),
+            IntermediateSize = Int("feed_forward_length"),
+            MaxPositionEmbeddings = Int("context_length"),
+            RopeTheta = Shortest(r.GetDouble(arch.Key("rope.freq_base")) ?? 10000),
+            RmsNormEps = Shortest(r.GetDouble(arch.Key("attention.layer_norm_rms_epsilon")) ?? 1e-5),
             TieWordEmbeddings = !r.Contains("output.weight"),
-            HeadDimOverride = headDim * heads != hidden ? headDim : null,
+            HeadDimOverride = headDim * heads != hidden || arch.Family.QkNorm ? headDim : null,
+            RopeScaling = scaling,
+            SlidingWindowSize = window,
             BosTokenId = (int?)r.GetInt("tokenizer.ggml.bos_token_id"),
             EosTokenId = (int?)r.GetInt("tokenizer.ggml.eos_token_id"),
-        };
+        });
         try { config.Validate(); }
         catch (ArgumentException e) { throw new InvalidDataException($"{r.Path}: {e.Message}", e); }
         return config;

@@ -1,8 +1,8 @@
 namespace Substrate.Interop.Gguf;
 
 /// <summary>
-/// The one table between Hugging Face Llama parameter names and llama.cpp's GGUF tensor names, and the
-/// row permutation llama.cpp expects of the q/k projections.
+/// The one table between Hugging Face Llama-family parameter names (Llama, Mistral, Qwen2's q/k/v biases, Qwen3's q/k
+/// norms) and llama.cpp's GGUF tensor names, and the row permutation llama.cpp expects of llama-arch q/k projections.
 /// </summary>
 public static class LlamaGgufNames
 {
@@ -12,7 +12,12 @@ public static class LlamaGgufNames
         ("self_attn.q_proj.weight", "attn_q.weight"),
         ("self_attn.k_proj.weight", "attn_k.weight"),
         ("self_attn.v_proj.weight", "attn_v.weight"),
+        ("self_attn.q_proj.bias", "attn_q.bias"),
+        ("self_attn.k_proj.bias", "attn_k.bias"),
+        ("self_attn.v_proj.bias", "attn_v.bias"),
         ("self_attn.o_proj.weight", "attn_output.weight"),
+        ("self_attn.q_norm.weight", "attn_q_norm.weight"),
+        ("self_attn.k_norm.weight", "attn_k_norm.weight"),
         ("post_attention_layernorm.weight", "ffn_norm.weight"),
         ("mlp.gate_proj.weight", "ffn_gate.weight"),
         ("mlp.up_proj.weight", "ffn_up.weight"),

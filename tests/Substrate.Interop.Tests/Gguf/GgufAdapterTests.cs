@@ -13,14 +13,18 @@ public class GgufAdapterTests(ITestOutputHelper output)
 {
     private static readonly string[] Targets = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
 
-    [Fact]
-    public void Llama_cpp_with_the_adapter_matches_the_merged_model()
+    /// <summary>Also on qwen2 and qwen3 bases, whose files keep HF's q/k row order (no GGML permutation of B's rows).</summary>
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("qwen2")]
+    [InlineData("qwen3")]
+    public void Llama_cpp_with_the_adapter_matches_the_merged_model(string modelType)
     {
         const int rank = 4;
         const double alpha = 8;
-        var baseDir = GgufTestModels.CreateFolder();
+        var config = ModelFamily.Find(modelType).Apply(GgufTestModels.Config);
+        var baseDir = GgufTestModels.CreateFolder(config);
         var adapterDir = TinyModels.Dir();
-        var config = GgufTestModels.Config;
         using var merged = ModelFolder.Load(baseDir);
         var weights = merged.state_dict();
         var adapter = new Dictionary<string, Tensor>();
@@ -71,7 +75,7 @@ public class GgufAdapterTests(ITestOutputHelper output)
                 diff = Math.Max(diff, Math.Abs(expected[t][v] - actual[t][v]));
                 effect = Math.Max(effect, Math.Abs(expected[t][v] - withoutAdapter[t][v]));
             }
-        output.WriteLine($"max |logit diff| merged vs llama.cpp + adapter: {diff:E3}; the adapter moves logits by up to {effect:F2}");
+        output.WriteLine($"{modelType}: max |logit diff| merged vs llama.cpp + adapter: {diff:E3}; the adapter moves logits by up to {effect:F2}");
         Assert.True(effect > 0.5, "the adapter should change the logits visibly");
         Assert.True(diff <= 1e-3, $"max |logit diff| {diff}");
     }

@@ -98,7 +98,7 @@ public class LlamaCppProofTests(LlamaCppProofTests.Fixture fixture, ITestOutputH
         Assert.True(fromDecoded <= toleranceVsDecoded, $"{type}: max |logit diff| vs decoded {fromDecoded} > {toleranceVsDecoded}");
     }
 
-    private static double MaxDiff(float[][] expected, float[][] actual)
+    internal static double MaxDiff(float[][] expected, float[][] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
         double max = 0;

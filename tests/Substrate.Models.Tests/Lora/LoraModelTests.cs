@@ -102,6 +102,37 @@ public class LoraModelTests : IDisposable
         Assert.True(mergedLogits.allclose(withAdapter, 1e-4, 1e-4), $"max diff {(mergedLogits - withAdapter).abs().max().item<float>()}");
     }
 
+    /// <summary>Qwen2's q/k/v biases and Qwen3's q/k norms stay in the frozen base (PEFT's bias = "none"): the state dict is
+    /// the family's layout, the adapter holds only lora_A/lora_B, and merging gives what base + adapter gave.</summary>
+    [Theory]
+    [InlineData("qwen2")]
+    [InlineData("qwen3")]
+    public void AFamilyBaseKeepsItsBiasesAndNormsTakesAnAdapterAndMerges(string modelType)
+    {
+        var config = ModelFamily.Find(modelType).Apply(TinyModels.Config with { HeadDimOverride = 8 });
+        var baseDir = Path.Combine(dir, modelType);
+        using (var model = TinyModels.Create(config))
+        {
+            using (no_grad()) foreach (var (_, p) in model.named_parameters()) if (p.dim() == 1) p.add_(randn_like(p) * 0.3);
+            ModelFolder.Save(model, baseDir);
+        }
+        var adapter = new LoraAdapterConfig { R = 2, LoraAlpha = 4, TargetModules = [LoraAdapterConfig.AllLinear] };
+        var adapterDir = SaveAdapter(baseDir, adapter, modelType + "-adapter");
+        using (var reader = new SafetensorsReader(Path.Combine(adapterDir, "adapter_model.safetensors")))
+            Assert.All(reader.Entries, e => Assert.Contains(".lora_", e.Name));
+        using var lora = LoraModel.Load(baseDir);
+        Assert.Equal(ModelLayout.Parameters(config).Select(p => p.Name), lora.Model.state_dict().Keys);
+        lora.LoadAdapter("x", adapterDir);
+        lora.Router.Default = new LoraSelection("x");
+        using var withAdapter = lora.Model.forward(Ids());
+        lora.Merge("x");
+        var merged = Path.Combine(dir, modelType + "-merged");
+        ModelFolder.Save(lora.Model, merged);
+        using var reloaded = ModelFolder.Load(merged);
+        using var mergedLogits = reloaded.forward(Ids());
+        Assert.True(mergedLogits.allclose(withAdapter, 1e-4, 1e-4), $"max diff {(mergedLogits - withAdapter).abs().max().item<float>()}");
+    }
+
     [Fact]
     public void AnAdapterForAnotherBaseIsAClearError()
     {

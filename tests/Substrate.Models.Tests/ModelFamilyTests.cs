@@ -1,0 +1,202 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using static TorchSharp.torch;
+
+namespace Substrate.Models.Tests;
+
+/// <summary>The family switches (Qwen2 q/k/v biases, Qwen3 q/k norms, Mistral's sliding window, rope scaling): read from
+/// config.json through the one family table, refused where not implemented, and the forward's paths agreeing.</summary>
+public class ModelFamilyTests
+{
+    private static ModelConfig Family(string modelType, ModelConfig? config = null) => ModelFamily.Find(modelType).Apply(config ?? TinyModels.Config);
+
+    private static ModelConfig Parse(string json) => JsonSerializer.Deserialize<ModelConfig>(json)!;
+
+    [Fact]
+    public void Each_family_sets_its_switches_from_its_config_json()
+    {
+        var qwen2 = Parse("""
+            {"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"sliding_window":32768,"use_sliding_window":false,"max_window_layers":21}
+            """);
+        var qwen3 = Parse("""{"model_type":"qwen3","architectures":["Qwen3ForCausalLM"],"head_dim":128,"attention_bias":false}""");
+        var mistral = Parse("""{"model_type":"mistral","architectures":["MistralForCausalLM"],"sliding_window":4096}""");
+        var llama = Parse("""{"model_type":"llama","architectures":["LlamaForCausalLM"],"pretraining_tp":1}""");
+        Assert.Equal((true, false, (int?)null), (qwen2.QkvBias, qwen2.QkNorm, qwen2.SlidingWindow));
+        Assert.Equal((false, true, (int?)null), (qwen3.QkvBias, qwen3.QkNorm, qwen3.SlidingWindow));
+        Assert.Equal((false, false, (int?)4096), (mistral.QkvBias, mistral.QkNorm, mistral.SlidingWindow));
+        Assert.Equal((false, false, (int?)null), (llama.QkvBias, llama.QkNorm, llama.SlidingWindow));
+        foreach (var c in new[] { qwen2, qwen3, mistral, llama }) c.Validate();
+    }
+
+    [Fact]
+    public void A_saved_config_keeps_the_familys_keys()
+    {
+        var json = """
+            {"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"sliding_window":32768,"use_sliding_window":false,
+             "max_window_layers":21,"transformers_version":"4.43.1"}
+            """;
+        var written = JsonNode.Parse(JsonSerializer.Serialize(Parse(json)))!.AsObject();
+        foreach (var (key, value) in JsonNode.Parse(json)!.AsObject()) Assert.Equal(value!.ToJsonString(), written[key]!.ToJsonString());
+    }
+
+    [Theory]
+    [InlineData("""{"model_type":"gemma"}""", "model_type 'gemma'")]
+    [InlineData("""{"model_type":"qwen2","architectures":["LlamaForCausalLM"]}""", "architectures 'LlamaForCausalLM'")]
+    [InlineData("""{"rope_scaling":{"rope_type":"yarn","factor":4}}""", "type 'yarn'")]
+    [InlineData("""{"rope_scaling":{"type":"linear"}}""", "factor")]
+    [InlineData("""{"rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4}}""", "original_max_position_embeddings")]
+    [InlineData("""{"rope_scaling":{"rope_type":"linear","factor":2,"beta_fast":32}}""", "key 'beta_fast'")]
+    [InlineData("""{"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"use_sliding_window":true}""", "use_sliding_window")]
+    [InlineData("""{"layer_types":["sliding_attention","full_attention"]}""", "layer_types")]
+    [InlineData("""{"attention_dropout":0.1}""", "attention_dropout")]
+    [InlineData("""{"max_position_embeddings":64,"rope_scaling":{"rope_type":"dynamic","factor":2,"original_max_position_embeddings":32}}""", "dynamic")]
+    [InlineData("""{"partial_rotary_factor":0.5}""", "partial_rotary_factor")]
+    [InlineData("""{"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"use_mrope":true}""", "use_mrope")]
+    [InlineData("""{"attention_bias":true}""", "attention_bias")]
+    public void Config_keys_that_change_the_math_and_are_not_implemented_are_refused(string json, string key)
+    {
+        var e = Assert.Throws<ArgumentException>(() => Parse(json).Validate());
+        Assert.Contains(key, e.Message);
+    }
+
+    /// <summary>HF's llama3 rule on Llama 3.1's own numbers (θ 500000, hd 128, factor 8, low 1, high 4, original 8192):
+    /// wavelengths under 2048 keep their frequency, over 8192 divide it by 8, between blend.</summary>
+    [Fact]
+    public void Llama3_rope_scaling_keeps_high_divides_low_and_blends_the_middle_frequencies()
+    {
+        var scaling = new RopeScaling { RopeType = "llama3", Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 8192 };
+        var plain = Enumerable.Range(0, 64).Select(i => 1.0 / Math.Pow(500000, 2.0 * i / 128)).ToArray();
+        var scaled = scaling.Scale(plain);
+        for (int i = 0; i < 64; i++)
+        {
+            var wavelength = 2 * Math.PI / plain[i];
+            var smooth = (8192 / wavelength - 1) / 3;
+            var expected = wavelength < 2048 ? plain[i] : wavelength > 8192 ? plain[i] / 8 : (1 - smooth) * plain[i] / 8 + smooth * plain[i];
+            Assert.Equal(expected, scaled[i], 15);
+        }
+        Assert.Equal(plain[0], scaled[0]);
+        Assert.Equal(plain[63] / 8, scaled[63]);
+        Assert.Equal(plain.Select(f => f / 4), new RopeScaling { RopeType = "linear", Factor = 4 }.Scale(plain));
+        Assert.Equal(plain, new RopeScaling { RopeType = "dynamic", Factor = 4 }.Scale(plain));
+    }
+
+    /// <summary>Linear scaling by 2 puts position 2p where plain rotary puts p: the logits of ids at positions 0, 2, 4, …
+    /// (packed positions) equal the plain model's at 0, 1, 2, ….</summary>
+    [Fact]
+    public void Linear_rope_scaling_is_position_interpolation()
+    {
+        using var plain = TinyModels.Create();
+        using var scaled = TinyModels.Create(TinyModels.Config with { RopeScaling = new RopeScaling { RopeType = "linear", Factor = 2 } });
+        using var ids = TinyModels.Ids();
+        using var expected = plain.forward(ids);
+        var (b, t) = (ids.shape[0], ids.shape[1]);
+        using var positions = (arange(t, ScalarType.Int64) * 2).expand(b, t).contiguous();
+        using var mask = ones(t, t, ScalarType.Bool).tril().expand(b, 1, t, t).contiguous();
+        using var actual = scaled.forward(ids, new PackedLayout(positions, mask));
+        Assert.True(actual.allclose(expected, rtol: 0, atol: 1e-5));
+    }
+
+    /// <summary>A tiny model of the family with its biases and norm weights random too (a fresh model has them 0 and 1).</summary>
+    private static LlamaForCausalLM Randomized(ModelConfig config, ModelOptions? options = null)
+    {
+        var model = TinyModels.Create(config, options);
+        using var _ = no_grad();
+        manual_seed(99);
+        foreach (var (_, p) in model.named_parameters())
+            if (p.dim() == 1) p.add_(randn_like(p) * 0.3);
+        return model;
+    }
+
+    public static TheoryData<string, int?> Families => new() { { "qwen2", null }, { "qwen3", null }, { "mistral", 3 }, { "llama", null } };
+
+    /// <summary>The fused and eager attention, the training forward (stacked projection, fused kernels), the KV cache
+    /// (prefill, then one token at a time) and batched decode (a position per row) all give the plain forward's logits.</summary>
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void Every_path_of_the_forward_agrees_for_each_family(string modelType, int? window)
+    {
+        var config = Family(modelType, TinyModels.Config with { HeadDimOverride = 8, SlidingWindowSize = window });
+        using var eager = Randomized(config, new ModelOptions { Attention = AttentionImplementation.Eager });
+        using var fused = Randomized(config);
+        using var ids = TinyModels.Ids();
+        Tensor expected;
+        using (no_grad()) expected = eager.forward(ids);
+        using var _ = expected;
+        using (var actual = fused.forward(ids)) Assert.True(actual.allclose(expected, rtol: 0, atol: 1e-5));
+        using (var training = eager.forward(ids)) Assert.True(training.allclose(expected, rtol: 0, atol: 1e-5)); // grad on: stacked q/k/v
+        using var cache = fused.CreateCache(2);
+        using (no_grad())
+        {
+            using var prefill = fused.forward(ids.narrow(1, 0, 4), cache, 0);
+            Assert.True(prefill.allclose(expected.narrow(1, 0, 4), rtol: 0, atol: 1e-5));
+            using var step = fused.forward(ids.narrow(1, 4, 1), cache, 4);
+            Assert.True(step.allclose(expected.narrow(1, 4, 1), rtol: 0, atol: 1e-5));
+            using var rows = fused.forward(ids.narrow(1, 5, 1), cache, [5L, 5L]);
+            Assert.True(rows.allclose(expected.narrow(1, 5, 1), rtol: 0, atol: 1e-5));
+            var oneExamplePerRow = PackedLayout.FromSegments(new long[ids.numel()], (int)ids.shape[0], (int)ids.shape[1], ids.device);
+            using var packed = fused.forward(ids, oneExamplePerRow);
+            Assert.True(packed.allclose(expected, rtol: 0, atol: 1e-5));
+        }
+    }
+
+    /// <summary>A Substrate folder of a family is that family's HF folder: its model_type, architectures and other keys in
+    /// config.json, its tensors (q_proj.bias, q_norm.weight) in model.safetensors, and it loads back to the same logits.</summary>
+    [Theory]
+    [InlineData("qwen2", "Qwen2ForCausalLM", "model.layers.1.self_attn.v_proj.bias")]
+    [InlineData("qwen3", "Qwen3ForCausalLM", "model.layers.1.self_attn.k_norm.weight")]
+    [InlineData("mistral", "MistralForCausalLM", "model.layers.1.self_attn.o_proj.weight")]
+    public void A_saved_family_folder_keeps_its_keys_and_tensors_and_loads_back(string modelType, string architecture, string tensorName)
+    {
+        var config = Parse($$"""{"model_type":"{{modelType}}","architectures":["{{architecture}}"],"sliding_window":4,"max_window_layers":2}""")
+            with { VocabSize = 64, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 2, IntermediateSize = 64,
+                   MaxPositionEmbeddings = 32, HeadDimOverride = 8, TieWordEmbeddings = modelType == "qwen2" };
+        using var model = Randomized(config);
+        var dir = TinyModels.Dir();
+        ModelFolder.Save(model, dir);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, ModelFolder.ConfigFile)))!;
+        Assert.Equal(modelType, (string?)json["model_type"]);
+        Assert.Equal(architecture, (string?)json["architectures"]![0]);
+        Assert.Equal(2, (int)json["max_window_layers"]!);
+        using (var reader = new SafetensorsReader(Path.Combine(dir, ModelFolder.WeightsFile))) Assert.True(reader.Contains(tensorName));
+        using var loaded = ModelFolder.Load(dir);
+        Assert.Equal(config with { TorchDtype = "float32" }, loaded.Config);
+        using var ids = TinyModels.Ids();
+        using var expected = model.forward(ids);
+        using var actual = loaded.forward(ids);
+        Assert.True(actual.allclose(expected, rtol: 0, atol: 0));
+    }
+
+    /// <summary>With one layer and a window of 3, the logits at position p depend on tokens p−2..p only — and rotary is
+    /// relative — so they equal the last logits of those three tokens alone.</summary>
+    [Fact]
+    public void The_sliding_window_hides_keys_further_back_than_the_window()
+    {
+        var config = Family("mistral", TinyModels.Config with { NumHiddenLayers = 1, SlidingWindowSize = 3 });
+        using var model = Randomized(config);
+        using var ids = TinyModels.Ids();
+        using var all = model.forward(ids);
+        for (int p = 2; p < 7; p++)
+        {
+            using var alone = model.forward(ids.narrow(1, p - 2, 3));
+            Assert.True(alone.select(1, 2).allclose(all.select(1, p), rtol: 0, atol: 1e-5), $"position {p}");
+        }
+        using var full = Randomized(config with { SlidingWindowSize = null });
+        using var unwindowed = full.forward(ids);
+        Assert.True(unwindowed.narrow(1, 0, 3).allclose(all.narrow(1, 0, 3), rtol: 0, atol: 1e-6)); // within the window: the same
+        Assert.False(unwindowed.narrow(1, 3, 4).allclose(all.narrow(1, 3, 4), rtol: 0, atol: 1e-3));
+    }
+
+    [Fact]
+    public void Qwen2_biases_and_qwen3_norms_change_the_logits()
+    {
+        using var ids = TinyModels.Ids();
+        using var plain = Randomized(TinyModels.Config with { HeadDimOverride = 8 });
+        using var expected = plain.forward(ids);
+        foreach (var modelType in new[] { "qwen2", "qwen3" })
+        {
+            using var family = Randomized(Family(modelType, TinyModels.Config with { HeadDimOverride = 8 }));
+            using var actual = family.forward(ids);
+            Assert.False(actual.allclose(expected, rtol: 0, atol: 1e-3), modelType);
+        }
+    }
+}

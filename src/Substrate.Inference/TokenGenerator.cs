@@ -1,3 +1,4 @@
+using Substrate.Inference.CpuDecode;
 using Substrate.Models;
 using Substrate.Nn;
 using static TorchSharp.torch;

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.AI;
+using Substrate.Inference.DotNetAI;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.ChatTemplates;
 using ChatMessage = Substrate.Tokenizers.ChatTemplates.ChatMessage;

@@ -6,6 +6,7 @@ using OpenAI;
 using OpenAI.Chat;
 using Microsoft.Extensions.AI;
 using Substrate.Inference;
+using Substrate.Inference.DotNetAI;
 
 namespace Substrate.Server.Tests;
 

@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using OpenAI;
+using Substrate.Inference.DotNetAI;
 
 namespace Substrate.Server.Tests;
 
@@ -14,7 +15,7 @@ public class ExtensionsAiTests(TinyServer server) : IClassFixture<TinyServer>
     public async Task Chat_over_http_equals_chat_in_process()
     {
         IChatClient http = Client().GetChatClient(TinyServer.ModelName).AsIChatClient();
-        IChatClient local = new Inference.SubstrateChatClient(server.Engine);
+        IChatClient local = new Inference.DotNetAI.SubstrateChatClient(server.Engine);
         var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 16 };
         var overHttp = await http.GetResponseAsync("the lazy dog", options);
         var inProcess = await local.GetResponseAsync("the lazy dog", options);
@@ -29,7 +30,7 @@ public class ExtensionsAiTests(TinyServer server) : IClassFixture<TinyServer>
     public async Task Embeddings_over_http_equal_embeddings_in_process()
     {
         IEmbeddingGenerator<string, Embedding<float>> http = Client().GetEmbeddingClient(TinyServer.ModelName).AsIEmbeddingGenerator();
-        IEmbeddingGenerator<string, Embedding<float>> local = new Inference.SubstrateEmbeddingGenerator(server.Engine);
+        IEmbeddingGenerator<string, Embedding<float>> local = new Inference.DotNetAI.SubstrateEmbeddingGenerator(server.Engine);
         var a = await http.GenerateAsync(["brown fox", "json"]);
         var b = await local.GenerateAsync(["brown fox", "json"]);
         Assert.Equal(b[0].Vector.ToArray(), a[0].Vector.ToArray());
@@ -47,7 +48,7 @@ public class ExtensionsAiTests(TinyServer server) : IClassFixture<TinyServer>
         Assert.Equal("get_weather", call.Name);
         Assert.Equal(["city", "days", "unit"], call.Arguments!.Keys.ToArray());
 
-        var local = await new Inference.SubstrateChatClient(server.Engine).GetResponseAsync("weather in paris?", options);
+        var local = await new Inference.DotNetAI.SubstrateChatClient(server.Engine).GetResponseAsync("weather in paris?", options);
         Assert.Single(local.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>());
 
         var schema = JsonDocument.Parse("""{"type":"object","properties":{"name":{"type":"string"},"tags":{"type":"array","items":{"type":"string"}},"ok":{"type":"boolean"}},"required":["name","tags","ok"]}""").RootElement;

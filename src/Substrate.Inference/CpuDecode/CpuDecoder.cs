@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using Substrate.Models;
 using static TorchSharp.torch;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.CpuDecode;
 
 /// <summary>
 /// Batch-1 decoding on the CPU without TorchSharp in the per-token loop: the same Llama forward as

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Substrate.Models;
 using static TorchSharp.torch;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.CpuDecode;
 
 /// <summary>
 /// Prefill for <see cref="CpuDecoder"/> through the TorchSharp model: one batched forward over the whole prompt

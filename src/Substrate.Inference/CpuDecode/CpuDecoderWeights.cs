@@ -3,7 +3,7 @@ using Substrate.Nn;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.CpuDecode;
 
 /// <summary>
 /// A <see cref="LlamaForCausalLM"/>'s weights as raw views for <see cref="CpuDecoder"/>: the projection and

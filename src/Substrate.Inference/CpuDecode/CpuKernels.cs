@@ -2,7 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using Substrate.Nn.Kernels;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.CpuDecode;
 
 /// <summary>How a weight matrix's elements lie in memory.</summary>
 internal enum WeightFormat { Float32, BFloat16, Float16 }

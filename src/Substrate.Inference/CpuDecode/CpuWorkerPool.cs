@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.CpuDecode;
 
 /// <summary>
 /// A fixed team of threads that runs one job at a time, like llama.cpp's threadpool: the caller is worker 0,

@@ -6,7 +6,7 @@ using Substrate.Tokenizers.ChatTemplates;
 using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using Turn = Substrate.Tokenizers.ChatTemplates.ChatMessage;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.DotNetAI;
 
 /// <summary>
 /// Microsoft.Extensions.AI <see cref="IChatClient"/> over an <see cref="IInferenceEngine"/>, in process, no HTTP:

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.AI;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.DotNetAI;
 
 /// <summary>
 /// Microsoft.Extensions.AI embeddings over an <see cref="IInferenceEngine"/>, in process: the mean of the final hidden

@@ -494,7 +494,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     private Tensor PackedLogits(Tensor inputIds, PackedLayout packed, ScalarType logitsDtype)
     {
         if (inputIds.dim() != 2 || !packed.Positions.shape.SequenceEqual(inputIds.shape))
-            throw new ArgumentException($"inputIds [{string.Join(", ", inputIds.shape)}] and packed positions [{string.Join(", ", packed.Positions.shape)}] must both be (B, T)");
+            throw new ArgumentException(
+                $"inputIds [{string.Join(", ", inputIds.shape)}] and packed positions [{string.Join(", ", packed.Positions.shape)}] must both be (B, T)");
         if (inputIds.shape[1] > Config.MaxPositionEmbeddings)
             throw new ArgumentException($"sequence of {inputIds.shape[1]} positions exceeds max_position_embeddings = {Config.MaxPositionEmbeddings}");
         using var scope = NewDisposeScope();

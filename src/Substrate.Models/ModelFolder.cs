@@ -125,7 +125,8 @@ public static class ModelFolder
         var unexpected = held.Order(StringComparer.Ordinal).ToList();
         if (unexpected.Count > 0)
             throw new InvalidDataException(
-                $"{dir}: {unexpected.Count} tensor(s) the config does not describe: {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", …" : "")}");
+                $"{dir}: {unexpected.Count} tensor(s) the config does not describe: " +
+                $"{string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", …" : "")}");
     }
 
     private const int TensorsPerLayer = 9; // q, k, v, o, gate, up, down, two norms
@@ -192,7 +193,8 @@ public static class ModelFolder
         }
         foreach (var (name, node) in weightMap)
         {
-            var file = node is JsonValue v && v.TryGetValue<string>(out var f) ? f : throw new InvalidDataException($"{index}: weight_map['{name}'] is not a file name");
+            var file = node is JsonValue v && v.TryGetValue<string>(out var f) ? f
+                : throw new InvalidDataException($"{index}: weight_map['{name}'] is not a file name");
             if (file != Path.GetFileName(file) || file is "." or "..")
                 throw new InvalidDataException($"{index}: weight_map['{name}'] = '{file}' is not a file name in the folder");
             map[name] = Path.Combine(dir, file);

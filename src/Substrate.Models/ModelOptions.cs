@@ -33,7 +33,8 @@ public sealed record ModelOptions
     /// <summary>Builds every projection (plain by default; LoRA or quantized factories plug in here).</summary>
     public ILinearFactory LinearFactory { get; init; } = PlainLinearFactory.Instance;
 
-    /// <summary>Use the hand-written CPU kernels (<see cref="Substrate.Nn.Kernels.FusedRmsNorm"/>, <see cref="Substrate.Nn.Kernels.FusedSwiGlu"/>) where they apply;
+    /// <summary>Use the hand-written CPU kernels (<see cref="Substrate.Nn.Kernels.FusedRmsNorm"/>,
+    /// <see cref="Substrate.Nn.Kernels.FusedSwiGlu"/>) where they apply;
     /// off, every block is the libtorch composition (the reference the kernels are tested against).</summary>
     public bool FusedKernels { get; init; } = true;
 }

@@ -168,7 +168,8 @@ public sealed class SafetensorsReader : IDisposable
         if (begin < 0 || end < begin) throw Invalid($"tensor '{name}': data_offsets [{begin}, {end}] are not an ordered range");
         if (end > dataLength) throw Invalid($"tensor '{name}': data_offsets [{begin}, {end}] run past the data region ({dataLength} bytes; file truncated?)");
         if (end - begin != bytes)
-            throw Invalid($"tensor '{name}': data_offsets [{begin}, {end}] hold {end - begin} bytes but shape {shapeNode.ToJsonString()} × {dtype} needs {bytes}");
+            throw Invalid(
+                $"tensor '{name}': data_offsets [{begin}, {end}] hold {end - begin} bytes but shape {shapeNode.ToJsonString()} × {dtype} needs {bytes}");
         return new SafetensorsEntry(name, dtype, shape, begin, end);
     }
 

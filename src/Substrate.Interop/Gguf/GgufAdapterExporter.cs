@@ -64,7 +64,8 @@ public static class GgufAdapterExporter
             var (a, aShape) = Read(reader, aName);
             var (b, bShape) = Read(reader, bName);
             if (aShape.Length != 2 || bShape.Length != 2 || aShape[0] != bShape[1])
-                throw new InvalidDataException($"{reader.Path}: '{module}' lora_A [{string.Join(", ", aShape)}] and lora_B [{string.Join(", ", bShape)}] do not multiply");
+                throw new InvalidDataException(
+                    $"{reader.Path}: '{module}' lora_A [{string.Join(", ", aShape)}] and lora_B [{string.Join(", ", bShape)}] do not multiply");
             b = arch.Rows(ggufName, b, config, (int)bShape[1]);
             var typeA = aShape[1] % (GgmlTypes.Layout(type16)!.Value.BlockSize) == 0 ? type16 : GgmlType.F32;
             writer.AddTensor(ggufName + ".lora_a", aShape, a, typeA);

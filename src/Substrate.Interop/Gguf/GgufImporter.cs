@@ -36,7 +36,8 @@ public static class GgufImporter
                     throw new InvalidDataException($"{ggufPath}: tensor '{info.Name}' does not belong to the model its metadata describes");
                 if (!info.Shape.SequenceEqual(target.shape))
                     throw new InvalidDataException(
-                        $"{ggufPath}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}]; the metadata needs [{string.Join(", ", target.shape)}]");
+                        $"{ggufPath}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}]; " +
+                        $"the metadata needs [{string.Join(", ", target.shape)}]");
                 var values = arch.Rows(info.Name, reader.ReadFloats(info), config, info.Shape.Length == 2 ? (int)info.Shape[1] : 1, inverse: true);
                 using (no_grad())
                 using (var loaded = tensor(values, target.shape)) target.copy_(loaded);
@@ -45,7 +46,8 @@ public static class GgufImporter
             }
             var missing = state.Keys.Where(k => !seen.Contains(k)).ToList();
             if (missing.Count > 0)
-                throw new InvalidDataException($"{ggufPath}: {missing.Count} tensor(s) missing: {string.Join(", ", missing.Take(5).Select(m => LlamaGgufNames.ToGguf(m) ?? m))}");
+                throw new InvalidDataException(
+                    $"{ggufPath}: {missing.Count} tensor(s) missing: {string.Join(", ", missing.Take(5).Select(m => LlamaGgufNames.ToGguf(m) ?? m))}");
             ModelFolder.Save(model, outDir);
         }
         GgufTokenizerImporter.WriteFolder(reader, outDir);

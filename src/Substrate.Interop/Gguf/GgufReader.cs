@@ -82,7 +82,8 @@ public sealed class GgufReader : IDisposable
     /// <summary>The raw bytes of a tensor, as stored.</summary>
     public byte[] ReadBytes(GgufTensorInfo tensor)
     {
-        if (tensor.ByteCount > Array.MaxLength) throw new NotSupportedException($"{Path}: tensor '{tensor.Name}' is {tensor.ByteCount} bytes, more than one array holds");
+        if (tensor.ByteCount > Array.MaxLength)
+            throw new NotSupportedException($"{Path}: tensor '{tensor.Name}' is {tensor.ByteCount} bytes, more than one array holds");
         var bytes = new byte[tensor.ByteCount];
         lock (stream)
         {
@@ -180,7 +181,8 @@ public sealed class GgufReader : IDisposable
         {
             if (t.Offset % Alignment != 0) throw Invalid($"tensor '{t.Name}' offset {t.Offset} is not a multiple of the alignment {Alignment}");
             if (t.Offset > dataLength || t.ByteCount > dataLength - t.Offset)
-                throw Invalid($"tensor '{t.Name}' ({t.ByteCount} bytes at data offset {t.Offset}) runs past the end of the file (data section holds {Math.Max(0, dataLength)} bytes)");
+                throw Invalid($"tensor '{t.Name}' ({t.ByteCount} bytes at data offset {t.Offset}) runs past the end of the file " +
+                    $"(data section holds {Math.Max(0, dataLength)} bytes)");
         }
         var sorted = tensors.OrderBy(t => t.Offset).ToList();
         for (int i = 1; i < sorted.Count; i++)

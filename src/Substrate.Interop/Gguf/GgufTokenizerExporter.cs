@@ -135,7 +135,8 @@ public static class GgufTokenizerExporter
         {
             PreTokenizerPatterns.Llama3 or PreTokenizerPatterns.Cl100k => "llama-bpe",
             PreTokenizerPatterns.Gpt2 => "gpt-2",
-            _ => throw new NotSupportedException($"{path}: no llama.cpp pre-tokenizer is known to split by the regex '{regex}' (supported: Llama 3's, GPT-2's)"),
+            _ => throw new NotSupportedException(
+                $"{path}: no llama.cpp pre-tokenizer is known to split by the regex '{regex}' (supported: Llama 3's, GPT-2's)"),
         };
     }
 

@@ -54,7 +54,8 @@ public static class GgufTokenizerImporter
                 {
                     "llama-bpe" or "llama3" => (PreTokenizerPatterns.Llama3, true),
                     "gpt-2" or "default" => (PreTokenizerPatterns.Gpt2, false),
-                    _ => throw new NotSupportedException($"{reader.Path}: tokenizer.ggml.pre '{pre}' has no tokenizer.json counterpart here (supported: llama-bpe, gpt-2, default)"),
+                    _ => throw new NotSupportedException(
+                        $"{reader.Path}: tokenizer.ggml.pre '{pre}' has no tokenizer.json counterpart here (supported: llama-bpe, gpt-2, default)"),
                 };
                 addBos = reader.GetBool("tokenizer.ggml.add_bos_token") ?? pre is "llama-bpe" or "llama3";
                 json = HfTokenizerJson.ByteLevelBpe(list, merges, new ByteLevelBpeOptions

@@ -16,7 +16,8 @@ public sealed class GgufWriter
 
     public GgufWriter(int alignment = GgufReader.DefaultAlignment)
     {
-        if (alignment <= 0 || (alignment & (alignment - 1)) != 0) throw new ArgumentException($"alignment {alignment} is not a power of two", nameof(alignment));
+        if (alignment <= 0 || (alignment & (alignment - 1)) != 0)
+            throw new ArgumentException($"alignment {alignment} is not a power of two", nameof(alignment));
         Alignment = alignment;
         Add("general.alignment", GgufValue.UInt32((uint)alignment));
     }
@@ -55,7 +56,8 @@ public sealed class GgufWriter
     private long[] CheckShape(string name, long[] shape, GgmlType type, long count)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (Encoding.UTF8.GetByteCount(name) >= GgufReader.MaxNameBytes) throw new ArgumentException($"tensor name '{name}' is {GgufReader.MaxNameBytes} bytes or longer");
+        if (Encoding.UTF8.GetByteCount(name) >= GgufReader.MaxNameBytes)
+            throw new ArgumentException($"tensor name '{name}' is {GgufReader.MaxNameBytes} bytes or longer");
         if (tensors.Any(t => t.Name == name)) throw new ArgumentException($"tensor '{name}' is already added");
         if (shape.Length is 0 or > GgufReader.MaxDims || shape.Any(d => d <= 0))
             throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape)}] must have 1 to {GgufReader.MaxDims} positive dimensions");

@@ -86,7 +86,9 @@ public sealed record ModelInfo(
             : Int("vocab_size") is > 0 and var v ? v
             : r.Contains("token_embd.weight") ? (int)r.Tensor("token_embd.weight").Shape[0] : 0;
         int heads = Int("attention.head_count");
-        var fileType = r.GetInt("general.file_type") is { } ft ? Enum.IsDefined((GgufFileType)ft) ? ((GgufFileType)ft).ToString() : ft.ToString(CultureInfo.InvariantCulture) : null;
+        var fileType = r.GetInt("general.file_type") is { } ft
+            ? Enum.IsDefined((GgufFileType)ft) ? ((GgufFileType)ft).ToString() : ft.ToString(CultureInfo.InvariantCulture)
+            : null;
         return new ModelInfo(path, "gguf", arch, r.GetString("general.name"), r.Tensors.Sum(t => t.ElementCount), vocab,
             Int("context_length"), Int("block_count"), Int("embedding_length"), Int("feed_forward_length"), heads,
             r.GetInt($"{arch}.attention.head_count_kv") is { } kv ? (int)kv : heads,

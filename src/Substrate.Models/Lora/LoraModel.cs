@@ -71,7 +71,8 @@ public sealed class LoraModel : IDisposable
             var bound = 1.0 / Math.Sqrt(layer.InFeatures);
             var a = (rand(new long[] { config.R, layer.InFeatures }, generator: generator) * (2 * bound) - bound).to(Model.Options.Device); // (r, in)
             var b = zeros(layer.OutFeatures, config.R, device: Model.Options.Device);                                                      // (out, r)
-            layer.Add(name, new LoraPair(new Parameter(a).DetachFromDisposeScope(), new Parameter(b).DetachFromDisposeScope(), config.Scale, config.LoraDropout));
+            layer.Add(name, new LoraPair(new Parameter(a).DetachFromDisposeScope(), new Parameter(b).DetachFromDisposeScope(),
+                config.Scale, config.LoraDropout));
         }
         configs[name] = config with { BaseModelNameOrPath = config.BaseModelNameOrPath ?? BaseDirectory };
     }
@@ -101,11 +102,12 @@ public sealed class LoraModel : IDisposable
             {
                 var (path, part) = ParseKey(entry.Name, file);
                 var layer = factory.Layers.GetValueOrDefault(path)
-                    ?? throw new InvalidDataException($"{file}: '{entry.Name}' names layer '{path}', which this base model does not have (an adapter for another base?)");
+                    ?? throw new InvalidDataException(
+                        $"{file}: '{entry.Name}' names layer '{path}', which this base model does not have (an adapter for another base?)");
                 long[] expected = part == "A" ? [config.R, layer.InFeatures] : [layer.OutFeatures, config.R];
                 if (!entry.Shape.SequenceEqual(expected))
-                    throw new InvalidDataException($"{file}: '{entry.Name}' has shape [{string.Join(", ", entry.Shape)}] but this base with r = {config.R} needs "
-                        + $"[{string.Join(", ", expected)}] (an adapter made for another base?)");
+                    throw new InvalidDataException($"{file}: '{entry.Name}' has shape [{string.Join(", ", entry.Shape)}] "
+                        + $"but this base with r = {config.R} needs [{string.Join(", ", expected)}] (an adapter made for another base?)");
                 var t = reader.Read(entry.Name).to(ScalarType.Float32, Model.Options.Device).DetachFromDisposeScope();
                 var current = pairs.GetValueOrDefault(path);
                 pairs[path] = part == "A" ? (t, current.B) : (current.A, t);

@@ -20,7 +20,8 @@ public sealed class GenerationFlags
     public readonly Option<long?> Seed = new("--seed") { Description = "Seed for sampling (default: random)." };
     public readonly Option<string> Decoder = new("--decoder")
     {
-        Description = "auto: the fast CPU decoder where it can run the model (CPU, no adapter), else TorchSharp; torch: always TorchSharp (the reference); fast: the CPU decoder or an error.",
+        Description = "auto: the fast CPU decoder where it can run the model (CPU, no adapter), else TorchSharp; "
+            + "torch: always TorchSharp (the reference); fast: the CPU decoder or an error.",
         DefaultValueFactory = _ => "auto",
     };
     public readonly Option<string[]> Stop = new("--stop") { Description = "Stop at this string (repeatable).", AllowMultipleArgumentsPerToken = false };

@@ -7,7 +7,9 @@ namespace Substrate.Data;
 /// <summary>What <see cref="DataPreparer.Prepare"/> reads and writes.</summary>
 public sealed record DataPrepareOptions
 {
-    /// <summary>Corpus files or directories (see <see cref="CorpusFiles"/>). Files named validation*/valid*/val.* among them form the validation split.</summary>
+    /// <summary>
+    /// Corpus files or directories (see <see cref="CorpusFiles"/>). Files named validation*/valid*/val.* among them form the validation split.
+    /// </summary>
     public required IReadOnlyList<string> Inputs { get; init; }
     /// <summary>Extra validation inputs (<c>--validation</c>); when any validation file is given, nothing is split off the training text.</summary>
     public IReadOnlyList<string> ValidationInputs { get; init; } = [];

@@ -48,7 +48,8 @@ public sealed unsafe class TokenDataset : IDisposable
                 long expected = entry.Tokens * meta.BytesPerToken, actual = new FileInfo(path).Length;
                 if (actual != expected)
                     throw new InvalidDataException(
-                        $"shard '{path}' is {actual} bytes but {TokenShardMeta.FileName} says {entry.Tokens} {meta.Dtype} tokens = {expected} bytes: truncated or corrupt; prepare the data again");
+                        $"shard '{path}' is {actual} bytes but {TokenShardMeta.FileName} says {entry.Tokens} {meta.Dtype} tokens = {expected} bytes: "
+                        + $"truncated or corrupt; prepare the data again");
                 if (entry.Tokens == 0) continue;
                 var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
                 var view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);

@@ -56,7 +56,8 @@ public sealed record EvalTask(string Name, IReadOnlyList<TaskItem> Items)
                 {
                     var list = choices.EnumerateArray().Select(c => c.GetString() ?? "").ToList();
                     int gold = r.GetProperty("gold").GetInt32();
-                    if (list.Count < 2 || gold < 0 || gold >= list.Count) throw new InvalidDataException($"{where}: need ≥ 2 choices and 0 ≤ gold < {list.Count}");
+                    if (list.Count < 2 || gold < 0 || gold >= list.Count)
+                        throw new InvalidDataException($"{where}: need ≥ 2 choices and 0 ≤ gold < {list.Count}");
                     items.Add(new TaskItem(query, list, gold, null, []));
                 }
                 else

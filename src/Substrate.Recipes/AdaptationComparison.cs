@@ -49,12 +49,23 @@ public static class AdaptationComparison
             var (s1, m1) = Score(loaded, shots);
             rows.Add(new AdaptationRow("few-shot", s1, m1, 0, 0, 0, shots));
         }
-        foreach (var (name, config) in new[] { ("lora", lora with { Method = "lora", ValFraction = 0 }), ("full", full with { Method = "full", ValFraction = 0 }) })
+        foreach (var (name, config) in new[]
+        {
+            ("lora", lora with { Method = "lora", ValFraction = 0 }),
+            ("full", full with { Method = "full", ValFraction = 0 }),
+        })
         {
             log?.Invoke($"{name} fine-tuning");
             var outDir = Path.Combine(workDirectory, name);
             if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
-            var result = Finetuner.Run(new FinetuneOptions { ModelDirectory = modelDirectory, DataPath = dataPath, OutputDirectory = outDir, Config = config, Threads = threads }, trainProgress);
+            var result = Finetuner.Run(new FinetuneOptions
+            {
+                ModelDirectory = modelDirectory,
+                DataPath = dataPath,
+                OutputDirectory = outDir,
+                Config = config,
+                Threads = threads,
+            }, trainProgress);
             using var tuned = name == "lora" ? LoadedModel.Load(modelDirectory, modelOptions, outDir) : LoadedModel.Load(outDir, modelOptions);
             var (s, m) = Score(tuned, 0);
             rows.Add(new AdaptationRow(name, s, m, result.TrainableParameters, result.TrainSeconds, result.OutputBytes, 0));

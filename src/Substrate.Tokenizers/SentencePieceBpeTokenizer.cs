@@ -56,8 +56,12 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
             _mergeTable.Add(l, r, rank, m);
         }
         _addedSplitter = new AddedTokenSplitter(AddedTokens);
-        _prefixIds = options.PrefixTokens.Select(t => TokenToId(t) ?? throw new InvalidDataException($"post-processor token '{t}' is not in the vocabulary")).ToArray();
-        _suffixIds = options.SuffixTokens.Select(t => TokenToId(t) ?? throw new InvalidDataException($"post-processor token '{t}' is not in the vocabulary")).ToArray();
+        _prefixIds = options.PrefixTokens
+            .Select(t => TokenToId(t) ?? throw new InvalidDataException($"post-processor token '{t}' is not in the vocabulary"))
+            .ToArray();
+        _suffixIds = options.SuffixTokens
+            .Select(t => TokenToId(t) ?? throw new InvalidDataException($"post-processor token '{t}' is not in the vocabulary"))
+            .ToArray();
         Special = new SpecialTokenIds(IdOf(options.BosToken), IdOf(options.EosToken), IdOf(options.PadToken));
     }
 

@@ -127,7 +127,8 @@ public sealed class AdamW : IDisposable
                 if (!state.TryGetValue(s.Name + suffix, out var saved))
                     throw new InvalidDataException($"optimizer state has no '{s.Name + suffix}'");
                 if (!saved.shape.SequenceEqual(target.shape))
-                    throw new InvalidDataException($"optimizer state '{s.Name + suffix}' has shape [{string.Join(", ", saved.shape)}], the parameter [{string.Join(", ", target.shape)}]");
+                    throw new InvalidDataException($"optimizer state '{s.Name + suffix}' has shape [{string.Join(", ", saved.shape)}], "
+                        + $"the parameter [{string.Join(", ", target.shape)}]");
                 target.copy_(saved);
             }
         Steps = steps;

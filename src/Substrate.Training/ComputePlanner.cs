@@ -54,7 +54,11 @@ public static class ComputePlanner
     /// <summary>A family of Llama shapes from ~0.1M to ~40M non-embedding parameters (head width 32–64, SwiGLU width ≈ 8/3·d).</summary>
     public static IReadOnlyList<(string Name, ModelConfig Config)> Family(int vocabSize, int maxPositions = 1024)
     {
-        (int D, int L, int H, int Kv)[] shapes = [(64, 2, 2, 1), (96, 3, 3, 1), (128, 4, 4, 2), (192, 4, 4, 2), (256, 6, 4, 2), (384, 6, 6, 2), (512, 8, 8, 4), (640, 10, 10, 5), (768, 12, 12, 4)];
+        (int D, int L, int H, int Kv)[] shapes =
+        [
+            (64, 2, 2, 1), (96, 3, 3, 1), (128, 4, 4, 2), (192, 4, 4, 2), (256, 6, 4, 2),
+            (384, 6, 6, 2), (512, 8, 8, 4), (640, 10, 10, 5), (768, 12, 12, 4),
+        ];
         return shapes.Select(s => ($"d{s.D}-l{s.L}", ModelPresets.Get("tiny") with
         {
             VocabSize = vocabSize, HiddenSize = s.D, NumHiddenLayers = s.L, NumAttentionHeads = s.H, NumKeyValueHeads = s.Kv,

@@ -16,7 +16,10 @@ namespace Substrate.Training;
 public static class ConfigResolver
 {
     /// <summary>HF config.json keys that carry no architecture and are accepted in a file without effect.</summary>
-    static readonly HashSet<string> IgnoredFileKeys = ["transformers_version", "use_cache", "pretraining_tp", "attention_dropout", "pad_token_id", "_name_or_path", "rope_scaling"];
+    static readonly HashSet<string> IgnoredFileKeys =
+    [
+        "transformers_version", "use_cache", "pretraining_tp", "attention_dropout", "pad_token_id", "_name_or_path", "rope_scaling",
+    ];
 
     static readonly JsonSerializerOptions ConfigValues = new() { Converters = { new ConfigEnumConverter() } };
     static readonly Dictionary<string, PropertyInfo> ModelKeys = KeysOf(typeof(ModelConfig));
@@ -80,7 +83,8 @@ public static class ConfigResolver
             {
                 // Repeating the original command line with --resume is fine; a different shape is not.
                 if (!JsonNode.DeepEquals(model[key], value))
-                    throw new ArgumentException($"--set {key}={value?.ToJsonString()}: the resumed run has {key} = {model[key]?.ToJsonString() ?? "null"}; a model key cannot change when resuming");
+                    throw new ArgumentException($"--set {key}={value?.ToJsonString()}: "
+                        + $"the resumed run has {key} = {model[key]?.ToJsonString() ?? "null"}; a model key cannot change when resuming");
                 continue;
             }
             Set(model, train, key, value, "--set");
@@ -113,7 +117,8 @@ public static class ConfigResolver
     {
         if (model.VocabSize < dataVocabSize)
             throw new ArgumentException(
-                $"config: vocab_size {model.VocabSize} is smaller than the data's vocabulary ({dataVocabSize}, meta.json): token ids would not fit the embedding");
+                $"config: vocab_size {model.VocabSize} is smaller than the data's vocabulary ({dataVocabSize}, meta.json): "
+                + $"token ids would not fit the embedding");
     }
 
     /// <summary>Every settable key, for help texts.</summary>

@@ -5,7 +5,8 @@ namespace Substrate.Training;
 
 /// <summary>
 /// Mean cross-entropy of (N, V) fp32 or bf16 logits against N target ids, and its gradient, in one fused
-/// CPU pass per row: max, Σexp (exponentials stored in the gradient buffer), then grad = scale · (softmax − onehot) / N in the logits' dtype. The caller back-propagates with
+/// CPU pass per row: max, Σexp (exponentials stored in the gradient buffer), then grad = scale · (softmax − onehot) / N
+/// in the logits' dtype. The caller back-propagates with
 /// <c>logits.backward(grad)</c>. bf16 logits are widened exactly and the loss is computed in fp32, as an fp32
 /// copy would give; the bf16 gradient is what the backward of that copy would hand the LM head anyway.
 /// Replaces libtorch's log_softmax + nll_loss forward and backward (about five passes over the

@@ -39,7 +39,11 @@ public sealed class MetricsLog : IDisposable
 
     public static List<MetricRecord> Read(string path) => !File.Exists(path) ? []
         : File.ReadLines(path).Where(l => !string.IsNullOrWhiteSpace(l))
-            .Select(l => { try { return JsonSerializer.Deserialize<MetricRecord>(l); } catch (JsonException) { return null; } }) // a torn last line after a kill
+            .Select(l =>
+            {
+                try { return JsonSerializer.Deserialize<MetricRecord>(l); }
+                catch (JsonException) { return null; } // a torn last line after a kill
+            })
             .OfType<MetricRecord>().ToList();
 
     public void Dispose() => _writer.Dispose();

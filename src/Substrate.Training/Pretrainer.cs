@@ -66,7 +66,8 @@ public static class Pretrainer
             ? RunCheckpoint.LoadOptimizer(checkpoint, optimizer)
             : new TrainerState { Seed = train.Seed, TokenizerFingerprint = trainData.Meta.TokenizerFingerprint, DataTrainTokens = trainData.Tokens };
         if (run.Checkpoint is not null && state.TokenizerFingerprint != trainData.Meta.TokenizerFingerprint)
-            throw new ArgumentException($"the data's tokenizer ({trainData.Meta.TokenizerFingerprint}) is not the one this run was trained with ({state.TokenizerFingerprint})");
+            throw new ArgumentException($"the data's tokenizer ({trainData.Meta.TokenizerFingerprint}) "
+                + $"is not the one this run was trained with ({state.TokenizerFingerprint})");
 
         // The run folder: metrics (a resumed run drops lines past its checkpoint), resolved config, tokenizer.
         run.StartMetrics(state.Step);

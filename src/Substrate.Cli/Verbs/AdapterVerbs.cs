@@ -16,7 +16,10 @@ public static class AdapterVerbs
         var adapter = new Option<string>("--adapter") { Description = "A PEFT LoRA adapter folder made for this base.", Required = true };
         var output = new Option<string>("--out") { Description = "The merged model folder to write.", Required = true };
         var dtype = new Option<string>("--save-dtype") { Description = "Weights dtype: float32 or bfloat16.", DefaultValueFactory = _ => "float32" };
-        var command = new Command("merge", "Write a plain model whose outputs equal base + adapter (W ← W + α/r · B·A).") { model, adapter, output, dtype };
+        var command = new Command("merge", "Write a plain model whose outputs equal base + adapter (W ← W + α/r · B·A).")
+        {
+            model, adapter, output, dtype,
+        };
         command.SetAction((ParseResult parsed) =>
         {
             string baseDir = parsed.GetValue(model)!, adapterDir = parsed.GetValue(adapter)!, outDir = parsed.GetValue(output)!;
@@ -34,9 +37,11 @@ public static class AdapterVerbs
             ModelFolder.Save(lora.Model, outDir, saveDtype);
             foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json" })
                 if (File.Exists(Path.Combine(baseDir, file))) File.Copy(Path.Combine(baseDir, file), Path.Combine(outDir, file), overwrite: true);
-            Terminal.Info(Spectre.Console.Markup.Escape($"adapter merge: r = {config.R}, alpha = {config.LoraAlpha}, targets [{string.Join(", ", config.TargetModules)}], "
+            Terminal.Info(Spectre.Console.Markup.Escape(
+                $"adapter merge: r = {config.R}, alpha = {config.LoraAlpha}, targets [{string.Join(", ", config.TargetModules)}], "
                 + $"{adapterParameters:N0} adapter parameters folded into {lora.Model.ParameterCount():N0}"));
-            Console.Out.WriteLine(JsonSerializer.Serialize(new { merged = outDir, r = config.R, lora_alpha = config.LoraAlpha, adapter_parameters = adapterParameters }));
+            Console.Out.WriteLine(JsonSerializer.Serialize(
+                new { merged = outDir, r = config.R, lora_alpha = config.LoraAlpha, adapter_parameters = adapterParameters }));
             return 0;
         });
         return command;

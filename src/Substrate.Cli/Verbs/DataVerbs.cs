@@ -11,11 +11,24 @@ public static class DataVerbs
 
     static Command BuildPrepare()
     {
-        var input = new Option<string[]>("--input") { Description = "Corpus files or folders (.txt, .jsonl, .gz); files named validation* form the validation split.", Required = true, AllowMultipleArgumentsPerToken = true };
+        var input = new Option<string[]>("--input")
+        {
+            Description = "Corpus files or folders (.txt, .jsonl, .gz); files named validation* form the validation split.",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
         var tokenizer = new Option<string>("--tokenizer") { Description = "The tokenizer folder or tokenizer.json.", Required = true };
         var output = new Option<string>("--out") { Description = "Folder for meta.json and the .bin shards.", Required = true };
-        var validation = new Option<string[]>("--validation") { Description = "Validation files or folders (otherwise every Nth document is split off).", AllowMultipleArgumentsPerToken = true };
-        var every = new Option<int>("--validation-every") { Description = "Without validation files, every Nth document goes to validation (0: none).", DefaultValueFactory = _ => 100 };
+        var validation = new Option<string[]>("--validation")
+        {
+            Description = "Validation files or folders (otherwise every Nth document is split off).",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var every = new Option<int>("--validation-every")
+        {
+            Description = "Without validation files, every Nth document goes to validation (0: none).",
+            DefaultValueFactory = _ => 100,
+        };
         var command = new Command("prepare", "Tokenize a corpus into memory-mapped token shards plus a validation split, streaming.")
         {
             input, tokenizer, output, validation, every,

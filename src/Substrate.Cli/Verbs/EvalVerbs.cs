@@ -15,7 +15,12 @@ public static class EvalVerbs
     static Command BuildPerplexity()
     {
         var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
-        var data = new Option<string>("--data") { Description = "A prepared data folder (its validation split) or text files (.txt, .jsonl, .gz).", Required = true, AllowMultipleArgumentsPerToken = true };
+        var data = new Option<string>("--data")
+        {
+            Description = "A prepared data folder (its validation split) or text files (.txt, .jsonl, .gz).",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
         var split = new Option<string>("--split") { Description = "Split of a prepared data folder.", DefaultValueFactory = _ => DataPreparer.ValidationSplit };
         var maxTokens = new Option<long>("--max-tokens") { Description = "Evaluate at most this many tokens (0: all)." };
         var stride = new Option<int?>("--stride") { Description = "Window stride (default: the context length, i.e. non-overlapping windows)." };

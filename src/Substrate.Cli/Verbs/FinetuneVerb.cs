@@ -12,11 +12,23 @@ public static class FinetuneVerb
 {
     public static Command Build()
     {
-        var method = new Option<string>("--method") { Description = "lora (frozen base, a PEFT adapter) or full (every weight).", DefaultValueFactory = _ => "lora" };
+        var method = new Option<string>("--method")
+        {
+            Description = "lora (frozen base, a PEFT adapter) or full (every weight).",
+            DefaultValueFactory = _ => "lora",
+        };
         var model = new Option<string>("--model") { Description = "The base model folder.", Required = true };
-        var data = new Option<string>("--data") { Description = "JSONL (.gz allowed): {\"prompt\",\"completion\"} or {\"messages\":[{\"role\",\"content\"}]} per line.", Required = true };
+        var data = new Option<string>("--data")
+        {
+            Description = "JSONL (.gz allowed): {\"prompt\",\"completion\"} or {\"messages\":[{\"role\",\"content\"}]} per line.",
+            Required = true,
+        };
         var validation = new Option<string?>("--validation") { Description = "Held-out JSONL (default: val_fraction of --data)." };
-        var output = new Option<string>("--out") { Description = "The run folder: the adapter (PEFT) or model (HF), checkpoint/, metrics.jsonl, loss.png.", Required = true };
+        var output = new Option<string>("--out")
+        {
+            Description = "The run folder: the adapter (PEFT) or model (HF), checkpoint/, metrics.jsonl, loss.png.",
+            Required = true,
+        };
         var rank = new Option<int?>("--rank") { Description = "LoRA rank r (default 8)." };
         var alpha = new Option<double?>("--alpha") { Description = "LoRA alpha (default 16; scale = alpha / r)." };
         var dropout = new Option<double?>("--dropout") { Description = "LoRA dropout (default 0.05)." };
@@ -24,7 +36,11 @@ public static class FinetuneVerb
         var epochs = new Option<double?>("--epochs") { Description = "Passes over the data (default 3)." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Optimizer steps (overrides --epochs)." };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-4)." };
-        var set = new Option<string[]>("--set") { Description = "key=value overrides (batch_size, seq_len, patience, eval_every, pack, dtype, …).", AllowMultipleArgumentsPerToken = true };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "key=value overrides (batch_size, seq_len, patience, eval_every, pack, dtype, …).",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint." };
         var timeLimit = new Option<string?>("--time-limit") { Description = "Stop cleanly with a checkpoint after this long (90s, 10m)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
@@ -92,7 +108,8 @@ public static class FinetuneVerb
                 Terminal.Info(Markup.Escape($"finetune: step {p.Step} validation loss {Format(p.ValidationLoss)} ({p.Message})"));
                 break;
         }
-        report($"step {p.Step}/{p.MaxSteps} loss {Format(p.Loss)} lr {p.Lr:0.0e+0} {p.TokensPerSecond:N0} tok/s", p.MaxSteps > 0 ? (double)p.Step / p.MaxSteps : null);
+        report($"step {p.Step}/{p.MaxSteps} loss {Format(p.Loss)} lr {p.Lr:0.0e+0} {p.TokensPerSecond:N0} tok/s",
+            p.MaxSteps > 0 ? (double)p.Step / p.MaxSteps : null);
     }
 
     static string Format(double? value) => value is double v ? v.ToString("F3") : "-";

@@ -42,7 +42,8 @@ public static class GenerateVerb
         }
         output.WriteLine();
         int tokens = loaded.Tokenizer.Encode(text.ToString()).Length;
-        Console.Error.WriteLine($"generate: {tokens} tokens in {clock.Elapsed.TotalSeconds:F2}s ({tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-9):F1} tok/s)");
+        Console.Error.WriteLine(
+            $"generate: {tokens} tokens in {clock.Elapsed.TotalSeconds:F2}s ({tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-9):F1} tok/s)");
         return text.ToString();
     }
 }

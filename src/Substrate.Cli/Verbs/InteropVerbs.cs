@@ -11,10 +11,20 @@ public static class InteropVerbs
     public static Command BuildExport()
     {
         var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
-        var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder: export it as a GGUF LoRA adapter for this base instead of the model." };
+        var adapter = new Option<string?>("--adapter")
+        {
+            Description = "A PEFT LoRA adapter folder: export it as a GGUF LoRA adapter for this base instead of the model.",
+        };
         var output = new Option<string>("--out") { Description = "The .gguf file to write.", Required = true };
-        var type = new Option<string>("--type") { Description = "Tensor type: f32, f16, bf16, q8_0 or q4_0 (norms stay f32).", DefaultValueFactory = _ => "f16" };
-        var gguf = new Command("gguf", "Write a GGUF v3 file that llama.cpp and Ollama load (tokenizer and chat template embedded).") { model, adapter, output, type };
+        var type = new Option<string>("--type")
+        {
+            Description = "Tensor type: f32, f16, bf16, q8_0 or q4_0 (norms stay f32).",
+            DefaultValueFactory = _ => "f16",
+        };
+        var gguf = new Command("gguf", "Write a GGUF v3 file that llama.cpp and Ollama load (tokenizer and chat template embedded).")
+        {
+            model, adapter, output, type,
+        };
         gguf.SetAction((ParseResult parsed) =>
         {
             var fileType = GgmlTypes.ParseFileType(parsed.GetValue(type)!);
@@ -45,7 +55,8 @@ public static class InteropVerbs
             if (!File.Exists(inPath)) throw new FileNotFoundException($"GGUF file not found: {inPath}");
             var config = Terminal.WithProgress("import", report =>
                 GgufImporter.Import(inPath, outDir, (done, total, tensor) => report(tensor, (double)done / total)));
-            Terminal.Info($"import: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, vocab {config.VocabSize} → {Spectre.Console.Markup.Escape(outDir)}");
+            Terminal.Info(
+                $"import: {config.NumHiddenLayers} layers, hidden {config.HiddenSize}, vocab {config.VocabSize} → {Spectre.Console.Markup.Escape(outDir)}");
             return 0;
         });
         return new Command("import", "Import a model from another format.") { gguf };
@@ -55,7 +66,10 @@ public static class InteropVerbs
     {
         var model = new Option<string>("--model") { Description = "A model folder or a .gguf file.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of aligned lines." };
-        var command = new Command("info", "Architecture, parameter count, vocabulary, context length, dtypes and sizes of a model (headers only).") { model, json };
+        var command = new Command("info", "Architecture, parameter count, vocabulary, context length, dtypes and sizes of a model (headers only).")
+        {
+            model, json,
+        };
         command.SetAction((ParseResult parsed) =>
         {
             var info = ModelInfo.Describe(parsed.GetValue(model)!);

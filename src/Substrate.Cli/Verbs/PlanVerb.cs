@@ -10,10 +10,16 @@ public static class PlanVerb
     public static Command Build()
     {
         var minutes = new Option<double>("--minutes") { Description = "Training time budget in minutes.", Required = true };
-        var vocabSize = new Option<int>("--vocab-size") { Description = "Vocabulary size of the tokenizer you will train with.", DefaultValueFactory = _ => 8192 };
+        var vocabSize = new Option<int>("--vocab-size")
+        {
+            Description = "Vocabulary size of the tokenizer you will train with.",
+            DefaultValueFactory = _ => 8192,
+        };
         var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 8 };
         var seqLen = new Option<int>("--seq-len") { DefaultValueFactory = _ => 256 };
-        var command = new Command("plan", "Measure this machine's training speed and propose a compute-optimal model and token budget (Chinchilla: ~20 tokens per parameter).")
+        var command = new Command(
+            "plan",
+            "Measure this machine's training speed and propose a compute-optimal model and token budget (Chinchilla: ~20 tokens per parameter).")
         {
             minutes, vocabSize, batchSize, seqLen,
         };
@@ -36,7 +42,8 @@ public static class PlanVerb
             progress: new InlineProgress<CandidateMeasurement>(m => Terminal.Info(
                 $"plan:   {m.Name,-9} {m.Parameters / 1e6,6:F2}M params {m.TokensPerSecond,8:N0} tok/s → {m.TokensPerParameter,6:F1} tokens/param")));
         var table = new Table().AddColumns("model", "parameters", "tokens/s", "token budget", "steps", "tokens/param");
-        table.AddRow(plan.Name, $"{plan.Parameters / 1e6:F2}M", $"{plan.TokensPerSecond:N0}", $"{plan.TokenBudget:N0}", $"{plan.Steps:N0}", $"{plan.TokensPerParameter:F1}");
+        table.AddRow(plan.Name, $"{plan.Parameters / 1e6:F2}M", $"{plan.TokensPerSecond:N0}",
+            $"{plan.TokenBudget:N0}", $"{plan.Steps:N0}", $"{plan.TokensPerParameter:F1}");
         Terminal.Err.Write(table);
         Terminal.Info($"plan: {Markup.Escape(plan.Reason)}");
         return plan;

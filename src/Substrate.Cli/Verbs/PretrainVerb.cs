@@ -9,13 +9,25 @@ public static class PretrainVerb
 {
     public static Command Build()
     {
-        var config = new Option<string>("--config") { Description = "A preset (tiny, small, base, bench-12m) or a config.json file.", DefaultValueFactory = _ => "tiny" };
+        var config = new Option<string>("--config")
+        {
+            Description = "A preset (tiny, small, base, bench-12m) or a config.json file.",
+            DefaultValueFactory = _ => "tiny",
+        };
         var data = new Option<string>("--data") { Description = "A folder written by 'substrate data prepare'.", Required = true };
-        var output = new Option<string>("--out") { Description = "The run folder: the model (a Hugging Face folder), checkpoint, metrics.jsonl, loss.png.", Required = true };
+        var output = new Option<string>("--out")
+        {
+            Description = "The run folder: the model (a Hugging Face folder), checkpoint, metrics.jsonl, loss.png.",
+            Required = true,
+        };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Optimizer steps (the schedule's length)." };
         var timeLimit = new Option<string?>("--time-limit") { Description = "Stop cleanly with a checkpoint after this long (90s, 10m, 1h)." };
-        var set = new Option<string[]>("--set") { Description = "key=value overrides of model or training keys (hidden_size=256, lr=3e-4, batch_size=8, dtype=float32, …).", AllowMultipleArgumentsPerToken = true };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "key=value overrides of model or training keys (hidden_size=256, lr=3e-4, batch_size=8, dtype=float32, …).",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)." };
         var command = new Command("pretrain", "Pretrain a Llama-style model with next-token prediction.")

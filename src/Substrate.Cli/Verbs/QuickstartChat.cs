@@ -27,12 +27,14 @@ public static class QuickstartChat
     {
         foreach (var file in new[] { TrainFile, ValidationFile })
             if (!File.Exists(Path.Combine(instructions, file)))
-                throw new FileNotFoundException($"instruction data not found: {Path.Combine(instructions, file)} (pass --instructions <folder with {TrainFile} and {ValidationFile}>)");
+                throw new FileNotFoundException($"instruction data not found: {Path.Combine(instructions, file)} "
+                    + $"(pass --instructions <folder with {TrainFile} and {ValidationFile}>)");
         return instructions;
     }
 
     /// <summary>Steps <paramref name="firstStep"/> and the next; <paramref name="questionLimit"/> > 0 scores only that many held-out questions.</summary>
-    public static void Run(string baseDir, string instructions, string chatDir, TimeSpan budget, int firstStep, int questionLimit, CancellationToken cancellation)
+    public static void Run(string baseDir, string instructions, string chatDir, TimeSpan budget, int firstStep, int questionLimit,
+        CancellationToken cancellation)
     {
         string train = Path.Combine(CheckInstructions(instructions), TrainFile), validation = Path.Combine(instructions, ValidationFile);
         if (Directory.Exists(chatDir)) Directory.Delete(chatDir, recursive: true);
@@ -75,7 +77,8 @@ public static class QuickstartChat
         }
         Terminal.Info(Markup.Escape($"chat: {questions.Count} held-out \"which source\" questions ({choices.Count} sources, chance {1.0 / choices.Count:P0}): "
             + $"base zero-shot {baseChoice:P1} (likeliest answer); chat model {chatChoice:P1} (likeliest answer), {chatExact:P1} (generated answer exact)"));
-        Terminal.Info(Markup.Escape($"chat: instruction-tuned for {tuned.Step} steps in {tuned.TrainSeconds:F0}s, best validation loss {tuned.BestValidationLoss:F3} → {chatDir}. Try:"));
+        Terminal.Info(Markup.Escape($"chat: instruction-tuned for {tuned.Step} steps in {tuned.TrainSeconds:F0}s, "
+            + $"best validation loss {tuned.BestValidationLoss:F3} → {chatDir}. Try:"));
         Terminal.Info($"  substrate chat --model {Markup.Escape(chatDir)}");
     }
 

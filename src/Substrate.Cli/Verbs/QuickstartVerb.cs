@@ -17,17 +17,30 @@ public static class QuickstartVerb
 {
     public static Command Build()
     {
-        var corpus = new Option<string?>("--corpus") { Description = "Corpus folder with train.jsonl.gz and validation.jsonl.gz (default: the bundled data/corpus)." };
-        var output = new Option<string>("--out") { Description = "Work folder (tokenizer/, data/, model/).", DefaultValueFactory = _ => Path.Combine("runs", "quickstart") };
+        var corpus = new Option<string?>("--corpus")
+        {
+            Description = "Corpus folder with train.jsonl.gz and validation.jsonl.gz (default: the bundled data/corpus).",
+        };
+        var output = new Option<string>("--out")
+        {
+            Description = "Work folder (tokenizer/, data/, model/).",
+            DefaultValueFactory = _ => Path.Combine("runs", "quickstart"),
+        };
         var minutes = new Option<double>("--minutes") { Description = "Pretraining time budget.", DefaultValueFactory = _ => 4 };
         var vocabSize = new Option<int>("--vocab-size") { DefaultValueFactory = _ => 4096 };
         var prompt = new Option<string>("--prompt") { Description = "Prompt of the sample.", DefaultValueFactory = _ => "The ship" };
         var chat = new Option<bool>("--chat") { Description = "Then instruction-tune the model into a chat model (<out>/chat) and show a few chat turns." };
         var chatMinutes = new Option<double>("--chat-minutes") { Description = "Instruction-tuning time budget.", DefaultValueFactory = _ => 3 };
-        var instructions = new Option<string?>("--instructions") { Description = "Instruction folder with train.jsonl.gz and validation.jsonl.gz (default: the bundled data/instructions)." };
+        var instructions = new Option<string?>("--instructions")
+        {
+            Description = "Instruction folder with train.jsonl.gz and validation.jsonl.gz (default: the bundled data/instructions).",
+        };
         var chatQuestions = new Option<int>("--chat-questions") { Description = "Score only the first N held-out questions (0: all)." };
         var baseModel = new Option<string?>("--base") { Description = "With --chat: instruction-tune this model folder instead of pretraining one." };
-        var command = new Command("quickstart", "Train a tokenizer and pretrain a compute-optimal model on the bundled corpus, then evaluate it and generate a sample; --chat makes a chat model of it.")
+        var command = new Command(
+            "quickstart",
+            "Train a tokenizer and pretrain a compute-optimal model on the bundled corpus, then evaluate it and generate a sample; "
+            + "--chat makes a chat model of it.")
         {
             corpus, output, minutes, vocabSize, prompt, chat, chatMinutes, chatQuestions, instructions, baseModel,
         };
@@ -37,10 +50,13 @@ public static class QuickstartVerb
             var chatBudget = TimeSpan.FromMinutes(parsed.GetValue(chatMinutes));
             if (parsed.GetValue(baseModel) is not null && !parsed.GetValue(chat)) throw new ArgumentException("--base needs --chat");
             if (parsed.GetValue(chat) && chatBudget <= TimeSpan.Zero) throw new ArgumentException("--chat-minutes must be positive");
-            string? instructionDir = parsed.GetValue(chat) ? QuickstartChat.CheckInstructions(parsed.GetValue(instructions) ?? QuickstartChat.FindInstructions()) : null;
+            string? instructionDir = parsed.GetValue(chat)
+                ? QuickstartChat.CheckInstructions(parsed.GetValue(instructions) ?? QuickstartChat.FindInstructions())
+                : null;
             if (parsed.GetValue(baseModel) is string existing)
             {
-                if (!File.Exists(Path.Combine(existing, "config.json"))) throw new DirectoryNotFoundException($"--base: no model folder (config.json) at {existing}");
+                if (!File.Exists(Path.Combine(existing, "config.json")))
+                    throw new DirectoryNotFoundException($"--base: no model folder (config.json) at {existing}");
                 QuickstartChat.Run(existing, instructionDir!, chatDir, chatBudget, 1, parsed.GetValue(chatQuestions), cancellation);
                 return Task.FromResult(0);
             }
@@ -85,7 +101,8 @@ public static class QuickstartVerb
 
         Step(6, "generate");
         Terminal.Info($"[grey]prompt:[/] {Markup.Escape(prompt)}");
-        GenerateVerb.Stream(loaded, prompt, new GenerationOptions { MaxTokens = 80, Temperature = 0.8, TopK = 40, TopP = 0.95, RepetitionPenalty = 1.1, Seed = 42 }, Console.Out);
+        GenerateVerb.Stream(loaded, prompt,
+            new GenerationOptions { MaxTokens = 80, Temperature = 0.8, TopK = 40, TopP = 0.95, RepetitionPenalty = 1.1, Seed = 42 }, Console.Out);
 
         Terminal.Info($"quickstart: a {plan.Parameters / 1e6:F2}M-parameter model trained on {result.TokensSeen:N0} tokens: " +
             $"validation loss {result.FinalValidationLoss:F3}, perplexity {perplexity.Perplexity:F1}. Try:");

@@ -15,11 +15,18 @@ public static class ServeVerb
         var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
         var adapters = new Option<string[]>("--adapter") { Description = "A LoRA adapter as name=<dir> (repeatable); served as <model>:<name>." };
         var urls = new Option<string[]>("--urls") { Description = "Where to listen.", DefaultValueFactory = _ => ["http://127.0.0.1:8080"] };
-        var apiKeys = new Option<string[]>("--api-key") { Description = "Require 'Authorization: Bearer <key>' on every endpoint but /health and /metrics (repeatable; default from SUBSTRATE_API_KEY)." };
+        var apiKeys = new Option<string[]>("--api-key")
+        {
+            Description = "Require 'Authorization: Bearer <key>' on every endpoint but /health and /metrics (repeatable; default from SUBSTRATE_API_KEY).",
+        };
         var name = new Option<string?>("--model-name") { Description = "The base model's id in the API (default: the folder's name)." };
         var maxBatch = new Option<int>("--max-batch") { Description = "Sequences decoded together (KV-cache slots).", DefaultValueFactory = _ => 16 };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for a slot; more get 429.", DefaultValueFactory = _ => 64 };
-        var maxBody = new Option<long>("--max-request-bytes") { Description = "Largest request body (413 beyond).", DefaultValueFactory = _ => 4 * 1024 * 1024 };
+        var maxBody = new Option<long>("--max-request-bytes")
+        {
+            Description = "Largest request body (413 beyond).",
+            DefaultValueFactory = _ => 4 * 1024 * 1024,
+        };
         var runtime = new ModelOptionFlags();
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (chat, completions, embeddings, models, health, metrics).")
             { model, adapters, urls, apiKeys, name, maxBatch, queue, maxBody };

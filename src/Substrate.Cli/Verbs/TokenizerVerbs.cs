@@ -17,8 +17,17 @@ public static class TokenizerVerbs
 
     static Command BuildTrain()
     {
-        var input = new Option<string[]>("--input") { Description = "Text files or folders (.txt, .jsonl with a \"text\" field, .gz of either).", Required = true, AllowMultipleArgumentsPerToken = true };
-        var vocabSize = new Option<int>("--vocab-size") { Description = "Vocabulary size, 256 byte tokens and the special tokens included.", DefaultValueFactory = _ => 8192 };
+        var input = new Option<string[]>("--input")
+        {
+            Description = "Text files or folders (.txt, .jsonl with a \"text\" field, .gz of either).",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var vocabSize = new Option<int>("--vocab-size")
+        {
+            Description = "Vocabulary size, 256 byte tokens and the special tokens included.",
+            DefaultValueFactory = _ => 8192,
+        };
         var minFrequency = new Option<int>("--min-frequency") { Description = "Never merge a pair seen fewer times.", DefaultValueFactory = _ => 2 };
         var output = new Option<string>("--out") { Description = "Folder for tokenizer.json and tokenizer_config.json.", Required = true };
         var command = new Command("train", "Train a byte-level BPE tokenizer (GPT-2 / Llama 3 family) and save it as a Hugging Face tokenizer.json.")
@@ -39,7 +48,8 @@ public static class TokenizerVerbs
     public static TokenizerStats Train(IReadOnlyList<string> inputs, BpeTrainerOptions options, string outputDirectory)
     {
         if (options.VocabSize < 256 + options.SpecialTokens.Count)
-            throw new ArgumentException($"--vocab-size must be at least {256 + options.SpecialTokens.Count} (256 bytes + {options.SpecialTokens.Count} special tokens), got {options.VocabSize}");
+            throw new ArgumentException($"--vocab-size must be at least {256 + options.SpecialTokens.Count} "
+                + $"(256 bytes + {options.SpecialTokens.Count} special tokens), got {options.VocabSize}");
         var clock = Stopwatch.StartNew();
         long characters = 0;
         var tokenizer = Terminal.WithProgress("tokenizer", report =>
@@ -57,7 +67,11 @@ public static class TokenizerVerbs
 
     static Command BuildEncode()
     {
-        var tokenizerPath = new Option<string>("--tokenizer") { Description = "tokenizer.json, a folder holding one, or a .tiktoken rank file.", Required = true };
+        var tokenizerPath = new Option<string>("--tokenizer")
+        {
+            Description = "tokenizer.json, a folder holding one, or a .tiktoken rank file.",
+            Required = true,
+        };
         var text = new Option<string?>("--text") { Description = "Text to encode (default: all of stdin)." };
         var addSpecial = new Option<bool>("--add-special") { Description = "Match special-token strings and add BOS as the tokenizer's post-processor does." };
         var command = new Command("encode", "Print the token ids of a text as one JSON array.") { tokenizerPath, text, addSpecial };
@@ -73,7 +87,11 @@ public static class TokenizerVerbs
 
     static Command BuildDecode()
     {
-        var tokenizerPath = new Option<string>("--tokenizer") { Description = "tokenizer.json, a folder holding one, or a .tiktoken rank file.", Required = true };
+        var tokenizerPath = new Option<string>("--tokenizer")
+        {
+            Description = "tokenizer.json, a folder holding one, or a .tiktoken rank file.",
+            Required = true,
+        };
         var ids = new Option<string>("--ids") { Description = "Token ids as a JSON array, e.g. \"[791, 4062]\".", Required = true };
         var skipSpecial = new Option<bool>("--skip-special") { Description = "Leave special tokens out of the text." };
         var command = new Command("decode", "Print the text of a JSON array of token ids.") { tokenizerPath, ids, skipSpecial };
@@ -98,5 +116,6 @@ public static class TokenizerVerbs
 public sealed record TokenizerStats(string Directory, int VocabSize, int Merges, long Characters, TimeSpan Elapsed)
 {
     public void Print() => Terminal.Info(
-        $"tokenizer: [bold]{VocabSize:N0}[/] tokens ({Merges:N0} merges) from {Characters / 1e6:F1}M characters in {Elapsed.TotalSeconds:F1}s → {Spectre.Console.Markup.Escape(Path.Combine(Directory, "tokenizer.json"))}");
+        $"tokenizer: [bold]{VocabSize:N0}[/] tokens ({Merges:N0} merges) from {Characters / 1e6:F1}M characters in {Elapsed.TotalSeconds:F1}s "
+        + $"→ {Spectre.Console.Markup.Escape(Path.Combine(Directory, "tokenizer.json"))}");
 }

@@ -16,7 +16,8 @@ public static class PreferenceFile
     {
         string Field(string name) =>
             root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
-                ? v.GetString()! : throw new InvalidDataException($"{source}: expected a string \"{name}\" (records are {{\"prompt\",\"chosen\",\"rejected\"}})");
+                ? v.GetString()!
+                : throw new InvalidDataException($"{source}: expected a string \"{name}\" (records are {{\"prompt\",\"chosen\",\"rejected\"}})");
         var record = new PreferenceRecord(Field("prompt"), Field("chosen"), Field("rejected"), source);
         if (record.Chosen.Length == 0 || record.Rejected.Length == 0) throw new InvalidDataException($"{source}: chosen and rejected must not be empty");
         if (record.Chosen == record.Rejected) throw new InvalidDataException($"{source}: chosen and rejected are the same text");

@@ -64,7 +64,8 @@ public sealed class SupervisedEncoder
             if (r.Messages[i].Role != "assistant") continue;
             string before = Render(i, true), through = Render(i + 1, false);
             if (!through.StartsWith(before, StringComparison.Ordinal) || !full.StartsWith(through, StringComparison.Ordinal))
-                throw new InvalidDataException($"{r.Source}: the chat template does not render turn by turn (the text before assistant turn {i} is not a prefix of the chat), so assistant tokens cannot be located");
+                throw new InvalidDataException($"{r.Source}: the chat template does not render turn by turn "
+                    + $"(the text before assistant turn {i} is not a prefix of the chat), so assistant tokens cannot be located");
             spans.Add((before.Length, through.Length));
         }
         var ids = new List<int>();

@@ -64,7 +64,8 @@ public sealed unsafe class FusedRmsNorm : autograd.SingleTensorFunction<FusedRms
             fixed (float* dw = &partialDw[c * h])
                 for (long r = start; r < end; r++)
                 {
-                    if (bf16) BFloat16Bits.Widen((ushort*)dyp + r * h, g, h); else new ReadOnlySpan<float>((float*)dyp + r * h, h).CopyTo(new Span<float>(g, h));
+                    if (bf16) BFloat16Bits.Widen((ushort*)dyp + r * h, g, h);
+                    else new ReadOnlySpan<float>((float*)dyp + r * h, h).CopyTo(new Span<float>(g, h));
                     BackwardRow(xp + r * h, wp, g, rp[r], h, dxp + r * h, dw);
                 }
         });

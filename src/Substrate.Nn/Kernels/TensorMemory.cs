@@ -22,6 +22,7 @@ public static unsafe class TensorMemory
     static void Check(Tensor t, ScalarType dtype)
     {
         if (t.dtype != dtype || t.device_type != TorchSharp.DeviceType.CPU || !t.is_contiguous())
-            throw new ArgumentException($"expected a contiguous CPU {dtype} tensor, got {t.dtype} on {t.device_type}{(t.is_contiguous() ? "" : ", not contiguous")}");
+            throw new ArgumentException(
+                $"expected a contiguous CPU {dtype} tensor, got {t.dtype} on {t.device_type}{(t.is_contiguous() ? "" : ", not contiguous")}");
     }
 }

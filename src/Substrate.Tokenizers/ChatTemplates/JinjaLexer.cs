@@ -71,7 +71,10 @@ internal static class JinjaLexer
         return end == 0 || text[end - 1] == '\n' ? text[..end] : text;
     }
 
-    private static readonly string[] Operators = ["==", "!=", "<=", ">=", "//", "**", "+", "-", "*", "/", "%", "~", "<", ">", "(", ")", "[", "]", "{", "}", ".", ",", ":", "|", "="];
+    private static readonly string[] Operators =
+    [
+        "==", "!=", "<=", ">=", "//", "**", "+", "-", "*", "/", "%", "~", "<", ">", "(", ")", "[", "]", "{", "}", ".", ",", ":", "|", "=",
+    ];
 
     public static List<Token> Tokenize(string body)
     {

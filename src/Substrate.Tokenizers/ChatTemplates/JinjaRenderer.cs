@@ -191,7 +191,9 @@ internal sealed class JinjaRenderer
             (string s, "startswith") => s.StartsWith(Str(args[0]), StringComparison.Ordinal),
             (string s, "endswith") => s.EndsWith(Str(args[0]), StringComparison.Ordinal),
             (string s, "replace") => s.Replace(Str(args[0]), Str(args[1]), StringComparison.Ordinal),
-            (string s, "split") => (args.Count > 0 ? s.Split(Str(args[0])) : s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).Select(x => (object?)x).ToList(),
+            (string s, "split") => (args.Count > 0 ? s.Split(Str(args[0])) : s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
+                .Select(x => (object?)x)
+                .ToList(),
             (Dictionary<string, object?> d, "items") => d.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList(),
             (Dictionary<string, object?> d, "keys") => d.Keys.Select(k => (object?)k).ToList(),
             (Dictionary<string, object?> d, "values") => d.Values.ToList(),

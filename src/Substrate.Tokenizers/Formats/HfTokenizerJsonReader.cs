@@ -112,7 +112,8 @@ public static class HfTokenizerJsonReader
         bool split = false;
         foreach (var p in preTokenizers)
         {
-            if (TypeOf(p) != "Metaspace") throw new InvalidDataException($"unsupported pre-tokenizer '{TypeOf(p)}' for SentencePiece-style BPE (supported: Metaspace)");
+            if (TypeOf(p) != "Metaspace")
+                throw new InvalidDataException($"unsupported pre-tokenizer '{TypeOf(p)}' for SentencePiece-style BPE (supported: Metaspace)");
             meta = (Required(p, "replacement").GetString() ?? "▁")[0];
             scheme = p.TryGetProperty("prepend_scheme", out var s) ? s.GetString() ?? "always"
                 : (Bool(p, "add_prefix_space") ?? true) ? "always" : "never";

@@ -11,12 +11,16 @@ public static class HfTokenizerJsonWriter
 {
     /// <summary>Llama 3's chat template, word for word.</summary>
     public const string Llama3ChatTemplate =
-        "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+        "{% set loop_messages = messages %}{% for message in loop_messages %}" +
+        "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}" +
+        "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}" +
+        "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
 
     public static void Save(ByteLevelBpeTokenizer tokenizer, string directory, long modelMaxLength = 8192)
     {
         if (tokenizer.Merges is null)
-            throw new NotSupportedException("this tokenizer has tiktoken ranks, not an ordered merge list; only BPE tokenizers with merges can be saved as tokenizer.json");
+            throw new NotSupportedException("this tokenizer has tiktoken ranks, not an ordered merge list; "
+                + "only BPE tokenizers with merges can be saved as tokenizer.json");
         var added = tokenizer.AddedTokens.Select(a => new HfTokenizerToken(a.Id, a.Content, Added: true, a.Special, a.Normalized)).ToList();
         var tokens = tokenizer.Vocab.Select(p => new HfTokenizerToken(p.Value, p.Key)).Concat(added);
         string? Name(int? id) => id is int i ? tokenizer.IdToToken(i) : null;

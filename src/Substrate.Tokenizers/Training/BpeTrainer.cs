@@ -18,7 +18,8 @@ public static class BpeTrainer
         var specials = options.SpecialTokens.Distinct().ToArray();
         int minimum = 256 + specials.Length;
         if (options.VocabSize < minimum)
-            throw new ArgumentException($"vocab size {options.VocabSize} is below the minimum {minimum} (256 byte tokens + {specials.Length} special tokens)", nameof(options));
+            throw new ArgumentException(
+                $"vocab size {options.VocabSize} is below the minimum {minimum} (256 byte tokens + {specials.Length} special tokens)", nameof(options));
         foreach (var name in new[] { options.BosToken, options.EosToken, options.PadToken })
         {
             if (name is not null && !specials.Contains(name))

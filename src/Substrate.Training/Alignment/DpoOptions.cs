@@ -54,7 +54,8 @@ public sealed record DpoOptions
         if (Method is not ("lora" or "full")) throw new ArgumentException($"--method must be lora or full, got '{Method}'");
         if (Beta <= 0) throw new ArgumentException($"beta must be positive, got {Beta}");
         if (Method == "lora" && LoraR <= 0) throw new ArgumentException($"LoRA rank must be positive, got {LoraR}");
-        if (BatchSize <= 0 || MaxSteps <= 0 || Lr <= 0 || MaxLength < 2) throw new ArgumentException("batch size, steps, lr must be positive and max length ≥ 2");
+        if (BatchSize <= 0 || MaxSteps <= 0 || Lr <= 0 || MaxLength < 2)
+            throw new ArgumentException("batch size, steps, lr must be positive and max length ≥ 2");
         if (CheckpointEvery < 0) throw new ArgumentException($"checkpoint every must be ≥ 0, got {CheckpointEvery}");
         if (WeightDecay < 0 || Eps <= 0 || GradClip < 0) throw new ArgumentException("weight decay and grad clip must be ≥ 0, eps positive");
         if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new ArgumentException("beta1 and beta2 must lie in [0, 1)");
@@ -91,4 +92,5 @@ public sealed record DpoResult(string OutputDirectory, string Method, int Steps,
     double ChosenReward, double RejectedReward, long TrainableParameters, double TrainSeconds, string StopReason);
 
 /// <summary>One step's report.</summary>
-public sealed record DpoProgress(int Step, int MaxSteps, double Loss, double RewardAccuracy, double RewardMargin, double ChosenReward, double RejectedReward, double Lr);
+public sealed record DpoProgress(
+    int Step, int MaxSteps, double Loss, double RewardAccuracy, double RewardMargin, double ChosenReward, double RejectedReward, double Lr);

@@ -152,7 +152,9 @@ public static class DpoTrainer
         }
     }
 
-    /// <summary>The DPO loss −log σ(β·((πc − πr) − (refc − refr))) of B pairs, run backward; returns it detached, with the step's figures.</summary>
+    /// <summary>
+    /// The DPO loss −log σ(β·((πc − πr) − (refc − refr))) of B pairs, run backward; returns it detached, with the step's figures.
+    /// </summary>
     static Tensor Loss(LlamaForCausalLM model, long[] x, long[] y, float[] refLogp, double beta, out DpoStats stats)
     {
         int B = refLogp.Length / 2, T = x.Length / (2 * B);

@@ -24,7 +24,8 @@ public sealed class LoadedModel(LlamaForCausalLM model, ITokenizer tokenizer, To
         if (model.Config.VocabSize < tokenizer.VocabSize)
         {
             model.Dispose();
-            throw new InvalidDataException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {model.Config.VocabSize}");
+            throw new InvalidDataException(
+                $"{directory}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {model.Config.VocabSize}");
         }
         model.eval();
         return new LoadedModel(model, tokenizer, TokenizerLoader.LoadConfig(directory), directory);

@@ -124,7 +124,8 @@ public sealed class MultiAdapterModel : IDisposable
     private void Check(string? name)
     {
         if (name is not null && !lora.Adapters.ContainsKey(name))
-            throw new ArgumentException($"no adapter named '{name}' is loaded (loaded: {(lora.Adapters.Count == 0 ? "none" : string.Join(", ", lora.Adapters.Keys))})");
+            throw new ArgumentException(
+                $"no adapter named '{name}' is loaded (loaded: {(lora.Adapters.Count == 0 ? "none" : string.Join(", ", lora.Adapters.Keys))})");
     }
 
     public void Dispose() => lora.Dispose();

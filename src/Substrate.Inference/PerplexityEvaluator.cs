@@ -25,7 +25,8 @@ public sealed class PerplexityEvaluator
         context = contextLength ?? max;
         if (context < 1 || context > max) throw new ArgumentOutOfRangeException(nameof(contextLength), $"context must be in [1, {max}] (got {context})");
         this.stride = stride ?? context;
-        if (this.stride < 1 || this.stride > context) throw new ArgumentOutOfRangeException(nameof(stride), $"stride must be in [1, {context}] (got {this.stride})");
+        if (this.stride < 1 || this.stride > context)
+            throw new ArgumentOutOfRangeException(nameof(stride), $"stride must be in [1, {context}] (got {this.stride})");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
         this.batchSize = batchSize;
     }

@@ -18,7 +18,8 @@ public sealed class SubstrateChatClient(IInferenceEngine engine, string? model =
 {
     private readonly string defaultModel = model ?? engine.BaseModel;
 
-    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
         var updates = new List<ChatResponseUpdate>();
         await foreach (var update in GetStreamingResponseAsync(messages, options, cancellationToken)) updates.Add(update);
@@ -37,7 +38,10 @@ public sealed class SubstrateChatClient(IInferenceEngine engine, string? model =
             foreach (var call in chunk.ToolCalls ?? [])
                 contents.Add(new FunctionCallContent(call.Id, call.Name, JsonSerializer.Deserialize<Dictionary<string, object?>>(call.Arguments)));
             if (chunk.Usage is { } usage)
-                contents.Add(new UsageContent(new UsageDetails { InputTokenCount = usage.PromptTokens, OutputTokenCount = usage.CompletionTokens, TotalTokenCount = usage.TotalTokens }));
+                contents.Add(new UsageContent(new UsageDetails
+                {
+                    InputTokenCount = usage.PromptTokens, OutputTokenCount = usage.CompletionTokens, TotalTokenCount = usage.TotalTokens,
+                }));
             yield return new ChatResponseUpdate(ChatRole.Assistant, contents)
             {
                 ResponseId = id, MessageId = id, ModelId = request.Model, CreatedAt = DateTimeOffset.UtcNow,
@@ -77,7 +81,8 @@ public sealed class SubstrateChatClient(IInferenceEngine engine, string? model =
             Seed = options?.Seed,
             StopStrings = options?.StopSequences?.ToList() ?? [],
         };
-        var tools = options?.Tools?.OfType<AIFunctionDeclaration>().Select(f => new ToolDefinition(f.Name, f.Description, f.JsonSchema.GetRawText())).ToList() ?? [];
+        var tools = options?.Tools?.OfType<AIFunctionDeclaration>()
+            .Select(f => new ToolDefinition(f.Name, f.Description, f.JsonSchema.GetRawText())).ToList() ?? [];
         var choice = options?.ToolMode switch
         {
             NoneChatToolMode => ToolChoice.None,

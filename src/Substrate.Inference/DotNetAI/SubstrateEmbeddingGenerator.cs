@@ -11,11 +11,13 @@ public sealed class SubstrateEmbeddingGenerator(IInferenceEngine engine, string?
 {
     private readonly string defaultModel = model ?? engine.BaseModel;
 
-    public async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+    public async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
         var modelId = options?.ModelId ?? defaultModel;
         var result = await engine.EmbedAsync(modelId, values.ToList(), cancellationToken);
-        return new GeneratedEmbeddings<Embedding<float>>(result.Vectors.Select(v => new Embedding<float>(v) { ModelId = modelId, CreatedAt = DateTimeOffset.UtcNow }))
+        return new GeneratedEmbeddings<Embedding<float>>(
+            result.Vectors.Select(v => new Embedding<float>(v) { ModelId = modelId, CreatedAt = DateTimeOffset.UtcNow }))
         {
             Usage = new UsageDetails { InputTokenCount = result.PromptTokens, TotalTokenCount = result.PromptTokens },
         };

@@ -14,7 +14,7 @@ namespace Substrate.Bench;
 /// <summary>
 /// Serving throughput and latency: bench-12m (random init, seeded) with a small BPE tokenizer, behind
 /// <c>substrate serve</c>'s server on 127.0.0.1, streamed chat completions (SSE) from 1, 4 and 16 concurrent
-/// clients, each sending requests back to back (a ~40-token prompt, 64 new tokens). Reports generated tokens/s
+/// clients (and 64: the batch's 16 slots full, the rest queued), each sending requests back to back (a ~40-token prompt, 64 new tokens). Reports generated tokens/s
 /// over all streams, per-stream tokens/s, and p50/p99 request latency and time to first token. Continuous batching
 /// should make the aggregate at 16 streams several times the single stream's.
 /// </summary>
@@ -34,7 +34,7 @@ internal static class ServeBenchmark
         await server.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(server.Urls[0]), Timeout = TimeSpan.FromMinutes(10) };
         await Request(http, 0); // warm-up
-        foreach (var streams in new[] { 1, 4, 16 })
+        foreach (var streams in new[] { 1, 4, 16, 64 }) // 64: four times the batch slots, the rest queued
         {
             var watch = Stopwatch.StartNew();
             var results = await Task.WhenAll(Enumerable.Range(0, streams).Select(async s =>
@@ -59,6 +59,7 @@ internal static class ServeBenchmark
                 latency_p50_ms = JsonLine.Round(Percentile(all.Select(r => r.Latency), 0.5) * 1000),
                 latency_p99_ms = JsonLine.Round(Percentile(all.Select(r => r.Latency), 0.99) * 1000),
                 first_token_p50_ms = JsonLine.Round(Percentile(all.Select(r => r.FirstToken), 0.5) * 1000),
+                rss_mb = JsonLine.Round(Environment.WorkingSet / 1e6),
                 threads = get_num_threads(),
             });
         }

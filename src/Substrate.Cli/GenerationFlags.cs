@@ -68,4 +68,16 @@ public sealed class GenerationFlags
         return FormattableString.Invariant($"settings: {sampling}, repetition_penalty {options.RepetitionPenalty}, max_tokens {options.MaxTokens}")
             + stops + $" (from {model.Source}" + (given.Count > 0 ? $"; flags {string.Join(", ", given)})" : ")");
     }
+
+    /// <summary>Loads a model the way generate and chat do: its generation_config.json under the flags given, the process
+    /// runtime applied, and the effective settings said on stderr after the model loads (so bad input stays one error line).</summary>
+    public (LoadedModel Loaded, GenerationOptions Options) Load(ParseResult parsed, ModelOptionFlags runtime, string folder, string? adapter,
+        string verb)
+    {
+        var defaults = GenerationDefaults.Load(folder);
+        var options = Read(parsed, defaults);
+        var loaded = LoadedModel.Load(folder, runtime.Start(parsed), adapter);
+        Console.Error.WriteLine($"{verb}: {Describe(parsed, options, defaults)}");
+        return (loaded, options);
+    }
 }

@@ -24,11 +24,8 @@ public static class ChatVerb
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            var defaults = GenerationDefaults.Load(parsed.GetValue(model)!);
-            var settings = sampling.Read(parsed, defaults);
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Start(parsed), parsed.GetValue(adapter));
-            Console.Error.WriteLine($"chat: {sampling.Describe(parsed, settings, defaults)}");
-            Converse(loaded, parsed.GetValue(system), settings);
+            var (loaded, settings) = sampling.Load(parsed, runtime, parsed.GetValue(model)!, parsed.GetValue(adapter), "chat");
+            using (loaded) Converse(loaded, parsed.GetValue(system), settings);
             return 0;
         });
         return command;

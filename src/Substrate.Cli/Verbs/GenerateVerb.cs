@@ -19,11 +19,8 @@ public static class GenerateVerb
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            var defaults = GenerationDefaults.Load(parsed.GetValue(model)!);
-            var options = sampling.Read(parsed, defaults);
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Start(parsed), parsed.GetValue(adapter));
-            Console.Error.WriteLine($"generate: {sampling.Describe(parsed, options, defaults)}");
-            Stream(loaded, parsed.GetValue(prompt)!, options, Console.Out);
+            var (loaded, options) = sampling.Load(parsed, runtime, parsed.GetValue(model)!, parsed.GetValue(adapter), "generate");
+            using (loaded) Stream(loaded, parsed.GetValue(prompt)!, options, Console.Out);
             return 0;
         });
         return command;

@@ -18,6 +18,7 @@ public sealed class ApiException(int status, string message, string type = "inva
         ApiException api => api,
         UnknownModelException => new(404, e.Message, param: "model", code: "model_not_found"),
         PromptTooLongException => new(400, e.Message, param: "messages", code: "context_length_exceeded"),
+        LogitBiasOutOfVocabularyException => new(400, e.Message, param: "logit_bias", code: "invalid_value"),
         QueueFullException => new(429, e.Message, type: "rate_limit_error", code: "queue_full"),
         Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: 413 } => new(413, "the request body is too large", code: "request_too_large"),
         System.Text.Json.JsonException => new(400, $"the body is not valid JSON: {e.Message}", code: "invalid_json"),

@@ -65,4 +65,27 @@ public class BatchSchedulerTests
         cancel.Cancel();
         Assert.Equal(fresh, Drain(scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options })));
     }
+
+    [Fact]
+    public void Logit_bias_applies_to_its_own_row_only()
+    {
+        using var model = TinyModel.Create(maxPositions: 64);
+        var tokenizer = new ByteTokenizer();
+        var prompt = tokenizer.Encode("hello", true);
+        var options = new GenerationOptions { MaxTokens = 8, Temperature = 0 };
+        var plain = new TokenGenerator(model).Generate(prompt, options).ToList();
+        var forcedId = plain[0] == 'q' ? 'z' : 'q';
+
+        using var scheduler = new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { MaxBatch = 3 });
+        var forced = scheduler.Submit(new SequenceRequest { PromptIds = prompt,
+            Options = options with { LogitBias = new Dictionary<int, double> { [forcedId] = 100 } } });
+        var forbidden = scheduler.Submit(new SequenceRequest { PromptIds = prompt,
+            Options = options with { LogitBias = plain.Distinct().ToDictionary(id => id, _ => -100.0) } });
+        var neighbour = scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options });
+        Assert.All(Drain(forced), id => Assert.Equal(forcedId, id));
+        Assert.DoesNotContain(Drain(forbidden), plain.Contains);
+        Assert.Equal(plain, Drain(neighbour));
+        Assert.Throws<LogitBiasOutOfVocabularyException>(() => scheduler.Submit(new SequenceRequest { PromptIds = prompt,
+            Options = options with { LogitBias = new Dictionary<int, double> { [100_000] = 1 } } }));
+    }
 }

@@ -121,6 +121,9 @@ public class HttpApiTests(TinyServer server) : IClassFixture<TinyServer>
     [InlineData("""
         {"model":"tiny","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"enum":[]}}}}
         """, 400, "invalid_value", "response_format.json_schema.schema")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logit_bias":{"100000":1}}""", 400, "invalid_value", "logit_bias")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logit_bias":{"a":1}}""", 400, "invalid_value", "logit_bias.a")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logit_bias":{"5":101}}""", 400, "invalid_value", "logit_bias.5")]
     public async Task Bad_requests_get_openai_error_bodies(string body, int status, string? code, string? param)
     {
         using var http = server.Http();

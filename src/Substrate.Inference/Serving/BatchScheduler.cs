@@ -59,7 +59,7 @@ public sealed class BatchScheduler : IDisposable
     /// Cancelling <paramref name="cancellation"/> (a client gone) ends it and frees its slot at the next step.</summary>
     public ChannelReader<SequenceEvent> Submit(SequenceRequest request, CancellationToken cancellation = default)
     {
-        request.Options.Validate();
+        request.Options.Validate(allowed.Length); // the ids both the model and the tokenizer know
         if (request.PromptIds.Count == 0) throw new ArgumentException("the prompt is empty: give at least one token");
         if (request.PromptIds.Count >= Context) throw new PromptTooLongException(request.PromptIds.Count, Context);
         foreach (var id in request.PromptIds)

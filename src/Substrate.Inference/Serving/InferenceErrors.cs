@@ -14,3 +14,7 @@ public sealed class PromptTooLongException(int tokens, int context)
 /// <summary>No model or adapter by that name (HTTP 404).</summary>
 public sealed class UnknownModelException(string model, IEnumerable<string> known)
     : ArgumentException($"the model '{model}' does not exist; known: {string.Join(", ", known)}");
+
+/// <summary>A logit bias names a token id outside the vocabulary (HTTP 400, parameter logit_bias).</summary>
+public sealed class LogitBiasOutOfVocabularyException(int id, int vocabSize)
+    : ArgumentException($"logit_bias: token id {id} is outside the vocabulary [0, {vocabSize})");

@@ -80,21 +80,23 @@ public class BatchingAndAdapterTests(TinyServer server) : IClassFixture<TinyServ
     }
 
     [Fact]
-    public async Task A_full_queue_answers_429()
+    public async Task Batch_slots_plus_queue_are_admitted_at_once_and_the_next_gets_429_with_retry_after()
     {
-        using var engine = TinyServer.CreateEngine(new BatchSchedulerOptions { MaxBatch = 1, QueueCapacity = 1 });
+        const int Batch = 2, Queue = 3;
+        using var engine = TinyServer.CreateEngine(new BatchSchedulerOptions { MaxBatch = Batch, QueueCapacity = Queue });
         await using var small = SubstrateServer.Create(engine, new ServerOptions { Urls = ["http://127.0.0.1:0"] });
         await small.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(small.Urls[0]) };
         var body = """{"model":"tiny","prompt":"the","max_tokens":1000,"temperature":0}""";
         StringContent Body() => new(body, Encoding.UTF8, "application/json");
-        var running = new List<Task<HttpResponseMessage>> { http.PostAsync("/v1/completions", Body()) };
-        Assert.True(SpinWait.SpinUntil(() => engine.ActiveSequences == 1, 10000));
-        running.Add(http.PostAsync("/v1/completions", Body()));
-        Assert.True(SpinWait.SpinUntil(() => engine.QueueDepth == 1, 10000));
+        // All at once, before the scheduler has taken any into a slot: the admitted count, not the queue alone, decides.
+        var running = Enumerable.Range(0, Batch + Queue).Select(_ => http.PostAsync("/v1/completions", Body())).ToList();
+        Assert.True(SpinWait.SpinUntil(() => engine.ActiveSequences == Batch && engine.QueueDepth == Queue, 10000),
+            $"{engine.ActiveSequences} running, {engine.QueueDepth} waiting");
         var refused = await http.PostAsync("/v1/completions", Body());
         Assert.Equal(System.Net.HttpStatusCode.TooManyRequests, refused.StatusCode);
         Assert.Equal("queue_full", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetProperty("code").GetString());
-        foreach (var r in await Task.WhenAll(running)) Assert.True(r.IsSuccessStatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(QueueFullException.RetrySeconds), refused.Headers.RetryAfter?.Delta);
+        foreach (var r in await Task.WhenAll(running)) Assert.True(r.IsSuccessStatusCode, $"{(int)r.StatusCode}");
     }
 }

@@ -149,7 +149,8 @@ public sealed class BatchScheduler : IDisposable
             sequence.Row = active.Count;
             active.Add(sequence);
             activeCount = active.Count;
-            Prefill(sequence);
+            try { Prefill(sequence); }
+            catch (Exception e) when (e is not OutOfMemoryException) { sequence.Fail(e); } // this row only; released next step
         }
     }
 
@@ -181,7 +182,9 @@ public sealed class BatchScheduler : IDisposable
         {
             var sequence = active[i];
             sequence.Position++;
-            Choose(sequence, logits[i, 0]);
+            // A failure in one row (its constraint, its sampler: NaN logits) ends that row, never its neighbours.
+            try { Choose(sequence, logits[i, 0]); }
+            catch (Exception e) when (e is not OutOfMemoryException) { sequence.Fail(e); }
             sequence.Stats.DecodeTime = sequence.Clock.Elapsed - sequence.Stats.PrefillTime;
         }
     }

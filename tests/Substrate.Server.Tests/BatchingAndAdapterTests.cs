@@ -55,6 +55,41 @@ public class BatchingAndAdapterTests(TinyServer server) : IClassFixture<TinyServ
         Assert.Equal("tiny:b", viaSdk.Value.Model);
     }
 
+    private async Task<long> GeneratedTokensTotal()
+    {
+        using var http = server.Http();
+        var line = (await http.GetStringAsync("/metrics")).Split('\n').Single(l => l.StartsWith("substrate_generated_tokens_total "));
+        return long.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task Tokens_streamed_to_a_client_that_disconnects_are_counted()
+    {
+        using var http = server.Http();
+        for (var seed = 0; seed < 10; seed++) // a random model may end early (EOS): try seeds until one streams 5 tokens
+        {
+            var before = await GeneratedTokensTotal();
+            using var cancel = new CancellationTokenSource();
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+            {
+                Content = new StringContent($$"""{"model":"tiny","prompt":"go on","stream":true,"max_tokens":100000,"temperature":1,"seed":{{seed}}}""",
+                    Encoding.UTF8, "application/json"),
+            };
+            var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancel.Token));
+            var events = new List<string>();
+            while (events.Count < 5 && await reader.ReadLineAsync(cancel.Token) is { } line)
+                if (line.StartsWith("data: ", StringComparison.Ordinal)) events.Add(line);
+            cancel.Cancel();
+            response.Dispose();
+            Assert.True(SpinWait.SpinUntil(() => server.Engine.ActiveSequences == 0, 5000), "the slot was not freed");
+            if (events.Count < 5 || events.Any(e => e.Contains("finish_reason\":\"", StringComparison.Ordinal) || e.Contains("[DONE]"))) continue;
+            Assert.True(await GeneratedTokensTotal() - before >= events.Count, "the streamed tokens were not counted");
+            return;
+        }
+        Assert.Fail("no request streamed 5 tokens before its client left");
+    }
+
     [Fact]
     public async Task A_client_that_disconnects_frees_its_slot()
     {

@@ -31,6 +31,12 @@ public sealed record GenerationOptions
     /// logits &lt; 0 multiplied; 1 = off.</summary>
     public double RepetitionPenalty { get; init; } = 1.0;
 
+    /// <summary>Added to the logits of these token ids before sampling (greedy too), after the repetition penalty; each in
+    /// [-<see cref="MaxLogitBias"/>, <see cref="MaxLogitBias"/>]: +100 all but forces a token, -100 all but forbids it.</summary>
+    public IReadOnlyDictionary<int, double> LogitBias { get; init; } = new Dictionary<int, double>();
+
+    public const double MaxLogitBias = 100;
+
     /// <summary>Seeds the sampler's generator; null = a fresh random seed.</summary>
     public long? Seed { get; init; }
 
@@ -56,5 +62,16 @@ public sealed record GenerationOptions
         if (!(RepetitionPenalty > 0)) throw new ArgumentException($"RepetitionPenalty must be > 0 (got {RepetitionPenalty})");
         if (Decoder == DecoderImplementation.Fast && !UseCache) throw new ArgumentException("Decoder = Fast needs UseCache = true");
         if (StopStrings.Any(string.IsNullOrEmpty)) throw new ArgumentException("StopStrings must not contain empty strings");
+        foreach (var (id, bias) in LogitBias)
+            if (id < 0 || !(Math.Abs(bias) <= MaxLogitBias))
+                throw new ArgumentException($"LogitBias: token {id} must be ≥ 0 and its bias in [-{MaxLogitBias}, {MaxLogitBias}] (got {bias})");
+    }
+
+    /// <summary><see cref="Validate()"/>, and every <see cref="LogitBias"/> id inside the vocabulary [0, vocabSize).</summary>
+    public void Validate(int vocabSize)
+    {
+        Validate();
+        foreach (var id in LogitBias.Keys)
+            if (id >= vocabSize) throw new LogitBiasOutOfVocabularyException(id, vocabSize);
     }
 }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Substrate.Inference;
 
 /// <summary>
-/// Picks the next token from one position's logits: repetition penalty, then temperature
+/// Picks the next token from one position's logits: repetition penalty, logit bias, then temperature
 /// (0 = argmax), top-k, top-p, and a draw from a seeded <see cref="torch.Generator"/>.
 /// Safe for every accepted value: a penalty of 1e-300 or a temperature of 1e-38 overflows to the largest float, never to
 /// infinity minus infinity, so the distribution is never NaN; logits that already hold NaN are an error, not a draw.
@@ -14,15 +14,18 @@ public sealed class Sampler : IDisposable
     private readonly double temperature, topP, repetitionPenalty;
     private readonly int topK;
     private readonly torch.Generator random;
+    private readonly IReadOnlyDictionary<int, double> bias;
 
-    public Sampler(double temperature = 1.0, int topK = 0, double topP = 1.0, double repetitionPenalty = 1.0, long? seed = null)
+    public Sampler(double temperature = 1.0, int topK = 0, double topP = 1.0, double repetitionPenalty = 1.0, long? seed = null,
+        IReadOnlyDictionary<int, double>? logitBias = null)
     {
         (this.temperature, this.topK, this.topP, this.repetitionPenalty) = (temperature, topK, topP, repetitionPenalty);
+        bias = logitBias ?? new Dictionary<int, double>();
         random = new torch.Generator((ulong)(seed ?? Random.Shared.NextInt64()));
     }
 
     public Sampler(GenerationOptions options)
-        : this(options.Temperature, options.TopK, options.TopP, options.RepetitionPenalty, options.Seed) { }
+        : this(options.Temperature, options.TopK, options.TopP, options.RepetitionPenalty, options.Seed, options.LogitBias) { }
 
     /// <summary>As <see cref="Sample(Tensor, IReadOnlyCollection{int})"/> for logits in memory; greedy decoding
     /// (the repetition penalty, then argmax) runs here without TorchSharp ops, with the same result.</summary>
@@ -40,6 +43,7 @@ public sealed class Sampler : IDisposable
             double value = logits[i];
             if (double.IsNaN(value)) throw NonFinite();
             if (penalized?.Contains(i) == true) value = Math.Clamp(value > 0 ? value / repetitionPenalty : value * repetitionPenalty, -float.MaxValue, float.MaxValue);
+            if (bias.Count > 0 && bias.TryGetValue(i, out var b)) value += b;
             if (value > bestValue || best < 0) (best, bestValue) = (i, value);
         }
         return best;
@@ -57,6 +61,11 @@ public sealed class Sampler : IDisposable
             var old = x.index_select(0, seen);                                               // (n)
             var penalized = where(old > 0, old / repetitionPenalty, old * repetitionPenalty); // (n), ±inf for a tiny penalty
             x = x.index_copy(0, seen, penalized.clamp(-float.MaxValue, float.MaxValue));
+        }
+        if (bias.Count > 0)
+        {
+            var ids = tensor(bias.Keys.Select(i => (long)i).ToArray());                      // (n)
+            x = x.index_add(0, ids, tensor(bias.Values.Select(b => (float)b).ToArray()), 1); // (V); -inf (masked) stays -inf
         }
         if (temperature == 0) return (int)x.argmax().item<long>();
         x = (x - x.max()) / temperature; // ≤ 0 and the best exactly 0: a tiny temperature gives -inf, never inf - inf

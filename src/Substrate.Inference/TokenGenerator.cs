@@ -26,7 +26,7 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
     /// stop strings are for whoever decodes the text). <paramref name="stats"/>, when given, is filled in as tokens come.</summary>
     public IEnumerable<int> Generate(IReadOnlyList<int> prompt, GenerationOptions options, StopRules stops, GenerationStats? stats = null)
     {
-        options.Validate();
+        options.Validate(model.Config.VocabSize);
         var context = model.Config.MaxPositionEmbeddings;
         if (prompt.Count == 0) throw new ArgumentException("the prompt is empty: give at least one token (e.g. BOS)");
         if (prompt.Count > context)

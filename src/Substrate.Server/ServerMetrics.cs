@@ -35,6 +35,10 @@ public sealed class ServerMetrics(IInferenceEngine engine)
         Interlocked.Add(ref generatedTokens, generated);
     }
 
+    /// <summary>Enumerates a completion's chunks, counting its tokens as they arrive (<see cref="MeteredChunks"/>).</summary>
+    public MeteredChunks Meter(IAsyncEnumerable<CompletionChunk> chunks, CancellationToken cancellation) =>
+        new(chunks.GetAsyncEnumerator(cancellation), this);
+
     public string Render()
     {
         var text = new StringBuilder();

@@ -3,7 +3,8 @@ using Microsoft.AspNetCore.Http;
 
 namespace Substrate.Server;
 
-/// <summary>Server-sent events as OpenAI clients read them: <c>data: {json}\n\n</c> per chunk, then <c>data: [DONE]\n\n</c>.</summary>
+/// <summary>Server-sent events as OpenAI clients read them: <c>data: {json}\n\n</c> per chunk, then <c>data: [DONE]\n\n</c>;
+/// a stream that fails after it started sends <c>data: {"error": {…}}</c> before <c>[DONE]</c>.</summary>
 public sealed class ServerSentEvents(HttpResponse response)
 {
     public void Start()
@@ -14,9 +15,11 @@ public sealed class ServerSentEvents(HttpResponse response)
         response.Headers["X-Accel-Buffering"] = "no";
     }
 
-    public async Task Send<T>(T chunk, CancellationToken cancellation)
+    public Task Send<T>(T chunk, CancellationToken cancellation) => Event(JsonSerializer.Serialize(chunk, WireJson.Options), cancellation);
+
+    private async Task Event(string json, CancellationToken cancellation)
     {
-        await response.WriteAsync("data: " + JsonSerializer.Serialize(chunk, WireJson.Options) + "\n\n", cancellation);
+        await response.WriteAsync("data: " + json + "\n\n", cancellation);
         await response.Body.FlushAsync(cancellation);
     }
 
@@ -24,5 +27,16 @@ public sealed class ServerSentEvents(HttpResponse response)
     {
         await response.WriteAsync("data: [DONE]\n\n", cancellation);
         await response.Body.FlushAsync(cancellation);
+    }
+
+    /// <summary>The response is an event stream already under way (its status and headers sent).</summary>
+    public static bool Started(HttpResponse response) => response.HasStarted && response.ContentType == "text/event-stream";
+
+    /// <summary>Ends a started stream with OpenAI's error shape as an event, then <c>[DONE]</c>.</summary>
+    public static async Task Fail(HttpResponse response, ApiException error)
+    {
+        var events = new ServerSentEvents(response);
+        await events.Event(JsonSerializer.Serialize(ErrorBody.Of(error)), CancellationToken.None); // param and code stay, null or not
+        await events.Done(CancellationToken.None);
     }
 }

@@ -75,6 +75,11 @@ public sealed class SubstrateServer : IAsyncDisposable
         {
             await ErrorBody.Write(context, ApiException.From(e) ?? Internal(context, e));
         }
+        catch (Exception e) when (ServerSentEvents.Started(context.Response))
+        {
+            // A stream that fails after it started ends with an error event and [DONE], never a silent cut.
+            await ServerSentEvents.Fail(context.Response, ApiException.From(e) ?? Internal(context, e));
+        }
         finally
         {
             metrics.Request(EndpointLabel(context), context.Response.StatusCode, clock.Elapsed.TotalSeconds);

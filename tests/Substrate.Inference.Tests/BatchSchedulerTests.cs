@@ -65,4 +65,62 @@ public class BatchSchedulerTests
         cancel.Cancel();
         Assert.Equal(fresh, Drain(scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options })));
     }
+
+    [Fact]
+    public void Logit_bias_applies_to_its_own_row_only()
+    {
+        using var model = TinyModel.Create(maxPositions: 64);
+        var tokenizer = new ByteTokenizer();
+        var prompt = tokenizer.Encode("hello", true);
+        var options = new GenerationOptions { MaxTokens = 8, Temperature = 0 };
+        var plain = new TokenGenerator(model).Generate(prompt, options).ToList();
+        var forcedId = plain[0] == 'q' ? 'z' : 'q';
+
+        using var scheduler = new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { MaxBatch = 3 });
+        var forced = scheduler.Submit(new SequenceRequest { PromptIds = prompt,
+            Options = options with { LogitBias = new Dictionary<int, double> { [forcedId] = 100 } } });
+        var forbidden = scheduler.Submit(new SequenceRequest { PromptIds = prompt,
+            Options = options with { LogitBias = plain.Distinct().ToDictionary(id => id, _ => -100.0) } });
+        var neighbour = scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options });
+        Assert.All(Drain(forced), id => Assert.Equal(forcedId, id));
+        Assert.DoesNotContain(Drain(forbidden), plain.Contains);
+        Assert.Equal(plain, Drain(neighbour));
+        Assert.Throws<LogitBiasOutOfVocabularyException>(() => scheduler.Submit(new SequenceRequest { PromptIds = prompt,
+            Options = options with { LogitBias = new Dictionary<int, double> { [100_000] = 1 } } }));
+    }
+
+    /// <summary>A constraint that allows every token for <paramref name="healthySteps"/> steps, then throws, as a broken
+    /// constraint or a sampler meeting NaN logits would.</summary>
+    private sealed class ThrowingConstraint(int healthySteps) : ITokenConstraint
+    {
+        private int steps;
+        public bool IsComplete => false;
+        public void Advance(int id) { }
+
+        public void Allowed(bool[] allowed)
+        {
+            if (steps++ >= healthySteps) throw new InvalidOperationException("the model's logits hold NaN (are its weights corrupt?)");
+            Array.Fill(allowed, true);
+        }
+    }
+
+    [Theory]
+    [InlineData(0)] // fails at its prefill
+    [InlineData(3)] // fails mid-decode, in the batched step
+    public void A_failing_row_ends_with_its_error_and_its_neighbours_finish_unchanged(int healthySteps)
+    {
+        using var model = TinyModel.Create(maxPositions: 64);
+        var tokenizer = new ByteTokenizer();
+        var prompts = new[] { "a", "hello there", "xyz 123" }.Select(p => tokenizer.Encode(p, true)).ToArray();
+        var options = new GenerationOptions { MaxTokens = 12, Temperature = 0 };
+        using var scheduler = new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { MaxBatch = 4 });
+        var alone = prompts.Select(p => Drain(scheduler.Submit(new SequenceRequest { PromptIds = p, Options = options }))).ToArray();
+
+        var healthy = prompts.Select(p => scheduler.Submit(new SequenceRequest { PromptIds = p, Options = options })).ToList();
+        var hostile = scheduler.Submit(new SequenceRequest { PromptIds = prompts[1], Options = options, Constraint = new ThrowingConstraint(healthySteps) });
+        var error = Assert.Throws<InvalidOperationException>(() => Drain(hostile));
+        Assert.Contains("NaN", error.Message);
+        for (var i = 0; i < prompts.Length; i++) Assert.Equal(alone[i], Drain(healthy[i]));
+        Assert.Equal(alone[0], Drain(scheduler.Submit(new SequenceRequest { PromptIds = prompts[0], Options = options }))); // still serving
+    }
 }

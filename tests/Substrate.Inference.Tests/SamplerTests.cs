@@ -14,6 +14,24 @@ public class SamplerTests
         Assert.Equal(1, s.Sample(logits, []));
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1.0)]
+    public void Logit_bias_plus_100_forces_a_token_and_minus_100_forbids_it(double temperature)
+    {
+        using var logits = Logits();
+        var values = logits.data<float>().ToArray();
+        using var forced = new Sampler(temperature, seed: 1, logitBias: new Dictionary<int, double> { [3] = 100 });
+        using var forbidden = new Sampler(temperature, seed: 1, logitBias: new Dictionary<int, double> { [0] = -100, [1] = -100, [2] = -100, [4] = -100 });
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(3, forced.Sample(logits, []));
+            Assert.Equal(3, forced.Sample(values, []));   // the greedy path without TorchSharp too
+            Assert.Equal(3, forbidden.Sample(logits, []));
+            Assert.Equal(3, forbidden.Sample(values, []));
+        }
+    }
+
     [Fact]
     public void RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogits()
     {

@@ -56,6 +56,41 @@ public class BatchingAndAdapterTests(TinyServer server) : IClassFixture<TinyServ
         Assert.Equal("tiny:b", viaSdk.Value.Model);
     }
 
+    private async Task<long> GeneratedTokensTotal()
+    {
+        using var http = server.Http();
+        var line = (await http.GetStringAsync("/metrics")).Split('\n').Single(l => l.StartsWith("substrate_generated_tokens_total "));
+        return long.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task Tokens_streamed_to_a_client_that_disconnects_are_counted()
+    {
+        using var http = server.Http();
+        for (var seed = 0; seed < 10; seed++) // a random model may end early (EOS): try seeds until one streams 5 tokens
+        {
+            var before = await GeneratedTokensTotal();
+            using var cancel = new CancellationTokenSource();
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+            {
+                Content = new StringContent($$"""{"model":"tiny","prompt":"go on","stream":true,"max_tokens":100000,"temperature":1,"seed":{{seed}}}""",
+                    Encoding.UTF8, "application/json"),
+            };
+            var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token);
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancel.Token));
+            var events = new List<string>();
+            while (events.Count < 5 && await reader.ReadLineAsync(cancel.Token) is { } line)
+                if (line.StartsWith("data: ", StringComparison.Ordinal)) events.Add(line);
+            cancel.Cancel();
+            response.Dispose();
+            Assert.True(SpinWait.SpinUntil(() => server.Engine.ActiveSequences == 0, 5000), "the slot was not freed");
+            if (events.Count < 5 || events.Any(e => e.Contains("finish_reason\":\"", StringComparison.Ordinal) || e.Contains("[DONE]"))) continue;
+            Assert.True(await GeneratedTokensTotal() - before >= events.Count, "the streamed tokens were not counted");
+            return;
+        }
+        Assert.Fail("no request streamed 5 tokens before its client left");
+    }
+
     [Fact]
     public async Task A_client_that_disconnects_frees_its_slot()
     {
@@ -81,21 +116,23 @@ public class BatchingAndAdapterTests(TinyServer server) : IClassFixture<TinyServ
     }
 
     [Fact]
-    public async Task A_full_queue_answers_429()
+    public async Task Batch_slots_plus_queue_are_admitted_at_once_and_the_next_gets_429_with_retry_after()
     {
-        using var engine = TinyServer.CreateEngine(new BatchSchedulerOptions { MaxBatch = 1, QueueCapacity = 1 });
+        const int Batch = 2, Queue = 3;
+        using var engine = TinyServer.CreateEngine(new BatchSchedulerOptions { MaxBatch = Batch, QueueCapacity = Queue });
         await using var small = SubstrateServer.Create(engine, new ServerOptions { Urls = ["http://127.0.0.1:0"] });
         await small.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(small.Urls[0]) };
         var body = """{"model":"tiny","prompt":"the","max_tokens":1000,"temperature":0}""";
         StringContent Body() => new(body, Encoding.UTF8, "application/json");
-        var running = new List<Task<HttpResponseMessage>> { http.PostAsync("/v1/completions", Body()) };
-        Assert.True(SpinWait.SpinUntil(() => engine.ActiveSequences == 1, 10000));
-        running.Add(http.PostAsync("/v1/completions", Body()));
-        Assert.True(SpinWait.SpinUntil(() => engine.QueueDepth == 1, 10000));
+        // All at once, before the scheduler has taken any into a slot: the admitted count, not the queue alone, decides.
+        var running = Enumerable.Range(0, Batch + Queue).Select(_ => http.PostAsync("/v1/completions", Body())).ToList();
+        Assert.True(SpinWait.SpinUntil(() => engine.ActiveSequences == Batch && engine.QueueDepth == Queue, 10000),
+            $"{engine.ActiveSequences} running, {engine.QueueDepth} waiting");
         var refused = await http.PostAsync("/v1/completions", Body());
         Assert.Equal(System.Net.HttpStatusCode.TooManyRequests, refused.StatusCode);
         Assert.Equal("queue_full", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetProperty("code").GetString());
-        foreach (var r in await Task.WhenAll(running)) Assert.True(r.IsSuccessStatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(QueueFullException.RetrySeconds), refused.Headers.RetryAfter?.Delta);
+        foreach (var r in await Task.WhenAll(running)) Assert.True(r.IsSuccessStatusCode, $"{(int)r.StatusCode}");
     }
 }

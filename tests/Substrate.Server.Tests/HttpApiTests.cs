@@ -100,9 +100,30 @@ public class HttpApiTests(TinyServer server) : IClassFixture<TinyServer>
     [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"frequency_penalty":0.5}""", 400, "unsupported_value", "frequency_penalty")]
     [InlineData("""{"model":"tiny","messages":[{"role":"wizard","content":"hi"}]}""", 400, null, "messages[0].role")]
     [InlineData("""{"messages":[{"role":"user","content":"hi"}]}""", 400, "missing_required_parameter", "model")]
-    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}}""", 400, null, "response_format")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}}""", 400, null, "response_format.json_schema.schema")]
     [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":21}""", 400, "invalid_value", "top_logprobs")]
-    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"tool_choice":{"function":{"name":7}}}""", 400, null, "tool_choice")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"tool_choice":{"function":{"name":7}}}""", 400, null, "tool_choice.function.name")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":[{"type":"text","text":5}]}]}""", 400, "invalid_type", "messages[0].content[0].text")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"tool_choice":"required"}""", 400, "invalid_value", "tool_choice")]
+    [InlineData("""
+        {"model":"tiny","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]}
+        """, 400, "invalid_value", "tools[1].function.name")]
+    [InlineData("""
+        {"model":"tiny","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":""}}]}
+        """, 400, "invalid_value", "tools[0].function.name")]
+    [InlineData("""
+        {"model":"tiny","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"retrieval","function":{"name":"f"}}]}
+        """, 400, "invalid_value", "tools[0].type")]
+    [InlineData("""
+        {"model":"tiny","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f",
+        "parameters":{"type":"object","properties":{"d":{"type":"string","format":"date"}}}}}]}
+        """, 400, "invalid_value", "tools[0].function.parameters")]
+    [InlineData("""
+        {"model":"tiny","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"enum":[]}}}}
+        """, 400, "invalid_value", "response_format.json_schema.schema")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logit_bias":{"100000":1}}""", 400, "invalid_value", "logit_bias")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logit_bias":{"a":1}}""", 400, "invalid_value", "logit_bias.a")]
+    [InlineData("""{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logit_bias":{"5":101}}""", 400, "invalid_value", "logit_bias.5")]
     public async Task Bad_requests_get_openai_error_bodies(string body, int status, string? code, string? param)
     {
         using var http = server.Http();

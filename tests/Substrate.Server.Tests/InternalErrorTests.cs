@@ -20,8 +20,18 @@ public class InternalErrorTests
         public int ActiveSequences => 0;
         public GenerationDefaults GenerationDefaults => GenerationDefaults.HuggingFace;
 
+        /// <summary>True: the stream starts (one token) and then fails; false: it fails before its first chunk.</summary>
+        public bool FailMidStream { get; init; }
+
         public IAsyncEnumerable<CompletionChunk> StreamAsync(CompletionRequest request, CancellationToken cancellation = default) =>
-            throw new ExternalException(Leak);
+            FailMidStream ? OneTokenThenFail() : throw new ExternalException(Leak);
+
+        private static async IAsyncEnumerable<CompletionChunk> OneTokenThenFail()
+        {
+            yield return new CompletionChunk("Hel");
+            await Task.Yield();
+            throw new InvalidOperationException("generation failed: the model's logits hold NaN", new ExternalException(Leak));
+        }
 
         public Task<EmbeddingResult> EmbedAsync(string model, IReadOnlyList<string> inputs, CancellationToken cancellation = default) =>
             throw new NullReferenceException(Leak);
@@ -45,5 +55,26 @@ public class InternalErrorTests
         Assert.Equal("server_error", error.GetProperty("type").GetString());
         Assert.Equal("internal_error", error.GetProperty("code").GetString());
         foreach (var leak in new[] { "libc10", "frame", "/home", "Exception", "nan" }) Assert.DoesNotContain(leak, text);
+    }
+
+    [Theory]
+    [InlineData("/v1/chat/completions", """{"model":"broken","messages":[{"role":"user","content":"hi"}],"stream":true}""")]
+    [InlineData("/v1/completions", """{"model":"broken","prompt":"hi","stream":true}""")]
+    public async Task A_stream_that_fails_after_it_started_ends_with_an_error_event_then_done(string path, string body)
+    {
+        using var engine = new FailingEngine { FailMidStream = true };
+        await using var server = SubstrateServer.Create(engine, new ServerOptions { Urls = ["http://127.0.0.1:0"] });
+        await server.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(server.Urls[0]) };
+        using var response = await http.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("Hel", events[^3]);
+        Assert.Equal("data: [DONE]", events[^1]);
+        var error = JsonDocument.Parse(events[^2]["data: ".Length..]).RootElement.GetProperty("error");
+        Assert.Equal("server_error", error.GetProperty("type").GetString());
+        Assert.Equal("internal_error", error.GetProperty("code").GetString());
+        Assert.Equal(JsonValueKind.Null, error.GetProperty("param").ValueKind);
+        foreach (var leak in new[] { "libc10", "frame", "/home", "Exception", "nan", "NaN" }) Assert.DoesNotContain(leak, events[^2]);
     }
 }

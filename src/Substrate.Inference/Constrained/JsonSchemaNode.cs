@@ -26,7 +26,7 @@ public sealed record JsonSchemaNode(JsonKind Kind)
     public bool Free { get; init; }
 
     private static readonly HashSet<string> Known = ["type", "properties", "required", "additionalProperties", "items", "enum", "const",
-        "description", "title", "$schema", "default", "examples", "strict", "format", "name", "schema"];
+        "description", "title", "$schema", "default", "examples", "strict", "name", "schema"];
 
     public static JsonSchemaNode Parse(string schema)
     {
@@ -45,18 +45,23 @@ public sealed record JsonSchemaNode(JsonKind Kind)
         foreach (var p in e.EnumerateObject())
             if (!Known.Contains(p.Name)) throw new ArgumentException($"{path}: the schema keyword '{p.Name}' is not supported by constrained decoding");
         if (e.TryGetProperty("enum", out var en))
-            return new JsonSchemaNode(JsonKind.Enum) { Values = en.EnumerateArray().Select(v => JsonSerializer.Serialize(v)).ToList() };
+            return en.ValueKind == JsonValueKind.Array && en.GetArrayLength() > 0
+                ? new JsonSchemaNode(JsonKind.Enum) { Values = en.EnumerateArray().Select(v => JsonSerializer.Serialize(v)).ToList() }
+                : throw new ArgumentException($"{path}.enum: must be a non-empty array");
         if (e.TryGetProperty("const", out var c)) return new JsonSchemaNode(JsonKind.Enum) { Values = [JsonSerializer.Serialize(c)] };
-        var type = e.TryGetProperty("type", out var t) ? t.ValueKind == JsonValueKind.Array
-            ? t.EnumerateArray().Select(x => x.GetString()).FirstOrDefault(x => x != "null") ?? "null" : t.GetString() : null;
-        switch (type)
+        if (e.TryGetProperty("additionalProperties", out var ap) && ap.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+            Parse(ap, $"{path}.additionalProperties");
+        switch (TypeName(e, path))
         {
             case null when e.TryGetProperty("properties", out _):
             case "object":
                 var properties = new List<(string, JsonSchemaNode)>();
                 if (e.TryGetProperty("properties", out var ps))
+                {
+                    if (ps.ValueKind != JsonValueKind.Object) throw new ArgumentException($"{path}.properties: must be an object");
                     foreach (var p in ps.EnumerateObject()) properties.Add((p.Name, Parse(p.Value, $"{path}.{p.Name}")));
-                var required = e.TryGetProperty("required", out var r) ? r.EnumerateArray().Select(x => x.GetString()!).ToHashSet() : [];
+                }
+                var required = RequiredNames(e, path);
                 foreach (var name in required)
                     if (properties.All(p => p.Item1 != name)) throw new ArgumentException($"{path}: required property '{name}' is not among the properties");
                 return new JsonSchemaNode(JsonKind.Object) { Properties = properties, Required = required, Free = !e.TryGetProperty("properties", out _) };
@@ -67,7 +72,25 @@ public sealed record JsonSchemaNode(JsonKind Kind)
             case "boolean": return new JsonSchemaNode(JsonKind.Boolean);
             case "null": return new JsonSchemaNode(JsonKind.Null);
             case null: return Any;
-            default: throw new ArgumentException($"{path}: unknown type '{type}'");
+            case var type: throw new ArgumentException($"{path}: unknown type '{type}'");
         }
+    }
+
+    /// <summary>The schema's type: a string, or a list's first non-null entry; null when it names none.</summary>
+    private static string? TypeName(JsonElement e, string path)
+    {
+        if (!e.TryGetProperty("type", out var t)) return null;
+        if (t.ValueKind == JsonValueKind.String) return t.GetString();
+        if (t.ValueKind == JsonValueKind.Array && t.GetArrayLength() > 0 && t.EnumerateArray().All(x => x.ValueKind == JsonValueKind.String))
+            return t.EnumerateArray().Select(x => x.GetString()).FirstOrDefault(x => x != "null") ?? "null";
+        throw new ArgumentException($"{path}.type: must be a type name or a non-empty list of them");
+    }
+
+    private static HashSet<string> RequiredNames(JsonElement e, string path)
+    {
+        if (!e.TryGetProperty("required", out var r)) return [];
+        if (r.ValueKind != JsonValueKind.Array || r.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.String))
+            throw new ArgumentException($"{path}.required: must be an array of property names");
+        return r.EnumerateArray().Select(x => x.GetString()!).ToHashSet();
     }
 }

@@ -12,7 +12,8 @@ public sealed record BatchSchedulerOptions
     /// <summary>Sequences decoded together (KV-cache slots).</summary>
     public int MaxBatch { get; init; } = 16;
 
-    /// <summary>Requests waiting for a slot; one more is refused (<see cref="QueueFullException"/>).</summary>
+    /// <summary>Requests waiting for a slot: <see cref="MaxBatch"/> + this many are admitted at once, one more is refused
+    /// (<see cref="QueueFullException"/>).</summary>
     public int QueueCapacity { get; init; } = 64;
 }
 
@@ -36,6 +37,7 @@ public sealed class BatchScheduler : IDisposable
     private readonly CancellationTokenSource stopping = new();
     private readonly bool[] allowed;
     private volatile int activeCount;
+    private int admitted; // sequences and work items submitted and not yet retired: at most MaxBatch + QueueCapacity
 
     public BatchScheduler(LlamaForCausalLM model, ITokenizer tokenizer, BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null)
     {
@@ -44,7 +46,7 @@ public sealed class BatchScheduler : IDisposable
         if (this.options.MaxBatch < 1 || this.options.QueueCapacity < 1) throw new ArgumentException("MaxBatch and QueueCapacity must be ≥ 1");
         cache = model.CreateCache(this.options.MaxBatch);
         allowed = new bool[Math.Min(model.Config.VocabSize, tokenizer.VocabSize)];
-        queue = Channel.CreateBounded<object>(new BoundedChannelOptions(this.options.QueueCapacity) { SingleReader = true });
+        queue = Channel.CreateUnbounded<object>(); // bounded by Reserve; not SingleReader, whose reader cannot Count
         thread = new Thread(Loop) { IsBackground = true, Name = "substrate-scheduler" };
         thread.Start();
     }
@@ -59,24 +61,41 @@ public sealed class BatchScheduler : IDisposable
     /// Cancelling <paramref name="cancellation"/> (a client gone) ends it and frees its slot at the next step.</summary>
     public ChannelReader<SequenceEvent> Submit(SequenceRequest request, CancellationToken cancellation = default)
     {
-        request.Options.Validate();
+        request.Options.Validate(allowed.Length); // the ids both the model and the tokenizer know
         if (request.PromptIds.Count == 0) throw new ArgumentException("the prompt is empty: give at least one token");
         if (request.PromptIds.Count >= Context) throw new PromptTooLongException(request.PromptIds.Count, Context);
         foreach (var id in request.PromptIds)
             if ((uint)id >= (uint)model.Config.VocabSize) throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {model.Config.VocabSize})");
         if (request.Adapter is { } name && (adapters is null || !adapters.Names.Contains(name)))
             throw new ArgumentException($"no adapter named '{name}' is loaded");
+        Reserve();
         var sequence = new ActiveSequence(request, tokenizer, Context, cancellation);
-        if (!queue.Writer.TryWrite(sequence)) { sequence.Dispose(); throw new QueueFullException(options.QueueCapacity); }
+        if (!queue.Writer.TryWrite(sequence)) { Retire(sequence); throw new ObjectDisposedException(nameof(BatchScheduler)); }
         return sequence.Reader;
     }
 
     /// <summary>Runs <paramref name="work"/> on the scheduler thread between steps (the model is single-threaded here).</summary>
     public Task<T> RunAsync<T>(Func<LlamaForCausalLM, T> work, string? adapter = null)
     {
+        Reserve();
         var item = new Work(m => { using var _ = Select(adapter); return work(m)!; });
-        if (!queue.Writer.TryWrite(item)) throw new QueueFullException(options.QueueCapacity);
+        if (!queue.Writer.TryWrite(item)) { Interlocked.Decrement(ref admitted); throw new ObjectDisposedException(nameof(BatchScheduler)); }
         return item.Done.Task.ContinueWith(t => (T)t.Result, TaskContinuationOptions.ExecuteSynchronously);
+    }
+
+    /// <summary>Counts one more request in, or refuses it when batch slots and queue are all taken.</summary>
+    private void Reserve()
+    {
+        if (Interlocked.Increment(ref admitted) <= options.MaxBatch + options.QueueCapacity) return;
+        Interlocked.Decrement(ref admitted);
+        throw new QueueFullException(options.MaxBatch, options.QueueCapacity);
+    }
+
+    /// <summary>Disposes a sequence that is done and frees its place among the admitted.</summary>
+    private void Retire(ActiveSequence sequence)
+    {
+        sequence.Dispose();
+        Interlocked.Decrement(ref admitted);
     }
 
     private sealed record Work(Func<LlamaForCausalLM, object> Run)
@@ -122,14 +141,16 @@ public sealed class BatchScheduler : IDisposable
             {
                 try { work.Done.TrySetResult(work.Run(model)); }
                 catch (Exception e) { work.Done.TrySetException(e); }
+                finally { Interlocked.Decrement(ref admitted); }
                 continue;
             }
             var sequence = (ActiveSequence)item;
-            if (sequence.Cancellation.IsCancellationRequested) { sequence.Fail(new OperationCanceledException()); sequence.Dispose(); continue; }
+            if (sequence.Cancellation.IsCancellationRequested) { sequence.Fail(new OperationCanceledException()); Retire(sequence); continue; }
             sequence.Row = active.Count;
             active.Add(sequence);
             activeCount = active.Count;
-            Prefill(sequence);
+            try { Prefill(sequence); }
+            catch (Exception e) when (e is not OutOfMemoryException) { sequence.Fail(e); } // this row only; released next step
         }
     }
 
@@ -161,7 +182,9 @@ public sealed class BatchScheduler : IDisposable
         {
             var sequence = active[i];
             sequence.Position++;
-            Choose(sequence, logits[i, 0]);
+            // A failure in one row (its constraint, its sampler: NaN logits) ends that row, never its neighbours.
+            try { Choose(sequence, logits[i, 0]); }
+            catch (Exception e) when (e is not OutOfMemoryException) { sequence.Fail(e); }
             sequence.Stats.DecodeTime = sequence.Clock.Elapsed - sequence.Stats.PrefillTime;
         }
     }
@@ -213,7 +236,7 @@ public sealed class BatchScheduler : IDisposable
             var sequence = active[i];
             if (!done(sequence)) continue;
             if (!sequence.Finished) sequence.Fail(new OperationCanceledException("the client went away"));
-            sequence.Dispose();
+            Retire(sequence);
             var last = active[^1];
             if (last != sequence)
             {

@@ -118,7 +118,7 @@ public sealed class InferenceEngine : IInferenceEngine
     private (SequenceRequest Sequence, bool ForcedTool, bool ParseTools) Prepare(CompletionRequest request)
     {
         var adapter = Resolve(request.Model);
-        request.Options.Validate();
+        request.Options.Validate(tokenizer.VocabSize);
         if (request.TopLogprobs is < 0 || request.TopLogprobs > tokenizer.VocabSize)
             throw new ArgumentException($"TopLogprobs must be between 0 and the vocabulary size {tokenizer.VocabSize} (got {request.TopLogprobs})");
         var options = request.Options with { StopTokenIds = [.. request.Options.StopTokenIds, .. GenerationDefaults.EosTokenIds] };

@@ -14,7 +14,7 @@ public static class ChatCompletionsEndpoint
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var cancel = context.RequestAborted;
-        await using var chunks = engine.StreamAsync(request, cancel).GetAsyncEnumerator(cancel);
+        await using var chunks = metrics.Meter(engine.StreamAsync(request, cancel), cancel); // counts tokens as they come
         var more = await chunks.MoveNextAsync(); // errors (model, prompt, queue) surface here, before any byte is sent
         if (!stream)
         {
@@ -28,7 +28,6 @@ public static class ChatCompletionsEndpoint
                 tokens.AddRange(last.Tokens?.Select(WireTokenLogprob.From) ?? []);
             }
             var usage = last.Usage ?? new CompletionUsage(0, 0);
-            metrics.Tokens(usage.PromptTokens, usage.CompletionTokens);
             var message = last.ToolCalls is { Count: > 0 } calls
                 ? new WireChatMessage("assistant", null, calls.Select(c => WireToolCall.From(c)).ToList())
                 : new WireChatMessage("assistant", text.ToString());
@@ -53,8 +52,7 @@ public static class ChatCompletionsEndpoint
             if (chunk.FinishReason is { } finish)
             {
                 var usage = chunk.Usage ?? new CompletionUsage(0, 0);
-                metrics.Tokens(usage.PromptTokens, usage.CompletionTokens);
-                await events.Send(new WireChatChunk(id, created, request.Model, [new WireChunkChoice(0, new WireChatDelta(), null, finish.ToWire())]), cancel);
+                    await events.Send(new WireChatChunk(id, created, request.Model, [new WireChunkChoice(0, new WireChatDelta(), null, finish.ToWire())]), cancel);
                 if (includeUsage) await events.Send(new WireChatChunk(id, created, request.Model, [], WireUsage.From(usage)), cancel);
             }
         }

@@ -25,7 +25,7 @@ public static class CompletionsEndpoint
         var id = "cmpl-" + Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var cancel = context.RequestAborted;
-        await using var chunks = engine.StreamAsync(request, cancel).GetAsyncEnumerator(cancel);
+        await using var chunks = metrics.Meter(engine.StreamAsync(request, cancel), cancel); // counts tokens as they come
         bool more;
         try { more = await chunks.MoveNextAsync(); }
         catch (PromptTooLongException e) { throw new ApiException(400, e.Message, param: "prompt", code: "context_length_exceeded"); }
@@ -52,7 +52,6 @@ public static class CompletionsEndpoint
             text.Append(last.Text);
         }
         var usage = last.Usage ?? new CompletionUsage(0, 0);
-        metrics.Tokens(usage.PromptTokens, usage.CompletionTokens);
         if (events is not null) { await events.Done(cancel); return; }
         var choice = new WireCompletionChoice(text.ToString(), 0, logprobs, (last.FinishReason ?? FinishReason.Stop).ToWire());
         await context.Response.WriteAsJsonAsync(new WireCompletion(id, created, model, [choice], WireUsage.From(usage)), WireJson.Options, cancel);

@@ -35,6 +35,24 @@ public static class SamplingParameters
             RepetitionPenalty = r.Number("repetition_penalty", double.Epsilon, 10) ?? model.RepetitionPenalty,
             Seed = r.Integer("seed", long.MinValue, long.MaxValue),
             StopStrings = (r.Strings("stop", 4) ?? []).Where(s => s.Length > 0).ToList(),
+            LogitBias = LogitBias(r),
         };
+    }
+
+    /// <summary>OpenAI's <c>logit_bias</c>: an object of token-id strings to biases in [-100, 100]. The ids are checked
+    /// against the vocabulary by the engine (<see cref="GenerationOptions.Validate(int)"/>).</summary>
+    private static Dictionary<int, double> LogitBias(RequestReader r)
+    {
+        var bias = new Dictionary<int, double>();
+        if (r.Object("logit_bias") is not { } o) return bias;
+        foreach (var entry in o.Root.EnumerateObject())
+        {
+            var param = o.Param(entry.Name);
+            if (!int.TryParse(entry.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+                throw ApiException.Invalid($"'{param}': the key must be a token id (a non-negative integer)", param, "invalid_value");
+            bias[id] = o.Number(entry.Name, -GenerationOptions.MaxLogitBias, GenerationOptions.MaxLogitBias)
+                ?? throw ApiException.Invalid($"'{param}' must be a number", param, "invalid_type");
+        }
+        return bias;
     }
 }

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 using Substrate.Models;
 using Substrate.Server;
 using Substrate.Tokenizers.Formats;

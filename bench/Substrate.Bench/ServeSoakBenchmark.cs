@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 using Substrate.Server;
 
 namespace Substrate.Bench;

@@ -1,3 +1,5 @@
+using Substrate.Inference.Serving;
+
 namespace Substrate.Inference;
 
 /// <summary>Which implementation runs batch-1 decoding with the KV cache.</summary>

@@ -1,4 +1,5 @@
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 
 namespace Substrate.Server;
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 
 namespace Substrate.Server;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Substrate.Server.Wire;
 
 namespace Substrate.Server;
 

@@ -10,6 +10,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
+using Substrate.Server.Endpoints;
+using Substrate.Server.Wire;
 
 namespace Substrate.Server;
 

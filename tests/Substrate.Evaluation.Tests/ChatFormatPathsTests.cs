@@ -2,6 +2,7 @@ using Microsoft.Extensions.AI;
 using Substrate.Data.Instructions;
 using Substrate.Inference;
 using Substrate.Inference.DotNetAI;
+using Substrate.Inference.Serving;
 using Substrate.Inference.Tests;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.ChatTemplates;

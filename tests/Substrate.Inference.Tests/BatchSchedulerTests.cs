@@ -1,3 +1,4 @@
+using Substrate.Inference.Serving;
 using Substrate.Models;
 
 namespace Substrate.Inference.Tests;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.AI;
 using Substrate.Inference.DotNetAI;
+using Substrate.Inference.Serving;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.ChatTemplates;
 using ChatMessage = Substrate.Tokenizers.ChatTemplates.ChatMessage;

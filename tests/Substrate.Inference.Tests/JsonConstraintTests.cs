@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Substrate.Inference.Constrained;
+using Substrate.Inference.Serving;
 
 namespace Substrate.Inference.Tests;
 

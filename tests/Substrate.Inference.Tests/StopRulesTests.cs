@@ -1,3 +1,4 @@
+using Substrate.Inference.Serving;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.ChatTemplates;
 

@@ -7,6 +7,7 @@ using OpenAI.Chat;
 using Microsoft.Extensions.AI;
 using Substrate.Inference;
 using Substrate.Inference.DotNetAI;
+using Substrate.Inference.Serving;
 
 namespace Substrate.Server.Tests;
 

@@ -1,4 +1,5 @@
 using Substrate.Inference;
+using Substrate.Server.Wire;
 
 namespace Substrate.Server.Tests;
 

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 
 namespace Substrate.Server.Tests;
 

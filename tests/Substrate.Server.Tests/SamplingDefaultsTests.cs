@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Substrate.Inference;
+using Substrate.Server.Wire;
 
 namespace Substrate.Server.Tests;
 

@@ -1,4 +1,5 @@
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 using Substrate.Models;
 using Substrate.Models.Lora;
 using Substrate.Tokenizers.Formats;

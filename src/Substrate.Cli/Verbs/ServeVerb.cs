@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 using Substrate.Server;
+using Substrate.Server.Wire;
 
 namespace Substrate.Cli.Verbs;
 

@@ -1,4 +1,6 @@
-namespace Substrate.Inference;
+using Substrate.Inference.Serving;
+
+namespace Substrate.Inference.Constrained;
 
 /// <summary>
 /// Constrained decoding to JSON valid against a <see cref="JsonSchemaNode"/>: at each step the allowed tokens are

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.Constrained;
 
 public enum JsonKind { Any, Object, Array, String, Number, Integer, Boolean, Null, Enum }
 

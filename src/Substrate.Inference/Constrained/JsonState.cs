@@ -1,4 +1,4 @@
-namespace Substrate.Inference;
+namespace Substrate.Inference.Constrained;
 
 /// <summary>
 /// Where a JSON document being written stands, as an immutable stack of frames: <see cref="Feed"/> returns the state

@@ -1,6 +1,6 @@
 using Substrate.Tokenizers;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.Constrained;
 
 /// <summary>
 /// The vocabulary as a character trie, built once per tokenizer: constrained decoding walks it with the JSON state,

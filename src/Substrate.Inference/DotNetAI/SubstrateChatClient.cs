@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
+using Substrate.Inference.Serving;
 using Substrate.Tokenizers.ChatTemplates;
 using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using Turn = Substrate.Tokenizers.ChatTemplates.ChatMessage;

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.AI;
+using Substrate.Inference.Serving;
 
 namespace Substrate.Inference.DotNetAI;
 

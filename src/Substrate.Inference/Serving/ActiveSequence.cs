@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using Substrate.Tokenizers;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>A sequence the scheduler is working on: its request, its KV-cache slot (row), sampler, decoder and reader.</summary>
 internal sealed class ActiveSequence(SequenceRequest request, ITokenizer tokenizer, int context, CancellationToken cancellation) : IDisposable

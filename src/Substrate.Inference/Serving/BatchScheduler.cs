@@ -4,7 +4,7 @@ using Substrate.Nn;
 using Substrate.Tokenizers;
 using static TorchSharp.torch;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>Sizes of a <see cref="BatchScheduler"/>.</summary>
 public sealed record BatchSchedulerOptions

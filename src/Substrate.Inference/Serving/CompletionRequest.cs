@@ -1,6 +1,6 @@
 using Substrate.Tokenizers.ChatTemplates;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>A request to the <see cref="IInferenceEngine"/>: a model id (base or base:adapter), either a prompt or
 /// chat messages, sampling, output shape, tools.</summary>

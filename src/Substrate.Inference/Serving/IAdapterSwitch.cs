@@ -1,4 +1,4 @@
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>
 /// Several LoRA adapters loaded once over one base model, selected per forward pass without reloading the base:

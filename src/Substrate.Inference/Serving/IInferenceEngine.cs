@@ -1,4 +1,4 @@
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>
 /// What a server (or an <c>IChatClient</c>) needs from inference, in plain .NET types: the model ids it serves,

@@ -1,4 +1,4 @@
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>
 /// Constrained decoding: before each token, which ids may come next; after it, the chosen id. One instance per

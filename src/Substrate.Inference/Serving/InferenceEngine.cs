@@ -1,11 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using Substrate.Inference.Constrained;
 using Substrate.Models;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.ChatTemplates;
 using static TorchSharp.torch;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>
 /// A loaded model (and its adapters) behind a <see cref="BatchScheduler"/>: turns <see cref="CompletionRequest"/>s into

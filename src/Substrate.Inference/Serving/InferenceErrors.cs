@@ -1,4 +1,4 @@
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>The scheduler holds all it admits (its batch slots and its queue): try again later (HTTP 429 with Retry-After).</summary>
 public sealed class QueueFullException(int running, int waiting)

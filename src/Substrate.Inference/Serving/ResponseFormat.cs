@@ -1,4 +1,4 @@
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>The shapes an output may be asked to have.</summary>
 public enum ResponseFormatKind

@@ -1,4 +1,4 @@
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>One sequence for the <see cref="BatchScheduler"/>: prompt ids, sampling, and what ends or shapes it.</summary>
 public sealed record SequenceRequest

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Substrate.Tokenizers.ChatTemplates;
 
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>Reads a tool call out of model output: a JSON object <c>{"name": …, "arguments": {…}}</c> naming a known tool.</summary>
 public static class ToolCallParser

@@ -1,4 +1,4 @@
-namespace Substrate.Inference;
+namespace Substrate.Inference.Serving;
 
 /// <summary>The ways a request may let the model use its tools.</summary>
 public enum ToolChoiceMode

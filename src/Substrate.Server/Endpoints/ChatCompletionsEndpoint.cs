@@ -1,8 +1,10 @@
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
+using Substrate.Server.Wire;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Endpoints;
 
 /// <summary><c>POST /v1/chat/completions</c>: one JSON completion, or server-sent <c>chat.completion.chunk</c>s with stream: true.</summary>
 public static class ChatCompletionsEndpoint

@@ -1,8 +1,10 @@
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
+using Substrate.Server.Wire;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Endpoints;
 
 /// <summary><c>POST /v1/completions</c>: continue a prompt (no chat template), with <c>logprobs</c> (0–20 alternatives) in
 /// the legacy layout: tokens, token_logprobs, top_logprobs, text_offset.</summary>

@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.Http;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
+using Substrate.Server.Wire;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Endpoints;
 
 /// <summary><c>POST /v1/embeddings</c>: the mean of the model's final hidden states (after the last norm) over each
 /// input's tokens, L2-normalised (cosine similarity = dot product). encoding_format float (default) or base64

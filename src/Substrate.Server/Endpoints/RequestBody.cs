@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Endpoints;
 
 /// <summary>
 /// Reads a JSON request body: a body not declared JSON → 415; bad JSON, invalid UTF-8 or a lone surrogate in any string

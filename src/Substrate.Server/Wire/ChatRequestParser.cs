@@ -1,8 +1,9 @@
 using System.Text.Json;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 using Substrate.Tokenizers.ChatTemplates;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Wire;
 
 /// <summary>
 /// Reads a <c>/v1/chat/completions</c> body into a <see cref="CompletionRequest"/>. Every field, nested ones too, is

@@ -1,8 +1,10 @@
 using System.Text.Json;
 using Substrate.Inference;
+using Substrate.Inference.Constrained;
+using Substrate.Inference.Serving;
 using Substrate.Tokenizers.ChatTemplates;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Wire;
 
 /// <summary>
 /// The chat request's tools, tool_choice and response_format, checked by type and range; a JSON schema (tool parameters,

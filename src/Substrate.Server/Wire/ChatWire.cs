@@ -1,8 +1,9 @@
 using System.Text.Json.Serialization;
 using Substrate.Inference;
+using Substrate.Inference.Serving;
 using Substrate.Tokenizers.ChatTemplates;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Wire;
 
 // The OpenAI chat completion objects, as the API writes them (snake_case through WireJson).
 

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Wire;
 
 // The legacy text completion objects (/v1/completions), logprobs in their older layout.
 

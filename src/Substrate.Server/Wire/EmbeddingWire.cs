@@ -1,4 +1,4 @@
-namespace Substrate.Server;
+namespace Substrate.Server.Wire;
 
 public sealed record WireEmbedding(int Index, object Embedding)
 {

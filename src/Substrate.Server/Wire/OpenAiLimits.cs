@@ -1,4 +1,4 @@
-namespace Substrate.Server;
+namespace Substrate.Server.Wire;
 
 /// <summary>Limits the OpenAI API sets on request fields, checked where requests are read (the engine has its own,
 /// wider ones).</summary>

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Wire;
 
 /// <summary>Reads request fields with OpenAI's validation: a wrong type or range is a 400 naming the parameter.</summary>
 /// <remarks>A nested object is read with the path of its parent (<c>messages[1]</c>), so errors name the full parameter.</remarks>

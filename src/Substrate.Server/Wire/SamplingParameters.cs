@@ -1,6 +1,6 @@
 using Substrate.Inference;
 
-namespace Substrate.Server;
+namespace Substrate.Server.Wire;
 
 /// <summary>
 /// The sampling fields chat and text completions share, read into <see cref="GenerationOptions"/>. A field the request

@@ -42,7 +42,8 @@ public sealed class Sampler : IDisposable
         {
             double value = logits[i];
             if (double.IsNaN(value)) throw NonFinite();
-            if (penalized?.Contains(i) == true) value = Math.Clamp(value > 0 ? value / repetitionPenalty : value * repetitionPenalty, -float.MaxValue, float.MaxValue);
+            if (penalized?.Contains(i) == true)
+                value = Math.Clamp(value > 0 ? value / repetitionPenalty : value * repetitionPenalty, -float.MaxValue, float.MaxValue);
             if (bias.Count > 0 && bias.TryGetValue(i, out var b)) value += b;
             if (value > bestValue || best < 0) (best, bestValue) = (i, value);
         }

@@ -4,7 +4,8 @@ using Substrate.Inference.Serving;
 namespace Substrate.Server;
 
 /// <summary>An error the client caused or must handle, sent as OpenAI's <c>{"error": {message, type, param, code}}</c>.</summary>
-public sealed class ApiException(int status, string message, string type = "invalid_request_error", string? param = null, string? code = null) : Exception(message)
+public sealed class ApiException(int status, string message, string type = "invalid_request_error", string? param = null, string? code = null)
+    : Exception(message)
 {
     public int Status => status;
     public string Type => type;

@@ -71,27 +71,32 @@ public static class AlignVerb
                 CheckpointEvery = parsed.GetValue(checkpointEvery), Resume = parsed.GetValue(resume),
                 TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
             };
-            var options = ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []);
-            if (!Directory.Exists(options.ModelDirectory)) throw new DirectoryNotFoundException($"model folder not found: {options.ModelDirectory}");
-            if (!options.Resume) Terminal.Err.Write(new Panel(new Text(options.ToJson().TrimEnd())).Header("dpo config").Collapse());
-            var result = Terminal.WithProgress("align dpo", report => DpoTrainer.Run(options, new InlineProgress<DpoProgress>(p =>
-                report(
-                    $"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3} reward acc {p.RewardAccuracy:P0} margin {p.RewardMargin:F3}",
-                    (double)p.Step / p.MaxSteps)), cancellation));
-            Terminal.Info(Markup.Escape(
-                $"align dpo: {result.StopReason} at step {result.Steps}, loss {result.Loss:F3}, "
-                + $"reward accuracy {result.RewardAccuracy:P1}, margin {result.RewardMargin:F3} "
-                + $"(chosen {result.ChosenReward:F3}, rejected {result.RejectedReward:F3}); "
-                + $"{result.TrainableParameters:N0} trainable parameters; {result.TrainSeconds:F1}s → {result.OutputDirectory}"));
-            Console.Out.WriteLine(JsonSerializer.Serialize(new
-            {
-                output = result.OutputDirectory, method = result.Method, steps = result.Steps, stop = result.StopReason,
-                loss = result.Loss, reward_accuracy = result.RewardAccuracy,
-                reward_margin = result.RewardMargin, chosen_reward = result.ChosenReward, rejected_reward = result.RejectedReward,
-                trainable_parameters = result.TrainableParameters, train_seconds = Math.Round(result.TrainSeconds, 2),
-            }));
-            return Task.FromResult(0);
+            return Task.FromResult(Run(ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []), cancellation));
         });
         return dpo;
+    }
+
+    /// <summary>Prints the config of a fresh run, trains under a live progress line, prints the outcome and its JSON line.</summary>
+    static int Run(DpoOptions options, CancellationToken cancellation)
+    {
+        if (!Directory.Exists(options.ModelDirectory)) throw new DirectoryNotFoundException($"model folder not found: {options.ModelDirectory}");
+        if (!options.Resume) Terminal.Err.Write(new Panel(new Text(options.ToJson().TrimEnd())).Header("dpo config").Collapse());
+        var result = Terminal.WithProgress("align dpo", report => DpoTrainer.Run(options, new InlineProgress<DpoProgress>(p =>
+            report(
+                $"step {p.Step}/{p.MaxSteps} loss {p.Loss:F3} reward acc {p.RewardAccuracy:P0} margin {p.RewardMargin:F3}",
+                (double)p.Step / p.MaxSteps)), cancellation));
+        Terminal.Info(Markup.Escape(
+            $"align dpo: {result.StopReason} at step {result.Steps}, loss {result.Loss:F3}, "
+            + $"reward accuracy {result.RewardAccuracy:P1}, margin {result.RewardMargin:F3} "
+            + $"(chosen {result.ChosenReward:F3}, rejected {result.RejectedReward:F3}); "
+            + $"{result.TrainableParameters:N0} trainable parameters; {result.TrainSeconds:F1}s → {result.OutputDirectory}"));
+        Console.Out.WriteLine(JsonSerializer.Serialize(new
+        {
+            output = result.OutputDirectory, method = result.Method, steps = result.Steps, stop = result.StopReason,
+            loss = result.Loss, reward_accuracy = result.RewardAccuracy,
+            reward_margin = result.RewardMargin, chosen_reward = result.ChosenReward, rejected_reward = result.RejectedReward,
+            trainable_parameters = result.TrainableParameters, train_seconds = Math.Round(result.TrainSeconds, 2),
+        }));
+        return 0;
     }
 }

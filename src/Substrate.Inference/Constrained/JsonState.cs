@@ -64,8 +64,10 @@ public sealed class JsonState
     {
         var any = node.Kind == JsonKind.Any;
         var shallow = s.Depth < MaxDepth;
-        if (c == '{' && (node.Kind == JsonKind.Object || any && shallow)) return Push(s, new ObjectFrame(any ? JsonSchemaNode.AnyObject : node, ObjectStage.AfterOpen, -1, 0));
-        if (c == '[' && (node.Kind == JsonKind.Array || any && shallow)) return Push(s, new ArrayFrame(any ? JsonSchemaNode.Any : node.Items ?? JsonSchemaNode.Any, false, 0));
+        if (c == '{' && (node.Kind == JsonKind.Object || any && shallow))
+            return Push(s, new ObjectFrame(any ? JsonSchemaNode.AnyObject : node, ObjectStage.AfterOpen, -1, 0));
+        if (c == '[' && (node.Kind == JsonKind.Array || any && shallow))
+            return Push(s, new ArrayFrame(any ? JsonSchemaNode.Any : node.Items ?? JsonSchemaNode.Any, false, 0));
         if (c == '"' && (node.Kind == JsonKind.String || any)) return Push(s, new StringFrame(false, 0));
         if ((c == '-' || char.IsAsciiDigit(c)) && (node.Kind is JsonKind.Number or JsonKind.Integer || any))
             return FeedNumber(Push(s, new NumberFrame(node.Kind == JsonKind.Integer, NumberStage.Minus, 0)), null, c, first: true);
@@ -140,7 +142,8 @@ public sealed class JsonState
                 var keyed = Replace(s, o with { Stage = ObjectStage.InKey });
                 if (o.Node.Free) return Push(keyed, new StringFrame(false, 0));
                 var keys = NextKeys(o);
-                return keys.Count == 0 ? null : Push(keyed, new LiteralFrame(keys.Select(i => (System.Text.Json.JsonSerializer.Serialize(o.Node.Properties[i].Name)[1..], i)).ToList(), 0));
+                return keys.Count == 0 ? null : Push(keyed, new LiteralFrame(
+                    keys.Select(i => (System.Text.Json.JsonSerializer.Serialize(o.Node.Properties[i].Name)[1..], i)).ToList(), 0));
             case ObjectStage.ExpectColon when c == ':':
                 var value = o.Node.Free ? JsonSchemaNode.Any : o.Node.Properties[o.Last].Schema;
                 return Push(Replace(s, o with { Stage = ObjectStage.InValue }), new ValueFrame(value));

@@ -6,7 +6,8 @@ namespace Substrate.Inference.Serving;
 /// <summary>A sequence the scheduler is working on: its request, its KV-cache slot (row), sampler, decoder and reader.</summary>
 internal sealed class ActiveSequence(SequenceRequest request, ITokenizer tokenizer, int context, CancellationToken cancellation) : IDisposable
 {
-    private readonly Channel<SequenceEvent> events = Channel.CreateUnbounded<SequenceEvent>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
+    private readonly Channel<SequenceEvent> events =
+        Channel.CreateUnbounded<SequenceEvent>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
     private IncrementalDecoder? decoder;
 
     public SequenceRequest Request => request;

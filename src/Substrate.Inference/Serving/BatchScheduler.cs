@@ -65,7 +65,8 @@ public sealed class BatchScheduler : IDisposable
         if (request.PromptIds.Count == 0) throw new ArgumentException("the prompt is empty: give at least one token");
         if (request.PromptIds.Count >= Context) throw new PromptTooLongException(request.PromptIds.Count, Context);
         foreach (var id in request.PromptIds)
-            if ((uint)id >= (uint)model.Config.VocabSize) throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {model.Config.VocabSize})");
+            if ((uint)id >= (uint)model.Config.VocabSize)
+                throw new ArgumentException($"prompt token id {id} is outside the vocabulary [0, {model.Config.VocabSize})");
         if (request.Adapter is { } name && (adapters is null || !adapters.Names.Contains(name)))
             throw new ArgumentException($"no adapter named '{name}' is loaded");
         Reserve();

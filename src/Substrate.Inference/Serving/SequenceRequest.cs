@@ -26,4 +26,5 @@ public sealed record GeneratedToken(int Id, string Text, float? Logprob, IReadOn
 public sealed record TokenLogprob(int Id, float Logprob);
 
 /// <summary>What a sequence's reader sees: tokens, then one final event with the finish reason and counts (or an error).</summary>
-public sealed record SequenceEvent(GeneratedToken? Token, FinishReason? Finish = null, GenerationStats? Stats = null, Exception? Error = null, string Rest = "");
+public sealed record SequenceEvent(
+    GeneratedToken? Token, FinishReason? Finish = null, GenerationStats? Stats = null, Exception? Error = null, string Rest = "");

@@ -29,6 +29,7 @@ public static class ToolCallParser
     {
         var names = string.Join(",", tools.Select(t => JsonSerializer.Serialize(t.Name)));
         var arguments = tools.Count == 1 && tools[0].ParametersSchema is { } p ? p : "{\"type\":\"object\"}";
-        return $"{{\"type\":\"object\",\"properties\":{{\"name\":{{\"enum\":[{names}]}},\"arguments\":{arguments}}},\"required\":[\"name\",\"arguments\"],\"additionalProperties\":false}}";
+        return $"{{\"type\":\"object\",\"properties\":{{\"name\":{{\"enum\":[{names}]}},\"arguments\":{arguments}}}," +
+            "\"required\":[\"name\",\"arguments\"],\"additionalProperties\":false}";
     }
 }

@@ -50,11 +50,13 @@ public static class ChatCompletionsEndpoint
                 await events.Send(new WireChatChunk(id, created, request.Model, [new WireChunkChoice(0,
                     new WireChatDelta(ToolCalls: calls.Select((c, i) => WireToolCall.From(c, i)).ToList()), null, null)]), cancel);
             else if (chunk.Text.Length > 0)
-                await events.Send(new WireChatChunk(id, created, request.Model, [new WireChunkChoice(0, new WireChatDelta(Content: chunk.Text), logprobs, null)]), cancel);
+                await events.Send(new WireChatChunk(id, created, request.Model,
+                    [new WireChunkChoice(0, new WireChatDelta(Content: chunk.Text), logprobs, null)]), cancel);
             if (chunk.FinishReason is { } finish)
             {
                 var usage = chunk.Usage ?? new CompletionUsage(0, 0);
-                    await events.Send(new WireChatChunk(id, created, request.Model, [new WireChunkChoice(0, new WireChatDelta(), null, finish.ToWire())]), cancel);
+                    await events.Send(new WireChatChunk(id, created, request.Model,
+                        [new WireChunkChoice(0, new WireChatDelta(), null, finish.ToWire())]), cancel);
                 if (includeUsage) await events.Send(new WireChatChunk(id, created, request.Model, [], WireUsage.From(usage)), cancel);
             }
         }

@@ -23,10 +23,13 @@ public static class EmbeddingsEndpoint
             "base64" => true,
             var other => throw ApiException.Invalid($"encoding_format must be float or base64 (got '{other}')", "encoding_format"),
         };
-        if (r.Has("dimensions")) throw ApiException.Invalid("dimensions is not supported (the size is the model's hidden size)", "dimensions", "unsupported_value");
+        if (r.Has("dimensions"))
+            throw ApiException.Invalid("dimensions is not supported (the size is the model's hidden size)", "dimensions", "unsupported_value");
         var result = await engine.EmbedAsync(model, inputs, context.RequestAborted);
         metrics.Tokens(result.PromptTokens, 0);
-        var data = result.Vectors.Select((v, i) => new WireEmbedding(i, base64 ? Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan())) : v)).ToList();
-        await context.Response.WriteAsJsonAsync(new WireEmbeddingList(data, model, new WireEmbeddingUsage(result.PromptTokens, result.PromptTokens)), WireJson.Options);
+        var data = result.Vectors.Select((v, i) =>
+            new WireEmbedding(i, base64 ? Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan())) : v)).ToList();
+        await context.Response.WriteAsJsonAsync(
+            new WireEmbeddingList(data, model, new WireEmbeddingUsage(result.PromptTokens, result.PromptTokens)), WireJson.Options);
     }
 }

@@ -48,7 +48,8 @@ public static class ChatToolsParser
             case "text": return ResponseFormat.Text;
             case "json_object": return ResponseFormat.JsonObject;
             case "json_schema":
-                var js = format.Object("json_schema") ?? throw ApiException.Invalid($"'{format.Param("json_schema")}' is required", format.Param("json_schema"));
+                var js = format.Object("json_schema")
+                    ?? throw ApiException.Invalid($"'{format.Param("json_schema")}' is required", format.Param("json_schema"));
                 js.String("name");
                 js.String("description");
                 js.Bool("strict");
@@ -77,7 +78,8 @@ public static class ChatToolsParser
             { ValueKind: JsonValueKind.String } s => s.GetString() switch
             {
                 "auto" => ToolChoice.Auto, "none" => ToolChoice.None, "required" => ToolChoice.Required,
-                var other => throw ApiException.Invalid($"tool_choice must be auto, none, required or a function (got '{other}')", "tool_choice", "invalid_value"),
+                var other => throw ApiException.Invalid(
+                    $"tool_choice must be auto, none, required or a function (got '{other}')", "tool_choice", "invalid_value"),
             },
             { ValueKind: JsonValueKind.Object } => Named(r.Object("tool_choice")!.Value, tools),
             _ => throw ApiException.Invalid("tool_choice must be auto, none, required or {\"type\":\"function\",\"function\":{\"name\":…}}",

@@ -41,7 +41,8 @@ public readonly struct RequestReader(JsonElement root, string path = "")
     }
 
     public static RequestReader Of(JsonDocument doc) =>
-        doc.RootElement.ValueKind == JsonValueKind.Object ? new RequestReader(doc.RootElement) : throw ApiException.Invalid("the body must be a JSON object", code: "invalid_json");
+        doc.RootElement.ValueKind == JsonValueKind.Object ? new RequestReader(doc.RootElement)
+            : throw ApiException.Invalid("the body must be a JSON object", code: "invalid_json");
 
     public bool Has(string name) => root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
 
@@ -70,14 +71,17 @@ public readonly struct RequestReader(JsonElement root, string path = "")
         if (Get(name) is not { } v) return null;
         if (v.ValueKind != JsonValueKind.Number) throw ApiException.Invalid($"'{Param(name)}' must be a number", Param(name), "invalid_type");
         var x = v.GetDouble();
-        return x >= min && x <= max ? x : throw ApiException.Invalid($"'{Param(name)}' must be between {min} and {max} (got {x})", Param(name), "invalid_value");
+        return x >= min && x <= max ? x
+            : throw ApiException.Invalid($"'{Param(name)}' must be between {min} and {max} (got {x})", Param(name), "invalid_value");
     }
 
     public long? Integer(string name, long min, long max)
     {
         if (Get(name) is not { } v) return null;
-        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var x)) throw ApiException.Invalid($"'{Param(name)}' must be an integer", Param(name), "invalid_type");
-        return x >= min && x <= max ? x : throw ApiException.Invalid($"'{Param(name)}' must be between {min} and {max} (got {x})", Param(name), "invalid_value");
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var x))
+            throw ApiException.Invalid($"'{Param(name)}' must be an integer", Param(name), "invalid_type");
+        return x >= min && x <= max ? x
+            : throw ApiException.Invalid($"'{Param(name)}' must be between {min} and {max} (got {x})", Param(name), "invalid_value");
     }
 
     /// <summary>A string or an array of strings (stop, prompt, input).</summary>
@@ -87,9 +91,11 @@ public readonly struct RequestReader(JsonElement root, string path = "")
         var list = v.ValueKind switch
         {
             JsonValueKind.String => [v.GetString()!],
-            JsonValueKind.Array when v.EnumerateArray().All(x => x.ValueKind == JsonValueKind.String) => v.EnumerateArray().Select(x => x.GetString()!).ToList(),
+            JsonValueKind.Array when v.EnumerateArray().All(x => x.ValueKind == JsonValueKind.String)
+                => v.EnumerateArray().Select(x => x.GetString()!).ToList(),
             _ => throw ApiException.Invalid($"'{Param(name)}' must be a string or an array of strings", Param(name), "invalid_type"),
         };
-        return list.Count <= maxCount ? list : throw ApiException.Invalid($"'{Param(name)}' has {list.Count} entries; at most {maxCount}", Param(name), "invalid_value");
+        return list.Count <= maxCount ? list
+            : throw ApiException.Invalid($"'{Param(name)}' has {list.Count} entries; at most {maxCount}", Param(name), "invalid_value");
     }
 }

@@ -17,19 +17,14 @@ public static class CheckpointFolder
     public const string OptimizerFile = "optimizer.safetensors";
     public const string ChecksumsFile = "checksums.sha256";
 
-    /// <summary>
-    /// The latest complete checkpoint of a run (one holding <paramref name="stateFile"/>), or null; a complete one whose
-    /// files do not match their checksums, or whose state and optimizer disagree on the step, is an
-    /// <see cref="InvalidDataException"/> — never resumed from.
-    /// </summary>
+    /// <summary>The latest complete checkpoint of a run (one holding <paramref name="stateFile"/>), or null. Locating only:
+    /// a run verifies the one it resumes from once (<see cref="RunFolder.Open"/>, <see cref="CheckpointIntegrity.Verify"/>).</summary>
     public static string? Find(string runDirectory, string stateFile)
     {
         foreach (var name in new[] { DirectoryName, DirectoryName + ".old" })
         {
             var dir = Path.Combine(runDirectory, name);
-            if (!File.Exists(Path.Combine(dir, stateFile))) continue;
-            CheckpointIntegrity.Verify(dir, stateFile);
-            return dir;
+            if (File.Exists(Path.Combine(dir, stateFile))) return dir;
         }
         return null;
     }

@@ -39,6 +39,8 @@ public sealed class RunFolder : IDisposable
             throw new ArgumentException($"'{directory}' already holds {article} {kind} run; pass --resume to continue it or choose another output folder");
         if (resume && checkpoint is null)
             throw new ArgumentException($"--resume: no {kind} checkpoint in '{directory}'");
+        // Once per run, before anything is read from it: a checkpoint whose files changed is never resumed from.
+        if (checkpoint is not null) CheckpointIntegrity.Verify(checkpoint, stateFile);
         return new RunFolder(directory, stateFile, checkpoint) { LastCheckpoint = checkpoint };
     }
 

@@ -26,13 +26,16 @@ public class CheckpointIntegrityTests
         return run;
     }
 
+    /// <summary>What a run does with --resume: open the folder, verifying the checkpoint it continues from.</summary>
+    private static RunFolder Resume(string run) => RunFolder.Open(run, StateFile, resume: true, "training");
+
     [Fact]
     public void An_untouched_checkpoint_is_found_and_lists_every_file()
     {
         using var dir = new TempDirectory();
         var run = SavedRun(dir);
+        using (var resumed = Resume(run)) Assert.Equal(Path.Combine(run, "checkpoint"), resumed.Checkpoint);
         var checkpoint = CheckpointFolder.Find(run, StateFile);
-        Assert.Equal(Path.Combine(run, "checkpoint"), checkpoint);
         var listed = File.ReadAllLines(Path.Combine(checkpoint!, CheckpointFolder.ChecksumsFile)).Select(l => l.Split("  ")[1]);
         Assert.Equal([ModelFolder.ConfigFile, ModelFolder.GenerationConfigFile, ModelFolder.WeightsFile, CheckpointFolder.OptimizerFile],
             listed.Order(StringComparer.Ordinal));
@@ -48,7 +51,7 @@ public class CheckpointIntegrityTests
         var bytes = File.ReadAllBytes(path);
         bytes[^5] ^= 0x10;
         File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<InvalidDataException>(() => CheckpointFolder.Find(Path.GetDirectoryName(Path.GetDirectoryName(path))!, StateFile));
+        var e = Assert.Throws<InvalidDataException>(() => Resume(Path.GetDirectoryName(Path.GetDirectoryName(path))!));
         Assert.Contains($"{file} does not match its SHA-256", e.Message);
     }
 
@@ -63,7 +66,7 @@ public class CheckpointIntegrityTests
         var state = JsonNode.Parse(File.ReadAllText(path))!;
         state["step"] = step;
         File.WriteAllText(path, state.ToJsonString());
-        var e = Assert.Throws<InvalidDataException>(() => CheckpointFolder.Find(run, StateFile));
+        var e = Assert.Throws<InvalidDataException>(() => Resume(run));
         Assert.Contains(reason, e.Message);
     }
 }

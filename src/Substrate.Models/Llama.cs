@@ -163,12 +163,13 @@ public sealed class LlamaAttention : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>With <paramref name="mask"/> (B, 1, T, T) bool, packed rows: no cache, attention only where the mask is true.</summary>
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null) // x (B, T, H) in compute dtype
+    /// <summary>With <paramref name="mask"/> (B, 1, T, T) bool, packed rows: no cache, attention only where the mask is true.
+    /// With <paramref name="rows"/>, batched decode (T = 1): row b at its own position in its own row of <paramref name="cache"/>.</summary>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null, KvCacheRows? rows = null) // x (B, T, H)
     {
         using var scope = NewDisposeScope();
         var (b, t) = (x.shape[0], x.shape[1]);
-        if (cache?.RowPositions is null) mask = Windowed(mask, t, start, x.device); // (1, 1, T, S) or (B, 1, T, S); null where the window cannot bite
+        if (rows is null) mask = Windowed(mask, t, start, x.device); // (1, 1, T, S) or (B, 1, T, S); null where the window cannot bite
         var qkv = StackedProjection(x); // (B, T, (nH + 2·nKv)·hd) while training, else null
         if (qkv is not null && cache is null && q_norm is null && implementation == AttentionImplementation.Eager
             && FusedRotary.Supports(qkv, cos, headDim))
@@ -187,10 +188,11 @@ public sealed class LlamaAttention : nn.Module
         var q = RotaryEmbedding.Apply(qh, cos, sin);                                              // (B, T, nH, hd)
         var k = RotaryEmbedding.Apply(kh, cos, sin).transpose(1, 2);                              // (B, nKv, T, hd)
         var v = vx.view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
-        if (cache?.RowPositions is { } rows)                                                                   // batched decode, a position per row
+        if (rows is not null)                                                                                   // batched decode, a position per row
         {
-            (k, v) = cache.UpdateRows(layerIndex, k, v);                                                       // (B, nKv, S, hd)
-            return o_proj.call(RowMasked(q, k, v, rows)).MoveToOuterDisposeScope();
+            var rowCache = cache ?? throw new ArgumentNullException(nameof(cache), "batched decode rows need a KV cache");
+            (k, v) = rowCache.UpdateRows(layerIndex, k, v, rows);                                                 // (B, nKv, S, hd)
+            return o_proj.call(RowMasked(q, k, v, rows.Positions)).MoveToOuterDisposeScope();
         }
         if (cache is not null) (k, v) = cache.Update(layerIndex, k, v, start);                              // (B, nKv, S, hd)
         var y = implementation == AttentionImplementation.Fused ? Fused(q, k, v, start, mask) : Eager(q, k, v, start, mask); // (B, T, nH·hd)
@@ -360,10 +362,10 @@ public sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null) // (B, T, H) fp32
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null, KvCacheRows? rows = null) // (B, T, H) fp32
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(input_layernorm.call(x), cos, sin, cache, start, mask); // (B, T, H) fp32; the norms return the compute dtype
+        var h = x + self_attn.forward(input_layernorm.call(x), cos, sin, cache, start, mask, rows); // (B, T, H) fp32; the norms return the compute dtype
         var y = h + mlp.call(post_attention_layernorm.call(h));                             // (B, T, H) fp32
         return y.MoveToOuterDisposeScope();
     }
@@ -410,11 +412,11 @@ public sealed class LlamaModel : nn.Module
 
     public TokenEmbedding EmbedTokens => embed_tokens;
 
-    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null) // (B, T) → (B, T, H) fp32, normed
+    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null, KvCacheRows? rows = null) // (B, T) → (B, T, H)
     {
         using var scope = NewDisposeScope();
-        var x = embed_tokens.call(ids); // (B, T, H)
-        foreach (var layer in layers) x = layer.forward(x, cos, sin, cache, start, mask);
+        var x = embed_tokens.call(ids); // (B, T, H); normed on the way out
+        foreach (var layer in layers) x = layer.forward(x, cos, sin, cache, start, mask, rows);
         return norm.call(x).MoveToOuterDisposeScope();
     }
 }
@@ -527,12 +529,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var at = tensor(positions, device: inputIds.device);                                   // (B)
         var (cos, sin) = rotary.Gather(at.view(b, 1), inputIds.device, options.ComputeDtype); // (B, 1, 1, hd) each
-        cache.BeginRows(at, span);
-        try
-        {
-            return Head(model.forward(inputIds, cos, sin, cache, 0), ScalarType.Float32).MoveToOuterDisposeScope(); // (B, 1, V)
-        }
-        finally { cache.EndRows(); }
+        var rows = new KvCacheRows(at, span);
+        return Head(model.forward(inputIds, cos, sin, cache, 0, rows: rows), ScalarType.Float32).MoveToOuterDisposeScope(); // (B, 1, V)
     }
 
     /// <summary>The final hidden states (after the last norm), without the LM head: (B, T) → (B, T, H) fp32.

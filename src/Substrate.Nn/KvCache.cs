@@ -91,41 +91,28 @@ public sealed class KvCache : IDisposable
             }
     }
 
-    /// <summary>During a batched decode step: the position each of rows [0, B) writes (B) int64; null otherwise.
-    /// Set by the model around one forward (<see cref="BeginRows"/> / <see cref="EndRows"/>).</summary>
-    public Tensor? RowPositions { get; private set; }
-
-    /// <summary>During a batched decode step: positions [0, RowSpan) are attended (max row position + 1).</summary>
-    public long RowSpan { get; private set; }
-
-    public void BeginRows(Tensor positions, long span)
-    {
-        if (positions.shape[0] > Batch) throw new ArgumentOutOfRangeException(nameof(positions), $"{positions.shape[0]} rows but the cache has {Batch}");
-        if (span > MaxLength) throw new ArgumentOutOfRangeException(nameof(span), $"KvCache holds {MaxLength} positions; cannot attend {span}.");
-        (RowPositions, RowSpan) = (positions, span);
-    }
-
-    public void EndRows() => (RowPositions, RowSpan) = (null, 0);
-
     /// <summary>
-    /// Batched decode: writes k, v (B, nKv, 1, hd) of rows [0, B) at each row's own position (<see cref="RowPositions"/>)
-    /// and returns rows [0, B) over positions [0, RowSpan): (B, nKv, RowSpan, hd) each (views). Positions past a row's own
-    /// are stale (another sequence's or zeros): the caller masks them.
+    /// Batched decode: writes k, v (B, nKv, 1, hd) of rows [0, B) at each row's own position (<paramref name="rows"/>.Positions)
+    /// and returns rows [0, B) over positions [0, rows.Span): (B, nKv, Span, hd) each (views). Positions past a row's own
+    /// are stale (another sequence's or zeros): the caller masks them. The step's rows are a parameter: the cache keeps no
+    /// per-step state.
     /// </summary>
-    public (Tensor Keys, Tensor Values) UpdateRows(int layer, Tensor k, Tensor v)
+    public (Tensor Keys, Tensor Values) UpdateRows(int layer, Tensor k, Tensor v, KvCacheRows rows)
     {
-        var positions = RowPositions ?? throw new InvalidOperationException("UpdateRows outside BeginRows/EndRows");
         var (b, kvHeads) = (k.shape[0], k.shape[1]);
+        if (b > Batch || rows.Positions.shape[0] != b)
+            throw new ArgumentOutOfRangeException(nameof(rows), $"{b} rows with {rows.Positions.shape[0]} positions; the cache has {Batch} rows");
+        if (rows.Span > MaxLength) throw new ArgumentOutOfRangeException(nameof(rows), $"KvCache holds {MaxLength} positions; cannot attend {rows.Span}.");
         using (no_grad())
         using (var scope = NewDisposeScope())
         {
-            var rows = arange(b, ScalarType.Int64, k.device).view(b, 1);        // (B, 1)
+            var rowIndex = arange(b, ScalarType.Int64, k.device).view(b, 1);    // (B, 1)
             var heads = arange(kvHeads, ScalarType.Int64, k.device).view(1, -1); // (1, nKv)
-            var at = positions.view(b, 1);                                      // (B, 1)
-            keys[layer].index_put_(k.squeeze(2), rows, heads, at);               // keys[b, h, pos_b, :] = k[b, h, 0, :]
-            values[layer].index_put_(v.squeeze(2), rows, heads, at);
+            var at = rows.Positions.view(b, 1);                                 // (B, 1)
+            keys[layer].index_put_(k.squeeze(2), rowIndex, heads, at);           // keys[b, h, pos_b, :] = k[b, h, 0, :]
+            values[layer].index_put_(v.squeeze(2), rowIndex, heads, at);
         }
-        return (keys[layer].narrow(0, 0, b).narrow(2, 0, RowSpan), values[layer].narrow(0, 0, b).narrow(2, 0, RowSpan));
+        return (keys[layer].narrow(0, 0, b).narrow(2, 0, rows.Span), values[layer].narrow(0, 0, b).narrow(2, 0, rows.Span));
     }
 
     /// <summary>Forgets every position (the tensors are kept for reuse).</summary>
@@ -137,3 +124,10 @@ public sealed class KvCache : IDisposable
         foreach (var t in values) t.Dispose();
     }
 }
+
+/// <summary>
+/// One batched decode step's rows (continuous batching): row b of [0, B) writes its key and value at
+/// <see cref="Positions"/>[b], (B) int64, and attends positions [0, <see cref="Span"/>) (the largest position + 1) of its
+/// own cache row. The forward that decodes the step passes it down to every layer.
+/// </summary>
+public sealed record KvCacheRows(Tensor Positions, long Span);

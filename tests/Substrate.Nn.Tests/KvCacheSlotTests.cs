@@ -15,10 +15,9 @@ public class KvCacheSlotTests
             row1.Update(0, prompt, prompt, 0);
         }
         using var positions = tensor(new long[] { 0, 3 });   // slot 0 at position 0, slot 1 at position 3
-        cache.BeginRows(positions, span: 4);
         using var k = tensor(new float[] { 1, 1, 1, 1, 2, 2, 2, 2 }).view(2, 2, 1, 2); // (B=2, nKv, 1, hd)
-        var (keys, _) = cache.UpdateRows(0, k, k);
-        cache.EndRows();
+        var (keys, _) = cache.UpdateRows(0, k, k, new KvCacheRows(positions, Span: 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.UpdateRows(0, k, k, new KvCacheRows(positions, Span: 7)));
         Assert.Equal(new long[] { 2, 2, 4, 2 }, keys.shape);
         Assert.Equal(new float[] { 1, 0, 0, 0 }, keys[0, 0, .., 0].data<float>().ToArray());
         Assert.Equal(new float[] { 7, 7, 7, 2 }, keys[1, 1, .., 1].data<float>().ToArray());

@@ -44,6 +44,28 @@ public static class DataPreparer
     public const string TrainSplit = "train";
     public const string ValidationSplit = "validation";
 
+    /// <summary>As <see cref="Prepare(ITokenizer, DataPrepareOptions, IProgress{DataPrepareProgress}?, CancellationToken)"/> with the
+    /// tokenizer at <paramref name="tokenizerPath"/> (a folder, tokenizer.json or a .tiktoken file): a tokenizer.json is
+    /// fingerprinted and copied beside the shards; any other file is named by its file name.</summary>
+    public static TokenShardMeta Prepare(string tokenizerPath, DataPrepareOptions options,
+        IProgress<DataPrepareProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var tokenizer = TokenizerLoader.Load(tokenizerPath);
+        var tokenizerFile = Directory.Exists(tokenizerPath) ? Path.Combine(tokenizerPath, "tokenizer.json") : tokenizerPath;
+        bool json = File.Exists(tokenizerFile);
+        return Prepare(tokenizer, options with
+        {
+            TokenizerFile = json ? tokenizerFile : null, TokenizerFingerprint = json ? null : Path.GetFileName(tokenizerPath),
+        }, progress, cancellationToken);
+    }
+
+    /// <summary>One line per split: documents, tokens and shards.</summary>
+    public static IEnumerable<string> Summary(TokenShardMeta meta) =>
+        meta.Splits.Select(s => $"{s.Key}: {s.Value.Documents:N0} documents, {s.Value.Tokens:N0} tokens in {s.Value.Shards.Count} shard(s)");
+
+    /// <summary>The live status of a preparation.</summary>
+    public static string Status(DataPrepareProgress p) => $"{p.Documents:N0} documents, {p.TrainTokens + p.ValidationTokens:N0} tokens";
+
     public static TokenShardMeta Prepare(ITokenizer tokenizer, DataPrepareOptions options,
         IProgress<DataPrepareProgress>? progress = null, CancellationToken cancellationToken = default)
     {

@@ -5,7 +5,11 @@ using F = TorchSharp.torch.nn.functional;
 namespace Substrate.Inference;
 
 /// <summary>Mean negative log-likelihood (nats per token) of the scored tokens and its exponential.</summary>
-public sealed record PerplexityResult(double MeanNll, double Perplexity, long Tokens);
+public sealed record PerplexityResult(double MeanNll, double Perplexity, long Tokens)
+{
+    /// <summary>One line: tokens scored, mean negative log-likelihood, perplexity.</summary>
+    public string Summary => $"{Tokens:N0} tokens, mean NLL {MeanNll:F4}, perplexity {Perplexity:F2}";
+}
 
 /// <summary>
 /// Perplexity of a model over a token sequence: windows of the context length, every token after the

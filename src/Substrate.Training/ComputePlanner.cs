@@ -6,7 +6,11 @@ using static TorchSharp.torch;
 namespace Substrate.Training;
 
 /// <summary>One candidate shape with its measured training throughput.</summary>
-public sealed record CandidateMeasurement(string Name, long Parameters, double TokensPerSecond, long Tokens, double TokensPerParameter);
+public sealed record CandidateMeasurement(string Name, long Parameters, double TokensPerSecond, long Tokens, double TokensPerParameter)
+{
+    /// <summary>One aligned line: name, size, speed and the tokens per parameter the budget would give it.</summary>
+    public string Summary => $"{Name,-9} {Parameters / 1e6,6:F2}M params {TokensPerSecond,8:N0} tok/s → {TokensPerParameter,6:F1} tokens/param";
+}
 
 /// <summary>
 /// A compute-optimal proposal for a time budget: the model, how many tokens it can see in the
@@ -25,6 +29,10 @@ public sealed record ComputePlan(
     IReadOnlyList<CandidateMeasurement> Measured,
     string Reason)
 {
+    /// <summary>One line: the choice, its size, speed, token budget and steps.</summary>
+    public string Summary => $"{Name}: {Parameters / 1e6:F2}M parameters, {TokensPerSecond:N0} tokens/s, token budget {TokenBudget:N0}, "
+        + $"{Steps:N0} steps, {TokensPerParameter:F1} tokens/param";
+
     /// <summary>Warm-up: a twentieth of the steps, within [1, 200].</summary>
     public int WarmupSteps => Math.Clamp(Steps / 20, 1, 200);
 

@@ -38,4 +38,9 @@ public sealed record PretrainResult(
     double? FinalTrainLoss,
     double? FinalValidationLoss,
     string StopReason,
-    IReadOnlyList<double> Losses);
+    IReadOnlyList<double> Losses)
+{
+    /// <summary>One line: why it stopped, where, the losses and the folder.</summary>
+    public string Summary => $"{StopReason} at step {Step:N0} ({TokensSeen:N0} tokens); train loss {TrainProgress.Format(FinalTrainLoss)}, "
+        + $"validation loss {TrainProgress.Format(FinalValidationLoss)} → {OutputDirectory}";
+}

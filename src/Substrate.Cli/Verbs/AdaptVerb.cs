@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
 using Substrate.Evaluation;
+using Substrate.IO;
 using Substrate.Recipes;
 using Substrate.Training;
 using Substrate.Training.Finetuning;

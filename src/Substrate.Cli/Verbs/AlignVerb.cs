@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
+using Substrate.IO;
 using Substrate.Training;
 using Substrate.Training.Alignment;
 

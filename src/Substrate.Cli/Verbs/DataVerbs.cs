@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Substrate.Data;
-using Substrate.Tokenizers;
+using Substrate.IO;
 
 namespace Substrate.Cli.Verbs;
 
@@ -42,29 +42,11 @@ public static class DataVerbs
         return command;
     }
 
-    /// <summary>Shared with quickstart.</summary>
-    public static TokenShardMeta Prepare(IReadOnlyList<string> inputs, string tokenizerPath, string output,
-        IReadOnlyList<string> validation, int validationEvery)
+    static void Prepare(IReadOnlyList<string> inputs, string tokenizerPath, string output, IReadOnlyList<string> validation, int validationEvery)
     {
-        var tokenizer = TokenizerLoader.Load(tokenizerPath);
-        var tokenizerFile = Directory.Exists(tokenizerPath) ? Path.Combine(tokenizerPath, "tokenizer.json") : tokenizerPath;
-        var options = new DataPrepareOptions
-        {
-            Inputs = inputs, ValidationInputs = validation, OutputDirectory = output,
-            TokenizerFile = File.Exists(tokenizerFile) ? tokenizerFile : null,
-            TokenizerFingerprint = File.Exists(tokenizerFile) ? null : Path.GetFileName(tokenizerPath),
-            ValidationEvery = validationEvery,
-        };
-        var meta = Terminal.WithProgress("data", report => DataPreparer.Prepare(tokenizer, options,
-            new InlineProgress<DataPrepareProgress>(p => report($"{p.Documents:N0} documents, {p.TrainTokens + p.ValidationTokens:N0} tokens", null))));
-        foreach (var (split, entry) in meta.Splits)
-            Terminal.Info($"data: {split}: {entry.Documents:N0} documents, {entry.Tokens:N0} tokens in {entry.Shards.Count} shard(s)");
-        return meta;
+        var options = new DataPrepareOptions { Inputs = inputs, ValidationInputs = validation, OutputDirectory = output, ValidationEvery = validationEvery };
+        var meta = Terminal.WithProgress("data", report => DataPreparer.Prepare(tokenizerPath, options,
+            new InlineProgress<DataPrepareProgress>(p => report(DataPreparer.Status(p), null))));
+        foreach (var line in DataPreparer.Summary(meta)) Terminal.Info(Spectre.Console.Markup.Escape($"data: {line}"));
     }
-}
-
-/// <summary>An IProgress that reports on the calling thread (Progress&lt;T&gt; posts to the thread pool, out of order).</summary>
-public sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
 using Substrate.Evaluation;
+using Substrate.IO;
 using Substrate.Inference;
 
 namespace Substrate.Cli.Verbs;

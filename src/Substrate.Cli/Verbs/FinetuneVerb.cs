@@ -82,35 +82,14 @@ public static class FinetuneVerb
         peak_rss_mb = Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20),
     };
 
-    /// <summary>Trains under a live progress line and prints the outcome on stderr. Shared with adapt compare.</summary>
-    public static FinetuneResult Run(FinetuneOptions options, CancellationToken cancellation)
+    /// <summary>Trains under a live progress line and prints the outcome on stderr.</summary>
+    static FinetuneResult Run(FinetuneOptions options, CancellationToken cancellation)
     {
         if (!Directory.Exists(options.ModelDirectory)) throw new DirectoryNotFoundException($"model folder not found: {options.ModelDirectory}");
         if (!options.Resume) Terminal.Err.Write(new Panel(new Text(options.Config.ToJson().TrimEnd())).Header("finetune config").Collapse());
         var result = Terminal.WithProgress("finetune", report =>
-            Finetuner.Run(options, new InlineProgress<TrainProgress>(p => Render(p, report)), cancellation));
-        Terminal.Info(Markup.Escape($"finetune: {result.StopReason} at step {result.Step}; train loss {Format(result.FinalTrainLoss)}, "
-            + $"best validation loss {Format(result.BestValidationLoss)} (step {result.BestStep}); {result.TrainableParameters:N0} trainable of "
-            + $"{result.TotalParameters:N0} parameters; {result.TrainSeconds:F1}s ({result.MeanStepSeconds * 1000:F0} ms/step) → {result.OutputDirectory}"));
+            Finetuner.Run(options, TrainProgress.Reporter(line => Terminal.Info(Markup.Escape($"finetune: {line}")), report), cancellation));
+        Terminal.Info(Markup.Escape($"finetune: {result.Summary}"));
         return result;
     }
-
-    static void Render(TrainProgress p, Action<string, double?> report)
-    {
-        switch (p.Event)
-        {
-            case TrainEvent.Started:
-            case TrainEvent.Checkpoint:
-            case TrainEvent.Finished:
-                Terminal.Info(Markup.Escape($"finetune: {p.Message}"));
-                break;
-            case TrainEvent.Validation:
-                Terminal.Info(Markup.Escape($"finetune: step {p.Step} validation loss {Format(p.ValidationLoss)} ({p.Message})"));
-                break;
-        }
-        report($"step {p.Step}/{p.MaxSteps} loss {Format(p.Loss)} lr {p.Lr:0.0e+0} {p.TokensPerSecond:N0} tok/s",
-            p.MaxSteps > 0 ? (double)p.Step / p.MaxSteps : null);
-    }
-
-    static string Format(double? value) => value is double v ? v.ToString("F3") : "-";
 }

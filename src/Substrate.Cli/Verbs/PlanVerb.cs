@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Spectre.Console;
+using Substrate.IO;
 using Substrate.Training;
 
 namespace Substrate.Cli.Verbs;
@@ -32,15 +33,14 @@ public static class PlanVerb
         return command;
     }
 
-    /// <summary>Measures candidates, prints the table and the choice on stderr. Shared with quickstart.</summary>
-    public static ComputePlan Plan(TimeSpan budget, int vocabSize, int batchSize = 8, int seqLen = 256)
+    /// <summary>Measures candidates, prints the table and the choice on stderr.</summary>
+    static ComputePlan Plan(TimeSpan budget, int vocabSize, int batchSize = 8, int seqLen = 256)
     {
         if (budget <= TimeSpan.Zero) throw new ArgumentException("--minutes must be positive");
         if (vocabSize < 256) throw new ArgumentException("--vocab-size must be at least 256");
         Terminal.Info($"plan: measuring training speed of candidate shapes (batch {batchSize} × {seqLen})…");
         var plan = ComputePlanner.PlanForThisMachine(budget, vocabSize, batchSize, seqLen,
-            progress: new InlineProgress<CandidateMeasurement>(m => Terminal.Info(
-                $"plan:   {m.Name,-9} {m.Parameters / 1e6,6:F2}M params {m.TokensPerSecond,8:N0} tok/s → {m.TokensPerParameter,6:F1} tokens/param")));
+            progress: new InlineProgress<CandidateMeasurement>(m => Terminal.Info(Markup.Escape($"plan:   {m.Summary}"))));
         var table = new Table().AddColumns("model", "parameters", "tokens/s", "token budget", "steps", "tokens/param");
         table.AddRow(plan.Name, $"{plan.Parameters / 1e6:F2}M", $"{plan.TokensPerSecond:N0}",
             $"{plan.TokenBudget:N0}", $"{plan.Steps:N0}", $"{plan.TokensPerParameter:F1}");

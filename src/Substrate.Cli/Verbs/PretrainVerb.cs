@@ -49,37 +49,16 @@ public static class PretrainVerb
         return command;
     }
 
-    /// <summary>Prints the resolved config, trains under a live progress line, prints the outcome. Shared with quickstart.</summary>
-    public static PretrainResult Run(PretrainOptions options, CancellationToken cancellation)
+    /// <summary>Prints the resolved config, trains under a live progress line, prints the outcome.</summary>
+    static PretrainResult Run(PretrainOptions options, CancellationToken cancellation)
     {
         if (!Directory.Exists(options.DataDirectory))
             throw new DirectoryNotFoundException($"data folder not found: {options.DataDirectory} (run 'substrate data prepare' first)");
         var resolved = Pretrainer.ResolveConfig(options);
         Terminal.Err.Write(new Panel(new Text(resolved.ToJson())).Header("config").Collapse());
         var result = Terminal.WithProgress("pretrain", report =>
-            Pretrainer.Run(options, new InlineProgress<TrainProgress>(p => Render(p, report)), cancellation));
-        Terminal.Info($"pretrain: {Markup.Escape(result.StopReason)} at step {result.Step:N0} ({result.TokensSeen:N0} tokens); " +
-            $"train loss {result.FinalTrainLoss:F3}, validation loss {Format(result.FinalValidationLoss)} → {Markup.Escape(result.OutputDirectory)}");
+            Pretrainer.Run(options, TrainProgress.Reporter(line => Terminal.Info(Markup.Escape($"pretrain: {line}")), report), cancellation));
+        Terminal.Info(Markup.Escape($"pretrain: {result.Summary}"));
         return result;
     }
-
-    static void Render(TrainProgress p, Action<string, double?> report)
-    {
-        string line = $"step {p.Step:N0}/{p.MaxSteps:N0} loss {Format(p.Loss)} val {Format(p.ValidationLoss)} " +
-            $"lr {p.Lr:0.0e+0} {p.TokensPerSecond:N0} tok/s MFU {p.Mfu:P1}";
-        switch (p.Event)
-        {
-            case TrainEvent.Started:
-            case TrainEvent.Checkpoint:
-            case TrainEvent.Finished:
-                Terminal.Info(Markup.Escape($"pretrain: {p.Message}"));
-                break;
-            case TrainEvent.Validation:
-                Terminal.Info(Markup.Escape($"pretrain: step {p.Step:N0} validation loss {Format(p.ValidationLoss)}"));
-                break;
-        }
-        report(line, p.MaxSteps > 0 ? (double)p.Step / p.MaxSteps : null);
-    }
-
-    static string Format(double? value) => value is double v ? v.ToString("F3") : "-";
 }

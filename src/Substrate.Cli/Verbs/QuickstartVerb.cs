@@ -1,9 +1,6 @@
 using System.CommandLine;
 using Spectre.Console;
-using Substrate.Inference;
 using Substrate.Recipes;
-using Substrate.Tokenizers.Training;
-using Substrate.Training;
 
 namespace Substrate.Cli.Verbs;
 
@@ -11,7 +8,8 @@ namespace Substrate.Cli.Verbs;
 /// <c>substrate quickstart</c>: the whole loop on the bundled corpus — tokenizer → token shards →
 /// compute-optimal plan → pretraining → validation perplexity → a generated sample; with <c>--chat</c>, then
 /// instruction tuning into a chat model and sample chat turns (<see cref="QuickstartChat"/>), on the model just
-/// pretrained or, with <c>--base</c>, on an existing one.
+/// pretrained or, with <c>--base</c>, on an existing one. The recipes live in Substrate.Recipes; this verb holds the
+/// flags and renders their report on the terminal.
 /// </summary>
 public static class QuickstartVerb
 {
@@ -46,70 +44,58 @@ public static class QuickstartVerb
         };
         command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
-            string outDir = parsed.GetValue(output)!, chatDir = Path.Combine(outDir, "chat");
+            string outDir = parsed.GetValue(output)!;
+            string? baseDir = parsed.GetValue(baseModel);
             var chatBudget = TimeSpan.FromMinutes(parsed.GetValue(chatMinutes));
-            if (parsed.GetValue(baseModel) is not null && !parsed.GetValue(chat)) throw new ArgumentException("--base needs --chat");
+            if (baseDir is not null && !parsed.GetValue(chat)) throw new ArgumentException("--base needs --chat");
             if (parsed.GetValue(chat) && chatBudget <= TimeSpan.Zero) throw new ArgumentException("--chat-minutes must be positive");
             string? instructionDir = parsed.GetValue(chat)
                 ? QuickstartChat.CheckInstructions(parsed.GetValue(instructions) ?? QuickstartChat.FindInstructions())
                 : null;
-            if (parsed.GetValue(baseModel) is string existing)
+            if (baseDir is not null && !File.Exists(Path.Combine(baseDir, "config.json")))
+                throw new DirectoryNotFoundException($"--base: no model folder (config.json) at {baseDir}");
+            if (TimeSpan.FromMinutes(parsed.GetValue(minutes)) <= TimeSpan.Zero) throw new ArgumentException("--minutes must be positive");
+            var report = new ConsoleReport();
+            bool fromScratch = baseDir is null;
+            if (baseDir is null)
             {
-                if (!File.Exists(Path.Combine(existing, "config.json")))
-                    throw new DirectoryNotFoundException($"--base: no model folder (config.json) at {existing}");
-                QuickstartChat.Run(existing, instructionDir!, chatDir, chatBudget, 1, parsed.GetValue(chatQuestions), cancellation);
-                return Task.FromResult(0);
+                var result = Quickstart.Run(new QuickstartOptions
+                {
+                    Corpus = parsed.GetValue(corpus) ?? BundledCorpus.Find(), OutputDirectory = outDir,
+                    Budget = TimeSpan.FromMinutes(parsed.GetValue(minutes)), VocabSize = parsed.GetValue(vocabSize), Prompt = parsed.GetValue(prompt)!,
+                }, report, cancellation);
+                Terminal.Info("Try:");
+                Terminal.Info($"  substrate generate --model {Markup.Escape(result.ModelDirectory)} --prompt \"Whales\"");
+                Terminal.Info($"  substrate chat --model {Markup.Escape(result.ModelDirectory)}");
+                baseDir = result.ModelDirectory;
             }
-            string modelDir = Run(parsed.GetValue(corpus) ?? BundledCorpus.Find(), outDir, TimeSpan.FromMinutes(parsed.GetValue(minutes)),
-                parsed.GetValue(vocabSize), parsed.GetValue(prompt)!, cancellation);
-            if (instructionDir is not null) QuickstartChat.Run(modelDir, instructionDir, chatDir, chatBudget, 7, parsed.GetValue(chatQuestions), cancellation);
+            if (instructionDir is null) return Task.FromResult(0);
+            var tuned = QuickstartChat.Run(new QuickstartChatOptions
+            {
+                BaseDirectory = baseDir, Instructions = instructionDir, OutputDirectory = Path.Combine(outDir, "chat"),
+                Budget = chatBudget, FirstStage = fromScratch ? 7 : 1, QuestionLimit = parsed.GetValue(chatQuestions),
+            }, report, cancellation);
+            Terminal.Info($"Try:  substrate chat --model {Markup.Escape(tuned.ChatDirectory)}");
             return Task.FromResult(0);
         });
         return command;
     }
 
-    /// <summary>Steps 1–6; returns the model folder.</summary>
-    static string Run(string corpus, string output, TimeSpan budget, int vocabSize, string prompt, CancellationToken cancellation)
+    /// <summary>A quickstart on the terminal: stage rules, progress bars and panels on stderr, the generated text on stdout.</summary>
+    sealed class ConsoleReport : IQuickstartReport
     {
-        string trainFile = Path.Combine(corpus, BundledCorpus.TrainFile);
-        if (!File.Exists(trainFile)) throw new FileNotFoundException($"corpus has no {BundledCorpus.TrainFile}: {corpus}");
-        string tokenizerDir = Path.Combine(output, "tokenizer"), dataDir = Path.Combine(output, "data"), modelDir = Path.Combine(output, "model");
-        // A quickstart always starts from scratch: a previous run's folders are replaced.
-        foreach (var dir in new[] { tokenizerDir, dataDir, modelDir })
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        public void Stage(int number, string name) => Terminal.Info($"[bold]── {number}. {Markup.Escape(name)} ──────────[/]");
 
-        Step(1, "tokenizer");
-        TokenizerVerbs.Train([trainFile], new BpeTrainerOptions { VocabSize = vocabSize }, tokenizerDir).Print();
+        public T Progress<T>(string title, Func<Action<string, double?>, T> work) => Terminal.WithProgress(title, work);
 
-        Step(2, "data");
-        var meta = DataVerbs.Prepare([corpus], tokenizerDir, dataDir, [], validationEvery: 100);
+        public void Line(string text) => Terminal.Info(Markup.Escape(text));
 
-        Step(3, "plan");
-        var plan = PlanVerb.Plan(budget, meta.VocabSize);
+        public void Config(string title, string json) => Terminal.Err.Write(new Panel(new Text(json)).Header(Markup.Escape(title)).Collapse());
 
-        Step(4, "pretrain");
-        var train = plan.ApplyTo(new TrainConfig()) with { EvalEvery = Math.Max(25, plan.Steps / 8), CheckpointEvery = Math.Max(50, plan.Steps / 4) };
-        var result = PretrainVerb.Run(new PretrainOptions
+        public void Text(string piece)
         {
-            DataDirectory = dataDir, OutputDirectory = modelDir, Resolved = new PretrainConfig(plan.Model, train),
-            TimeLimit = budget * 1.25, // the plan's steps should fit the budget; this bounds a slower machine
-        }, cancellation);
-
-        Step(5, "evaluate");
-        using var loaded = LoadedModel.Load(modelDir);
-        var perplexity = EvalVerbs.Perplexity(loaded, dataDir, "validation", maxTokens: 50_000);
-
-        Step(6, "generate");
-        Terminal.Info($"[grey]prompt:[/] {Markup.Escape(prompt)}");
-        GenerateVerb.Stream(loaded, prompt,
-            new GenerationOptions { MaxTokens = 80, Temperature = 0.8, TopK = 40, TopP = 0.95, RepetitionPenalty = 1.1, Seed = 42 }, Console.Out);
-
-        Terminal.Info($"quickstart: a {plan.Parameters / 1e6:F2}M-parameter model trained on {result.TokensSeen:N0} tokens: " +
-            $"validation loss {result.FinalValidationLoss:F3}, perplexity {perplexity.Perplexity:F1}. Try:");
-        Terminal.Info($"  substrate generate --model {Markup.Escape(modelDir)} --prompt \"Whales\"");
-        Terminal.Info($"  substrate chat --model {Markup.Escape(modelDir)}");
-        return modelDir;
+            Console.Out.Write(piece);
+            Console.Out.Flush();
+        }
     }
-
-    internal static void Step(int number, string name) => Terminal.Info($"[bold]── {number}. {name} ──────────[/]");
 }

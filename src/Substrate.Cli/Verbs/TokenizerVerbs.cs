@@ -1,7 +1,5 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Text.Json;
-using Substrate.IO;
 using Substrate.Tokenizers;
 using Substrate.Tokenizers.Training;
 
@@ -37,32 +35,23 @@ public static class TokenizerVerbs
         command.SetAction((ParseResult parsed) =>
         {
             var options = new BpeTrainerOptions { VocabSize = parsed.GetValue(vocabSize), MinFrequency = parsed.GetValue(minFrequency) };
-            var stats = Train(parsed.GetValue(input)!, options, parsed.GetValue(output)!);
-            stats.Print();
+            var result = Train(parsed.GetValue(input)!, options, parsed.GetValue(output)!);
+            Terminal.Info(Spectre.Console.Markup.Escape($"tokenizer: {result.Summary}"));
             return 0;
         });
         return command;
     }
 
-    /// <summary>Trains, saves and measures a tokenizer; shared with quickstart.</summary>
-    public static TokenizerStats Train(IReadOnlyList<string> inputs, BpeTrainerOptions options, string outputDirectory)
+    /// <summary>Trains, saves and measures a tokenizer under a progress line.</summary>
+    static BpeCorpusTrainingResult Train(IReadOnlyList<string> inputs, BpeTrainerOptions options, string outputDirectory)
     {
         if (options.VocabSize < 256 + options.SpecialTokens.Count)
             throw new ArgumentException($"--vocab-size must be at least {256 + options.SpecialTokens.Count} "
                 + $"(256 bytes + {options.SpecialTokens.Count} special tokens), got {options.VocabSize}");
-        var clock = Stopwatch.StartNew();
-        long characters = 0;
-        var tokenizer = Terminal.WithProgress("tokenizer", report =>
+        return Terminal.WithProgress("tokenizer", report => BpeCorpusTraining.Run(inputs, options with
         {
-            var documents = CorpusFiles.ReadDocuments(inputs).Select(text => { characters += text.Length; return text; });
-            return BpeTrainer.Train(documents, options with
-            {
-                Progress = p => report(p.Stage == "merge" ? $"merge {p.Done:N0}/{p.Total:N0}" : $"counting words, {p.Done / 1e6:F1}M chars",
-                    p.Stage == "merge" && p.Total > 0 ? (double)p.Done / p.Total : null),
-            });
-        });
-        tokenizer.Save(outputDirectory);
-        return new TokenizerStats(outputDirectory, tokenizer.VocabSize, tokenizer.Merges?.Count ?? 0, characters, clock.Elapsed);
+            Progress = p => { var (status, fraction) = BpeCorpusTraining.Status(p); report(status, fraction); },
+        }, outputDirectory));
     }
 
     static Command BuildEncode()
@@ -110,12 +99,4 @@ public static class TokenizerVerbs
         });
         return command;
     }
-}
-
-/// <summary>What a tokenizer training produced.</summary>
-public sealed record TokenizerStats(string Directory, int VocabSize, int Merges, long Characters, TimeSpan Elapsed)
-{
-    public void Print() => Terminal.Info(
-        $"tokenizer: [bold]{VocabSize:N0}[/] tokens ({Merges:N0} merges) from {Characters / 1e6:F1}M characters in {Elapsed.TotalSeconds:F1}s "
-        + $"→ {Spectre.Console.Markup.Escape(Path.Combine(Directory, "tokenizer.json"))}");
 }

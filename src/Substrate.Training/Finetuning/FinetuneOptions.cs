@@ -33,4 +33,10 @@ public sealed record FinetuneResult(
     long TotalParameters,
     double TrainSeconds,
     double MeanStepSeconds,
-    long OutputBytes);
+    long OutputBytes)
+{
+    /// <summary>One line: why it stopped, the losses, what trained, how long, and the folder.</summary>
+    public string Summary => $"{StopReason} at step {Step}; train loss {TrainProgress.Format(FinalTrainLoss)}, "
+        + $"best validation loss {TrainProgress.Format(BestValidationLoss)} (step {BestStep}); {TrainableParameters:N0} trainable of "
+        + $"{TotalParameters:N0} parameters; {TrainSeconds:F1}s ({MeanStepSeconds * 1000:F0} ms/step) → {OutputDirectory}";
+}

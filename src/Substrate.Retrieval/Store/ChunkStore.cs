@@ -26,6 +26,9 @@ public sealed partial class ChunkStore : IDisposable
 
     public string FilePath { get; }
 
+    /// <summary>Tests only: called after each chunk row a document write inserts, inside its transaction (to fail there).</summary>
+    internal Action<int>? ChunkWritten { get; set; }
+
     /// <summary>Opens (creating if need be) the store at <paramref name="path"/>.</summary>
     public static ChunkStore Open(string path, bool create = true)
     {
@@ -106,6 +109,7 @@ public sealed partial class ChunkStore : IDisposable
                 Bind(insert, ("$p", path), ("$o", i), ("$pos", chunks[i].Position), ("$t", chunks[i].Text), ("$h", Sha256(chunks[i].Text)),
                     ("$v", vectors is null ? DBNull.Value : ToBlob(vectors[i].Span)));
                 insert.ExecuteNonQuery();
+                ChunkWritten?.Invoke(i);
             }
         }
         using (var document = Command("INSERT OR REPLACE INTO documents(path, hash, chunks) VALUES ($p, $h, $n)"))

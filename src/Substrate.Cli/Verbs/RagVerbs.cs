@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Substrate.Inference.DotNetAI;
@@ -21,6 +22,9 @@ public static class RagVerbs
     static Option<string?> Embedder() => new("--embedder")
         { Description = $"'{RagEmbedder.MiniLm}' (all-MiniLM-L6-v2) or a Substrate model folder (default for index: minilm; else the store's)." };
     static Option<string> Mode() => new("--mode") { Description = "hybrid, vector or bm25.", DefaultValueFactory = _ => "hybrid" };
+
+    /// <summary>JSON lines keep text readable: "a > b", "it's" as they are.</summary>
+    static readonly JsonSerializerOptions Json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static Command Build() => new("rag", "Retrieval-augmented generation: index documents, search them, answer from them.")
     {
@@ -49,12 +53,12 @@ public static class RagVerbs
             var indexer = new DocumentIndexer(chunks, chunker, embedder.Generator);
             var report = Terminal.WithProgress("index", report => indexer.IndexAsync(parsed.GetValue(docs)!,
                 p => report($"{p.Done}/{p.Total} {Path.GetFileName(p.Path)}: {p.Status}", (double)p.Done / p.Total), cancellation).GetAwaiter().GetResult());
-            foreach (var (path, error) in report.Failed) Console.Error.WriteLine($"error: skipped {path}: {error}");
+            foreach (var (_, error) in report.Failed) Console.Error.WriteLine($"error: skipped {error}");
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {
                 added = report.Added, changed = report.Changed, unchanged = report.Unchanged, removed = report.Removed, chunks = report.Chunks,
                 total_chunks = chunks.ChunkCount(), failed = report.Failed.Select(f => new { path = f.Path, error = f.Error }),
-            }));
+            }, Json));
             return 0;
         });
         return command;
@@ -79,7 +83,7 @@ public static class RagVerbs
                 Console.Out.WriteLine(JsonSerializer.Serialize(new
                 {
                     rank = hit.Rank, score = hit.Score, path = hit.Chunk.Path, position = hit.Chunk.Position, id = hit.Chunk.Id, text = hit.Chunk.Text,
-                }));
+                }, Json));
             return 0;
         });
         return command;
@@ -94,11 +98,13 @@ public static class RagVerbs
         var temperature = new Option<double>("--temperature") { Description = "0 is greedy.", DefaultValueFactory = _ => 0 };
         var seed = new Option<long?>("--seed") { Description = "Seed for sampling." };
         var top = new Option<int>("--top") { Description = "How many chunks go into the prompt.", DefaultValueFactory = _ => 3 };
+        var sourceChars = new Option<int>("--source-chars")
+            { Description = "Characters of each chunk the prompt shows (a small model's context is short).", DefaultValueFactory = _ => 1200 };
         var runtime = new ModelOptionFlags();
         Option<string> storeFile = Store(), mode = Mode();
         Option<string?> embedderSpec = Embedder();
         var command = new Command("ask", "Answer a question from the store's top chunks; streams the answer, then lists the sources it cites.")
-            { question, storeFile, model, adapter, embedderSpec, top, mode, maxTokens, temperature, seed };
+            { question, storeFile, model, adapter, embedderSpec, top, sourceChars, mode, maxTokens, temperature, seed };
         runtime.AddTo(command);
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -109,7 +115,8 @@ public static class RagVerbs
             var adapterDir = parsed.GetValue(adapter);
             using var engine = InferenceEngine.Load(folder, baseName, runtime.Start(parsed), adapterDir is null ? null : [("adapter", adapterDir)]);
             using var chat = new SubstrateChatClient(engine, adapterDir is null ? null : baseName + ":adapter");
-            var answerer = new RagAnswerer(chat, new ChunkRetriever(store, embedder?.Generator), parsed.GetValue(top), ParseMode(parsed.GetValue(mode)!));
+            var answerer = new RagAnswerer(chat, new ChunkRetriever(store, embedder?.Generator), parsed.GetValue(top), ParseMode(parsed.GetValue(mode)!),
+                parsed.GetValue(sourceChars));
             var options = new ChatOptions
             {
                 MaxOutputTokens = parsed.GetValue(maxTokens), Temperature = (float)parsed.GetValue(temperature), Seed = parsed.GetValue(seed),
@@ -150,7 +157,7 @@ public static class RagVerbs
                     mode = mode.ToString().ToLowerInvariant(), questions = scores.Questions, recall_at_1 = Math.Round(scores.RecallAt1, 4),
                     recall_at_5 = Math.Round(scores.RecallAt5, 4), recall_at_10 = Math.Round(scores.RecallAt10, 4), mrr = Math.Round(scores.Mrr, 4),
                     embedder = store.Embedding?.Model,
-                }));
+                }, Json));
             }
             return 0;
         });

@@ -24,6 +24,8 @@ public sealed class DocumentIndexer(ChunkStore store, TextChunker chunker, IEmbe
     public async Task<IndexReport> IndexAsync(IReadOnlyList<string> roots, Action<IndexProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        if (embedder?.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId is { } model && store.Embedding is { } existing && existing.Model != model)
+            throw new InvalidOperationException($"{store.FilePath} holds vectors of {existing.Model}, not {model}; index into a new store");
         var files = DocumentReader.Expand(roots);
         var stored = store.Documents();
         var gone = stored.Keys.Where(p => !files.Contains(p) && UnderRoots(p, roots)).Order(StringComparer.Ordinal).ToList();

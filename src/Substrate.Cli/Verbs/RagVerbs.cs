@@ -7,6 +7,7 @@ using Substrate.Inference.Serving;
 using Substrate.Retrieval;
 using Substrate.Retrieval.Answering;
 using Substrate.Retrieval.Chunking;
+using Substrate.Retrieval.Documents;
 using Substrate.Retrieval.Embeddings;
 using Substrate.Retrieval.Evaluation;
 using Substrate.Retrieval.Indexing;
@@ -46,6 +47,7 @@ public static class RagVerbs
             { docs, store, embedderSpec, chunkTokens, overlap };
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
+            DocumentReader.Expand(parsed.GetValue(docs)!);   // a wrong path fails before the store file is made
             using var chunks = ChunkStore.Open(parsed.GetValue(store)!);
             using var embedder = RagEmbedder.Open(parsed.GetValue(embedderSpec) ?? chunks.Embedding?.Model ?? RagEmbedder.MiniLm);
             var wordPiece = MiniLmEmbeddingGenerator.LoadTokenizer();
@@ -75,10 +77,11 @@ public static class RagVerbs
             { query, storeFile, embedderSpec, top, mode, pathPrefix };
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
+            var searchMode = ParseMode(parsed.GetValue(mode)!);
             using var store = ChunkStore.Open(parsed.GetValue(storeFile)!, create: false);
             using var embedder = RagEmbedder.ForStore(store, parsed.GetValue(embedderSpec));
             var hits = await new ChunkRetriever(store, embedder?.Generator).SearchAsync(parsed.GetValue(query)!, parsed.GetValue(top),
-                ParseMode(parsed.GetValue(mode)!), parsed.GetValue(pathPrefix), cancellation);
+                searchMode, parsed.GetValue(pathPrefix), cancellation);
             foreach (var hit in hits)
                 Console.Out.WriteLine(JsonSerializer.Serialize(new
                 {

@@ -68,4 +68,16 @@ public class DocumentIndexerTests
         Assert.Equal(["added", "error: " + error, "added"], progress.Select(p => p.Status));
         Assert.Equal([1, 2, 3], progress.Select(p => p.Done));
     }
+
+    [Fact]
+    public async Task IndexingWithAnotherEmbedderThanTheStoresIsRefused()
+    {
+        using var folder = new TempFolder();
+        folder.Write("docs/a.txt", "Alpha text.");
+        using var store = ChunkStore.Open(folder.File("store.db"));
+        store.UseEmbedding("all-MiniLM-L6-v2", 384);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => Indexer(store).IndexAsync([folder.File("docs")]));
+        Assert.Equal($"{folder.File("store.db")} holds vectors of all-MiniLM-L6-v2, not word-hash; index into a new store", e.Message);
+        Assert.Empty(store.Documents());
+    }
 }

@@ -50,6 +50,9 @@ public static class RagVerbs
             DocumentReader.Expand(parsed.GetValue(docs)!);   // a wrong path fails before the store file is made
             using var chunks = ChunkStore.Open(parsed.GetValue(store)!);
             using var embedder = RagEmbedder.Open(parsed.GetValue(embedderSpec) ?? chunks.Embedding?.Model ?? RagEmbedder.MiniLm);
+            const int miniLmChunk = MiniLmEmbeddingGenerator.MaxTokens - 2;   // [CLS] and [SEP] take two
+            if (embedder.Generator is MiniLmEmbeddingGenerator && parsed.GetValue(chunkTokens) > miniLmChunk)
+                throw new ArgumentException($"--chunk-tokens {parsed.GetValue(chunkTokens)}: MiniLM reads at most {miniLmChunk} tokens a chunk");
             var wordPiece = MiniLmEmbeddingGenerator.LoadTokenizer();
             var chunker = new TextChunker(text => wordPiece.Encode(text).Count, parsed.GetValue(chunkTokens), parsed.GetValue(overlap));
             var indexer = new DocumentIndexer(chunks, chunker, embedder.Generator);

@@ -53,6 +53,7 @@ public static class DocumentReader
                 _ => throw new InvalidDataException($"{path}: unsupported file type"),
             };
         }
+        // Every failure becomes one InvalidDataException that names the file (the readers' own messages mostly do not).
         catch (Exception e) when (e is not InvalidDataException and not IOException || !e.Message.Contains(path))
         {
             throw new InvalidDataException($"{path}: cannot read: {e.Message}", e);

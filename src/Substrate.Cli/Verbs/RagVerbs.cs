@@ -57,7 +57,7 @@ public static class RagVerbs
             var chunker = new TextChunker(text => wordPiece.Encode(text).Count, parsed.GetValue(chunkTokens), parsed.GetValue(overlap));
             var indexer = new DocumentIndexer(chunks, chunker, embedder.Generator);
             var report = Terminal.WithProgress("index", report => indexer.IndexAsync(parsed.GetValue(docs)!,
-                p => report($"{p.Done}/{p.Total} {Path.GetFileName(p.Path)}: {p.Status}", (double)p.Done / p.Total), cancellation).GetAwaiter().GetResult());
+                p => report($"{p.Done}/{p.Total} {Path.GetFileName(p.Path)}: {p.Status}", p.Fraction), cancellation).GetAwaiter().GetResult());
             foreach (var (_, error) in report.Failed) Console.Error.WriteLine($"error: skipped {error}");
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {

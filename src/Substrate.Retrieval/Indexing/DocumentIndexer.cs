@@ -7,8 +7,12 @@ using Substrate.Retrieval.Store;
 namespace Substrate.Retrieval.Indexing;
 
 /// <summary>Where an index run stands: the file just handled (<see cref="Status"/>: added, changed, unchanged, removed or
-/// an error line), and how many of the run's files are done.</summary>
-public sealed record IndexProgress(int Done, int Total, string Path, string Status);
+/// an error line; "embedding n/m chunks" while a file's chunks are embedded), how many of the run's files are done, and
+/// the fraction of the run done (a file being embedded counts in part).</summary>
+public sealed record IndexProgress(int Done, int Total, string Path, string Status)
+{
+    public double Fraction { get; init; } = Total == 0 ? 1 : (double)Done / Total;
+}
 
 /// <summary>What an index run did; <see cref="Failed"/> lists the files that could not be read (path, error).</summary>
 public sealed record IndexReport(int Added, int Changed, int Unchanged, int Removed, int Chunks, IReadOnlyList<(string Path, string Error)> Failed);
@@ -51,7 +55,10 @@ public sealed class DocumentIndexer(ChunkStore store, TextChunker chunker, IEmbe
                 }
                 else
                 {
-                    chunks += await IndexFileAsync(path, hash, cancellationToken);
+                    int fileDone = done;
+                    void Embedded(int embedded, int count) => progress?.Invoke(new IndexProgress(fileDone, total, path, $"embedding {embedded}/{count} chunks")
+                        { Fraction = (fileDone + (double)embedded / count) / total });
+                    chunks += await IndexFileAsync(path, hash, Embedded, cancellationToken);
                     if (known) changed++; else added++;
                     status = known ? "changed" : "added";
                 }
@@ -66,16 +73,26 @@ public sealed class DocumentIndexer(ChunkStore store, TextChunker chunker, IEmbe
         return new IndexReport(added, changed, unchanged, gone.Count, chunks, failed);
     }
 
-    async Task<int> IndexFileAsync(string path, string hash, CancellationToken cancellationToken)
+    /// <summary>Chunks embedded per call, so a large file reports progress as it goes.</summary>
+    const int EmbedSlice = 128;
+
+    async Task<int> IndexFileAsync(string path, string hash, Action<int, int> embedded, CancellationToken cancellationToken)
     {
         var chunks = chunker.Chunk(DocumentReader.Read(path));
-        IReadOnlyList<ReadOnlyMemory<float>>? vectors = null;
+        List<ReadOnlyMemory<float>>? vectors = null;
         if (embedder is not null && chunks.Count > 0)
         {
-            var embeddings = await embedder.GenerateAsync(chunks.Select(c => c.Text), cancellationToken: cancellationToken);
-            var model = embedder.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId ?? embeddings[0].ModelId ?? "unknown";
-            store.UseEmbedding(model, embeddings[0].Vector.Length);
-            vectors = embeddings.Select(e => e.Vector).ToList();
+            vectors = [];
+            string? model = embedder.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId;
+            for (int start = 0; start < chunks.Count; start += EmbedSlice)
+            {
+                if (chunks.Count > EmbedSlice) embedded(start, chunks.Count);
+                var slice = chunks.Skip(start).Take(EmbedSlice).Select(c => c.Text);
+                var embeddings = await embedder.GenerateAsync(slice, cancellationToken: cancellationToken);
+                model ??= embeddings[0].ModelId ?? "unknown";
+                vectors.AddRange(embeddings.Select(e => e.Vector));
+            }
+            store.UseEmbedding(model!, vectors[0].Length);
         }
         store.ReplaceDocument(path, hash, chunks.Select(c => (c.Position, c.Text)).ToList(), vectors);
         return chunks.Count;

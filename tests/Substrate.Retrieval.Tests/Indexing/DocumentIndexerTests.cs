@@ -40,6 +40,20 @@ public class DocumentIndexerTests
     }
 
     [Fact]
+    public async Task ALargeFileReportsItsEmbeddingAsItGoes()
+    {
+        using var folder = new TempFolder();
+        folder.Write("docs/big.txt", string.Join("\n\n", Enumerable.Range(0, 300).Select(i => $"Paragraph {i} is long enough to fill a chunk alone here.")));
+        using var store = ChunkStore.Open(folder.File("store.db"));
+        var progress = new List<IndexProgress>();
+        var report = await Indexer(store).IndexAsync([folder.File("docs")], progress.Add);
+        Assert.Equal(300, report.Chunks);
+        Assert.Equal(["embedding 0/300 chunks", "embedding 128/300 chunks", "embedding 256/300 chunks", "added"], progress.Select(p => p.Status));
+        Assert.Equal([0, 128 / 300.0, 256 / 300.0, 1], progress.Select(p => p.Fraction));
+        Assert.Equal(300, store.Vectors().Count);
+    }
+
+    [Fact]
     public async Task StoredChunksKeepPathPositionAndHash()
     {
         using var folder = new TempFolder();

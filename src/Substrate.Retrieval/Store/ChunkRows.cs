@@ -6,12 +6,7 @@ public sealed partial class ChunkStore
     /// <summary>Inserts a chunk, or replaces the one with its id; id 0 takes a new id. Returns the id.</summary>
     public long UpsertChunk(StoredChunk chunk, ReadOnlyMemory<float>? vector)
     {
-        if (vector is { } v)
-        {
-            if (Embedding is null) UseEmbedding("external", v.Length);
-            else if (Embedding.Value.Dimensions != v.Length)
-                throw new ArgumentException($"vector has {v.Length} dimensions, {FilePath} holds {Embedding.Value.Dimensions}");
-        }
+        if (vector is { } v) CheckDimensions(v.Length);
         using var scope = Begin();
         using var command = Command("""
             INSERT INTO chunks(id, path, ordinal, position, text, hash, vector) VALUES ($id, $p, $o, $pos, $t, $h, $v)
@@ -24,6 +19,15 @@ public sealed partial class ChunkStore
         scope.Commit();
         vectors = null;
         return id;
+    }
+
+    /// <summary>A vector's size must be the store's; the first vectors of a store whose embedder was never named record it
+    /// as "external".</summary>
+    void CheckDimensions(int dimensions)
+    {
+        if (Embedding is null) UseEmbedding("external", dimensions);
+        else if (Embedding.Value.Dimensions != dimensions)
+            throw new ArgumentException($"vector has {dimensions} dimensions, {FilePath} holds {Embedding.Value.Dimensions}");
     }
 
     public void DeleteChunk(long id)

@@ -100,6 +100,7 @@ public sealed partial class ChunkStore : IDisposable
     {
         if (vectors is not null && vectors.Count != chunks.Count)
             throw new ArgumentException($"{chunks.Count} chunks but {vectors.Count} vectors");
+        foreach (var length in vectors?.Select(v => v.Length).Distinct() ?? []) CheckDimensions(length);
         using var scope = Begin();
         DeleteChunks(path);
         using (var insert = Command("INSERT INTO chunks(path, ordinal, position, text, hash, vector) VALUES ($p, $o, $pos, $t, $h, $v)"))

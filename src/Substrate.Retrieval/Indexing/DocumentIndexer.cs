@@ -32,7 +32,8 @@ public sealed class DocumentIndexer(ChunkStore store, TextChunker chunker, IEmbe
             throw new InvalidOperationException($"{store.FilePath} holds vectors of {existing.Model}, not {model}; index into a new store");
         var files = DocumentReader.Expand(roots);
         var stored = store.Documents();
-        var gone = stored.Keys.Where(p => !files.Contains(p) && UnderRoots(p, roots)).Order(StringComparer.Ordinal).ToList();
+        var present = files.ToHashSet(StringComparer.Ordinal);
+        var gone = stored.Keys.Where(p => !present.Contains(p) && UnderRoots(p, roots)).Order(StringComparer.Ordinal).ToList();
         int total = files.Count + gone.Count, done = 0, added = 0, changed = 0, unchanged = 0, chunks = 0;
         var failed = new List<(string, string)>();
         foreach (var path in gone)
@@ -44,6 +45,21 @@ public sealed class DocumentIndexer(ChunkStore store, TextChunker chunker, IEmbe
         {
             cancellationToken.ThrowIfCancellationRequested();
             string status;
+            int fileDone = done;
+            bool progressFailed = false;   // a failing progress callback ends the run; it is not the file's failure
+            void Embedded(int embedded, int count)
+            {
+                try
+                {
+                    progress?.Invoke(new IndexProgress(fileDone, total, path, $"embedding {embedded}/{count} chunks")
+                        { Fraction = (fileDone + (double)embedded / count) / total });
+                }
+                catch
+                {
+                    progressFailed = true;
+                    throw;
+                }
+            }
             try
             {
                 var hash = HashFile(path);
@@ -55,15 +71,12 @@ public sealed class DocumentIndexer(ChunkStore store, TextChunker chunker, IEmbe
                 }
                 else
                 {
-                    int fileDone = done;
-                    void Embedded(int embedded, int count) => progress?.Invoke(new IndexProgress(fileDone, total, path, $"embedding {embedded}/{count} chunks")
-                        { Fraction = (fileDone + (double)embedded / count) / total });
                     chunks += await IndexFileAsync(path, hash, Embedded, cancellationToken);
                     if (known) changed++; else added++;
                     status = known ? "changed" : "added";
                 }
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException && !progressFailed)
             {
                 failed.Add((path, e.Message));
                 status = "error: " + e.Message;

@@ -51,6 +51,14 @@ public class DocumentIndexerTests
         Assert.Equal(["embedding 0/300 chunks", "embedding 128/300 chunks", "embedding 256/300 chunks", "added"], progress.Select(p => p.Status));
         Assert.Equal([0, 128 / 300.0, 256 / 300.0, 1], progress.Select(p => p.Fraction));
         Assert.Equal(300, store.Vectors().Count);
+
+        // A callback that throws while a file is being embedded ends the run; it is not reported as the file's failure.
+        File.WriteAllText(folder.File("docs/big.txt"), "changed " + File.ReadAllText(folder.File("docs/big.txt")));
+        await Assert.ThrowsAsync<OperationCanceledException>(() => Indexer(store).IndexAsync([folder.File("docs")],
+            p => { if (p.Status.StartsWith("embedding 128")) throw new OperationCanceledException("stop"); }));
+        await Assert.ThrowsAsync<TimeoutException>(() => Indexer(store).IndexAsync([folder.File("docs")],
+            p => { if (p.Status.StartsWith("embedding 128")) throw new TimeoutException("stop"); }));
+        Assert.Equal(["Paragraph 0 is long enough to fill a chunk alone here."], store.GetDocumentChunks(folder.File("docs/big.txt")).Take(1).Select(c => c.Text));
     }
 
     [Fact]

@@ -13,6 +13,8 @@ Writes, deterministically (seeded; standard library only):
   data/tasks/source.jsonl   multiple choice: which source a validation passage comes from
   data/tasks/cloze.jsonl    multiple choice: the true next span of a validation passage vs spans of others
   data/tasks/define.jsonl   generation (exact match): the part of speech of a WordNet headword
+  data/tasks/retrieval.jsonl  retrieval (`substrate rag eval`): a WordNet gloss asked by its definition; the answer is
+      the gloss line ("word (pos): definition"), which the gold chunk of the indexed validation split contains
 Task and validation records come only from the corpus validation split; training records only from train.
 """
 import gzip, json, os, random, re
@@ -152,6 +154,21 @@ def main():
     g = glosses(validation)
     define = [{"query": f"{word} (", "answer": pos, "until": [")"]} for word, pos, _ in rng.sample(g, min(60, len(g)))]
     write_jsonl(os.path.join(tasks, "define.jsonl"), define, False)
+    write_jsonl(os.path.join(tasks, "retrieval.jsonl"), retrieval_questions(validation), False)
+
+
+def retrieval_questions(validation):
+    """Glosses asked by definition, with a seed of their own so the files above stay as they were. A gloss line whose
+    definition stands twice in the split is left out: its gold passage would not be one place."""
+    rng = random.Random(20261203)
+    lines = [line.strip() for d in validation if d["source"] == "wordnet" for line in d["text"].split("\n")]
+    definitions = {}
+    for line in lines:
+        m = GLOSS.match(line)
+        if m:
+            definitions.setdefault(m.group(3).split(";")[0].strip(), []).append(line)
+    items = [(definition, found[0]) for definition, found in definitions.items() if len(found) == 1 and 20 < len(definition) < 160]
+    return [{"question": f"Which word means: {definition}?", "answer": line} for definition, line in rng.sample(items, min(200, len(items)))]
 
 
 if __name__ == "__main__":

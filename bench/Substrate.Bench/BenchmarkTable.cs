@@ -14,5 +14,6 @@ public static class BenchmarkTable
         ["forward-backward"] = ForwardBackwardBenchmark.Run,
         ["serve"] = ServeBenchmark.Run,
         ["serve-soak"] = ServeSoakBenchmark.Run,
+        ["rag-embed"] = RagEmbedBenchmark.Run,
     };
 }

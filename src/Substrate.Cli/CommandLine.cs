@@ -27,6 +27,7 @@ public static class CommandLine
         Verbs.FinetuneVerb.Build(),
         Verbs.AlignVerb.Build(),
         Verbs.AdaptVerb.Build(),
+        Verbs.RagVerbs.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -17,6 +17,9 @@ public class BadInputTests
     [InlineData("bad quant type", new[] { "export", "gguf", "--model", "/tmp", "--out", "/tmp/never.gguf", "--type", "q3_z" })]
     [InlineData("serve: missing model", new[] { "serve", "--model", "/nonexistent/model", "--urls", "http://127.0.0.1:0" })]
     [InlineData("serve: adapter not name=dir", new[] { "serve", "--model", "/tmp", "--adapter", "support" })]
+    [InlineData("rag search: missing store", new[] { "rag", "search", "--store", "/nonexistent/docs.db", "query" })]
+    [InlineData("rag index: missing docs", new[] { "rag", "index", "--docs", "/nonexistent/docs", "--store", "/nonexistent/never.db" })]
+    [InlineData("rag search: bad mode", new[] { "rag", "search", "--store", "/nonexistent/docs.db", "query", "--mode", "fuzzy" })]
     public void FailsWithOneErrorLine(string why, string[] args)
     {
         var result = SubstrateProcess.Run(args);

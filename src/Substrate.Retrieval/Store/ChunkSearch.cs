@@ -1,0 +1,54 @@
+using System.Text.RegularExpressions;
+
+namespace Substrate.Retrieval.Store;
+
+public sealed partial class ChunkStore
+{
+    /// <summary>Reciprocal rank fusion's constant: a hit's fused score is Σ 1 / (k + rank) over the lists it is in.</summary>
+    public const int RrfK = 60;
+
+    /// <summary>The best <paramref name="top"/> chunks for a query by FTS5's BM25 (the query's words, any of them;
+    /// Porter-stemmed), restricted to paths under <paramref name="pathPrefix"/> if given. Score: −bm25, higher is better.</summary>
+    public List<SearchHit> SearchBm25(string query, int top, string? pathPrefix = null)
+    {
+        var words = Word().Matches(query).Select(m => "\"" + m.Value + "\"").Distinct().ToList();
+        if (words.Count == 0 || top <= 0) return [];
+        using var command = Command("""
+            SELECT c.id, c.path, c.ordinal, c.position, c.text, c.hash, -bm25(chunks_fts) AS score
+            FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
+            WHERE chunks_fts MATCH $q AND ($prefix IS NULL OR substr(c.path, 1, length($prefix)) = $prefix)
+            ORDER BY bm25(chunks_fts), c.id LIMIT $k
+            """);
+        Bind(command, ("$q", string.Join(" OR ", words)), ("$prefix", (object?)pathPrefix ?? DBNull.Value), ("$k", top));
+        using var reader = command.ExecuteReader();
+        var hits = new List<SearchHit>();
+        while (reader.Read()) hits.Add(new SearchHit(ReadChunk(reader), hits.Count + 1, reader.GetDouble(6)));
+        return hits;
+    }
+
+    /// <summary>The best chunks by cosine similarity to an L2-normalised query vector (exact search).</summary>
+    public List<SearchHit> SearchVector(ReadOnlySpan<float> query, int top, string? pathPrefix = null)
+    {
+        var found = Vectors().Search(query, top, pathPrefix);
+        var chunks = GetChunks(found.Select(f => f.Id).ToList());
+        return chunks.Select((c, i) => new SearchHit(c, i + 1, found[i].Score)).ToList();
+    }
+
+    /// <summary>Both searches, each <paramref name="depth"/> deep, fused by reciprocal rank (k = 60); ties go to the lower id.</summary>
+    public List<SearchHit> SearchHybrid(string query, ReadOnlySpan<float> vector, int top, string? pathPrefix = null, int depth = 50)
+    {
+        depth = Math.Max(depth, top);
+        var lists = new[] { SearchVector(vector, depth, pathPrefix), SearchBm25(query, depth, pathPrefix) };
+        var fused = new Dictionary<long, (StoredChunk Chunk, double Score)>();
+        foreach (var hit in lists.SelectMany(l => l))
+        {
+            var score = 1.0 / (RrfK + hit.Rank);
+            fused[hit.Chunk.Id] = fused.TryGetValue(hit.Chunk.Id, out var f) ? (f.Chunk, f.Score + score) : (hit.Chunk, score);
+        }
+        return fused.Values.OrderByDescending(f => f.Score).ThenBy(f => f.Chunk.Id).Take(top)
+            .Select((f, i) => new SearchHit(f.Chunk, i + 1, f.Score)).ToList();
+    }
+
+    [GeneratedRegex(@"[\p{L}\p{N}]+")]
+    private static partial Regex Word();
+}

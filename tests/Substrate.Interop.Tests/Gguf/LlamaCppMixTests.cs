@@ -48,6 +48,13 @@ public class LlamaCppMixTests(ITestOutputHelper output)
             GgufQuantizer.Quantize(f32, fromGguf, fileType);
             var types = AssertSameTensors(theirs, fromFolder);
             AssertSameTensors(theirs, fromGguf);
+            if (fileType is GgufFileType.Q4_K_M or GgufFileType.Q8_0 or GgufFileType.Q6_K)
+            {
+                int[] prompt = [474, 40, 300, 301, 12, 99];
+                using var ours = new LlamaCpp(fromFolder);
+                using var reference = new LlamaCpp(theirs);
+                Assert.Equal(reference.Logits(prompt), ours.Logits(prompt)); // llama.cpp runs our file as its own
+            }
             output.WriteLine($"{fileType} {family}: {types}");
         }
     }

@@ -59,9 +59,9 @@ public static class QuantizeVsLlamaCppBenchmark
         var (identical, total, maxDiff) = CompareTensors(ours, theirs);
         double pplOurs = ImportedPerplexity(ours, tokens), pplTheirs = ImportedPerplexity(theirs, tokens);
         var prompt = tokens.Take(16).ToArray();
-        var config = ModelFolder.ReadConfig(model);
-        var (ourTokens, _, ourDecode) = DecodeVsLlamaCppBenchmark.LlamaCpp(ours, prompt, 64, Environment.ProcessorCount, Math.Min(256, config.MaxPositionEmbeddings));
-        var (theirTokens, _, _) = DecodeVsLlamaCppBenchmark.LlamaCpp(theirs, prompt, 64, Environment.ProcessorCount, Math.Min(256, config.MaxPositionEmbeddings));
+        int context = Math.Min(256, ModelFolder.ReadConfig(model).MaxPositionEmbeddings);
+        var (ourTokens, _, ourDecode) = DecodeVsLlamaCppBenchmark.LlamaCpp(ours, prompt, 64, Environment.ProcessorCount, context);
+        var (theirTokens, _, _) = DecodeVsLlamaCppBenchmark.LlamaCpp(theirs, prompt, 64, Environment.ProcessorCount, context);
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             benchmark = "quantize-vs-llamacpp", type = name, model = Path.GetFileName(Path.GetFullPath(model).TrimEnd('/')),

@@ -70,7 +70,7 @@ public static class GgmlTypes
     public static GgufFileType ParseFileType(string name) =>
         Enum.GetValues<GgufFileType>().Where(t => t.ToString().Equals(name, StringComparison.OrdinalIgnoreCase))
             .Cast<GgufFileType?>().FirstOrDefault()
-        ?? throw new ArgumentException($"unknown GGUF type '{name}' (known: {string.Join(", ", Enum.GetValues<GgufFileType>().Select(Name))})", nameof(name));
+        ?? throw new ArgumentException($"unknown GGUF type '{name}' (known: {string.Join(", ", Enum.GetValues<GgufFileType>().Select(Name))})");
 
     /// <summary>llama.cpp's spelling of a file type: f32, q4_0, q4_K_M …</summary>
     public static string Name(GgufFileType fileType) =>

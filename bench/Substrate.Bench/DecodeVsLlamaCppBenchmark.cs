@@ -91,9 +91,20 @@ public static class DecodeVsLlamaCppBenchmark
     /// <summary>Each engine decodes this many times; the fastest run counts (the machine may be shared).</summary>
     private const int Runs = 3;
 
-    private static (int[] Tokens, double First, double Decode) LlamaCpp(string path, int[] prompt, int count, int threads, int context)
+    private static readonly Lazy<bool> Loaded = new(() =>
     {
         NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+        NativeApi.llama_empty_call();
+        return true;
+    });
+
+    /// <summary>Loads llama.cpp's native libraries once, its logging silenced (which must be set before the first native call).</summary>
+    internal static void EnsureLlamaCppLoaded() => _ = Loaded.Value;
+
+    /// <summary>llama.cpp greedy decoding (best of <see cref="Runs"/>): tokens, seconds to the first, seconds for the rest.</summary>
+    internal static (int[] Tokens, double First, double Decode) LlamaCpp(string path, int[] prompt, int count, int threads, int context)
+    {
+        EnsureLlamaCppLoaded();
         var parameters = new ModelParams(path)
         {
             ContextSize = (uint)context, GpuLayerCount = 0, BatchSize = (uint)context, UBatchSize = (uint)context,

@@ -20,6 +20,7 @@ public static class CommandLine
         Verbs.PlanVerb.Build(),
         Verbs.InteropVerbs.BuildExport(),
         Verbs.InteropVerbs.BuildImport(),
+        Verbs.InteropVerbs.BuildQuantize(),
         Verbs.InteropVerbs.BuildInfo(),
         Verbs.QuickstartVerb.Build(),
         Verbs.AdapterVerbs.Build(),

@@ -71,6 +71,13 @@ public sealed class WholeLoopTests : IDisposable
         Ok(SubstrateProcess.Run("import", "gguf", "--in", gguf, "--out", imported));
         var again = Ok(SubstrateProcess.Run("generate", "--model", imported, "--prompt", "The whale", "--temperature", "0", "--max-tokens", "12"));
         Assert.Equal(first.Stdout, again.Stdout);
+
+        // Quantized (from the folder and from the GGUF alike) and imported back: it still generates.
+        string q8 = Path.Combine(work, "q8.gguf"), q8Again = Path.Combine(work, "q8-again.gguf");
+        Ok(SubstrateProcess.Run("quantize", "--model", model, "--out", q8, "--type", "q8_0"));
+        Ok(SubstrateProcess.Run("quantize", "--model", gguf, "--out", q8Again, "--type", "q8_0"));
+        Ok(SubstrateProcess.Run("import", "gguf", "--in", q8, "--out", Path.Combine(work, "q8")));
+        Assert.NotEmpty(Ok(SubstrateProcess.Run("generate", "--model", Path.Combine(work, "q8"), "--prompt", "The whale", "--max-tokens", "4")).Stdout);
     }
 
     [Fact]

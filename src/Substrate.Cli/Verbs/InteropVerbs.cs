@@ -18,7 +18,8 @@ public static class InteropVerbs
         var output = new Option<string>("--out") { Description = "The .gguf file to write.", Required = true };
         var type = new Option<string>("--type")
         {
-            Description = "Tensor type: f32, f16, bf16, q8_0 or q4_0 (norms stay f32).",
+            Description = "Tensor type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K_M, q4_K_S, q4_K_M, q5_K_M or q6_K " +
+                "(per tensor as llama.cpp's quantizer chooses; norms stay f32).",
             DefaultValueFactory = _ => "f16",
         };
         var gguf = new Command("gguf", "Write a GGUF v3 file that llama.cpp and Ollama load (tokenizer and chat template embedded).")
@@ -44,9 +45,41 @@ public static class InteropVerbs
         return new Command("export", "Export a model to another format.") { gguf };
     }
 
+    public static Command BuildQuantize()
+    {
+        var model = new Option<string>("--model") { Description = "A model folder or a .gguf file.", Required = true };
+        var output = new Option<string>("--out") { Description = "The .gguf file to write.", Required = true };
+        var type = new Option<string>("--type")
+        {
+            Description = "q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K_M, q4_K_S, q4_K_M, q5_K_M or q6_K (also f32, f16, bf16).",
+            DefaultValueFactory = _ => "q4_K_M",
+        };
+        var command = new Command("quantize",
+            "Write a quantized GGUF file: ggml's reference block encoders, each tensor's type chosen as llama.cpp's quantizer does.")
+        {
+            model, output, type,
+        };
+        command.SetAction((ParseResult parsed) =>
+        {
+            var fileType = GgmlTypes.ParseFileType(parsed.GetValue(type)!);
+            string input = parsed.GetValue(model)!, outPath = parsed.GetValue(output)!;
+            Terminal.WithProgress("quantize", report =>
+            {
+                GgufQuantizer.Quantize(input, outPath, fileType, (done, total, tensor) => report(tensor, (double)done / total));
+                return 0;
+            });
+            Terminal.Info($"quantize: {Spectre.Console.Markup.Escape(outPath)} ({new FileInfo(outPath).Length:N0} bytes, {fileType})");
+            return 0;
+        });
+        return command;
+    }
+
     public static Command BuildImport()
     {
-        var input = new Option<string>("--in") { Description = "A GGUF file (llama architecture; f32, f16, bf16, q8_0, q4_0 tensors).", Required = true };
+        var input = new Option<string>("--in")
+        {
+            Description = "A GGUF file (llama, qwen2, qwen3; f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1 and Q2_K…Q6_K tensors).", Required = true,
+        };
         var output = new Option<string>("--out") { Description = "The model folder to write (Hugging Face layout).", Required = true };
         var gguf = new Command("gguf", "Turn a GGUF file into a Hugging Face model folder (quantized tensors dequantized).") { input, output };
         gguf.SetAction((ParseResult parsed) =>

@@ -8,8 +8,9 @@ namespace Substrate.Interop.Gguf;
 /// loads: the family's architecture (<see cref="GgufArchitecture"/>: llama, qwen2, qwen3; Mistral as llama with its
 /// sliding window) and its <c>{arch}.*</c> hyperparameters, rope scaling (linear as keys, llama3 as a <c>rope_freqs</c>
 /// tensor), the tokenizer as <c>tokenizer.ggml.*</c>, tensors under llama.cpp's names with llama-arch q/k rows
-/// permuted for its rotary layout. 2-D weights take the file type's encoding (rows that
-/// are not whole blocks fall back to F16, then F32); norms and other 1-D tensors stay F32. With tied
+/// permuted for its rotary layout. 2-D weights take the type llama.cpp's quantizer would give them in that file type
+/// (<see cref="GgufTensorTypes"/>: the K-quant mixes, Q6_K heads, fallbacks for rows that are not whole blocks); norms and
+/// other 1-D tensors stay F32. With tied
 /// embeddings there is no <c>output.weight</c> (llama.cpp then uses <c>token_embd</c>). Written atomically.
 /// </summary>
 public static class GgufExporter
@@ -29,14 +30,15 @@ public static class GgufExporter
         writer.Add("general.architecture", arch.Name);
         writer.Add("general.name", name ?? new DirectoryInfo(Path.GetFullPath(modelDir)).Name);
         writer.Add("general.file_type", (uint)fileType);
-        if (fileType is GgufFileType.Q8_0 or GgufFileType.Q4_0) writer.Add("general.quantization_version", 2u);
+        if (fileType is not (GgufFileType.F32 or GgufFileType.F16 or GgufFileType.BF16)) writer.Add("general.quantization_version", 2u);
         AddHyperparameters(writer, arch, config);
         if (!GgufTokenizerExporter.AddTo(writer, modelDir, config.VocabSize, config))
             writer.Add("tokenizer.ggml.model", "none"); // no tokenizer.json: llama.cpp loads it without a vocabulary (ids only)
 
-        var weightType = GgmlTypes.WeightType(fileType);
         var state = model.state_dict();
         var names = TensorOrder(config).Where(state.ContainsKey).ToList(); // no lm_head when tied
+        var types = new GgufTensorTypes(fileType, names.Select(n => LlamaGgufNames.ToGguf(n)!).ToList(),
+            config.NumAttentionHeads / config.NumKeyValueHeads);
         if (RopeFactors(config) is { } factors) writer.AddTensor("rope_freqs.weight", [factors.Length], factors, GgmlType.F32);
         foreach (var hfName in names)
         {
@@ -46,7 +48,7 @@ public static class GgufExporter
             float[] values;
             using (var f32 = tensor.detach().to(ScalarType.Float32).cpu().contiguous()) values = f32.data<float>().ToArray();
             values = arch.Rows(ggufName, values, config, shape.Length == 2 ? (int)shape[1] : 1);
-            writer.AddTensor(ggufName, shape, values, TypeFor(shape, weightType));
+            writer.AddTensor(ggufName, shape, values, types.Next(ggufName, shape));
             progress?.Invoke(names.IndexOf(hfName) + 1, names.Count, ggufName);
         }
         var dir = Path.GetDirectoryName(Path.GetFullPath(outPath));
@@ -102,12 +104,4 @@ public static class GgufExporter
     /// (<see cref="ModelLayout"/>'s order, with <c>lm_head</c> even when tied).</summary>
     public static IEnumerable<string> TensorOrder(ModelConfig config) =>
         ModelLayout.Parameters(config with { TieWordEmbeddings = false }).Select(p => p.Name);
-
-    /// <summary>1-D tensors stay F32; 2-D ones take <paramref name="weightType"/> where their rows are whole blocks, else F16.</summary>
-    private static GgmlType TypeFor(long[] shape, GgmlType weightType)
-    {
-        if (shape.Length < 2) return GgmlType.F32;
-        var block = GgmlTypes.Layout(weightType)!.Value.BlockSize;
-        return shape[^1] % block == 0 ? weightType : weightType == GgmlType.F32 ? GgmlType.F32 : GgmlType.F16;
-    }
 }

@@ -6,12 +6,13 @@ namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Imports a llama, qwen2 or qwen3 GGUF file into a Hugging Face folder of that family: config.json from the
-/// <c>{arch}.*</c> keys, model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0 and Q4_0 are decoded; llama-arch q/k rows
-/// are put back in HF's rotate_half order), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
+/// <c>{arch}.*</c> keys, model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
+/// K-quants Q2_K…Q6_K are decoded as ggml decodes them; llama-arch q/k rows are put back in HF's rotate_half order),
+/// tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
 /// </summary>
 public static class GgufImporter
 {
-    /// <param name="ggufPath">a llama, qwen2 or qwen3 GGUF file (F32, F16, BF16, Q8_0, Q4_0 tensors)</param>
+    /// <param name="ggufPath">a llama, qwen2 or qwen3 GGUF file (tensors of any type <see cref="GgmlTypes.IsSupported"/>)</param>
     /// <param name="outDir">the HF folder to write (created; its files are replaced atomically)</param>
     /// <param name="progress">called after each tensor with (tensors done, tensors in all, tensor name)</param>
     /// <returns>the config written to config.json</returns>

@@ -94,13 +94,14 @@ public sealed class GgufReader : IDisposable
         return bytes;
     }
 
-    /// <summary>A tensor decoded to float32 (F32, F16, BF16, Q8_0, Q4_0), in row-major order of <see cref="GgufTensorInfo.Shape"/>.</summary>
+    /// <summary>A tensor decoded to float32 (any type <see cref="GgmlTypes.IsSupported"/>), in row-major order of <see cref="GgufTensorInfo.Shape"/>.</summary>
     public float[] ReadFloats(string name) => ReadFloats(Tensor(name));
 
     public float[] ReadFloats(GgufTensorInfo tensor)
     {
         if (!GgmlTypes.IsSupported(tensor.Type))
-            throw new NotSupportedException($"{Path}: tensor '{tensor.Name}' has type {tensor.Type}; only F32, F16, BF16, Q8_0 and Q4_0 can be decoded");
+            throw new NotSupportedException(
+                $"{Path}: tensor '{tensor.Name}' has type {tensor.Type}, which Substrate cannot decode (it reads {GgmlTypes.SupportedNames})");
         return GgmlQuant.Decode(ReadBytes(tensor), tensor.Type, tensor.ElementCount);
     }
 

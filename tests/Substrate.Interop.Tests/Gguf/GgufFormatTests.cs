@@ -208,6 +208,32 @@ public class GgufFormatTests
         }
     }
 
+    [Fact]
+    public void K_quant_tensors_read_and_bad_or_unsupported_ones_are_one_clear_error()
+    {
+        var path = Path.Combine(TinyModels.Dir(), "k.gguf");
+        var values = Enumerable.Range(0, 512).Select(i => MathF.Sin(i)).ToArray();
+        var w = new GgufWriter();
+        w.AddTensor("k", [2, 256], values, GgmlType.Q4_K);
+        w.AddTensorBytes("iq", [1, 256], GgmlType.IQ4_XS, new byte[136]);
+        w.Write(path);
+        using (var r = new GgufReader(path))
+        {
+            AssertClose(values, r.ReadFloats("k"), 0.1f);
+            var e = Assert.Throws<NotSupportedException>(() => r.ReadFloats("iq"));
+            Assert.Contains(path, e.Message);
+            Assert.Contains("'iq' has type IQ4_XS, which Substrate cannot decode", e.Message);
+        }
+        var bytes = File.ReadAllBytes(path);
+        long dimsAt = IndexOf(bytes, [1, 0, 0, 0, 0, 0, 0, 0, (byte)'k', 2, 0, 0, 0]) + 13;
+        var copy = (byte[])bytes.Clone();
+        BinaryPrimitives.WriteUInt64LittleEndian(copy.AsSpan((int)dimsAt), 128);
+        File.WriteAllBytes(path, copy);
+        Assert.Contains("rows of 128 are not whole Q4_K blocks of 256", Assert.Throws<InvalidDataException>(() => new GgufReader(path).Dispose()).Message);
+        File.WriteAllBytes(path, bytes[..^100]); // the last tensor's blocks cut short
+        Assert.Contains("runs past the end", Assert.Throws<InvalidDataException>(() => new GgufReader(path).Dispose()).Message);
+    }
+
     internal static long IndexOf(byte[] haystack, byte[] needle) =>
         haystack.AsSpan().IndexOf(needle);
 

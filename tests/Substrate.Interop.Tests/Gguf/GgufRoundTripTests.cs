@@ -146,6 +146,8 @@ public class GgufRoundTripTests
     {
         Assert.Equal(GgufFileType.Q8_0, GgmlTypes.ParseFileType("Q8_0"));
         Assert.Equal(GgufFileType.F32, GgmlTypes.ParseFileType("f32"));
+        Assert.Equal(GgufFileType.Q4_K_M, GgmlTypes.ParseFileType("q4_K_M"));
+        Assert.Equal("q4_K_M", GgmlTypes.Name(GgufFileType.Q4_K_M));
         Assert.Contains("q4_0", Assert.Throws<ArgumentException>(() => GgmlTypes.ParseFileType("q5_k")).Message);
     }
 

@@ -2,6 +2,7 @@ using System.Text;
 using LLama;
 using LLama.Common;
 using LLama.Native;
+using Substrate.Interop.Gguf;
 using Substrate.Models;
 
 namespace Substrate.Interop.Tests.Gguf;
@@ -17,14 +18,7 @@ internal sealed class LlamaCpp : IDisposable
     /// <param name="loraPath">a GGUF LoRA adapter applied (scale 1) to every context</param>
     public LlamaCpp(string path, int contextSize = 128, int threads = 1, string? loraPath = null)
     {
-        lock (InitLock)
-        {
-            if (!initialized)
-            {
-                NativeLibraryConfig.All.WithLogCallback((level, message) => { });
-                initialized = true;
-            }
-        }
+        EnsureLoaded();
         parameters = new ModelParams(path)
         {
             ContextSize = (uint)contextSize, GpuLayerCount = 0, BatchSize = (uint)contextSize, UBatchSize = (uint)contextSize,
@@ -37,6 +31,32 @@ internal sealed class LlamaCpp : IDisposable
     }
 
     public LLamaWeights Weights { get; }
+
+    /// <summary>Loads LLamaSharp's native libraries once, with llama.cpp's logging silenced (set before the first native call).</summary>
+    public static void EnsureLoaded()
+    {
+        lock (InitLock)
+        {
+            if (initialized) return;
+            NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+            NativeApi.llama_empty_call();
+            initialized = true;
+        }
+    }
+
+    /// <summary>llama.cpp's quantizer (llama_model_quantize, one thread, no importance matrix) from <paramref name="input"/> to
+    /// <paramref name="output"/>; <paramref name="pure"/>: every weight the file type's own type (no mix, no Q6_K head).</summary>
+    public static void Quantize(string input, string output, GgufFileType fileType, bool pure = false)
+    {
+        EnsureLoaded();
+        var parameters = LLamaModelQuantizeParams.Default();
+        parameters.ftype = (LLamaFtype)(uint)fileType; // GgufFileType's values are llama_ftype's
+        parameters.nthread = 1;
+        parameters.pure = pure;
+        parameters.allow_requantize = true;
+        var result = NativeApi.llama_model_quantize(input, output, ref parameters);
+        if (result != 0) throw new InvalidOperationException($"llama_model_quantize({fileType}) returned {result}");
+    }
 
     public int[] Tokenize(string text, bool addSpecial, bool parseSpecial = false) =>
         Weights.Tokenize(text, addSpecial, parseSpecial, Encoding.UTF8).Select(t => (int)t).ToArray();

@@ -24,6 +24,7 @@ public static class GgufExporter
     {
         var config = ModelFolder.ReadConfig(modelDir);
         var arch = GgufArchitecture.For(config);
+        arch.CheckImplied(config);
         using var model = ModelFolder.Load(modelDir);
         var writer = new GgufWriter();
         writer.Add("general.architecture", arch.Name);
@@ -41,11 +42,11 @@ public static class GgufExporter
         foreach (var hfName in names)
         {
             var tensor = state[hfName];
-            var ggufName = LlamaGgufNames.ToGguf(hfName)!;
+            var ggufName = arch.ToGguf(hfName)!;
             var shape = tensor.shape;
             float[] values;
             using (var f32 = tensor.detach().to(ScalarType.Float32).cpu().contiguous()) values = f32.data<float>().ToArray();
-            values = arch.Rows(ggufName, values, config, shape.Length == 2 ? (int)shape[1] : 1);
+            values = arch.Values(ggufName, values, config, shape.Length == 2 ? (int)shape[1] : 1);
             writer.AddTensor(ggufName, shape, values, TypeFor(shape, weightType));
             progress?.Invoke(names.IndexOf(hfName) + 1, names.Count, ggufName);
         }

@@ -5,9 +5,9 @@ using Substrate.Models;
 namespace Substrate.Interop.Gguf;
 
 /// <summary>
-/// Imports a llama, qwen2 or qwen3 GGUF file into a Hugging Face folder of that family: config.json from the
+/// Imports a llama, qwen2, qwen3 or gemma3 GGUF file into a Hugging Face folder of that family: config.json from the
 /// <c>{arch}.*</c> keys, model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0 and Q4_0 are decoded; llama-arch q/k rows
-/// are put back in HF's rotate_half order), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
+/// are put back in HF's rotate_half order, gemma norms lose the 1 the file adds), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
 /// </summary>
 public static class GgufImporter
 {
@@ -30,7 +30,7 @@ public static class GgufImporter
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var info in reader.Tensors)
             {
-                var hf = LlamaGgufNames.ToHf(info.Name)
+                var hf = arch.ToHf(info.Name)
                     ?? throw new NotSupportedException($"{ggufPath}: tensor '{info.Name}' has no counterpart in a Llama folder");
                 if (!state.TryGetValue(hf, out var target))
                     throw new InvalidDataException($"{ggufPath}: tensor '{info.Name}' does not belong to the model its metadata describes");
@@ -38,7 +38,7 @@ public static class GgufImporter
                     throw new InvalidDataException(
                         $"{ggufPath}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}]; " +
                         $"the metadata needs [{string.Join(", ", target.shape)}]");
-                var values = arch.Rows(info.Name, reader.ReadFloats(info), config, info.Shape.Length == 2 ? (int)info.Shape[1] : 1, inverse: true);
+                var values = arch.Values(info.Name, reader.ReadFloats(info), config, info.Shape.Length == 2 ? (int)info.Shape[1] : 1, inverse: true);
                 using (no_grad())
                 using (var loaded = tensor(values, target.shape)) target.copy_(loaded);
                 seen.Add(hf);
@@ -47,7 +47,7 @@ public static class GgufImporter
             var missing = state.Keys.Where(k => !seen.Contains(k)).ToList();
             if (missing.Count > 0)
                 throw new InvalidDataException(
-                    $"{ggufPath}: {missing.Count} tensor(s) missing: {string.Join(", ", missing.Take(5).Select(m => LlamaGgufNames.ToGguf(m) ?? m))}");
+                    $"{ggufPath}: {missing.Count} tensor(s) missing: {string.Join(", ", missing.Take(5).Select(m => arch.ToGguf(m) ?? m))}");
             ModelFolder.Save(model, outDir);
         }
         GgufTokenizerImporter.WriteFolder(reader, outDir);
@@ -61,7 +61,7 @@ public static class GgufImporter
         var name = r.GetString("general.architecture") ?? throw new InvalidDataException($"{r.Path}: general.architecture is missing");
         var window = (int?)r.GetInt($"{name}.attention.sliding_window");
         var arch = GgufArchitecture.FromFile(name, window is not null)
-            ?? throw new NotSupportedException($"{r.Path}: architecture '{name}' cannot be imported (supported: llama, qwen2, qwen3)");
+            ?? throw new NotSupportedException($"{r.Path}: architecture '{name}' cannot be imported (supported: {string.Join(", ", GgufArchitecture.All.Select(a => a.Name).Distinct())})");
         int Int(string key, int? fallback = null) =>
             (int?)r.GetInt(arch.Key(key)) ?? fallback ?? throw new InvalidDataException($"{r.Path}: metadata key '{arch.Key(key)}' is missing");
         var scaling = r.GetString(arch.Key("rope.scaling.type")) is { } type && type != "none"
@@ -76,7 +76,7 @@ public static class GgufImporter
         int headDim = Int("attention.key_length", hidden / Math.Max(1, heads));
         int rotary = Int("rope.dimension_count", headDim);
         if (rotary != headDim) throw new NotSupportedException($"{r.Path}: partial rotary ({rotary} of {headDim} dims) is not supported");
-        var config = arch.Family.Apply(new ModelConfig
+        var config = arch.Implied(arch.Family.Apply(new ModelConfig
         {
             VocabSize = (int)r.Tensor("token_embd.weight").Shape[0],
             HiddenSize = hidden,
@@ -93,7 +93,7 @@ public static class GgufImporter
             SlidingWindowSize = window,
             BosTokenId = (int?)r.GetInt("tokenizer.ggml.bos_token_id"),
             EosTokenId = (int?)r.GetInt("tokenizer.ggml.eos_token_id"),
-        });
+        }));
         try { config.Validate(); }
         catch (ArgumentException e) { throw new InvalidDataException($"{r.Path}: {e.Message}", e); }
         return config;

@@ -20,6 +20,7 @@ public class FinetunerTests
     [InlineData("lora", "qwen2")]
     [InlineData("full", "qwen3")]
     [InlineData("lora", "mistral")]
+    [InlineData("lora", "gemma3_text")]
     public void LossFallsAndTheRunFolderHoldsTheResult(string method, string modelType)
     {
         using var tmp = new TempDirectory();

@@ -11,6 +11,7 @@ public static class BenchmarkTable
         ["decode-vs-llamacpp"] = DecodeVsLlamaCppBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
+        ["decode-families"] = DecodeFamiliesBenchmark.Run,
         ["forward-backward"] = ForwardBackwardBenchmark.Run,
         ["serve"] = ServeBenchmark.Run,
         ["serve-soak"] = ServeSoakBenchmark.Run,

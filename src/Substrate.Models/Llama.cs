@@ -46,9 +46,11 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// Rotary position embeddings, Hugging Face convention (rotate_half: the two halves of each head
-/// are the pairs), with config.json's <c>rope_scaling</c> applied to the inverse frequencies. Not a module:
+/// are the pairs), with config.json's <c>rope_scaling</c> applied to the inverse frequencies. longrope (Phi-3) has two
+/// tables, short and long factors, cos/sin scaled by its attention factor; a forward whose positions reach past
+/// <c>longFrom</c> rotates all of them with the long one, as transformers does. Not a module:
 /// the cos/sin tables stay out of the state dict and are built per
-/// (device, dtype) on first use, owned here, outside any dispose scope.
+/// (device, dtype, long) on first use, owned here, outside any dispose scope.
 /// </summary>
 public sealed class RotaryEmbedding : IDisposable
 {
@@ -56,14 +58,18 @@ public sealed class RotaryEmbedding : IDisposable
     private readonly int maxPositions;
     private readonly double theta;
     private readonly RopeScaling? scaling;
-    private readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> tables = new();
+    private readonly int? longFrom;            // longrope: positions past this take the long factors
+    private readonly double attentionFactor;   // longrope's factor on cos and sin
+    private readonly Dictionary<(DeviceType, int, ScalarType, bool), (Tensor Cos, Tensor Sin)> tables = new();
 
-    public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling = null)
+    public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling = null, int? longFrom = null, double attentionFactor = 1)
     {
         this.headDim = headDim;
         this.maxPositions = maxPositions;
         this.theta = theta;
         this.scaling = scaling;
+        this.longFrom = longFrom;
+        this.attentionFactor = attentionFactor;
     }
 
     /// <summary>cos and signed sin for positions [start, start+length): (length, 1, hd) each,
@@ -73,7 +79,7 @@ public sealed class RotaryEmbedding : IDisposable
         if (start + length > maxPositions)
             throw new ArgumentOutOfRangeException(nameof(length),
                 $"positions [{start}, {start + length}) exceed max_position_embeddings = {maxPositions}");
-        var (cos, sin) = Table(device, dtype);
+        var (cos, sin) = Table(device, dtype, start + length > longFrom);
         return (cos.narrow(0, start, length), sin.narrow(0, start, length));
     }
 
@@ -81,29 +87,29 @@ public sealed class RotaryEmbedding : IDisposable
     /// broadcasting over (B, T, heads, hd).</summary>
     public (Tensor Cos, Tensor Sin) Gather(Tensor positions, Device device, ScalarType dtype) // positions (B, T) int64
     {
-        var (cos, sin) = Table(device, dtype);
+        var (cos, sin) = Table(device, dtype, longFrom is { } from && positions.max().item<long>() + 1 > from);
         var (b, t, flat) = (positions.shape[0], positions.shape[1], positions.reshape(-1));
         return (cos.index_select(0, flat).view(b, t, 1, headDim), sin.index_select(0, flat).view(b, t, 1, headDim));
     }
 
-    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype)
+    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype, bool longFactors)
     {
-        var key = (device.type, device.index, dtype);
+        var key = (device.type, device.index, dtype, longFactors);
         lock (tables) // one model may serve several threads
-            return tables.TryGetValue(key, out var table) ? table : tables[key] = Build(device, dtype);
+            return tables.TryGetValue(key, out var table) ? table : tables[key] = Build(device, dtype, longFactors);
     }
 
-    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype)
+    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype, bool longFactors)
     {
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
             // inv_freq[i] = theta^(-2i/hd); angle[t, i] = t · inv_freq[i]; computed in fp64 then rounded.
             var invFreq = pow(theta, arange(0, headDim, 2, ScalarType.Float64) / headDim).reciprocal(); // (hd/2)
-            if (scaling is not null) invFreq = tensor(scaling.Scale(invFreq.data<double>().ToArray()), ScalarType.Float64); // (hd/2)
+            if (scaling is not null) invFreq = tensor(scaling.Scale(invFreq.data<double>().ToArray(), longFactors), ScalarType.Float64); // (hd/2)
             var angles = outer(arange(maxPositions, ScalarType.Float64), invFreq);                    // (maxT, hd/2)
-            var cos = cat([angles.cos(), angles.cos()], -1);                                           // (maxT, hd)
-            var sin = cat([-angles.sin(), angles.sin()], -1);                                          // (maxT, hd), sign of rotate_half folded in
+            var cos = cat([angles.cos(), angles.cos()], -1) * attentionFactor;                         // (maxT, hd)
+            var sin = cat([-angles.sin(), angles.sin()], -1) * attentionFactor;                        // (maxT, hd), sign of rotate_half folded in
             return (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                      // (maxT, 1, hd)
                     sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
         }
@@ -143,9 +149,10 @@ public sealed record RotaryAngles(Tensor Cos, Tensor Sin, Tensor? LocalCos = nul
 /// </summary>
 public sealed class LlamaAttention : nn.Module
 {
-    private readonly nn.Module<Tensor, Tensor> q_proj; // weight (nH·hd, H), bias (nH·hd) with QkvBias
-    private readonly nn.Module<Tensor, Tensor> k_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
-    private readonly nn.Module<Tensor, Tensor> v_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
+    private readonly nn.Module<Tensor, Tensor>? q_proj; // weight (nH·hd, H), bias (nH·hd) with QkvBias; null with FusedProjections
+    private readonly nn.Module<Tensor, Tensor>? k_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
+    private readonly nn.Module<Tensor, Tensor>? v_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
+    private readonly nn.Module<Tensor, Tensor>? qkv_proj; // weight ((nH + 2·nKv)·hd, H): q, k, v rows, with FusedProjections (Phi-3)
     private readonly nn.Module<Tensor, Tensor> o_proj; // weight (H, nH·hd)
     private readonly RmsNorm? q_norm; // weight (hd), with QkNorm
     private readonly RmsNorm? k_norm; // weight (hd), with QkNorm
@@ -161,9 +168,13 @@ public sealed class LlamaAttention : nn.Module
         implementation = options.Attention;
         fused = options.FusedKernels;
         var f = options.LinearFactory;
-        q_proj = f.Create($"{path}.q_proj", config.HiddenSize, heads * headDim, config.QkvBias);
-        k_proj = f.Create($"{path}.k_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
-        v_proj = f.Create($"{path}.v_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
+        if (config.FusedProjections) qkv_proj = f.Create($"{path}.qkv_proj", config.HiddenSize, (heads + 2 * kvHeads) * headDim, config.QkvBias);
+        else
+        {
+            q_proj = f.Create($"{path}.q_proj", config.HiddenSize, heads * headDim, config.QkvBias);
+            k_proj = f.Create($"{path}.k_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
+            v_proj = f.Create($"{path}.v_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
+        }
         o_proj = f.Create($"{path}.o_proj", heads * headDim, config.HiddenSize);
         if (config.QkNorm)
         {
@@ -194,7 +205,8 @@ public sealed class LlamaAttention : nn.Module
             var values = vr.view(b, t, kvHeads, headDim).transpose(1, 2);     // (B, nKv, T, hd)
             return o_proj.call(Eager(scaledQueries, keys, values, start, mask, queriesScaled: true)).MoveToOuterDisposeScope();
         }
-        var (qx, kx, vx) = qkv is null ? (q_proj.call(x), k_proj.call(x), v_proj.call(x)) : Split(qkv); // (B, T, nH·hd), (B, T, nKv·hd) ×2
+        qkv ??= qkv_proj?.call(x);                                                                // (B, T, (nH + 2·nKv)·hd) stacked or fused
+        var (qx, kx, vx) = qkv is null ? (q_proj!.call(x), k_proj!.call(x), v_proj!.call(x)) : Split(qkv); // (B, T, nH·hd), (B, T, nKv·hd) ×2
         var (qh, kh) = (qx.view(b, t, heads, headDim), kx.view(b, t, kvHeads, headDim));         // (B, T, nH, hd), (B, T, nKv, hd)
         if (q_norm is not null && k_norm is not null) (qh, kh) = (q_norm.call(qh), k_norm.call(kh));
         var q = RotaryEmbedding.Apply(qh, cos, sin);                                              // (B, T, nH, hd)
@@ -332,16 +344,21 @@ public sealed class LlamaAttention : nn.Module
 /// </summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly nn.Module<Tensor, Tensor> gate_proj; // weight (I, H)
-    private readonly nn.Module<Tensor, Tensor> up_proj;   // weight (I, H)
+    private readonly nn.Module<Tensor, Tensor>? gate_proj;    // weight (I, H); null with FusedProjections
+    private readonly nn.Module<Tensor, Tensor>? up_proj;      // weight (I, H)
+    private readonly nn.Module<Tensor, Tensor>? gate_up_proj; // weight (2I, H): gate rows, then up rows, with FusedProjections (Phi-3)
     private readonly nn.Module<Tensor, Tensor> down_proj; // weight (H, I)
     private readonly bool fused, gelu;
 
     public LlamaMlp(ModelConfig config, ModelOptions options, string path) : base(nameof(LlamaMlp))
     {
         var f = options.LinearFactory;
-        gate_proj = f.Create($"{path}.gate_proj", config.HiddenSize, config.IntermediateSize);
-        up_proj = f.Create($"{path}.up_proj", config.HiddenSize, config.IntermediateSize);
+        if (config.FusedProjections) gate_up_proj = f.Create($"{path}.gate_up_proj", config.HiddenSize, 2 * config.IntermediateSize);
+        else
+        {
+            gate_proj = f.Create($"{path}.gate_proj", config.HiddenSize, config.IntermediateSize);
+            up_proj = f.Create($"{path}.up_proj", config.HiddenSize, config.IntermediateSize);
+        }
         down_proj = f.Create($"{path}.down_proj", config.IntermediateSize, config.HiddenSize);
         fused = options.FusedKernels;
         gelu = config.Activation == "gelu_pytorch_tanh";
@@ -351,11 +368,20 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) // (B, T, H) → (B, T, H), in x's dtype
     {
         using var scope = NewDisposeScope();
-        if (gelu) return down_proj.call(F.gelu(gate_proj.call(x), GELU.Approximate.tanh) * up_proj.call(x)).MoveToOuterDisposeScope(); // (B, T, I) → (B, T, H)
+        if (gate_up_proj is not null) return down_proj.call(FusedGateUp(gate_up_proj.call(x))).MoveToOuterDisposeScope(); // (B, T, 2I) → (B, T, H)
+        if (gelu) return down_proj.call(F.gelu(gate_proj!.call(x), GELU.Approximate.tanh) * up_proj!.call(x)).MoveToOuterDisposeScope(); // (B, T, I) → (B, T, H)
         var hidden = fused && is_grad_enabled() && gate_proj is PlainLinear gate && up_proj is PlainLinear up && FusedSwiGlu.Supports(x)
             ? FusedSwiGlu.Apply(F.linear(x, cat([gate.Weight.to(x.dtype), up.Weight.to(x.dtype)]))) // (B, T, 2I) → (B, T, I)
-            : F.silu(gate_proj.call(x)) * up_proj.call(x);                                         // (B, T, I)
+            : F.silu(gate_proj!.call(x)) * up_proj!.call(x);                                       // (B, T, I)
         return down_proj.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>silu(gate) · up from the fused projection's (B, T, 2I) output, gate in the first half.</summary>
+    private Tensor FusedGateUp(Tensor gateUp)
+    {
+        if (fused && is_grad_enabled() && FusedSwiGlu.Supports(gateUp)) return FusedSwiGlu.Apply(gateUp); // (B, T, I)
+        var halves = gateUp.chunk(2, -1);
+        return F.silu(halves[0]) * halves[1];
     }
 }
 
@@ -482,7 +508,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         model = new LlamaModel(config, this.options);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
-        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling);
+        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling,
+            config.LongRopeFrom, config.RopeAttentionFactor);
         if (config.LocalRopeTheta is { } localTheta) localRotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, localTheta);
         RegisterComponents();
         if (this.options.WeightDtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))

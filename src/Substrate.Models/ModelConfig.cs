@@ -51,6 +51,10 @@ public sealed record ModelConfig
     [JsonPropertyName("sliding_window_pattern")] public int? SlidingWindowPattern { get; init; }
     /// <summary>Per layer <c>sliding_attention</c> or <c>full_attention</c>.</summary>
     [JsonPropertyName("layer_types")] public IReadOnlyList<string>? LayerTypeNames { get; init; }
+    /// <summary>Phi-3's context before longrope scaling (the factor is max_position_embeddings over it).</summary>
+    [JsonPropertyName("original_max_position_embeddings")] public int? OriginalMaxPositionEmbeddings { get; init; }
+    /// <summary>The share of each head that rotates; only 1 (all of it) is supported.</summary>
+    [JsonPropertyName("partial_rotary_factor")] public double? PartialRotaryFactor { get; init; }
     /// <summary>The dtype of the weights in the saved folder ("float32", "bfloat16", "float16").</summary>
     [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; init; }
 
@@ -73,6 +77,27 @@ public sealed record ModelConfig
 
     /// <summary>Attention and MLP outputs are normed before the residual add; the MLP input has its own norm (Gemma).</summary>
     [JsonIgnore] public bool PostNorms => Family?.PostNorms ?? false;
+
+    /// <summary>q/k/v and gate/up as one weight each, <c>qkv_proj</c> and <c>gate_up_proj</c> (Phi-3).</summary>
+    [JsonIgnore] public bool FusedProjections => Family?.FusedProjections ?? false;
+
+    /// <summary>The position from which longrope takes its long factors: a forward whose positions reach beyond it rotates
+    /// all of them with the long ones (transformers' rule); config.json's top-level original_max_position_embeddings, else
+    /// rope_scaling's. Null without longrope.</summary>
+    [JsonIgnore] public int? LongRopeFrom => RopeScaling is { IsLongRope: true } ? OriginalMaxPositionEmbeddings ?? RopeScaling.OriginalMaxPositionEmbeddings : null;
+
+    /// <summary>longrope's factor on cos and sin (both, so on q·k its square): rope_scaling's attention_factor, else
+    /// √(1 + ln(s) / ln(original)) with s = max_position_embeddings / original (1 when s ≤ 1). 1 for other rotary.</summary>
+    [JsonIgnore] public double RopeAttentionFactor
+    {
+        get
+        {
+            if (LongRopeFrom is not { } original) return 1;
+            if (RopeScaling!.AttentionFactor is { } given) return given;
+            var scale = (double)MaxPositionEmbeddings / original;
+            return scale <= 1 ? 1 : Math.Sqrt(1 + Math.Log(scale) / Math.Log(original));
+        }
+    }
 
     /// <summary>Embeddings × √hidden_size (Gemma).</summary>
     [JsonIgnore] public bool ScaledEmbeddings => Family?.ScaledEmbeddings ?? false;
@@ -140,6 +165,13 @@ public sealed record ModelConfig
             Check(family.Architectures.Contains(architecture),
                 $"architectures '{architecture}' is not supported for model_type '{ModelType}' (expected {string.Join(" or ", family.Architectures)})");
         RopeScaling?.Validate();
+        Check(RopeScaling is not { IsLongRope: true } || (LongRopeFrom is > 0 && RopeScaling.ShortFactor?.Count == HeadDim / 2
+                && RopeScaling.LongFactor?.Count == HeadDim / 2),
+            $"rope_scaling: longrope needs original_max_position_embeddings and short_factor / long_factor of head_dim / 2 = {HeadDim / 2} values");
+        Check(PartialRotaryFactor is null or 1.0, $"partial_rotary_factor = {PartialRotaryFactor} is not supported (only 1.0)");
+        foreach (var dropout in new[] { "embd_pdrop", "resid_pdrop" })
+            Check(OtherKeys is null || !OtherKeys.TryGetValue(dropout, out var p) || p.ValueKind != JsonValueKind.Number || p.GetDouble() == 0,
+                $"{dropout} is not supported (only 0)");
         Check(RopeScaling is not { Type: "dynamic", OriginalMaxPositionEmbeddings: { } original } || original >= MaxPositionEmbeddings,
             "rope_scaling: dynamic with original_max_position_embeddings below max_position_embeddings is not supported");
         Check(SlidingWindowSize is null || SlidingWindowSize > 0, $"sliding_window must be positive (got {SlidingWindowSize})");
@@ -172,7 +204,7 @@ public sealed record ModelConfig
 
     /// <summary>Keys that change the math and are not implemented: present with any value but null or false, they are refused.</summary>
     private static readonly string[] UnsupportedKeys =
-        ["rope_parameters", "partial_rotary_factor", "attn_logit_softcapping", "final_logit_softcapping", "use_mrope"];
+        ["rope_parameters", "attn_logit_softcapping", "final_logit_softcapping", "use_mrope"];
 }
 
 /// <summary>Reads a token id written as a number, a list of numbers (the first is kept) or null.</summary>

@@ -20,9 +20,11 @@ namespace Substrate.Models;
 /// <c>sliding_window_pattern</c>-th layer full); sliding layers rotate with <c>rope_local_base_freq</c> and no
 /// rope_scaling; the attention scale is <c>query_pre_attn_scalar</c>^−½ (Gemma 3)</param>
 /// <param name="TiedByDefault">embeddings are tied when config.json has no <c>tie_word_embeddings</c> (Gemma 3)</param>
+/// <param name="FusedProjections">q, k, v in one <c>qkv_proj</c> ((nH + 2·nKv)·hd, H) and gate, up in one <c>gate_up_proj</c>
+/// (2I, H), gate rows first, as the family ships them (Phi-3)</param>
 public sealed record ModelFamily(string ModelType, string[] Architectures, bool QkvBias = false, bool QkNorm = false,
     bool HonoursSlidingWindow = false, string Activation = "silu", bool NormOffset = false, bool PostNorms = false,
-    bool ScaledEmbeddings = false, bool LayerTypes = false, bool TiedByDefault = false)
+    bool ScaledEmbeddings = false, bool LayerTypes = false, bool TiedByDefault = false, bool FusedProjections = false)
 {
     public static readonly ModelFamily Llama = new("llama", ["LlamaForCausalLM"]);
     public static readonly ModelFamily Mistral = new("mistral", ["MistralForCausalLM"], HonoursSlidingWindow: true);
@@ -31,7 +33,9 @@ public sealed record ModelFamily(string ModelType, string[] Architectures, bool 
     public static readonly ModelFamily Gemma3 = new("gemma3_text", ["Gemma3ForCausalLM"], QkNorm: true, HonoursSlidingWindow: true,
         Activation: "gelu_pytorch_tanh", NormOffset: true, PostNorms: true, ScaledEmbeddings: true, LayerTypes: true, TiedByDefault: true);
 
-    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3, Gemma3];
+    public static readonly ModelFamily Phi3 = new("phi3", ["Phi3ForCausalLM"], HonoursSlidingWindow: true, FusedProjections: true);
+
+    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3, Gemma3, Phi3];
 
     /// <summary>The family of <paramref name="modelType"/>, or null for one not in the table.</summary>
     public static ModelFamily? Of(string modelType) => All.FirstOrDefault(f => f.ModelType == modelType);

@@ -37,6 +37,53 @@ public class ModelFamilyTests
         Assert.Equal("silu", llama.Activation);
     }
 
+    /// <summary>Phi-3 mini 128k's config.json keys (factors shortened to its head_dim / 2 here: hidden 64 over 4 heads).</summary>
+    [Fact]
+    public void Phi3_sets_its_switches_from_its_config_json()
+    {
+        var factors = string.Join(",", Enumerable.Repeat("1.5", 8));
+        var phi3 = Parse($$"""
+            {"architectures":["Phi3ForCausalLM"],"attention_bias":false,"attention_dropout":0.0,"bos_token_id":1,"embd_pdrop":0.0,
+             "eos_token_id":32000,"hidden_act":"silu","hidden_size":64,"initializer_range":0.02,"intermediate_size":128,
+             "max_position_embeddings":131072,"model_type":"phi3","num_attention_heads":4,"num_hidden_layers":2,"num_key_value_heads":4,
+             "original_max_position_embeddings":4096,"pad_token_id":32000,"resid_pdrop":0.0,"rms_norm_eps":1e-05,
+             "rope_scaling":{"long_factor":[{{factors}}],"short_factor":[{{factors}}],"type":"longrope"},"rope_theta":10000.0,
+             "sliding_window":262144,"tie_word_embeddings":false,"torch_dtype":"bfloat16","use_cache":true,"vocab_size":32064}
+            """);
+        phi3.Validate();
+        Assert.True(phi3.FusedProjections && !phi3.TieWordEmbeddings && !phi3.QkNorm);
+        Assert.Equal((4096, 262144), (phi3.LongRopeFrom, phi3.SlidingWindow));
+        Assert.Equal(Math.Sqrt(1 + Math.Log(32) / Math.Log(4096)), phi3.RopeAttentionFactor, 12);
+        Assert.Equal(["model.layers.0.self_attn.qkv_proj.weight", "model.layers.0.mlp.gate_up_proj.weight"],
+            ModelLayout.Parameters(phi3).Select(p => p.Name).Where(n => n.Contains("qkv") || n.Contains("gate_up")).Take(2));
+        Assert.Equal(ModelLayout.ParameterCount(phi3), ModelLayout.Parameters(phi3).Sum(p => p.Shape.Aggregate(1L, (a, b) => a * b)));
+    }
+
+    /// <summary>longrope: a forward whose positions stay within original_max_position_embeddings rotates with the short factors,
+    /// one that passes it with the long ones, all positions, cos and sin times the attention factor either way.</summary>
+    [Fact]
+    public void Longrope_takes_the_long_factors_once_a_forward_passes_the_original_context()
+    {
+        static ModelConfig Phi3(double shortFactor, double longFactor) => ModelFamily.Phi3.Apply(TinyModels.Config with
+        {
+            OriginalMaxPositionEmbeddings = 4, RopeScaling = new RopeScaling
+            { RopeType = "longrope", ShortFactor = Enumerable.Repeat(shortFactor, 4).ToArray(), LongFactor = Enumerable.Repeat(longFactor, 4).ToArray() },
+        });
+        using var both = TinyModels.Create(Phi3(1, 3));
+        using var shortOnly = TinyModels.Create(Phi3(1, 1));
+        using var longOnly = TinyModels.Create(Phi3(3, 3));
+        using var ids = TinyModels.Ids();
+        using var within = both.forward(ids.narrow(1, 0, 4));
+        using var withinExpected = shortOnly.forward(ids.narrow(1, 0, 4));
+        using var past = both.forward(ids);
+        using var pastExpected = longOnly.forward(ids);
+        Assert.True(within.allclose(withinExpected, rtol: 0, atol: 0) && past.allclose(pastExpected, rtol: 0, atol: 0));
+        Assert.False(past.narrow(1, 0, 4).allclose(within, rtol: 0, atol: 1e-3));
+        using var plain = TinyModels.Create(Phi3(1, 1) with { MaxPositionEmbeddings = 4, OriginalMaxPositionEmbeddings = 4 }); // factor 1: no scaling
+        using var plainLogits = plain.forward(ids.narrow(1, 0, 4));
+        Assert.False(plainLogits.allclose(within, rtol: 0, atol: 1e-3)); // the attention factor √(1 + ln 8 / ln 4) bites
+    }
+
     /// <summary>Gemma 3 1B's config.json (as shipped: no tie_word_embeddings, hidden_activation, sliding_window_pattern 6).</summary>
     [Fact]
     public void Gemma3_sets_its_switches_from_its_config_json()
@@ -88,6 +135,8 @@ public class ModelFamilyTests
     [InlineData("""{"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"use_mrope":true}""", "use_mrope")]
     [InlineData("""{"attention_bias":true}""", "attention_bias")]
     [InlineData("""{"query_pre_attn_scalar":64}""", "query_pre_attn_scalar")]
+    [InlineData("""{"model_type":"phi3","architectures":["Phi3ForCausalLM"],"rope_scaling":{"type":"longrope","short_factor":[1]}}""", "long")]
+    [InlineData("""{"model_type":"phi3","architectures":["Phi3ForCausalLM"],"resid_pdrop":0.1}""", "resid_pdrop")]
     [InlineData("""{"hidden_act":"gelu"}""", "hidden_act 'gelu'")]
     [InlineData("""{"model_type":"gemma3_text","architectures":["Gemma3ForCausalLM"],"hidden_activation":"gelu_pytorch_tanh","final_logit_softcapping":30.0}""",
         "final_logit_softcapping")]
@@ -151,7 +200,7 @@ public class ModelFamilyTests
     }
 
     public static TheoryData<string, int?> Families =>
-        new() { { "qwen2", null }, { "qwen3", null }, { "mistral", 3 }, { "llama", null }, { "gemma3_text", 3 } };
+        new() { { "qwen2", null }, { "qwen3", null }, { "mistral", 3 }, { "llama", null }, { "gemma3_text", 3 }, { "phi3", 3 } };
 
     /// <summary>The fused and eager attention, the training forward (stacked projection, fused kernels), the KV cache
     /// (prefill, then one token at a time) and batched decode (a position per row) all give the plain forward's logits.</summary>
@@ -191,6 +240,7 @@ public class ModelFamilyTests
     [InlineData("qwen3", "Qwen3ForCausalLM", "model.layers.1.self_attn.k_norm.weight")]
     [InlineData("mistral", "MistralForCausalLM", "model.layers.1.self_attn.o_proj.weight")]
     [InlineData("gemma3_text", "Gemma3ForCausalLM", "model.layers.1.post_feedforward_layernorm.weight")]
+    [InlineData("phi3", "Phi3ForCausalLM", "model.layers.1.mlp.gate_up_proj.weight")]
     public void A_saved_family_folder_keeps_its_keys_and_tensors_and_loads_back(string modelType, string architecture, string tensorName)
     {
         var config = ModelFamily.Find(modelType).Apply(Parse($$"""{"model_type":"{{modelType}}","architectures":["{{architecture}}"],"sliding_window":4,"max_window_layers":2}""")

@@ -10,7 +10,7 @@ static class FinetuneTestModel
 {
     public const string Corpus = "the cat sat on the mat. a dog ran in the park. what colour is the sky? blue. what sound does a cat make? meow. ";
 
-    /// <param name="modelType">the family (qwen2: q/k/v biases, qwen3: q/k norms, mistral: a window of 8 positions, gemma3_text: its norms, GeGLU and a window of 8)</param>
+    /// <param name="modelType">the family (qwen2: q/k/v biases, qwen3: q/k norms, mistral: a window of 8 positions, gemma3_text: its norms, GeGLU and a window of 8, phi3: fused qkv_proj / gate_up_proj)</param>
     public static string Write(string dir, string modelType = "llama")
     {
         var tokenizer = BpeTrainer.Train([Corpus, Corpus], new BpeTrainerOptions { VocabSize = 300 });

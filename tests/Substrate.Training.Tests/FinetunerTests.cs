@@ -21,6 +21,7 @@ public class FinetunerTests
     [InlineData("full", "qwen3")]
     [InlineData("lora", "mistral")]
     [InlineData("lora", "gemma3_text")]
+    [InlineData("full", "phi3")]
     public void LossFallsAndTheRunFolderHoldsTheResult(string method, string modelType)
     {
         using var tmp = new TempDirectory();

@@ -41,6 +41,9 @@ public sealed unsafe class CpuDecoder : IDisposable
     private readonly float* sin;      // (maxT, hd/2)
     private readonly float* localCos; // (maxT, hd/2): the sliding layers' tables (rope_local_base_freq); = cos without them
     private readonly float* localSin; // (maxT, hd/2)
+    private readonly float* longCos;  // (maxT, hd/2): longrope's long-factor tables, taken from position longFrom on; = cos without
+    private readonly float* longSin;  // (maxT, hd/2)
+    private readonly int longFrom;    // longrope's original context (int.MaxValue: none)
     private readonly Scratch[] scratch; // one per worker
 
     private readonly Action<int, int> attentionInput, attention, attentionOutput, mlpInput, mlpOutput, head; // (worker, chunk)
@@ -79,8 +82,13 @@ public sealed unsafe class CpuDecoder : IDisposable
         long cacheSize = (long)config.NumHiddenLayers * kvHeads * this.maxLength * headDim;
         keys = Allocate(cacheSize);
         values = Allocate(cacheSize);
-        var (c, s) = Tables(RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling)); // (hd/2), as RotaryEmbedding
-        var (lc, ls) = config.LocalRopeTheta is { } localTheta ? Tables(RopeScaling.Frequencies(headDim, localTheta, null)) : (c, s);
+        var factor = config.RopeAttentionFactor;
+        var (c, s) = Tables(RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling), factor); // (hd/2), as RotaryEmbedding
+        var (lc, ls) = config.LocalRopeTheta is { } localTheta ? Tables(RopeScaling.Frequencies(headDim, localTheta, null), 1) : (c, s);
+        var (gc, gs) = config.LongRopeFrom is not null ? Tables(RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling, true), factor) : (c, s);
+        longFrom = config.LongRopeFrom ?? int.MaxValue;
+        longCos = (float*)gc;
+        longSin = (float*)gs;
         cos = (float*)c;
         sin = (float*)s;
         localCos = (float*)lc;
@@ -97,16 +105,17 @@ public sealed unsafe class CpuDecoder : IDisposable
         (mlpInputPrepare, mlpOutputPrepare, headPrepare) = (MlpInputPrepare, MlpOutputPrepare, HeadPrepare);
     }
 
-    /// <summary>cos and sin of t · frequency[i] for every position t, (maxT, hd/2) each, fp64 rounded to fp32.</summary>
-    private (nint Cos, nint Sin) Tables(double[] frequencies)
+    /// <summary>cos and sin of t · frequency[i] for every position t, times <paramref name="factor"/> (longrope's attention
+    /// factor), (maxT, hd/2) each, fp64 rounded to fp32.</summary>
+    private (nint Cos, nint Sin) Tables(double[] frequencies, double factor)
     {
         float* c = Allocate((long)maxLength * headDim / 2), s = Allocate((long)maxLength * headDim / 2);
         for (var t = 0; t < maxLength; t++)
             for (var i = 0; i < headDim / 2; i++)
             {
                 var angle = t * frequencies[i];
-                c[t * headDim / 2 + i] = (float)Math.Cos(angle);
-                s[t * headDim / 2 + i] = (float)Math.Sin(angle);
+                c[t * headDim / 2 + i] = (float)(Math.Cos(angle) * factor);
+                s[t * headDim / 2 + i] = (float)(Math.Sin(angle) * factor);
             }
         return ((nint)c, (nint)s);
     }
@@ -311,11 +320,14 @@ public sealed unsafe class CpuDecoder : IDisposable
         return (chunk * rows, Math.Min(w.Rows, (chunk + 1) * rows));
     }
 
-    /// <summary>HF rotate_half at position Length: (a, b) → (a·cos − b·sin, b·cos + a·sin) for the halves a, b of a head.</summary>
+    /// <summary>HF rotate_half at position Length: (a, b) → (a·cos − b·sin, b·cos + a·sin) for the halves a, b of a head, with
+    /// the layer's tables: the sliding layers' own (Gemma 3), or longrope's long ones once Length + 1 passes longFrom (a step is
+    /// a forward of one position, as transformers decides per forward).</summary>
     private void Rotate(float* y) // (hd)
     {
         var half = headDim / 2;
-        float* c = (local[layer] ? localCos : cos) + (long)Length * half, s = (local[layer] ? localSin : sin) + (long)Length * half;
+        var (cosines, sines) = local[layer] ? ((nint)localCos, (nint)localSin) : Length + 1 > longFrom ? ((nint)longCos, (nint)longSin) : ((nint)cos, (nint)sin);
+        float* c = (float*)cosines + (long)Length * half, s = (float*)sines + (long)Length * half;
         for (var i = 0; i < half; i++)
         {
             var (a, b) = (y[i], y[i + half]);

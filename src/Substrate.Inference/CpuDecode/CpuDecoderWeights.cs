@@ -56,15 +56,19 @@ internal sealed class CpuDecoderWeights
         Layers = Enumerable.Range(0, config.NumHiddenLayers).Select(n =>
         {
             var path = $"model.layers.{n}";
+            var (wq, wk, wv) = config.FusedProjections // qkv_proj's rows: q, then k, then v
+                ? Split(Matrix($"{path}.self_attn.qkv_proj.weight", q + 2 * kv, h), q, kv)
+                : (Matrix($"{path}.self_attn.q_proj.weight", q, h), Matrix($"{path}.self_attn.k_proj.weight", kv, h),
+                    Matrix($"{path}.self_attn.v_proj.weight", kv, h));
+            var (gate, up) = config.FusedProjections // gate_up_proj's rows: gate, then up
+                ? (Rows(Matrix($"{path}.mlp.gate_up_proj.weight", 2 * i, h), 0, i), Rows(Matrix($"{path}.mlp.gate_up_proj.weight", 2 * i, h), i, i))
+                : (Matrix($"{path}.mlp.gate_proj.weight", i, h), Matrix($"{path}.mlp.up_proj.weight", i, h));
             return new Layer(
                 Norm($"{path}.input_layernorm.weight"),
-                Matrix($"{path}.self_attn.q_proj.weight", q, h),
-                Matrix($"{path}.self_attn.k_proj.weight", kv, h),
-                Matrix($"{path}.self_attn.v_proj.weight", kv, h),
+                wq, wk, wv,
                 Matrix($"{path}.self_attn.o_proj.weight", h, q),
                 Norm($"{path}.post_attention_layernorm.weight"),
-                Matrix($"{path}.mlp.gate_proj.weight", i, h),
-                Matrix($"{path}.mlp.up_proj.weight", i, h),
+                gate, up,
                 Matrix($"{path}.mlp.down_proj.weight", h, i),
                 config.QkvBias ? Vector($"{path}.self_attn.q_proj.bias", q) : null,
                 config.QkvBias ? Vector($"{path}.self_attn.k_proj.bias", kv) : null,
@@ -96,6 +100,13 @@ internal sealed class CpuDecoderWeights
             return $"parameters must all be Float32, BFloat16 or Float16 (found {string.Join(", ", dtypes)})";
         return null;
     }
+
+    private static (WeightMatrix Q, WeightMatrix K, WeightMatrix V) Split(WeightMatrix qkv, int q, int kv) =>
+        (Rows(qkv, 0, q), Rows(qkv, q, kv), Rows(qkv, q + kv, kv));
+
+    /// <summary>Rows [start, start + count) of <paramref name="w"/>, a view into the same memory.</summary>
+    private static unsafe WeightMatrix Rows(WeightMatrix w, int start, int count) =>
+        new((byte*)w.Data + (long)start * w.Cols * (w.Format == WeightFormat.Float32 ? 4 : 2), count, w.Cols, w.Format);
 
     private static unsafe WeightMatrix View(Tensor t, string name, int rows, int cols)
     {

@@ -5,8 +5,9 @@ using static TorchSharp.torch;
 namespace Substrate.Bench;
 
 /// <summary>
-/// Decode speed per family at bench-12m's shape (fp32, random init, seeded, libtorch's threads): llama, and gemma3_text with
-/// its switches (window 64, so decoding runs past it; every 6th layer full), through the fast CPU decoder and the TorchSharp
+/// Decode speed per family at bench-12m's shape (fp32, random init, seeded, libtorch's threads): llama, gemma3_text with
+/// its switches (window 64, so decoding runs past it; every 6th layer full) and phi3 (fused projections, longrope past
+/// position 64), through the fast CPU decoder and the TorchSharp
 /// forward, as <see cref="DecodeBenchmark"/> measures them.
 /// </summary>
 internal static class DecodeFamiliesBenchmark
@@ -18,6 +19,11 @@ internal static class DecodeFamiliesBenchmark
         {
             ("llama", shape),
             ("gemma3_text", ModelFamily.Gemma3.Apply(shape with { SlidingWindowSize = 64 })),
+            ("phi3", ModelFamily.Phi3.Apply(shape with
+            {
+                OriginalMaxPositionEmbeddings = 64, SlidingWindowSize = 2047, RopeScaling = new RopeScaling
+                { RopeType = "longrope", ShortFactor = Enumerable.Repeat(1.0, 32).ToArray(), LongFactor = Enumerable.Repeat(4.0, 32).ToArray() },
+            })),
         };
         foreach (var (name, config) in families)
         foreach (var decoder in new[] { DecoderImplementation.Fast, DecoderImplementation.Torch })

@@ -14,8 +14,8 @@ public class CpuDecoderTests
     // The family switches, each on the untied-odd shape with random biases and norms: qwen2 (q/k/v biases), qwen3 (q/k
     // norms, head_dim 16 ≠ H / nH), mistral (a window of 5 positions), llama3 rope scaling (original context 16), gemma3
     // (√H embeddings, 1 + w and sandwich norms, GeGLU, layers 0 and 2 sliding over 5 positions with base 100, layer 1 full with
-    // linear scaling, attention scale 7^−½).
-    public static TheoryData<string> Configs => ["tied-gqa", "untied-mha", "untied-odd", "qwen2", "qwen3", "mistral", "llama3", "gemma3"];
+    // linear scaling, attention scale 7^−½), phi3 (fused qkv_proj / gate_up_proj read as row views, longrope's long factors).
+    public static TheoryData<string> Configs => ["tied-gqa", "untied-mha", "untied-odd", "qwen2", "qwen3", "mistral", "llama3", "gemma3", "phi3"];
 
     private static readonly ModelConfig Odd = new() { VocabSize = 258, HiddenSize = 40, NumHiddenLayers = 3, NumAttentionHeads = 4,
         NumKeyValueHeads = 1, IntermediateSize = 72, MaxPositionEmbeddings = 64, RmsNormEps = 1e-6, RopeTheta = 500, TieWordEmbeddings = false };
@@ -32,6 +32,10 @@ public class CpuDecoderTests
             { RopeType = "llama3", Factor = 4, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 16 } }, options),
         "gemma3" => Build(ModelFamily.Gemma3.Apply(Odd with { SlidingWindowSize = 5, SlidingWindowPattern = 2, RopeLocalBaseFreq = 100,
             QueryPreAttnScalar = 7, RopeScaling = new RopeScaling { RopeType = "linear", Factor = 2 } }), options),
+        // original context 1: every forward but position 0's (where rotation is the identity either way) takes the long
+        // factors, in the reference's one forward and the decoder's steps alike; attention factor 1.2 given
+        "phi3" => Build(ModelFamily.Phi3.Apply(Odd with { OriginalMaxPositionEmbeddings = 1, RopeScaling = new RopeScaling
+            { RopeType = "longrope", ShortFactor = [1, 1.5, 2, 3, 4], LongFactor = [1, 2, 4, 8, 16], AttentionFactor = 1.2 } }), options),
         _ => Build(Odd, options),
     };
 
@@ -137,6 +141,7 @@ public class CpuDecoderTests
     [InlineData(CpuDecoder.BatchedPrefillFrom, "mistral")]
     [InlineData(CpuDecoder.BatchedPrefillFrom, "qwen3")]
     [InlineData(CpuDecoder.BatchedPrefillFrom, "gemma3")]
+    [InlineData(CpuDecoder.BatchedPrefillFrom, "phi3")]
     public void PrefillThenStepsMatchTheEagerForward(int promptLength, string config)
     {
         using var model = Create(config, new ModelOptions { Attention = AttentionImplementation.Eager });

@@ -20,6 +20,7 @@ public sealed record GgufArchitecture(string Name, ModelFamily Family, bool Perm
         new("qwen2", ModelFamily.Qwen2, PermuteQk: false),
         new("qwen3", ModelFamily.Qwen3, PermuteQk: false),
         new("gemma3", ModelFamily.Gemma3, PermuteQk: false, LlamaGgufNames.PostNormTable, NormShift: true),
+        new("phi3", ModelFamily.Phi3, PermuteQk: false, LlamaGgufNames.FusedTable),
     ];
 
     /// <summary>GGUF name of a HF parameter under this architecture; null for one without a counterpart.</summary>

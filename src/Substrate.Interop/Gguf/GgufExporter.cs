@@ -39,6 +39,11 @@ public static class GgufExporter
         var state = model.state_dict();
         var names = TensorOrder(config).Where(state.ContainsKey).ToList(); // no lm_head when tied
         if (RopeFactors(config) is { } factors) writer.AddTensor("rope_freqs.weight", [factors.Length], factors, GgmlType.F32);
+        if (config.RopeScaling is { IsLongRope: true } longRope)
+        {
+            writer.AddTensor("rope_factors_long.weight", [longRope.LongFactor!.Count], longRope.LongFactor.Select(f => (float)f).ToArray(), GgmlType.F32);
+            writer.AddTensor("rope_factors_short.weight", [longRope.ShortFactor!.Count], longRope.ShortFactor.Select(f => (float)f).ToArray(), GgmlType.F32);
+        }
         foreach (var hfName in names)
         {
             var tensor = state[hfName];
@@ -77,6 +82,10 @@ public static class GgufExporter
         switch (config.RopeScaling?.Type)
         {
             case null or "default" or "llama3": break; // llama3: the rope_freqs tensor
+            case "longrope" or "su" when arch.Name == "phi3": // the rope_factors_long / _short tensors
+                writer.Add(arch.Key("rope.scaling.original_context_length"), (uint)config.LongRopeFrom!.Value);
+                writer.Add(arch.Key("rope.scaling.attn_factor"), (float)config.RopeAttentionFactor);
+                break;
             case "linear":
                 writer.Add(arch.Key("rope.scaling.type"), "linear");
                 writer.Add(arch.Key("rope.scaling.factor"), (float)config.RopeScaling.Factor!.Value);

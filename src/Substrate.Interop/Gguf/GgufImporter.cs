@@ -28,7 +28,7 @@ public static class GgufImporter
         {
             var state = model.state_dict();
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var info in reader.Tensors)
+            foreach (var info in reader.Tensors.Where(t => !LongRopeTensors.Contains(t.Name))) // longrope's factors are config
             {
                 var hf = arch.ToHf(info.Name)
                     ?? throw new NotSupportedException($"{ggufPath}: tensor '{info.Name}' has no counterpart in a Llama folder");
@@ -68,6 +68,7 @@ public static class GgufImporter
             ? type == "linear" ? new RopeScaling { RopeType = "linear", Factor = Shortest(r.GetDouble(arch.Key("rope.scaling.factor")) ?? 1) }
                 : throw new NotSupportedException($"{r.Path}: rope scaling '{type}' is not supported")
             : null;
+        if (LongRope(r, arch) is { } longRope) scaling = longRope;
         if (r.Contains("rope_freqs.weight")) throw new NotSupportedException($"{r.Path}: rope_freqs (Llama 3.1 rope scaling) is not supported");
         if (!r.Contains("token_embd.weight")) throw new InvalidDataException($"{r.Path}: tensor 'token_embd.weight' is missing");
 
@@ -91,12 +92,34 @@ public static class GgufImporter
             HeadDimOverride = headDim * heads != hidden || arch.Family.QkNorm ? headDim : null,
             RopeScaling = scaling,
             SlidingWindowSize = window,
+            OriginalMaxPositionEmbeddings = scaling is { IsLongRope: true } ? Int("rope.scaling.original_context_length") : null,
             BosTokenId = (int?)r.GetInt("tokenizer.ggml.bos_token_id"),
             EosTokenId = (int?)r.GetInt("tokenizer.ggml.eos_token_id"),
         }));
         try { config.Validate(); }
         catch (ArgumentException e) { throw new InvalidDataException($"{r.Path}: {e.Message}", e); }
         return config;
+    }
+
+    private static readonly string[] LongRopeTensors = ["rope_factors_long.weight", "rope_factors_short.weight"];
+
+    /// <summary>Phi-3's longrope from its factor tensors, with attention_factor where the file's differs from the one the
+    /// config implies; null without them.</summary>
+    private static RopeScaling? LongRope(GgufReader r, GgufArchitecture arch)
+    {
+        if (!r.Contains(LongRopeTensors[0]) || !r.Contains(LongRopeTensors[1])) return null;
+        var original = (int?)r.GetInt(arch.Key("rope.scaling.original_context_length"))
+            ?? throw new InvalidDataException($"{r.Path}: longrope factors without '{arch.Key("rope.scaling.original_context_length")}'");
+        var scaling = new RopeScaling
+        {
+            RopeType = "longrope",
+            LongFactor = r.ReadFloats(LongRopeTensors[0]).Select(f => Shortest(f)).ToArray(),
+            ShortFactor = r.ReadFloats(LongRopeTensors[1]).Select(f => Shortest(f)).ToArray(),
+        };
+        var context = (int?)r.GetInt(arch.Key("context_length")) ?? original;
+        var implied = new ModelConfig { MaxPositionEmbeddings = context, OriginalMaxPositionEmbeddings = original, RopeScaling = scaling, ModelType = "phi3" };
+        var factor = r.GetDouble(arch.Key("rope.scaling.attn_factor")) ?? 1;
+        return Math.Abs(factor - implied.RopeAttentionFactor) < 1e-6 ? scaling : scaling with { AttentionFactor = Shortest(factor) };
     }
 
     // GGUF stores these as float32: 1e-5f widens to 9.99999974737875E-06. Keep the decimal the writer meant.

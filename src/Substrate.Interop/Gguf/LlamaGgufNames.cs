@@ -3,7 +3,7 @@ namespace Substrate.Interop.Gguf;
 /// <summary>
 /// The one table between Hugging Face Llama-family parameter names (Llama, Mistral, Qwen2's q/k/v biases, Qwen3's q/k
 /// norms) and llama.cpp's GGUF tensor names, an architecture's overrides of it (Gemma's sandwich norms,
-/// <see cref="PostNormTable"/>), and the row permutation llama.cpp expects of llama-arch q/k projections.
+/// <see cref="PostNormTable"/>; Phi-3's fused projections, <see cref="FusedTable"/>), and the row permutation llama.cpp expects of llama-arch q/k projections.
 /// </summary>
 public static class LlamaGgufNames
 {
@@ -32,6 +32,13 @@ public static class LlamaGgufNames
         ("post_attention_layernorm.weight", "post_attention_norm.weight"),
         ("pre_feedforward_layernorm.weight", "ffn_norm.weight"),
         ("post_feedforward_layernorm.weight", "post_ffw_norm.weight"),
+    ];
+
+    /// <summary>Phi-3's fused projections: qkv_proj is llama.cpp's attn_qkv, gate_up_proj its ffn_up (gate rows first).</summary>
+    public static readonly (string Hf, string Gguf)[] FusedTable =
+    [
+        ("self_attn.qkv_proj.weight", "attn_qkv.weight"),
+        ("mlp.gate_up_proj.weight", "ffn_up.weight"),
     ];
 
     private static readonly (string Hf, string Gguf)[] GlobalTable =

@@ -29,8 +29,21 @@ public class LlamaCppFamilyTests(ITestOutputHelper output)
         "qwen3" => ModelFamily.Qwen3.Apply(GgufTestModels.Config with { HeadDimOverride = 32 }),              // q width 128 ≠ hidden 64
         "mistral" => ModelFamily.Mistral.Apply(GgufTestModels.Config with { SlidingWindowSize = 96, TieWordEmbeddings = false }), // all positions here < 96
         "gemma3" => Gemma3,
+        "phi3" => Phi3(128, 64),  // max 128 over original 64: long factors (llama.cpp: context > 64) and attention factor √(1 + ln 2 / ln 64)
+        "phi3-short" => Phi3(256, 256), // original = max: short factors, factor 1 (llama.cpp pads its context of 128 to 256, not past it)
         _ => throw new ArgumentException(family),
     };
+
+    /// <summary>Phi-3 with fused qkv_proj / gate_up_proj, untied, GQA, longrope (factors distinct per frequency, float-exact),
+    /// a sliding window of 128 (llama.cpp 0.30.0 turns Phi's window off; here no position is past it).</summary>
+    private static ModelConfig Phi3(int max, int original) => ModelFamily.Phi3.Apply(GgufTestModels.Config with
+    {
+        MaxPositionEmbeddings = max, TieWordEmbeddings = false, SlidingWindowSize = 128, OriginalMaxPositionEmbeddings = original,
+        RopeScaling = new RopeScaling
+        {
+            RopeType = "longrope", ShortFactor = [1, 1.25, 1.5, 2, 2.5, 3, 4, 6], LongFactor = [1, 1.5, 2.5, 4, 6, 8, 12, 16],
+        },
+    });
 
     /// <summary>Gemma 3 with every switch biting: 7 layers (0–4 and 6 slide over 8 positions with base 10000, 5 is full with
     /// base 1000 and linear scaling 2), head_dim 32 with q width 128 ≠ hidden 64, the 1 + w norms (random w ≈ 1, stored as ≈ 2).
@@ -53,6 +66,8 @@ public class LlamaCppFamilyTests(ITestOutputHelper output)
     [InlineData("qwen3")]
     [InlineData("mistral")]
     [InlineData("gemma3")]
+    [InlineData("phi3")]
+    [InlineData("phi3-short")]
     public void Llama_cpp_runs_the_exported_family_as_substrate_does(string family)
     {
         var config = Config(family);
@@ -73,7 +88,8 @@ public class LlamaCppFamilyTests(ITestOutputHelper output)
         using var cpp = new LlamaCpp(path);
         var difference = LlamaCppProofTests.MaxDiff(GgufTestModels.Logits(model, ids), cpp.Logits(ids));
 
-        var prompt = tokenizer.Encode(Prompt, addSpecialTokens: true);
+        // longrope with its long factors: every forward past the original context, as llama.cpp's context of 128 is
+        var prompt = config.LongRopeFrom < ids.Length ? ids : tokenizer.Encode(Prompt, addSpecialTokens: true);
         var expected = GgufTestModels.Greedy(model, prompt, 32, gelu ? DecoderImplementation.Torch : DecoderImplementation.Auto); // the hook: torch
         var actual = cpp.Greedy(prompt, 32);
         var same = expected.Zip(actual).TakeWhile(p => p.First == p.Second).Count();

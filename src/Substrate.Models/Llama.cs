@@ -338,7 +338,8 @@ public sealed class LlamaAttention : nn.Module
 }
 
 /// <summary>
-/// SwiGLU feed-forward: down(silu(gate(x)) · up(x)); GeGLU with <c>gelu_pytorch_tanh</c> (Gemma): down(gelu_tanh(gate(x)) · up(x)). While training with fused kernels and plain projections on CPU,
+/// SwiGLU feed-forward: down(silu(gate(x)) · up(x)); GeGLU with <c>gelu_pytorch_tanh</c> (Gemma): down(gelu_tanh(gate(x)) · up(x));
+/// Phi-3's fused gate_up_proj, gate rows first. While training with fused kernels and plain projections on CPU,
 /// gate and up run as one product against their stacked weights, (B, T, 2I), and <see cref="FusedSwiGlu"/> gates it
 /// (not for inference, where stacking the weights for every token costs more than it saves).
 /// </summary>
@@ -369,7 +370,8 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         if (gate_up_proj is not null) return down_proj.call(FusedGateUp(gate_up_proj.call(x))).MoveToOuterDisposeScope(); // (B, T, 2I) → (B, T, H)
-        if (gelu) return down_proj.call(F.gelu(gate_proj!.call(x), GELU.Approximate.tanh) * up_proj!.call(x)).MoveToOuterDisposeScope(); // (B, T, I) → (B, T, H)
+        if (gelu) // (B, T, I) → (B, T, H)
+            return down_proj.call(F.gelu(gate_proj!.call(x), GELU.Approximate.tanh) * up_proj!.call(x)).MoveToOuterDisposeScope();
         var hidden = fused && is_grad_enabled() && gate_proj is PlainLinear gate && up_proj is PlainLinear up && FusedSwiGlu.Supports(x)
             ? FusedSwiGlu.Apply(F.linear(x, cat([gate.Weight.to(x.dtype), up.Weight.to(x.dtype)]))) // (B, T, 2I) → (B, T, I)
             : F.silu(gate_proj!.call(x)) * up_proj!.call(x);                                       // (B, T, I)
@@ -568,7 +570,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         if (inputIds.shape[1] > Config.MaxPositionEmbeddings)
             throw new ArgumentException($"sequence of {inputIds.shape[1]} positions exceeds max_position_embeddings = {Config.MaxPositionEmbeddings}");
         using var scope = NewDisposeScope();
-        return Head(model.forward(inputIds, Angles(packed.Positions, inputIds.device), null, 0, packed.Mask), logitsDtype).MoveToOuterDisposeScope(); // (B, T, V)
+        var hidden = model.forward(inputIds, Angles(packed.Positions, inputIds.device), null, 0, packed.Mask); // (B, T, H)
+        return Head(hidden, logitsDtype).MoveToOuterDisposeScope(); // (B, T, V)
     }
 
     /// <summary>The LM head (or the tied embeddings) in the compute dtype: (B, T, H) fp32 → (B, T, V) in logitsDtype.</summary>

@@ -84,7 +84,8 @@ public sealed record ModelConfig
     /// <summary>The position from which longrope takes its long factors: a forward whose positions reach beyond it rotates
     /// all of them with the long ones (transformers' rule); config.json's top-level original_max_position_embeddings, else
     /// rope_scaling's. Null without longrope.</summary>
-    [JsonIgnore] public int? LongRopeFrom => RopeScaling is { IsLongRope: true } ? OriginalMaxPositionEmbeddings ?? RopeScaling.OriginalMaxPositionEmbeddings : null;
+    [JsonIgnore] public int? LongRopeFrom =>
+        RopeScaling is { IsLongRope: true } ? OriginalMaxPositionEmbeddings ?? RopeScaling.OriginalMaxPositionEmbeddings : null;
 
     /// <summary>longrope's factor on cos and sin (both, so on q·k its square): rope_scaling's attention_factor, else
     /// √(1 + ln(s) / ln(original)) with s = max_position_embeddings / original (1 when s ≤ 1). 1 for other rotary.</summary>

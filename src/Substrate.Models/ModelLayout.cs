@@ -51,7 +51,8 @@ public static class ModelLayout
         checked
         {
             long h = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
-            long perLayer = q * h + 2 * kv * h + h * q + 3 * i * h + 2 * h + (c.QkvBias ? q + 2 * kv : 0) + (c.QkNorm ? 2L * c.HeadDim : 0) + (c.PostNorms ? 2 * h : 0);
+            long perLayer = q * h + 2 * kv * h + h * q + 3 * i * h + 2 * h + (c.QkvBias ? q + 2 * kv : 0) + (c.QkNorm ? 2L * c.HeadDim : 0)
+                + (c.PostNorms ? 2 * h : 0);
             long embeddings = (long)c.VocabSize * h * (c.TieWordEmbeddings ? 1 : 2);
             return embeddings + c.NumHiddenLayers * perLayer + h;
         }

@@ -326,7 +326,8 @@ public sealed unsafe class CpuDecoder : IDisposable
     private void Rotate(float* y) // (hd)
     {
         var half = headDim / 2;
-        var (cosines, sines) = local[layer] ? ((nint)localCos, (nint)localSin) : Length + 1 > longFrom ? ((nint)longCos, (nint)longSin) : ((nint)cos, (nint)sin);
+        var (cosines, sines) = local[layer] ? ((nint)localCos, (nint)localSin)
+            : Length + 1 > longFrom ? ((nint)longCos, (nint)longSin) : ((nint)cos, (nint)sin);
         float* c = (float*)cosines + (long)Length * half, s = (float*)sines + (long)Length * half;
         for (var i = 0; i < half; i++)
         {

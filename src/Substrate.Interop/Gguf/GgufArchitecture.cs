@@ -58,7 +58,8 @@ public sealed record GgufArchitecture(string Name, ModelFamily Family, bool Perm
         var key = Enumerable.Range(0, config.NumHiddenLayers).Any(l => config.SlidingLayer(l) != implied.SlidingLayer(l))
                 ? "layer_types / sliding_window_pattern (llama.cpp makes every 6th layer full attention)"
             : config.LocalRopeTheta != implied.LocalRopeTheta ? $"rope_local_base_freq = {config.LocalRopeTheta} (llama.cpp rotates sliding layers with 10000)"
-            : config.AttentionScale != implied.AttentionScale ? $"query_pre_attn_scalar = {config.QueryPreAttnScalar} (llama.cpp takes {implied.QueryPreAttnScalar})"
+            : config.AttentionScale != implied.AttentionScale
+                ? $"query_pre_attn_scalar = {config.QueryPreAttnScalar} (llama.cpp takes {implied.QueryPreAttnScalar})"
             : null;
         if (key is not null) throw new NotSupportedException($"{Name} GGUF: {key}");
     }

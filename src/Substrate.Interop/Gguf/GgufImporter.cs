@@ -61,7 +61,8 @@ public static class GgufImporter
         var name = r.GetString("general.architecture") ?? throw new InvalidDataException($"{r.Path}: general.architecture is missing");
         var window = (int?)r.GetInt($"{name}.attention.sliding_window");
         var arch = GgufArchitecture.FromFile(name, window is not null)
-            ?? throw new NotSupportedException($"{r.Path}: architecture '{name}' cannot be imported (supported: {string.Join(", ", GgufArchitecture.All.Select(a => a.Name).Distinct())})");
+            ?? throw new NotSupportedException(
+                $"{r.Path}: architecture '{name}' cannot be imported (supported: {string.Join(", ", GgufArchitecture.All.Select(a => a.Name).Distinct())})");
         int Int(string key, int? fallback = null) =>
             (int?)r.GetInt(arch.Key(key)) ?? fallback ?? throw new InvalidDataException($"{r.Path}: metadata key '{arch.Key(key)}' is missing");
         var scaling = r.GetString(arch.Key("rope.scaling.type")) is { } type && type != "none"

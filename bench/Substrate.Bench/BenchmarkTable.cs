@@ -12,6 +12,7 @@ public static class BenchmarkTable
         ["quantize-vs-llamacpp"] = QuantizeVsLlamaCppBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
+        ["decode-families"] = DecodeFamiliesBenchmark.Run,
         ["forward-backward"] = ForwardBackwardBenchmark.Run,
         ["serve"] = ServeBenchmark.Run,
         ["serve-soak"] = ServeSoakBenchmark.Run,

@@ -42,31 +42,7 @@ internal static class DecodeBenchmark
                 WeightDtype = bf16Weights ? ScalarType.BFloat16 : ScalarType.Float32,
             });
             model.eval();
-            var prompt = Enumerable.Range(0, PromptTokens).Select(i => (i * 7919) % config.VocabSize).ToArray();
-            var options = new GenerationOptions { MaxTokens = config.MaxPositionEmbeddings - PromptTokens, Temperature = 0, Decoder = decoder };
-            var generator = new TokenGenerator(model);
-            _ = generator.Generate(prompt, options with { MaxTokens = 16 }).Count(); // warm-up
-
-            var best = (Prefill: double.MaxValue, PerToken: double.MaxValue, Tokens: 0, CpuPerToken: 0.0);
-            var process = Process.GetCurrentProcess();
-            for (var run = 0; run < 3; run++)
-            {
-                var watch = Stopwatch.StartNew();
-                double first = 0;
-                var cpuFirst = TimeSpan.Zero;
-                var count = 0;
-                foreach (var _ in generator.Generate(prompt, options))
-                    if (count++ == 0)
-                    {
-                        first = watch.Elapsed.TotalSeconds;
-                        process.Refresh();
-                        cpuFirst = process.TotalProcessorTime;
-                    }
-                var perToken = (watch.Elapsed.TotalSeconds - first) / (count - 1);
-                process.Refresh();
-                var cpuPerToken = (process.TotalProcessorTime - cpuFirst).TotalSeconds / (count - 1);
-                if (perToken < best.PerToken) best = (first, perToken, count, cpuPerToken);
-            }
+            var best = Measure(model, decoder);
             JsonLine.Write(new
             {
                 bench = "decode",
@@ -85,6 +61,39 @@ internal static class DecodeBenchmark
             });
         }
         set_num_threads(allThreads);
+    }
+
+    /// <summary>Greedy decoding of a 128-token prompt until the context is full, after a warm-up: the best of 3 runs' prefill
+    /// seconds, seconds per decoded token after the first, tokens, and process CPU seconds per decoded token.</summary>
+    public static (double Prefill, double PerToken, int Tokens, double CpuPerToken) Measure(LlamaForCausalLM model, DecoderImplementation decoder)
+    {
+        var config = model.Config;
+        var prompt = Enumerable.Range(0, PromptTokens).Select(i => (i * 7919) % config.VocabSize).ToArray();
+        var options = new GenerationOptions { MaxTokens = config.MaxPositionEmbeddings - PromptTokens, Temperature = 0, Decoder = decoder };
+        var generator = new TokenGenerator(model);
+        _ = generator.Generate(prompt, options with { MaxTokens = 16 }).Count(); // warm-up
+
+        var best = (Prefill: double.MaxValue, PerToken: double.MaxValue, Tokens: 0, CpuPerToken: 0.0);
+        var process = Process.GetCurrentProcess();
+        for (var run = 0; run < 3; run++)
+        {
+            var watch = Stopwatch.StartNew();
+            double first = 0;
+            var cpuFirst = TimeSpan.Zero;
+            var count = 0;
+            foreach (var _ in generator.Generate(prompt, options))
+                if (count++ == 0)
+                {
+                    first = watch.Elapsed.TotalSeconds;
+                    process.Refresh();
+                    cpuFirst = process.TotalProcessorTime;
+                }
+            var perToken = (watch.Elapsed.TotalSeconds - first) / (count - 1);
+            process.Refresh();
+            var cpuPerToken = (process.TotalProcessorTime - cpuFirst).TotalSeconds / (count - 1);
+            if (perToken < best.PerToken) best = (first, perToken, count, cpuPerToken);
+        }
+        return best;
     }
 
     /// <summary>Bytes of weights one decoded token reads: every parameter once (with tied embeddings the table is the

@@ -14,7 +14,8 @@ namespace Substrate.Models;
 
 /// <summary>
 /// RMSNorm: x / sqrt(mean(x²) + eps) · weight, statistics in fp32; the result in <c>outputDtype</c> (the dtype
-/// the next block computes in). With <c>fused</c>, a fp32 CPU input goes through <see cref="FusedRmsNorm"/>
+/// the next block computes in). With <c>offset</c> (Gemma) the scale is 1 + weight, added in fp32, and the weight starts
+/// at 0. With <c>fused</c>, a fp32 CPU input goes through <see cref="FusedRmsNorm"/>
 /// (forward, backward and the cast in hand-written passes); otherwise, and as the tested reference, libtorch ops.
 /// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
@@ -22,31 +23,34 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly Parameter weight; // (H)
     private readonly double eps;
     private readonly ScalarType outputDtype;
-    private readonly bool fused;
+    private readonly bool fused, offset;
 
-    public RmsNorm(int size, double eps, ScalarType outputDtype = ScalarType.Float32, bool fused = false) : base(nameof(RmsNorm))
+    public RmsNorm(int size, double eps, ScalarType outputDtype = ScalarType.Float32, bool fused = false, bool offset = false) : base(nameof(RmsNorm))
     {
-        weight = new Parameter(ones(size));
+        weight = new Parameter(offset ? zeros(size) : ones(size));
         weight.DetachFromDisposeScope();
-        (this.eps, this.outputDtype, this.fused) = (eps, outputDtype, fused);
+        (this.eps, this.outputDtype, this.fused, this.offset) = (eps, outputDtype, fused, offset);
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x) // (…, H) → (…, H) in outputDtype
     {
-        if (fused && FusedRmsNorm.Supports(x, weight, outputDtype)) return FusedRmsNorm.Apply(x, weight, eps, outputDtype);
+        if (fused && !offset && FusedRmsNorm.Supports(x, weight, outputDtype)) return FusedRmsNorm.Apply(x, weight, eps, outputDtype);
         using var scope = NewDisposeScope();
         var xf = x.to(ScalarType.Float32);
         var inverseRms = xf.square().mean([-1], keepdim: true).add_(eps).rsqrt_(); // (…, 1)
-        return (xf * inverseRms * weight).to(outputDtype).MoveToOuterDisposeScope();
+        var scale = offset ? weight.to(ScalarType.Float32) + 1 : weight;           // (H)
+        return (xf * inverseRms * scale).to(outputDtype).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>
 /// Rotary position embeddings, Hugging Face convention (rotate_half: the two halves of each head
-/// are the pairs), with config.json's <c>rope_scaling</c> applied to the inverse frequencies. Not a module:
+/// are the pairs), with config.json's <c>rope_scaling</c> applied to the inverse frequencies. longrope (Phi-3) has two
+/// tables, short and long factors, cos/sin scaled by its attention factor; a forward whose positions reach past
+/// <c>longFrom</c> rotates all of them with the long one, as transformers does. Not a module:
 /// the cos/sin tables stay out of the state dict and are built per
-/// (device, dtype) on first use, owned here, outside any dispose scope.
+/// (device, dtype, long) on first use, owned here, outside any dispose scope.
 /// </summary>
 public sealed class RotaryEmbedding : IDisposable
 {
@@ -54,14 +58,18 @@ public sealed class RotaryEmbedding : IDisposable
     private readonly int maxPositions;
     private readonly double theta;
     private readonly RopeScaling? scaling;
-    private readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> tables = new();
+    private readonly int? longFrom;            // longrope: positions past this take the long factors
+    private readonly double attentionFactor;   // longrope's factor on cos and sin
+    private readonly Dictionary<(DeviceType, int, ScalarType, bool), (Tensor Cos, Tensor Sin)> tables = new();
 
-    public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling = null)
+    public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling = null, int? longFrom = null, double attentionFactor = 1)
     {
         this.headDim = headDim;
         this.maxPositions = maxPositions;
         this.theta = theta;
         this.scaling = scaling;
+        this.longFrom = longFrom;
+        this.attentionFactor = attentionFactor;
     }
 
     /// <summary>cos and signed sin for positions [start, start+length): (length, 1, hd) each,
@@ -71,7 +79,7 @@ public sealed class RotaryEmbedding : IDisposable
         if (start + length > maxPositions)
             throw new ArgumentOutOfRangeException(nameof(length),
                 $"positions [{start}, {start + length}) exceed max_position_embeddings = {maxPositions}");
-        var (cos, sin) = Table(device, dtype);
+        var (cos, sin) = Table(device, dtype, start + length > longFrom);
         return (cos.narrow(0, start, length), sin.narrow(0, start, length));
     }
 
@@ -79,29 +87,29 @@ public sealed class RotaryEmbedding : IDisposable
     /// broadcasting over (B, T, heads, hd).</summary>
     public (Tensor Cos, Tensor Sin) Gather(Tensor positions, Device device, ScalarType dtype) // positions (B, T) int64
     {
-        var (cos, sin) = Table(device, dtype);
+        var (cos, sin) = Table(device, dtype, longFrom is { } from && positions.max().item<long>() + 1 > from);
         var (b, t, flat) = (positions.shape[0], positions.shape[1], positions.reshape(-1));
         return (cos.index_select(0, flat).view(b, t, 1, headDim), sin.index_select(0, flat).view(b, t, 1, headDim));
     }
 
-    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype)
+    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype, bool longFactors)
     {
-        var key = (device.type, device.index, dtype);
+        var key = (device.type, device.index, dtype, longFactors);
         lock (tables) // one model may serve several threads
-            return tables.TryGetValue(key, out var table) ? table : tables[key] = Build(device, dtype);
+            return tables.TryGetValue(key, out var table) ? table : tables[key] = Build(device, dtype, longFactors);
     }
 
-    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype)
+    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype, bool longFactors)
     {
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
             // inv_freq[i] = theta^(-2i/hd); angle[t, i] = t · inv_freq[i]; computed in fp64 then rounded.
             var invFreq = pow(theta, arange(0, headDim, 2, ScalarType.Float64) / headDim).reciprocal(); // (hd/2)
-            if (scaling is not null) invFreq = tensor(scaling.Scale(invFreq.data<double>().ToArray()), ScalarType.Float64); // (hd/2)
+            if (scaling is not null) invFreq = tensor(scaling.Scale(invFreq.data<double>().ToArray(), longFactors), ScalarType.Float64); // (hd/2)
             var angles = outer(arange(maxPositions, ScalarType.Float64), invFreq);                    // (maxT, hd/2)
-            var cos = cat([angles.cos(), angles.cos()], -1);                                           // (maxT, hd)
-            var sin = cat([-angles.sin(), angles.sin()], -1);                                          // (maxT, hd), sign of rotate_half folded in
+            var cos = cat([angles.cos(), angles.cos()], -1) * attentionFactor;                         // (maxT, hd)
+            var sin = cat([-angles.sin(), angles.sin()], -1) * attentionFactor;                        // (maxT, hd), sign of rotate_half folded in
             return (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                      // (maxT, 1, hd)
                     sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
         }
@@ -126,20 +134,30 @@ public sealed class RotaryEmbedding : IDisposable
     }
 }
 
+/// <summary>The cos/sin tables one forward rotates with, (T, 1, hd) or (B, T, 1, hd) each: the full-attention layers', and
+/// the sliding layers' where they have a rotary base of their own (Gemma 3's rope_local_base_freq).</summary>
+public sealed record RotaryAngles(Tensor Cos, Tensor Sin, Tensor? LocalCos = null, Tensor? LocalSin = null)
+{
+    public (Tensor Cos, Tensor Sin) For(bool sliding) => sliding && LocalCos is not null && LocalSin is not null ? (LocalCos, LocalSin) : (Cos, Sin);
+}
+
 /// <summary>
 /// Grouped-query self-attention with rotary embeddings and an optional KV cache. The config's switches: biases on
 /// q/k/v (<see cref="ModelConfig.QkvBias"/>), an RMSNorm over each query and key head before rotary
-/// (<see cref="ModelConfig.QkNorm"/>), a sliding window over the keys (<see cref="ModelConfig.SlidingWindow"/>).
+/// (<see cref="ModelConfig.QkNorm"/>), a sliding window over the keys (<see cref="ModelConfig.WindowOf"/>), the scale on
+/// q·k (<see cref="ModelConfig.AttentionScale"/>, applied to the queries where it is not 1/√hd).
 /// </summary>
 public sealed class LlamaAttention : nn.Module
 {
-    private readonly nn.Module<Tensor, Tensor> q_proj; // weight (nH·hd, H), bias (nH·hd) with QkvBias
-    private readonly nn.Module<Tensor, Tensor> k_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
-    private readonly nn.Module<Tensor, Tensor> v_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
+    private readonly nn.Module<Tensor, Tensor>? q_proj; // weight (nH·hd, H), bias (nH·hd) with QkvBias; null with FusedProjections
+    private readonly nn.Module<Tensor, Tensor>? k_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
+    private readonly nn.Module<Tensor, Tensor>? v_proj; // weight (nKv·hd, H), bias (nKv·hd) with QkvBias
+    private readonly nn.Module<Tensor, Tensor>? qkv_proj; // weight ((nH + 2·nKv)·hd, H): q, k, v rows, with FusedProjections (Phi-3)
     private readonly nn.Module<Tensor, Tensor> o_proj; // weight (H, nH·hd)
     private readonly RmsNorm? q_norm; // weight (hd), with QkNorm
     private readonly RmsNorm? k_norm; // weight (hd), with QkNorm
     private readonly int? window;     // sliding_window: a query sees keys at distance < window
+    private readonly double? queryScale; // AttentionScale·√hd, the factor on the queries that makes the 1/√hd kernels scale by it; null when 1
     private readonly int heads, kvHeads, headDim, layerIndex;
     private readonly AttentionImplementation implementation;
     private readonly bool fused;
@@ -150,16 +168,22 @@ public sealed class LlamaAttention : nn.Module
         implementation = options.Attention;
         fused = options.FusedKernels;
         var f = options.LinearFactory;
-        q_proj = f.Create($"{path}.q_proj", config.HiddenSize, heads * headDim, config.QkvBias);
-        k_proj = f.Create($"{path}.k_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
-        v_proj = f.Create($"{path}.v_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
+        if (config.FusedProjections) qkv_proj = f.Create($"{path}.qkv_proj", config.HiddenSize, (heads + 2 * kvHeads) * headDim, config.QkvBias);
+        else
+        {
+            q_proj = f.Create($"{path}.q_proj", config.HiddenSize, heads * headDim, config.QkvBias);
+            k_proj = f.Create($"{path}.k_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
+            v_proj = f.Create($"{path}.v_proj", config.HiddenSize, kvHeads * headDim, config.QkvBias);
+        }
         o_proj = f.Create($"{path}.o_proj", heads * headDim, config.HiddenSize);
         if (config.QkNorm)
         {
-            q_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype);
-            k_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype);
+            q_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype, offset: config.NormOffset);
+            k_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype, offset: config.NormOffset);
         }
-        window = config.SlidingWindow;
+        window = config.WindowOf(layerIndex);
+        var factor = config.AttentionScale * Math.Sqrt(headDim);
+        queryScale = factor == 1 ? null : factor;
         RegisterComponents();
     }
 
@@ -171,7 +195,7 @@ public sealed class LlamaAttention : nn.Module
         var (b, t) = (x.shape[0], x.shape[1]);
         if (rows is null) mask = Windowed(mask, t, start, x.device); // (1, 1, T, S) or (B, 1, T, S); null where the window cannot bite
         var qkv = StackedProjection(x); // (B, T, (nH + 2·nKv)·hd) while training, else null
-        if (qkv is not null && cache is null && q_norm is null && implementation == AttentionImplementation.Eager
+        if (qkv is not null && cache is null && q_norm is null && queryScale is null && implementation == AttentionImplementation.Eager
             && FusedRotary.Supports(qkv, cos, headDim))
         {
             // Training: rotary (and the queries' 1/√hd) in one pass over the stacked projection; the values pass through.
@@ -182,10 +206,12 @@ public sealed class LlamaAttention : nn.Module
             var values = vr.view(b, t, kvHeads, headDim).transpose(1, 2);     // (B, nKv, T, hd)
             return o_proj.call(Eager(scaledQueries, keys, values, start, mask, queriesScaled: true)).MoveToOuterDisposeScope();
         }
-        var (qx, kx, vx) = qkv is null ? (q_proj.call(x), k_proj.call(x), v_proj.call(x)) : Split(qkv); // (B, T, nH·hd), (B, T, nKv·hd) ×2
+        qkv ??= qkv_proj?.call(x);                                                                // (B, T, (nH + 2·nKv)·hd) stacked or fused
+        var (qx, kx, vx) = qkv is null ? (q_proj!.call(x), k_proj!.call(x), v_proj!.call(x)) : Split(qkv); // (B, T, nH·hd), (B, T, nKv·hd) ×2
         var (qh, kh) = (qx.view(b, t, heads, headDim), kx.view(b, t, kvHeads, headDim));         // (B, T, nH, hd), (B, T, nKv, hd)
         if (q_norm is not null && k_norm is not null) (qh, kh) = (q_norm.call(qh), k_norm.call(kh));
         var q = RotaryEmbedding.Apply(qh, cos, sin);                                              // (B, T, nH, hd)
+        if (queryScale is { } qs) q = q * qs;
         var k = RotaryEmbedding.Apply(kh, cos, sin).transpose(1, 2);                              // (B, nKv, T, hd)
         var v = vx.view(b, t, kvHeads, headDim).transpose(1, 2);                                  // (B, nKv, T, hd)
         if (rows is not null)                                                                                   // batched decode, a position per row
@@ -314,73 +340,115 @@ public sealed class LlamaAttention : nn.Module
 }
 
 /// <summary>
-/// SwiGLU feed-forward: down(silu(gate(x)) · up(x)). While training with fused kernels and plain projections on CPU,
+/// SwiGLU feed-forward: down(silu(gate(x)) · up(x)); GeGLU with <c>gelu_pytorch_tanh</c> (Gemma): down(gelu_tanh(gate(x)) · up(x));
+/// Phi-3's fused gate_up_proj, gate rows first. While training with fused kernels and plain projections on CPU,
 /// gate and up run as one product against their stacked weights, (B, T, 2I), and <see cref="FusedSwiGlu"/> gates it
 /// (not for inference, where stacking the weights for every token costs more than it saves).
 /// </summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
-    private readonly nn.Module<Tensor, Tensor> gate_proj; // weight (I, H)
-    private readonly nn.Module<Tensor, Tensor> up_proj;   // weight (I, H)
+    private readonly nn.Module<Tensor, Tensor>? gate_proj;    // weight (I, H); null with FusedProjections
+    private readonly nn.Module<Tensor, Tensor>? up_proj;      // weight (I, H)
+    private readonly nn.Module<Tensor, Tensor>? gate_up_proj; // weight (2I, H): gate rows, then up rows, with FusedProjections (Phi-3)
     private readonly nn.Module<Tensor, Tensor> down_proj; // weight (H, I)
-    private readonly bool fused;
+    private readonly bool fused, gelu;
 
     public LlamaMlp(ModelConfig config, ModelOptions options, string path) : base(nameof(LlamaMlp))
     {
         var f = options.LinearFactory;
-        gate_proj = f.Create($"{path}.gate_proj", config.HiddenSize, config.IntermediateSize);
-        up_proj = f.Create($"{path}.up_proj", config.HiddenSize, config.IntermediateSize);
+        if (config.FusedProjections) gate_up_proj = f.Create($"{path}.gate_up_proj", config.HiddenSize, 2 * config.IntermediateSize);
+        else
+        {
+            gate_proj = f.Create($"{path}.gate_proj", config.HiddenSize, config.IntermediateSize);
+            up_proj = f.Create($"{path}.up_proj", config.HiddenSize, config.IntermediateSize);
+        }
         down_proj = f.Create($"{path}.down_proj", config.IntermediateSize, config.HiddenSize);
         fused = options.FusedKernels;
+        gelu = config.Activation == "gelu_pytorch_tanh";
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x) // (B, T, H) → (B, T, H), in x's dtype
     {
         using var scope = NewDisposeScope();
+        if (gate_up_proj is not null) return down_proj.call(FusedGateUp(gate_up_proj.call(x))).MoveToOuterDisposeScope(); // (B, T, 2I) → (B, T, H)
+        if (gelu) // (B, T, I) → (B, T, H)
+            return down_proj.call(F.gelu(gate_proj!.call(x), GELU.Approximate.tanh) * up_proj!.call(x)).MoveToOuterDisposeScope();
         var hidden = fused && is_grad_enabled() && gate_proj is PlainLinear gate && up_proj is PlainLinear up && FusedSwiGlu.Supports(x)
             ? FusedSwiGlu.Apply(F.linear(x, cat([gate.Weight.to(x.dtype), up.Weight.to(x.dtype)]))) // (B, T, 2I) → (B, T, I)
-            : F.silu(gate_proj.call(x)) * up_proj.call(x);                                         // (B, T, I)
+            : F.silu(gate_proj!.call(x)) * up_proj!.call(x);                                       // (B, T, I)
         return down_proj.call(hidden).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>silu(gate) · up from the fused projection's (B, T, 2I) output, gate in the first half.</summary>
+    private Tensor FusedGateUp(Tensor gateUp)
+    {
+        if (fused && is_grad_enabled() && FusedSwiGlu.Supports(gateUp)) return FusedSwiGlu.Apply(gateUp); // (B, T, I)
+        var halves = gateUp.chunk(2, -1);
+        return F.silu(halves[0]) * halves[1];
     }
 }
 
-/// <summary>Pre-norm decoder layer: x + attn(norm(x)), then h + mlp(norm(h)). The residual stream is fp32.</summary>
+/// <summary>
+/// Pre-norm decoder layer: x + attn(norm(x)), then h + mlp(norm(h)). With <see cref="ModelConfig.PostNorms"/> (Gemma's
+/// sandwich): h = x + post_attention_layernorm(attn(input_layernorm(x))), then
+/// h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h))). The residual stream is fp32.
+/// </summary>
 public sealed class LlamaDecoderLayer : nn.Module
 {
-    private readonly RmsNorm input_layernorm;
+    private readonly RmsNorm input_layernorm;            // (H)
     private readonly LlamaAttention self_attn;
-    private readonly RmsNorm post_attention_layernorm;
+    private readonly RmsNorm post_attention_layernorm;   // (H): the MLP's input norm, or with PostNorms the attention output's
     private readonly LlamaMlp mlp;
+    private readonly RmsNorm? pre_feedforward_layernorm;  // (H), with PostNorms: the MLP's input norm
+    private readonly RmsNorm? post_feedforward_layernorm; // (H), with PostNorms: the MLP output's
+    private readonly bool sliding;
+
     public LlamaDecoderLayer(ModelConfig config, int index, ModelOptions options) : base(nameof(LlamaDecoderLayer))
     {
         var path = $"model.layers.{index}";
-        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.ComputeDtype, options.FusedKernels);
+        RmsNorm Norm(ScalarType output) => new(config.HiddenSize, config.RmsNormEps, output, options.FusedKernels, config.NormOffset);
+        input_layernorm = Norm(options.ComputeDtype);
         self_attn = new LlamaAttention(config, index, options, $"{path}.self_attn");
-        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.ComputeDtype, options.FusedKernels);
+        post_attention_layernorm = Norm(config.PostNorms ? ScalarType.Float32 : options.ComputeDtype); // post norms feed the fp32 residual
         mlp = new LlamaMlp(config, options, $"{path}.mlp");
+        if (config.PostNorms)
+        {
+            pre_feedforward_layernorm = Norm(options.ComputeDtype);
+            post_feedforward_layernorm = Norm(ScalarType.Float32);
+        }
+        sliding = config.SlidingLayer(index);
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null, KvCacheRows? rows = null) // (B, T, H) fp32
+    public Tensor forward(Tensor x, RotaryAngles angles, KvCache? cache, long start, Tensor? mask = null, KvCacheRows? rows = null) // (B, T, H) fp32
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(input_layernorm.call(x), cos, sin, cache, start, mask, rows); // (B, T, H) fp32; the norms return the compute dtype
-        var y = h + mlp.call(post_attention_layernorm.call(h));                             // (B, T, H) fp32
-        return y.MoveToOuterDisposeScope();
+        var (cos, sin) = angles.For(sliding);
+        var attended = self_attn.forward(input_layernorm.call(x), cos, sin, cache, start, mask, rows); // (B, T, H); the input norms return the compute dtype
+        if (pre_feedforward_layernorm is null || post_feedforward_layernorm is null)
+        {
+            var h = x + attended;                                  // (B, T, H) fp32
+            return (h + mlp.call(post_attention_layernorm.call(h))).MoveToOuterDisposeScope();
+        }
+        var sandwiched = x + post_attention_layernorm.call(attended); // (B, T, H) fp32
+        return (sandwiched + post_feedforward_layernorm.call(mlp.call(pre_feedforward_layernorm.call(sandwiched)))).MoveToOuterDisposeScope();
     }
 }
 
-/// <summary>Token embeddings: a (V, H) table looked up by id, N(0, 0.02) init.</summary>
+/// <summary>Token embeddings: a (V, H) table looked up by id, N(0, 0.02) init; with <c>scaled</c> (Gemma) the rows are
+/// multiplied by √H in the table's dtype, as transformers does.</summary>
 public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight; // (V, H)
+    private readonly bool scaled;
 
-    public TokenEmbedding(int vocabSize, int hiddenSize, double initStd) : base(nameof(TokenEmbedding))
+    public TokenEmbedding(int vocabSize, int hiddenSize, double initStd, bool scaled = false) : base(nameof(TokenEmbedding))
     {
         using (no_grad())
             weight = new Parameter(empty(vocabSize, hiddenSize).normal_(0.0, initStd));
         weight.DetachFromDisposeScope();
+        this.scaled = scaled;
         RegisterComponents();
     }
 
@@ -390,6 +458,7 @@ public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var rows = weight.index_select(0, ids.reshape(-1)); // (B·T, H)
+        if (scaled) rows = rows * tensor(Math.Sqrt(weight.shape[1]), ScalarType.Float32).to(weight.dtype);
         return rows.view(ids.shape[0], ids.shape[1], weight.shape[1]).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }
@@ -403,20 +472,20 @@ public sealed class LlamaModel : nn.Module
 
     public LlamaModel(ModelConfig config, ModelOptions options) : base(nameof(LlamaModel))
     {
-        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange);
+        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange, config.ScaledEmbeddings);
         layers = new ModuleList<LlamaDecoderLayer>();
         for (var i = 0; i < config.NumHiddenLayers; i++) layers.Add(new LlamaDecoderLayer(config, i, options));
-        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, ScalarType.Float32, options.FusedKernels);
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, ScalarType.Float32, options.FusedKernels, config.NormOffset);
         RegisterComponents();
     }
 
     public TokenEmbedding EmbedTokens => embed_tokens;
 
-    public Tensor forward(Tensor ids, Tensor cos, Tensor sin, KvCache? cache, long start, Tensor? mask = null, KvCacheRows? rows = null) // (B, T) → (B, T, H)
+    public Tensor forward(Tensor ids, RotaryAngles angles, KvCache? cache, long start, Tensor? mask = null, KvCacheRows? rows = null) // (B, T) → (B, T, H) fp32, normed
     {
         using var scope = NewDisposeScope();
-        var x = embed_tokens.call(ids); // (B, T, H); normed on the way out
-        foreach (var layer in layers) x = layer.forward(x, cos, sin, cache, start, mask, rows);
+        var x = embed_tokens.call(ids); // (B, T, H)
+        foreach (var layer in layers) x = layer.forward(x, angles, cache, start, mask, rows);
         return norm.call(x).MoveToOuterDisposeScope();
     }
 }
@@ -431,6 +500,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     private readonly LlamaModel model;
     private readonly nn.Module<Tensor, Tensor>? lm_head; // weight (V, H); null when tied
     private readonly RotaryEmbedding rotary;
+    private readonly RotaryEmbedding? localRotary; // the sliding layers' (Gemma 3), without rope_scaling
     private readonly ModelOptions options;
 
     public LlamaForCausalLM(ModelConfig config, ModelOptions? options = null) : base(nameof(LlamaForCausalLM))
@@ -442,7 +512,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         model = new LlamaModel(config, this.options);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
-        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling);
+        rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling,
+            config.LongRopeFrom, config.RopeAttentionFactor);
+        if (config.LocalRopeTheta is { } localTheta) localRotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, localTheta);
         RegisterComponents();
         if (this.options.WeightDtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new ArgumentException($"WeightDtype must be Float32, BFloat16 or Float16 (got {this.options.WeightDtype})");
@@ -476,8 +548,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         if (cache is null && startPosition != 0)
             throw new ArgumentException("startPosition must be 0 without a KV cache");
         using var scope = NewDisposeScope();
-        var (cos, sin) = rotary.Slice(startPosition, t, inputIds.device, options.ComputeDtype); // (T, 1, hd) each
-        var logits = Head(model.forward(inputIds, cos, sin, cache, startPosition), logitsDtype); // (B, T, V)
+        var logits = Head(model.forward(inputIds, Angles(startPosition, t, inputIds.device), cache, startPosition), logitsDtype); // (B, T, V)
         if (cache is not null) cache.Length = startPosition + t;
         return logits.MoveToOuterDisposeScope();
     }
@@ -501,8 +572,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         if (inputIds.shape[1] > Config.MaxPositionEmbeddings)
             throw new ArgumentException($"sequence of {inputIds.shape[1]} positions exceeds max_position_embeddings = {Config.MaxPositionEmbeddings}");
         using var scope = NewDisposeScope();
-        var (cos, sin) = rotary.Gather(packed.Positions, inputIds.device, options.ComputeDtype); // (B, T, 1, hd) each
-        return Head(model.forward(inputIds, cos, sin, null, 0, packed.Mask), logitsDtype).MoveToOuterDisposeScope(); // (B, T, V)
+        var hidden = model.forward(inputIds, Angles(packed.Positions, inputIds.device), null, 0, packed.Mask); // (B, T, H)
+        return Head(hidden, logitsDtype).MoveToOuterDisposeScope(); // (B, T, V)
     }
 
     /// <summary>The LM head (or the tied embeddings) in the compute dtype: (B, T, H) fp32 → (B, T, V) in logitsDtype.</summary>
@@ -528,9 +599,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"positions must be in [0, {Config.MaxPositionEmbeddings})");
         using var scope = NewDisposeScope();
         var at = tensor(positions, device: inputIds.device);                                   // (B)
-        var (cos, sin) = rotary.Gather(at.view(b, 1), inputIds.device, options.ComputeDtype); // (B, 1, 1, hd) each
+        var angles = Angles(at.view(b, 1), inputIds.device); // (B, 1, 1, hd) each
         var rows = new KvCacheRows(at, span);
-        return Head(model.forward(inputIds, cos, sin, cache, 0, rows: rows), ScalarType.Float32).MoveToOuterDisposeScope(); // (B, 1, V)
+        return Head(model.forward(inputIds, angles, cache, 0, rows: rows), ScalarType.Float32).MoveToOuterDisposeScope(); // (B, 1, V)
     }
 
     /// <summary>The final hidden states (after the last norm), without the LM head: (B, T) → (B, T, H) fp32.
@@ -538,8 +609,25 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public Tensor HiddenStates(Tensor inputIds)
     {
         using var scope = NewDisposeScope();
-        var (cos, sin) = rotary.Slice(0, inputIds.shape[1], inputIds.device, options.ComputeDtype);
-        return model.forward(inputIds, cos, sin, null, 0).MoveToOuterDisposeScope();
+        return model.forward(inputIds, Angles(0, inputIds.shape[1], inputIds.device), null, 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The rotary tables for positions [start, start+length): (T, 1, hd) each.</summary>
+    private RotaryAngles Angles(long start, long length, Device device)
+    {
+        var (cos, sin) = rotary.Slice(start, length, device, options.ComputeDtype);
+        if (localRotary is null) return new RotaryAngles(cos, sin);
+        var (localCos, localSin) = localRotary.Slice(start, length, device, options.ComputeDtype);
+        return new RotaryAngles(cos, sin, localCos, localSin);
+    }
+
+    /// <summary>The rotary tables at a position per token: (B, T, 1, hd) each.</summary>
+    private RotaryAngles Angles(Tensor positions, Device device) // positions (B, T) int64
+    {
+        var (cos, sin) = rotary.Gather(positions, device, options.ComputeDtype);
+        if (localRotary is null) return new RotaryAngles(cos, sin);
+        var (localCos, localSin) = localRotary.Gather(positions, device, options.ComputeDtype);
+        return new RotaryAngles(cos, sin, localCos, localSin);
     }
 
     /// <summary>A KV cache sized for this model: (batch, nKv, maxLength, hd) per layer, in the compute dtype.</summary>
@@ -557,7 +645,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) rotary.Dispose();
+        if (disposing) { rotary.Dispose(); localRotary?.Dispose(); }
         base.Dispose(disposing);
     }
 }

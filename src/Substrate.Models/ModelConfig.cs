@@ -18,12 +18,16 @@ public sealed record ModelConfig
     [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 32;
     [JsonPropertyName("num_key_value_heads")] public int NumKeyValueHeads { get; init; } = 32;
     [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; } = 11008;
-    [JsonPropertyName("hidden_act")] public string HiddenAct { get; init; } = "silu";
+    /// <summary>The MLP activation under the Llama key; null (not written) when the Gemma key <see cref="HiddenActivation"/> says it.</summary>
+    [JsonPropertyName("hidden_act")] public string? HiddenAct { get => hiddenAct ?? (HiddenActivation is null ? "silu" : null); init => hiddenAct = value; }
+    /// <summary>Gemma's key for the MLP activation (<c>gelu_pytorch_tanh</c>).</summary>
+    [JsonPropertyName("hidden_activation")] public string? HiddenActivation { get; init; }
     [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; init; } = 2048;
     [JsonPropertyName("rope_theta")] public double RopeTheta { get; init; } = 10000.0;
     [JsonPropertyName("rms_norm_eps")] public double RmsNormEps { get; init; } = 1e-6;
     [JsonPropertyName("initializer_range")] public double InitializerRange { get; init; } = 0.02;
-    [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; }
+    /// <summary>lm_head is the embedding table; absent from config.json, the family's default (true for Gemma 3).</summary>
+    [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get => tie ?? Family?.TiedByDefault == true; init => tie = value; }
     [JsonPropertyName("attention_bias")] public bool AttentionBias { get; init; }
     [JsonPropertyName("mlp_bias")] public bool MlpBias { get; init; }
     [JsonPropertyName("head_dim")] public int? HeadDimOverride { get; init; }
@@ -39,6 +43,18 @@ public sealed record ModelConfig
     [JsonPropertyName("use_sliding_window")] public bool? UseSlidingWindow { get; init; }
     /// <summary>Dropout on attention probabilities while training (Qwen, Mistral); only 0 is supported.</summary>
     [JsonPropertyName("attention_dropout")] public double? AttentionDropout { get; init; }
+    /// <summary>Gemma 3's attention scale: scores are q·k / √query_pre_attn_scalar (where the family reads it).</summary>
+    [JsonPropertyName("query_pre_attn_scalar")] public double? QueryPreAttnScalar { get; init; }
+    /// <summary>Gemma 3's rotary base for its sliding layers (rope_theta is the full layers').</summary>
+    [JsonPropertyName("rope_local_base_freq")] public double? RopeLocalBaseFreq { get; init; }
+    /// <summary>Gemma 3's older spelling of the layer types: every <c>sliding_window_pattern</c>-th layer is full attention.</summary>
+    [JsonPropertyName("sliding_window_pattern")] public int? SlidingWindowPattern { get; init; }
+    /// <summary>Per layer <c>sliding_attention</c> or <c>full_attention</c>.</summary>
+    [JsonPropertyName("layer_types")] public IReadOnlyList<string>? LayerTypeNames { get; init; }
+    /// <summary>Phi-3's context before longrope scaling (the factor is max_position_embeddings over it).</summary>
+    [JsonPropertyName("original_max_position_embeddings")] public int? OriginalMaxPositionEmbeddings { get; init; }
+    /// <summary>The share of each head that rotates; only 1 (all of it) is supported.</summary>
+    [JsonPropertyName("partial_rotary_factor")] public double? PartialRotaryFactor { get; init; }
     /// <summary>The dtype of the weights in the saved folder ("float32", "bfloat16", "float16").</summary>
     [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; init; }
 
@@ -50,6 +66,43 @@ public sealed record ModelConfig
     /// not in <see cref="ModelFamily.All"/>, which <see cref="Validate"/> refuses.</summary>
     [JsonIgnore] public ModelFamily? Family => ModelFamily.Of(ModelType);
 
+    private readonly string? hiddenAct;
+    private readonly bool? tie;
+
+    /// <summary>The MLP's gate activation: <c>silu</c> (SwiGLU) or <c>gelu_pytorch_tanh</c> (GeGLU).</summary>
+    [JsonIgnore] public string Activation => HiddenActivation ?? HiddenAct ?? "silu";
+
+    /// <summary>RMSNorm scales by 1 + weight (Gemma).</summary>
+    [JsonIgnore] public bool NormOffset => Family?.NormOffset ?? false;
+
+    /// <summary>Attention and MLP outputs are normed before the residual add; the MLP input has its own norm (Gemma).</summary>
+    [JsonIgnore] public bool PostNorms => Family?.PostNorms ?? false;
+
+    /// <summary>q/k/v and gate/up as one weight each, <c>qkv_proj</c> and <c>gate_up_proj</c> (Phi-3).</summary>
+    [JsonIgnore] public bool FusedProjections => Family?.FusedProjections ?? false;
+
+    /// <summary>The position from which longrope takes its long factors: a forward whose positions reach beyond it rotates
+    /// all of them with the long ones (transformers' rule); config.json's top-level original_max_position_embeddings, else
+    /// rope_scaling's. Null without longrope.</summary>
+    [JsonIgnore] public int? LongRopeFrom =>
+        RopeScaling is { IsLongRope: true } ? OriginalMaxPositionEmbeddings ?? RopeScaling.OriginalMaxPositionEmbeddings : null;
+
+    /// <summary>longrope's factor on cos and sin (both, so on q·k its square): rope_scaling's attention_factor, else
+    /// √(1 + ln(s) / ln(original)) with s = max_position_embeddings / original (1 when s ≤ 1). 1 for other rotary.</summary>
+    [JsonIgnore] public double RopeAttentionFactor
+    {
+        get
+        {
+            if (LongRopeFrom is not { } original) return 1;
+            if (RopeScaling!.AttentionFactor is { } given) return given;
+            var scale = (double)MaxPositionEmbeddings / original;
+            return scale <= 1 ? 1 : Math.Sqrt(1 + Math.Log(scale) / Math.Log(original));
+        }
+    }
+
+    /// <summary>Embeddings × √hidden_size (Gemma).</summary>
+    [JsonIgnore] public bool ScaledEmbeddings => Family?.ScaledEmbeddings ?? false;
+
     /// <summary>Biases on the q, k and v projections (Qwen2); o_proj stays bias-free.</summary>
     [JsonIgnore] public bool QkvBias => Family?.QkvBias ?? false;
 
@@ -58,6 +111,24 @@ public sealed record ModelConfig
 
     /// <summary>The attention window in positions, or null for full causal attention (Mistral's <c>sliding_window</c>).</summary>
     [JsonIgnore] public int? SlidingWindow => Family?.HonoursSlidingWindow == true ? SlidingWindowSize : null;
+
+    /// <summary>Whether layer <paramref name="layer"/> attends through the sliding window: every layer of a family that honours
+    /// <c>sliding_window</c> (Mistral), or the <c>sliding_attention</c> layers of one with layer types (Gemma 3: from
+    /// <c>layer_types</c>, else all but every <c>sliding_window_pattern</c>-th, default 6, as transformers derives them).</summary>
+    public bool SlidingLayer(int layer) =>
+        Family is { HonoursSlidingWindow: true } family && SlidingWindowSize is not null &&
+        (!family.LayerTypes || (LayerTypeNames is { } types ? types[layer] == "sliding_attention" : (layer + 1) % (SlidingWindowPattern ?? 6) != 0));
+
+    /// <summary>The attention window of layer <paramref name="layer"/> in positions, or null for full causal attention.</summary>
+    public int? WindowOf(int layer) => SlidingLayer(layer) ? SlidingWindowSize : null;
+
+    /// <summary>The rotary base of the sliding layers where they have their own (Gemma 3's rope_local_base_freq, default
+    /// 10000, without rope_scaling); null where every layer rotates with rope_theta.</summary>
+    [JsonIgnore] public double? LocalRopeTheta => Family?.LayerTypes == true ? RopeLocalBaseFreq ?? 10000 : null;
+
+    /// <summary>The factor on q·k before the softmax: query_pre_attn_scalar^−½ where the family reads it, else head_dim^−½.</summary>
+    [JsonIgnore] public double AttentionScale =>
+        1.0 / Math.Sqrt(Family?.LayerTypes == true && QueryPreAttnScalar is { } scalar ? scalar : HeadDim);
 
     /// <summary>Per-head width: hidden_size / num_attention_heads unless config.json says head_dim.</summary>
     [JsonIgnore] public int HeadDim => HeadDimOverride ?? HiddenSize / NumAttentionHeads;
@@ -86,14 +157,22 @@ public sealed record ModelConfig
         Check(MaxPositionEmbeddings > 0, $"max_position_embeddings must be positive (got {MaxPositionEmbeddings})");
         Check(RopeTheta > 0, $"rope_theta must be positive (got {RopeTheta})");
         Check(RmsNormEps > 0, $"rms_norm_eps must be positive (got {RmsNormEps})");
-        Check(HiddenAct == "silu", $"hidden_act '{HiddenAct}' is not supported (only 'silu')");
         Check(!AttentionBias, "attention_bias = true is not supported");
         Check(!MlpBias, "mlp_bias = true is not supported");
         var family = Family ?? throw new ArgumentException($"config: model_type '{ModelType}' is not supported (supported: {ModelFamily.Names})");
+        Check(Activation == family.Activation, $"{(HiddenActivation is null ? "hidden_act" : "hidden_activation")} '{Activation}' is not supported " +
+            $"for model_type '{ModelType}' (only '{family.Activation}')");
         foreach (var architecture in Architectures)
             Check(family.Architectures.Contains(architecture),
                 $"architectures '{architecture}' is not supported for model_type '{ModelType}' (expected {string.Join(" or ", family.Architectures)})");
         RopeScaling?.Validate();
+        Check(RopeScaling is not { IsLongRope: true } || (LongRopeFrom is > 0 && RopeScaling.ShortFactor?.Count == HeadDim / 2
+                && RopeScaling.LongFactor?.Count == HeadDim / 2),
+            $"rope_scaling: longrope needs original_max_position_embeddings and short_factor / long_factor of head_dim / 2 = {HeadDim / 2} values");
+        Check(PartialRotaryFactor is null or 1.0, $"partial_rotary_factor = {PartialRotaryFactor} is not supported (only 1.0)");
+        foreach (var dropout in new[] { "embd_pdrop", "resid_pdrop" })
+            Check(OtherKeys is null || !OtherKeys.TryGetValue(dropout, out var p) || p.ValueKind != JsonValueKind.Number || p.GetDouble() == 0,
+                $"{dropout} is not supported (only 0)");
         Check(RopeScaling is not { Type: "dynamic", OriginalMaxPositionEmbeddings: { } original } || original >= MaxPositionEmbeddings,
             "rope_scaling: dynamic with original_max_position_embeddings below max_position_embeddings is not supported");
         Check(SlidingWindowSize is null || SlidingWindowSize > 0, $"sliding_window must be positive (got {SlidingWindowSize})");
@@ -102,16 +181,31 @@ public sealed record ModelConfig
         foreach (var key in UnsupportedKeys)
             Check(OtherKeys is null || !OtherKeys.TryGetValue(key, out var value) || value.ValueKind is JsonValueKind.Null or JsonValueKind.False,
                 $"{key} is not supported");
-        Check(LayerTypesAreFull(), "layer_types other than 'full_attention' are not supported");
+        if (family.LayerTypes) ValidateLayerTypes();
+        else
+        {
+            Check(QueryPreAttnScalar is null, "query_pre_attn_scalar is not supported");
+            Check(LayerTypeNames is null || LayerTypeNames.All(t => t == "full_attention"), "layer_types other than 'full_attention' are not supported");
+        }
+    }
+
+    /// <summary>Gemma 3's interleaved layers: a type per layer, a positive pattern, a window where a layer slides.</summary>
+    private void ValidateLayerTypes()
+    {
+        static void Check(bool ok, string message) { if (!ok) throw new ArgumentException($"config: {message}"); }
+        Check(LayerTypeNames is null || LayerTypeNames.Count == NumHiddenLayers,
+            $"layer_types has {LayerTypeNames?.Count} entries; num_hidden_layers is {NumHiddenLayers}");
+        Check(LayerTypeNames is null || LayerTypeNames.All(t => t is "sliding_attention" or "full_attention"),
+            "layer_types may hold 'sliding_attention' and 'full_attention' only");
+        Check(SlidingWindowPattern is null or > 0, $"sliding_window_pattern must be positive (got {SlidingWindowPattern})");
+        Check(SlidingWindowSize is not null || LayerTypeNames?.Contains("sliding_attention") != true, "sliding layers need a sliding_window");
+        Check(QueryPreAttnScalar is null or > 0, $"query_pre_attn_scalar must be positive (got {QueryPreAttnScalar})");
+        Check(RopeLocalBaseFreq is null or > 0, $"rope_local_base_freq must be positive (got {RopeLocalBaseFreq})");
     }
 
     /// <summary>Keys that change the math and are not implemented: present with any value but null or false, they are refused.</summary>
     private static readonly string[] UnsupportedKeys =
-        ["rope_parameters", "partial_rotary_factor", "attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar", "use_mrope"];
-
-    private bool LayerTypesAreFull() =>
-        OtherKeys is null || !OtherKeys.TryGetValue("layer_types", out var types) || types.ValueKind != JsonValueKind.Array ||
-        types.EnumerateArray().All(t => t.ValueKind == JsonValueKind.String && t.GetString() == "full_attention");
+        ["rope_parameters", "attn_logit_softcapping", "final_logit_softcapping", "use_mrope"];
 }
 
 /// <summary>Reads a token id written as a number, a list of numbers (the first is kept) or null.</summary>

@@ -7,29 +7,51 @@ namespace Substrate.Models;
 /// <param name="ModelType">config.json's <c>model_type</c></param>
 /// <param name="Architectures">the <c>architectures</c> entries this family's folders carry (the first is written)</param>
 /// <param name="QkvBias">biases on q_proj, k_proj, v_proj (Qwen2)</param>
-/// <param name="QkNorm">RMSNorm over each query and key head before rotary: <c>q_norm</c>, <c>k_norm</c> (Qwen3)</param>
-/// <param name="HonoursSlidingWindow">config.json's <c>sliding_window</c> limits attention (Mistral); other families
-/// carry the key for a window they only use behind <c>use_sliding_window</c></param>
+/// <param name="QkNorm">RMSNorm over each query and key head before rotary: <c>q_norm</c>, <c>k_norm</c> (Qwen3, Gemma 3)</param>
+/// <param name="HonoursSlidingWindow">config.json's <c>sliding_window</c> limits attention (Mistral, Gemma 3's sliding
+/// layers); other families carry the key for a window they only use behind <c>use_sliding_window</c></param>
+/// <param name="Activation">the MLP's gate activation, config.json's <c>hidden_act</c> or <c>hidden_activation</c>:
+/// <c>silu</c> (SwiGLU) or <c>gelu_pytorch_tanh</c> (GeGLU, Gemma)</param>
+/// <param name="NormOffset">every RMSNorm scales by 1 + weight, weights initialised to 0 (Gemma)</param>
+/// <param name="PostNorms">sandwich norms: the attention and MLP outputs are normed before they join the residual
+/// (<c>post_attention_layernorm</c>, <c>post_feedforward_layernorm</c>), the MLP input by <c>pre_feedforward_layernorm</c> (Gemma 2/3)</param>
+/// <param name="ScaledEmbeddings">embeddings are multiplied by √hidden_size, in the embedding dtype (Gemma)</param>
+/// <param name="LayerTypes">sliding and full-attention layers interleave (<c>layer_types</c>, or every
+/// <c>sliding_window_pattern</c>-th layer full); sliding layers rotate with <c>rope_local_base_freq</c> and no
+/// rope_scaling; the attention scale is <c>query_pre_attn_scalar</c>^−½ (Gemma 3)</param>
+/// <param name="TiedByDefault">embeddings are tied when config.json has no <c>tie_word_embeddings</c> (Gemma 3)</param>
+/// <param name="FusedProjections">q, k, v in one <c>qkv_proj</c> ((nH + 2·nKv)·hd, H) and gate, up in one <c>gate_up_proj</c>
+/// (2I, H), gate rows first, as the family ships them (Phi-3)</param>
 public sealed record ModelFamily(string ModelType, string[] Architectures, bool QkvBias = false, bool QkNorm = false,
-    bool HonoursSlidingWindow = false)
+    bool HonoursSlidingWindow = false, string Activation = "silu", bool NormOffset = false, bool PostNorms = false,
+    bool ScaledEmbeddings = false, bool LayerTypes = false, bool TiedByDefault = false, bool FusedProjections = false)
 {
     public static readonly ModelFamily Llama = new("llama", ["LlamaForCausalLM"]);
     public static readonly ModelFamily Mistral = new("mistral", ["MistralForCausalLM"], HonoursSlidingWindow: true);
     public static readonly ModelFamily Qwen2 = new("qwen2", ["Qwen2ForCausalLM"], QkvBias: true);
     public static readonly ModelFamily Qwen3 = new("qwen3", ["Qwen3ForCausalLM"], QkNorm: true);
+    public static readonly ModelFamily Gemma3 = new("gemma3_text", ["Gemma3ForCausalLM"], QkNorm: true, HonoursSlidingWindow: true,
+        Activation: "gelu_pytorch_tanh", NormOffset: true, PostNorms: true, ScaledEmbeddings: true, LayerTypes: true, TiedByDefault: true);
 
-    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3];
+    public static readonly ModelFamily Phi3 = new("phi3", ["Phi3ForCausalLM"], HonoursSlidingWindow: true, FusedProjections: true);
+
+    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3, Gemma3, Phi3];
 
     /// <summary>The family of <paramref name="modelType"/>, or null for one not in the table.</summary>
     public static ModelFamily? Of(string modelType) => All.FirstOrDefault(f => f.ModelType == modelType);
 
-    /// <summary>The supported model types, for messages: "llama, mistral, qwen2, qwen3".</summary>
+    /// <summary>The supported model types, for messages: "llama, mistral, qwen2, qwen3, …".</summary>
     public static string Names => string.Join(", ", All.Select(f => f.ModelType));
 
     /// <summary>The family of <paramref name="modelType"/>; <see cref="ArgumentException"/> for one not in the table.</summary>
     public static ModelFamily Find(string modelType) => Of(modelType)
         ?? throw new ArgumentException($"config: model_type '{modelType}' is not supported (supported: {Names})");
 
-    /// <summary><paramref name="config"/> as this family writes it: its model_type and architectures.</summary>
-    public ModelConfig Apply(ModelConfig config) => config with { ModelType = ModelType, Architectures = [Architectures[0]] };
+    /// <summary><paramref name="config"/> as this family writes it: its model_type and architectures (and its activation under
+    /// Gemma's key where it is not SwiGLU's).</summary>
+    public ModelConfig Apply(ModelConfig config) => config with
+    {
+        ModelType = ModelType, Architectures = [Architectures[0]],
+        HiddenActivation = Activation == "silu" ? config.HiddenActivation : Activation,
+    };
 }

@@ -112,8 +112,9 @@ public static class ModelFolder
         static string Shape(long[] shape) => $"[{string.Join(", ", shape)}]";
         bool Ignored(string name) => name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal) || (name == "lm_head.weight" && config.TieWordEmbeddings);
         var held = shapes.Keys.Where(n => !Ignored(n)).ToHashSet(StringComparer.Ordinal);
-        if ((long)config.NumHiddenLayers * TensorsPerLayer > held.Count)
-            throw new InvalidDataException($"{dir}: config.json describes {config.NumHiddenLayers} layers ({TensorsPerLayer} tensors each); " +
+        var tensorsPerLayer = config.FusedProjections ? 6 : 9; // q, k, v (or qkv), o, gate, up (or gate_up), down, two norms
+        if ((long)config.NumHiddenLayers * tensorsPerLayer > held.Count)
+            throw new InvalidDataException($"{dir}: config.json describes {config.NumHiddenLayers} layers ({tensorsPerLayer} tensors each); " +
                 $"the weights hold {held.Count} tensors in all");
         foreach (var (name, shape) in ModelLayout.Parameters(config))
         {
@@ -128,8 +129,6 @@ public static class ModelFolder
                 $"{dir}: {unexpected.Count} tensor(s) the config does not describe: " +
                 $"{string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", …" : "")}");
     }
-
-    private const int TensorsPerLayer = 9; // q, k, v, o, gate, up, down, two norms
 
     private static void LoadWeights(LlamaForCausalLM model, Dictionary<string, string> files)
     {

@@ -16,19 +16,29 @@ public static class ModelLayout
         {
             var p = $"model.layers.{layer}.";
             yield return (p + "input_layernorm.weight", [h]);
-            yield return (p + "self_attn.q_proj.weight", [q, h]);
-            if (c.QkvBias) yield return (p + "self_attn.q_proj.bias", [q]);
-            yield return (p + "self_attn.k_proj.weight", [kv, h]);
-            if (c.QkvBias) yield return (p + "self_attn.k_proj.bias", [kv]);
-            yield return (p + "self_attn.v_proj.weight", [kv, h]);
-            if (c.QkvBias) yield return (p + "self_attn.v_proj.bias", [kv]);
+            if (c.FusedProjections) yield return (p + "self_attn.qkv_proj.weight", [q + 2 * kv, h]);
+            else
+            {
+                yield return (p + "self_attn.q_proj.weight", [q, h]);
+                if (c.QkvBias) yield return (p + "self_attn.q_proj.bias", [q]);
+                yield return (p + "self_attn.k_proj.weight", [kv, h]);
+                if (c.QkvBias) yield return (p + "self_attn.k_proj.bias", [kv]);
+                yield return (p + "self_attn.v_proj.weight", [kv, h]);
+                if (c.QkvBias) yield return (p + "self_attn.v_proj.bias", [kv]);
+            }
             yield return (p + "self_attn.o_proj.weight", [h, q]);
             if (c.QkNorm) yield return (p + "self_attn.q_norm.weight", [c.HeadDim]);
             if (c.QkNorm) yield return (p + "self_attn.k_norm.weight", [c.HeadDim]);
             yield return (p + "post_attention_layernorm.weight", [h]);
-            yield return (p + "mlp.gate_proj.weight", [i, h]);
-            yield return (p + "mlp.up_proj.weight", [i, h]);
+            if (c.FusedProjections) yield return (p + "mlp.gate_up_proj.weight", [2 * i, h]);
+            else
+            {
+                yield return (p + "mlp.gate_proj.weight", [i, h]);
+                yield return (p + "mlp.up_proj.weight", [i, h]);
+            }
             yield return (p + "mlp.down_proj.weight", [h, i]);
+            if (c.PostNorms) yield return (p + "pre_feedforward_layernorm.weight", [h]);
+            if (c.PostNorms) yield return (p + "post_feedforward_layernorm.weight", [h]);
         }
         yield return ("model.norm.weight", [h]);
         if (!c.TieWordEmbeddings) yield return ("lm_head.weight", [c.VocabSize, h]);
@@ -41,7 +51,8 @@ public static class ModelLayout
         checked
         {
             long h = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
-            long perLayer = q * h + 2 * kv * h + h * q + 3 * i * h + 2 * h + (c.QkvBias ? q + 2 * kv : 0) + (c.QkNorm ? 2L * c.HeadDim : 0);
+            long perLayer = q * h + 2 * kv * h + h * q + 3 * i * h + 2 * h + (c.QkvBias ? q + 2 * kv : 0) + (c.QkNorm ? 2L * c.HeadDim : 0)
+                + (c.PostNorms ? 2 * h : 0);
             long embeddings = (long)c.VocabSize * h * (c.TieWordEmbeddings ? 1 : 2);
             return embeddings + c.NumHiddenLayers * perLayer + h;
         }

@@ -12,8 +12,10 @@ public class CpuDecoderTests
     // Tied GQA (TinyModel); untied multi-head; untied one kv head with widths that are no multiple of 16/32
     // (hd = 10, H = 40, I = 72), so every vector kernel's tail runs.
     // The family switches, each on the untied-odd shape with random biases and norms: qwen2 (q/k/v biases), qwen3 (q/k
-    // norms, head_dim 16 ≠ H / nH), mistral (a window of 5 positions), llama3 rope scaling (original context 16).
-    public static TheoryData<string> Configs => ["tied-gqa", "untied-mha", "untied-odd", "qwen2", "qwen3", "mistral", "llama3"];
+    // norms, head_dim 16 ≠ H / nH), mistral (a window of 5 positions), llama3 rope scaling (original context 16), gemma3
+    // (√H embeddings, 1 + w and sandwich norms, GeGLU, layers 0 and 2 sliding over 5 positions with base 100, layer 1 full with
+    // linear scaling, attention scale 7^−½), phi3 (fused qkv_proj / gate_up_proj read as row views, longrope's long factors).
+    public static TheoryData<string> Configs => ["tied-gqa", "untied-mha", "untied-odd", "qwen2", "qwen3", "mistral", "llama3", "gemma3", "phi3"];
 
     private static readonly ModelConfig Odd = new() { VocabSize = 258, HiddenSize = 40, NumHiddenLayers = 3, NumAttentionHeads = 4,
         NumKeyValueHeads = 1, IntermediateSize = 72, MaxPositionEmbeddings = 64, RmsNormEps = 1e-6, RopeTheta = 500, TieWordEmbeddings = false };
@@ -28,6 +30,12 @@ public class CpuDecoderTests
         "mistral" => Build(ModelFamily.Mistral.Apply(Odd with { SlidingWindowSize = 5 }), options),
         "llama3" => Build(Odd with { RopeScaling = new RopeScaling
             { RopeType = "llama3", Factor = 4, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 16 } }, options),
+        "gemma3" => Build(ModelFamily.Gemma3.Apply(Odd with { SlidingWindowSize = 5, SlidingWindowPattern = 2, RopeLocalBaseFreq = 100,
+            QueryPreAttnScalar = 7, RopeScaling = new RopeScaling { RopeType = "linear", Factor = 2 } }), options),
+        // original context 1: every forward but position 0's (where rotation is the identity either way) takes the long
+        // factors, in the reference's one forward and the decoder's steps alike; attention factor 1.2 given
+        "phi3" => Build(ModelFamily.Phi3.Apply(Odd with { OriginalMaxPositionEmbeddings = 1, RopeScaling = new RopeScaling
+            { RopeType = "longrope", ShortFactor = [1, 1.5, 2, 3, 4], LongFactor = [1, 2, 4, 8, 16], AttentionFactor = 1.2 } }), options),
         _ => Build(Odd, options),
     };
 
@@ -42,6 +50,9 @@ public class CpuDecoderTests
                 foreach (var (name, p) in model.named_parameters())
                     if (name.Contains("_proj.bias")) p.copy_(randn_like(p));
                     else if (name.Contains("self_attn") && name.Contains("_norm.weight")) p.copy_(1 + 0.3 * randn_like(p));
+            if (config.NormOffset) // Gemma norms start at 0 (scale 1); random, some layers' scales near 0 or negative
+                foreach (var (name, p) in model.named_parameters())
+                    if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.copy_(0.5 * randn_like(p));
         }
         return model;
     }
@@ -110,11 +121,14 @@ public class CpuDecoderTests
     }
 
     /// <summary>Against TorchSharp's own bf16 path, which also rounds every activation to bf16 (8-bit mantissa, 0.4% per
-    /// rounding, compounded over the layers), the decoder agrees to bf16 precision: max |Δ logit| within 5% of the largest |logit|.</summary>
-    [Fact]
-    public void BFloat16WeightsAgreeWithTheTorchBFloat16Path()
+    /// rounding, compounded over the layers), the decoder agrees to bf16 precision: max |Δ logit| within 5% of the largest |logit|.
+    /// Gemma's √H embeddings are rounded to bf16 on both sides, as transformers computes them in the embedding dtype.</summary>
+    [Theory]
+    [InlineData("tied-gqa")]
+    [InlineData("gemma3")]
+    public void BFloat16WeightsAgreeWithTheTorchBFloat16Path(string config)
     {
-        using var model = Create("tied-gqa", new ModelOptions { WeightDtype = ScalarType.BFloat16, ComputeDtype = ScalarType.BFloat16 });
+        using var model = Create(config, new ModelOptions { WeightDtype = ScalarType.BFloat16, ComputeDtype = ScalarType.BFloat16 });
         var reference = Reference(model);
         var scale = reference.Max(row => row.Max(Math.Abs));
         var difference = MaxDifference(Decode(model, threads: 2), reference);
@@ -126,6 +140,8 @@ public class CpuDecoderTests
     [InlineData(CpuDecoder.BatchedPrefillFrom - 1, "untied-odd")] // token by token
     [InlineData(CpuDecoder.BatchedPrefillFrom, "mistral")]
     [InlineData(CpuDecoder.BatchedPrefillFrom, "qwen3")]
+    [InlineData(CpuDecoder.BatchedPrefillFrom, "gemma3")]
+    [InlineData(CpuDecoder.BatchedPrefillFrom, "phi3")]
     public void PrefillThenStepsMatchTheEagerForward(int promptLength, string config)
     {
         using var model = Create(config, new ModelOptions { Attention = AttentionImplementation.Eager });

@@ -20,6 +20,8 @@ public class FinetunerTests
     [InlineData("lora", "qwen2")]
     [InlineData("full", "qwen3")]
     [InlineData("lora", "mistral")]
+    [InlineData("lora", "gemma3_text")]
+    [InlineData("full", "phi3")]
     public void LossFallsAndTheRunFolderHoldsTheResult(string method, string modelType)
     {
         using var tmp = new TempDirectory();

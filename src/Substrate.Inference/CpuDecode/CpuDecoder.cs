@@ -8,7 +8,8 @@ namespace Substrate.Inference.CpuDecode;
 
 /// <summary>
 /// Batch-1 decoding on the CPU without TorchSharp in the per-token loop: the same Llama forward as
-/// <see cref="LlamaForCausalLM"/> (RMSNorm → rotary → grouped-query attention → SwiGLU → head), one position
+/// <see cref="LlamaForCausalLM"/> (RMSNorm → rotary → grouped-query attention → SwiGLU → head, with the family switches:
+/// biases, q/k norms, windows and rotary bases per layer, Gemma's scaled embeddings, 1 + w and sandwich norms, GeGLU), one position
 /// at a time, written as SIMD dot products over the parameters' native memory and an fp32 KV cache of its own.
 /// A token costs ~30 jobs on a <see cref="CpuWorkerPool"/> where libtorch would run ~100 ops of ~40 µs of
 /// overhead each. Every matrix-vector product splits its rows into chunks that the workers claim; each row is one
@@ -22,18 +23,27 @@ public sealed unsafe class CpuDecoder : IDisposable
     private readonly CpuDecoderWeights weights;
     private readonly CpuWorkerPool pool;
     private readonly int hidden, heads, kvHeads, headDim, intermediate, vocab, maxLength;
-    private readonly int window; // sliding_window: a query sees the keys of its last `window` positions (int.MaxValue: all)
+    private readonly int[] windows; // per layer, sliding_window: a query sees the keys of its last `window` positions (int.MaxValue: all)
+    private readonly bool[] local;  // per layer: rotates with the sliding layers' own tables (Gemma 3)
     private readonly float eps, scale;
+    private readonly float embeddingScale; // √H in the embedding dtype (Gemma), 1 otherwise
+    private readonly bool gelu;            // GeGLU (gelu_pytorch_tanh), else SwiGLU
     private readonly List<nint> allocations = [];
 
     private readonly float* x;        // (H) the residual stream
     private readonly float* qkv;      // (nH·hd + 2·nKv·hd): q heads, then k heads, then v heads
     private readonly float* attended; // (nH·hd) attention output, o_proj's input
     private readonly float* mlp;      // (I) silu(gate) · up, down_proj's input
+    private readonly float* branch;   // (H) the attention or MLP output before its post norm (PostNorms)
     private readonly float* keys;     // (L, nKv, maxT, hd), rotated
     private readonly float* values;   // (L, nKv, maxT, hd)
     private readonly float* cos;      // (maxT, hd/2): cos(t · θ^(−2i/hd)), fp64 rounded to fp32 like RotaryEmbedding
     private readonly float* sin;      // (maxT, hd/2)
+    private readonly float* localCos; // (maxT, hd/2): the sliding layers' tables (rope_local_base_freq); = cos without them
+    private readonly float* localSin; // (maxT, hd/2)
+    private readonly float* longCos;  // (maxT, hd/2): longrope's long-factor tables, taken from position longFrom on; = cos without
+    private readonly float* longSin;  // (maxT, hd/2)
+    private readonly int longFrom;    // longrope's original context (int.MaxValue: none)
     private readonly Scratch[] scratch; // one per worker
 
     private readonly Action<int, int> attentionInput, attention, attentionOutput, mlpInput, mlpOutput, head; // (worker, chunk)
@@ -58,26 +68,31 @@ public sealed unsafe class CpuDecoder : IDisposable
         this.maxLength = maxLength ?? config.MaxPositionEmbeddings;
         if (this.maxLength < 1 || this.maxLength > config.MaxPositionEmbeddings)
             throw new ArgumentOutOfRangeException(nameof(maxLength), $"maxLength must be in [1, {config.MaxPositionEmbeddings}] (got {maxLength})");
-        (eps, scale) = ((float)config.RmsNormEps, (float)(1.0 / Math.Sqrt(headDim)));
-        window = config.SlidingWindow ?? int.MaxValue;
+        (eps, scale) = ((float)config.RmsNormEps, (float)config.AttentionScale);
+        windows = Enumerable.Range(0, config.NumHiddenLayers).Select(l => config.WindowOf(l) ?? int.MaxValue).ToArray();
+        local = Enumerable.Range(0, config.NumHiddenLayers).Select(l => config.LocalRopeTheta is not null && config.SlidingLayer(l)).ToArray();
+        embeddingScale = config.ScaledEmbeddings ? CpuKernels.Round((float)Math.Sqrt(hidden), weights.Embedding.Format) : 1f;
+        gelu = config.Activation == "gelu_pytorch_tanh";
 
         x = Allocate(hidden);
         qkv = Allocate((heads + 2 * kvHeads) * headDim);
         attended = Allocate(heads * headDim);
         mlp = Allocate(intermediate);
+        branch = Allocate(hidden);
         long cacheSize = (long)config.NumHiddenLayers * kvHeads * this.maxLength * headDim;
         keys = Allocate(cacheSize);
         values = Allocate(cacheSize);
-        cos = Allocate((long)this.maxLength * headDim / 2);
-        sin = Allocate((long)this.maxLength * headDim / 2);
-        var frequencies = RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling); // (hd/2), as RotaryEmbedding
-        for (var t = 0; t < this.maxLength; t++)
-            for (var i = 0; i < headDim / 2; i++)
-            {
-                var angle = t * frequencies[i];
-                cos[t * headDim / 2 + i] = (float)Math.Cos(angle);
-                sin[t * headDim / 2 + i] = (float)Math.Sin(angle);
-            }
+        var factor = config.RopeAttentionFactor;
+        var (c, s) = Tables(RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling), factor); // (hd/2), as RotaryEmbedding
+        var (lc, ls) = config.LocalRopeTheta is { } localTheta ? Tables(RopeScaling.Frequencies(headDim, localTheta, null), 1) : (c, s);
+        var (gc, gs) = config.LongRopeFrom is not null ? Tables(RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling, true), factor) : (c, s);
+        longFrom = config.LongRopeFrom ?? int.MaxValue;
+        longCos = (float*)gc;
+        longSin = (float*)gs;
+        cos = (float*)c;
+        sin = (float*)s;
+        localCos = (float*)lc;
+        localSin = (float*)ls;
 
         pool = new CpuWorkerPool(threads ?? get_num_threads());
         var widest = Math.Max(Math.Max(hidden, heads * headDim), intermediate);
@@ -88,6 +103,21 @@ public sealed unsafe class CpuDecoder : IDisposable
         (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
         (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
         (mlpInputPrepare, mlpOutputPrepare, headPrepare) = (MlpInputPrepare, MlpOutputPrepare, HeadPrepare);
+    }
+
+    /// <summary>cos and sin of t · frequency[i] for every position t, times <paramref name="factor"/> (longrope's attention
+    /// factor), (maxT, hd/2) each, fp64 rounded to fp32.</summary>
+    private (nint Cos, nint Sin) Tables(double[] frequencies, double factor)
+    {
+        float* c = Allocate((long)maxLength * headDim / 2), s = Allocate((long)maxLength * headDim / 2);
+        for (var t = 0; t < maxLength; t++)
+            for (var i = 0; i < headDim / 2; i++)
+            {
+                var angle = t * frequencies[i];
+                c[t * headDim / 2 + i] = (float)(Math.Cos(angle) * factor);
+                s[t * headDim / 2 + i] = (float)(Math.Sin(angle) * factor);
+            }
+        return ((nint)c, (nint)s);
     }
 
     /// <summary>Whether <see cref="CpuDecoder"/> can run <paramref name="model"/> (CPU, plain projections, fp32/bf16/fp16),
@@ -115,6 +145,8 @@ public sealed unsafe class CpuDecoder : IDisposable
         if ((uint)token >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(token), $"token id {token} is outside [0, {vocab})");
         if (output.Length < vocab) throw new ArgumentException($"output holds {output.Length} logits; the vocabulary has {vocab}", nameof(output));
         CpuKernels.Row(weights.Embedding, token, x);
+        if (embeddingScale != 1f) // in the table's dtype, as TokenEmbedding
+            for (var i = 0; i < hidden; i++) x[i] = CpuKernels.Round(x[i] * embeddingScale, weights.Embedding.Format);
         fixed (float* o = output)
         {
             logits = o;
@@ -124,8 +156,10 @@ public sealed unsafe class CpuDecoder : IDisposable
                 pool.Run(heads + 2 * kvHeads, attentionInput, attentionInputPrepare);
                 pool.Run(heads, attention);
                 pool.Run(Chunks(w.O), attentionOutput, attentionOutputPrepare);
+                if (w.PostFeedforwardNorm is not null) AddNormed(w.PostAttentionNorm);
                 pool.Run(Chunks(w.Gate), mlpInput, mlpInputPrepare);
                 pool.Run(Chunks(w.Down), mlpOutput, mlpOutputPrepare);
+                if (w.PostFeedforwardNorm is { } post) AddNormed(post);
             }
             pool.Run(Chunks(weights.Head), head, headPrepare);
             logits = null;
@@ -187,7 +221,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     private void Attention(int worker, int h)
     {
         var scores = (float*)scratch[worker].Scores; // (positions)
-        var first = Math.Max(0, Length + 1 - window);
+        var first = Math.Max(0, Length + 1 - windows[layer]);
         var positions = Length + 1 - first;
         var q = qkv + (long)h * headDim;
         var kv = h / (heads / kvHeads);
@@ -206,6 +240,14 @@ public sealed unsafe class CpuDecoder : IDisposable
 
     private void AttentionOutputPrepare(int worker) => PrepareInput(worker, weights.Layers[layer].O, attended);
 
+    /// <summary>With post norms: x += norm(branch), the branch (attention or MLP output) summed by the job before.</summary>
+    private void AddNormed(float[] norm)
+    {
+        CpuKernels.RmsNorm(branch, Pin(norm), branch, hidden, eps);
+        TensorPrimitives.Add(new ReadOnlySpan<float>(x, hidden), new ReadOnlySpan<float>(branch, hidden), new Span<float>(x, hidden));
+        new Span<float>(branch, hidden).Clear();
+    }
+
     /// <summary>mlp = silu(norm(x)·Wgateᵀ) · (norm(x)·Wupᵀ), gate and up in one pass over a chunk of rows.</summary>
     private void MlpInput(int worker, int chunk)
     {
@@ -215,10 +257,14 @@ public sealed unsafe class CpuDecoder : IDisposable
         var up = (float*)s.Product; // (rows of the chunk)
         CpuKernels.MatVec(w.Gate, start, end, (float*)s.Input, mlp + start, (float*)s.Row);
         CpuKernels.MatVec(w.Up, start, end, (float*)s.Input, up, (float*)s.Row);
-        for (var r = start; r < end; r++) mlp[r] = CpuKernels.Silu(mlp[r]) * up[r - start];
+        for (var r = start; r < end; r++) mlp[r] = (gelu ? CpuKernels.GeluTanh(mlp[r]) : CpuKernels.Silu(mlp[r])) * up[r - start];
     }
 
-    private void MlpInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].PostAttentionNorm, weights.Layers[layer].Gate);
+    private void MlpInputPrepare(int worker)
+    {
+        var w = weights.Layers[layer];
+        PrepareNormed(worker, w.PreFeedforwardNorm ?? w.PostAttentionNorm, w.Gate);
+    }
 
     /// <summary>x += mlp · Wdownᵀ, a chunk of rows.</summary>
     private void MlpOutput(int worker, int chunk) => AddProduct(weights.Layers[layer].Down, worker, chunk);
@@ -235,13 +281,15 @@ public sealed unsafe class CpuDecoder : IDisposable
 
     private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head);
 
+    /// <summary>x (or, with post norms, the branch) += a chunk of rows of input · Wᵀ.</summary>
     private void AddProduct(in WeightMatrix w, int worker, int chunk)
     {
         var s = scratch[worker];
         var (start, end) = Rows(w, chunk);
         var product = (float*)s.Product; // (rows of the chunk)
         CpuKernels.MatVec(w, start, end, (float*)s.Input, product, (float*)s.Row);
-        for (var r = start; r < end; r++) x[r] += product[r - start];
+        var target = weights.Layers[layer].PostFeedforwardNorm is null ? x : branch;
+        for (var r = start; r < end; r++) target[r] += product[r - start];
     }
 
     /// <summary>This worker's input for <paramref name="w"/>: norm(x), packed for bf16.</summary>
@@ -272,11 +320,15 @@ public sealed unsafe class CpuDecoder : IDisposable
         return (chunk * rows, Math.Min(w.Rows, (chunk + 1) * rows));
     }
 
-    /// <summary>HF rotate_half at position Length: (a, b) → (a·cos − b·sin, b·cos + a·sin) for the halves a, b of a head.</summary>
+    /// <summary>HF rotate_half at position Length: (a, b) → (a·cos − b·sin, b·cos + a·sin) for the halves a, b of a head, with
+    /// the layer's tables: the sliding layers' own (Gemma 3), or longrope's long ones once Length + 1 passes longFrom (a step is
+    /// a forward of one position, as transformers decides per forward).</summary>
     private void Rotate(float* y) // (hd)
     {
         var half = headDim / 2;
-        float* c = cos + (long)Length * half, s = sin + (long)Length * half;
+        var (cosines, sines) = local[layer] ? ((nint)localCos, (nint)localSin)
+            : Length + 1 > longFrom ? ((nint)longCos, (nint)longSin) : ((nint)cos, (nint)sin);
+        float* c = (float*)cosines + (long)Length * half, s = (float*)sines + (long)Length * half;
         for (var i = 0; i < half; i++)
         {
             var (a, b) = (y[i], y[i + half]);

@@ -27,7 +27,9 @@ internal sealed class CpuDecoderWeights
         float[]? KBias = null,      // (nKv·hd), with QkvBias
         float[]? VBias = null,      // (nKv·hd), with QkvBias
         float[]? QNorm = null,      // (hd), with QkNorm
-        float[]? KNorm = null);     // (hd), with QkNorm
+        float[]? KNorm = null,      // (hd), with QkNorm
+        float[]? PreFeedforwardNorm = null,   // (H), with PostNorms: the MLP's input norm (PostAttentionNorm norms the attention output)
+        float[]? PostFeedforwardNorm = null); // (H), with PostNorms
 
     public CpuDecoderWeights(LlamaForCausalLM model)
     {
@@ -43,34 +45,46 @@ internal sealed class CpuDecoderWeights
             parameters[name].detach().to(ScalarType.Float32).data<float>().CopyTo(values);
             return values;
         }
+        float[] Norm(string name, int? length = null) // Gemma's 1 + w, added in fp32 as RmsNorm does
+        {
+            var values = Vector(name, length);
+            if (config.NormOffset) for (var j = 0; j < values.Length; j++) values[j] += 1f;
+            return values;
+        }
 
         Embedding = Matrix("model.embed_tokens.weight", config.VocabSize, h);
         Layers = Enumerable.Range(0, config.NumHiddenLayers).Select(n =>
         {
             var path = $"model.layers.{n}";
+            var (wq, wk, wv) = config.FusedProjections // qkv_proj's rows: q, then k, then v
+                ? Split(Matrix($"{path}.self_attn.qkv_proj.weight", q + 2 * kv, h), q, kv)
+                : (Matrix($"{path}.self_attn.q_proj.weight", q, h), Matrix($"{path}.self_attn.k_proj.weight", kv, h),
+                    Matrix($"{path}.self_attn.v_proj.weight", kv, h));
+            var (gate, up) = config.FusedProjections // gate_up_proj's rows: gate, then up
+                ? (Rows(Matrix($"{path}.mlp.gate_up_proj.weight", 2 * i, h), 0, i), Rows(Matrix($"{path}.mlp.gate_up_proj.weight", 2 * i, h), i, i))
+                : (Matrix($"{path}.mlp.gate_proj.weight", i, h), Matrix($"{path}.mlp.up_proj.weight", i, h));
             return new Layer(
-                Vector($"{path}.input_layernorm.weight"),
-                Matrix($"{path}.self_attn.q_proj.weight", q, h),
-                Matrix($"{path}.self_attn.k_proj.weight", kv, h),
-                Matrix($"{path}.self_attn.v_proj.weight", kv, h),
+                Norm($"{path}.input_layernorm.weight"),
+                wq, wk, wv,
                 Matrix($"{path}.self_attn.o_proj.weight", h, q),
-                Vector($"{path}.post_attention_layernorm.weight"),
-                Matrix($"{path}.mlp.gate_proj.weight", i, h),
-                Matrix($"{path}.mlp.up_proj.weight", i, h),
+                Norm($"{path}.post_attention_layernorm.weight"),
+                gate, up,
                 Matrix($"{path}.mlp.down_proj.weight", h, i),
                 config.QkvBias ? Vector($"{path}.self_attn.q_proj.bias", q) : null,
                 config.QkvBias ? Vector($"{path}.self_attn.k_proj.bias", kv) : null,
                 config.QkvBias ? Vector($"{path}.self_attn.v_proj.bias", kv) : null,
-                config.QkNorm ? Vector($"{path}.self_attn.q_norm.weight", config.HeadDim) : null,
-                config.QkNorm ? Vector($"{path}.self_attn.k_norm.weight", config.HeadDim) : null);
+                config.QkNorm ? Norm($"{path}.self_attn.q_norm.weight", config.HeadDim) : null,
+                config.QkNorm ? Norm($"{path}.self_attn.k_norm.weight", config.HeadDim) : null,
+                config.PostNorms ? Norm($"{path}.pre_feedforward_layernorm.weight") : null,
+                config.PostNorms ? Norm($"{path}.post_feedforward_layernorm.weight") : null);
         }).ToArray();
-        FinalNorm = Vector("model.norm.weight");
+        FinalNorm = Norm("model.norm.weight");
         Head = config.TieWordEmbeddings ? Embedding : Matrix("lm_head.weight", config.VocabSize, h);
     }
 
     public WeightMatrix Embedding { get; } // (V, H)
     public IReadOnlyList<Layer> Layers { get; }
-    public float[] FinalNorm { get; }     // (H)
+    public float[] FinalNorm { get; }     // (H), 1 + w with NormOffset
     public WeightMatrix Head { get; }      // (V, H): the embedding table when tied
 
     /// <summary>Why <see cref="CpuDecoder"/> cannot run <paramref name="model"/>, or null when it can: it needs CPU
@@ -86,6 +100,13 @@ internal sealed class CpuDecoderWeights
             return $"parameters must all be Float32, BFloat16 or Float16 (found {string.Join(", ", dtypes)})";
         return null;
     }
+
+    private static (WeightMatrix Q, WeightMatrix K, WeightMatrix V) Split(WeightMatrix qkv, int q, int kv) =>
+        (Rows(qkv, 0, q), Rows(qkv, q, kv), Rows(qkv, q + kv, kv));
+
+    /// <summary>Rows [start, start + count) of <paramref name="w"/>, a view into the same memory.</summary>
+    private static unsafe WeightMatrix Rows(WeightMatrix w, int start, int count) =>
+        new((byte*)w.Data + (long)start * w.Cols * (w.Format == WeightFormat.Float32 ? 4 : 2), count, w.Cols, w.Format);
 
     private static unsafe WeightMatrix View(Tensor t, string name, int rows, int cols)
     {

@@ -202,4 +202,21 @@ internal static unsafe class CpuKernels
     }
 
     public static float Silu(float x) => x / (1f + MathF.Exp(-x));
+
+    /// <summary><paramref name="value"/> rounded to the precision of <paramref name="format"/> (nearest, ties to even), as fp32.</summary>
+    public static float Round(float value, WeightFormat format)
+    {
+        switch (format)
+        {
+            case WeightFormat.Float16: return (float)(Half)value;
+            case WeightFormat.BFloat16:
+                var bits = BitConverter.SingleToUInt32Bits(value);
+                bits += 0x7FFFu + ((bits >> 16) & 1u);
+                return BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000u);
+            default: return value;
+        }
+    }
+
+    /// <summary>GELU, tanh approximation (gelu_pytorch_tanh): x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³))).</summary>
+    public static float GeluTanh(float x) => 0.5f * x * (1f + MathF.Tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }

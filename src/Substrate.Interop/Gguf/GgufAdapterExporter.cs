@@ -57,7 +57,7 @@ public static class GgufAdapterExporter
         }
         foreach (var (module, (aName, bName)) in pairs)
         {
-            var ggufName = LlamaGgufNames.ToGguf(module + ".weight");
+            var ggufName = arch.ToGguf(module + ".weight");
             if (ggufName is null || ggufName is "token_embd.weight" || ggufName.EndsWith("norm.weight", StringComparison.Ordinal))
                 throw new NotSupportedException($"{reader.Path}: a LoRA on '{module}' has no llama.cpp counterpart (linear projections only)");
             if (aName is null || bName is null) throw new InvalidDataException($"{reader.Path}: '{module}' has lora_A or lora_B but not both");
@@ -66,7 +66,7 @@ public static class GgufAdapterExporter
             if (aShape.Length != 2 || bShape.Length != 2 || aShape[0] != bShape[1])
                 throw new InvalidDataException(
                     $"{reader.Path}: '{module}' lora_A [{string.Join(", ", aShape)}] and lora_B [{string.Join(", ", bShape)}] do not multiply");
-            b = arch.Rows(ggufName, b, config, (int)bShape[1]);
+            b = arch.Values(ggufName, b, config, (int)bShape[1]);
             var typeA = aShape[1] % (GgmlTypes.Layout(type16)!.Value.BlockSize) == 0 ? type16 : GgmlType.F32;
             writer.AddTensor(ggufName + ".lora_a", aShape, a, typeA);
             writer.AddTensor(ggufName + ".lora_b", bShape, b, type16);

@@ -25,6 +25,7 @@ public static class GgufExporter
     {
         var config = ModelFolder.ReadConfig(modelDir);
         var arch = GgufArchitecture.For(config);
+        arch.CheckImplied(config);
         using var model = ModelFolder.Load(modelDir);
         var writer = new GgufWriter();
         writer.Add("general.architecture", arch.Name);
@@ -37,17 +38,22 @@ public static class GgufExporter
 
         var state = model.state_dict();
         var names = TensorOrder(config).Where(state.ContainsKey).ToList(); // no lm_head when tied
-        var types = new GgufTensorTypes(fileType, names.Select(n => LlamaGgufNames.ToGguf(n)!).ToList(),
+        var types = new GgufTensorTypes(fileType, names.Select(n => arch.ToGguf(n)!).ToList(),
             config.NumAttentionHeads / config.NumKeyValueHeads);
         if (RopeFactors(config) is { } factors) writer.AddTensor("rope_freqs.weight", [factors.Length], factors, GgmlType.F32);
+        if (config.RopeScaling is { IsLongRope: true } longRope)
+        {
+            writer.AddTensor("rope_factors_long.weight", [longRope.LongFactor!.Count], longRope.LongFactor.Select(f => (float)f).ToArray(), GgmlType.F32);
+            writer.AddTensor("rope_factors_short.weight", [longRope.ShortFactor!.Count], longRope.ShortFactor.Select(f => (float)f).ToArray(), GgmlType.F32);
+        }
         foreach (var hfName in names)
         {
             var tensor = state[hfName];
-            var ggufName = LlamaGgufNames.ToGguf(hfName)!;
+            var ggufName = arch.ToGguf(hfName)!;
             var shape = tensor.shape;
             float[] values;
             using (var f32 = tensor.detach().to(ScalarType.Float32).cpu().contiguous()) values = f32.data<float>().ToArray();
-            values = arch.Rows(ggufName, values, config, shape.Length == 2 ? (int)shape[1] : 1);
+            values = arch.Values(ggufName, values, config, shape.Length == 2 ? (int)shape[1] : 1);
             writer.AddTensor(ggufName, shape, values, types.Next(ggufName, shape));
             progress?.Invoke(names.IndexOf(hfName) + 1, names.Count, ggufName);
         }
@@ -78,6 +84,10 @@ public static class GgufExporter
         switch (config.RopeScaling?.Type)
         {
             case null or "default" or "llama3": break; // llama3: the rope_freqs tensor
+            case "longrope" or "su" when arch.Name == "phi3": // the rope_factors_long / _short tensors
+                writer.Add(arch.Key("rope.scaling.original_context_length"), (uint)config.LongRopeFrom!.Value);
+                writer.Add(arch.Key("rope.scaling.attn_factor"), (float)config.RopeAttentionFactor);
+                break;
             case "linear":
                 writer.Add(arch.Key("rope.scaling.type"), "linear");
                 writer.Add(arch.Key("rope.scaling.factor"), (float)config.RopeScaling.Factor!.Value);

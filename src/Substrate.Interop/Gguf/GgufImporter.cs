@@ -5,10 +5,10 @@ using Substrate.Models;
 namespace Substrate.Interop.Gguf;
 
 /// <summary>
-/// Imports a llama, qwen2 or qwen3 GGUF file into a Hugging Face folder of that family: config.json from the
+/// Imports a llama, qwen2, qwen3, gemma3 or phi3 GGUF file into a Hugging Face folder of that family: config.json from the
 /// <c>{arch}.*</c> keys, model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
-/// K-quants Q2_K…Q6_K are decoded as ggml decodes them; llama-arch q/k rows are put back in HF's rotate_half order),
-/// tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
+/// K-quants Q2_K…Q6_K are decoded as ggml decodes them; llama-arch q/k rows are put back in HF's rotate_half order, gemma
+/// norms lose the 1 the file adds), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
 /// </summary>
 public static class GgufImporter
 {
@@ -29,9 +29,9 @@ public static class GgufImporter
         {
             var state = model.state_dict();
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var info in reader.Tensors)
+            foreach (var info in reader.Tensors.Where(t => !LongRopeTensors.Contains(t.Name))) // longrope's factors are config
             {
-                var hf = LlamaGgufNames.ToHf(info.Name)
+                var hf = arch.ToHf(info.Name)
                     ?? throw new NotSupportedException($"{ggufPath}: tensor '{info.Name}' has no counterpart in a Llama folder");
                 if (!state.TryGetValue(hf, out var target))
                     throw new InvalidDataException($"{ggufPath}: tensor '{info.Name}' does not belong to the model its metadata describes");
@@ -39,7 +39,7 @@ public static class GgufImporter
                     throw new InvalidDataException(
                         $"{ggufPath}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}]; " +
                         $"the metadata needs [{string.Join(", ", target.shape)}]");
-                var values = arch.Rows(info.Name, reader.ReadFloats(info), config, info.Shape.Length == 2 ? (int)info.Shape[1] : 1, inverse: true);
+                var values = arch.Values(info.Name, reader.ReadFloats(info), config, info.Shape.Length == 2 ? (int)info.Shape[1] : 1, inverse: true);
                 using (no_grad())
                 using (var loaded = tensor(values, target.shape)) target.copy_(loaded);
                 seen.Add(hf);
@@ -48,7 +48,7 @@ public static class GgufImporter
             var missing = state.Keys.Where(k => !seen.Contains(k)).ToList();
             if (missing.Count > 0)
                 throw new InvalidDataException(
-                    $"{ggufPath}: {missing.Count} tensor(s) missing: {string.Join(", ", missing.Take(5).Select(m => LlamaGgufNames.ToGguf(m) ?? m))}");
+                    $"{ggufPath}: {missing.Count} tensor(s) missing: {string.Join(", ", missing.Take(5).Select(m => arch.ToGguf(m) ?? m))}");
             ModelFolder.Save(model, outDir);
         }
         GgufTokenizerImporter.WriteFolder(reader, outDir);
@@ -62,13 +62,15 @@ public static class GgufImporter
         var name = r.GetString("general.architecture") ?? throw new InvalidDataException($"{r.Path}: general.architecture is missing");
         var window = (int?)r.GetInt($"{name}.attention.sliding_window");
         var arch = GgufArchitecture.FromFile(name, window is not null)
-            ?? throw new NotSupportedException($"{r.Path}: architecture '{name}' cannot be imported (supported: llama, qwen2, qwen3)");
+            ?? throw new NotSupportedException(
+                $"{r.Path}: architecture '{name}' cannot be imported (supported: {string.Join(", ", GgufArchitecture.All.Select(a => a.Name).Distinct())})");
         int Int(string key, int? fallback = null) =>
             (int?)r.GetInt(arch.Key(key)) ?? fallback ?? throw new InvalidDataException($"{r.Path}: metadata key '{arch.Key(key)}' is missing");
         var scaling = r.GetString(arch.Key("rope.scaling.type")) is { } type && type != "none"
             ? type == "linear" ? new RopeScaling { RopeType = "linear", Factor = Shortest(r.GetDouble(arch.Key("rope.scaling.factor")) ?? 1) }
                 : throw new NotSupportedException($"{r.Path}: rope scaling '{type}' is not supported")
             : null;
+        if (LongRope(r, arch) is { } longRope) scaling = longRope;
         if (r.Contains("rope_freqs.weight")) throw new NotSupportedException($"{r.Path}: rope_freqs (Llama 3.1 rope scaling) is not supported");
         if (!r.Contains("token_embd.weight")) throw new InvalidDataException($"{r.Path}: tensor 'token_embd.weight' is missing");
 
@@ -77,7 +79,7 @@ public static class GgufImporter
         int headDim = Int("attention.key_length", hidden / Math.Max(1, heads));
         int rotary = Int("rope.dimension_count", headDim);
         if (rotary != headDim) throw new NotSupportedException($"{r.Path}: partial rotary ({rotary} of {headDim} dims) is not supported");
-        var config = arch.Family.Apply(new ModelConfig
+        var config = arch.Implied(arch.Family.Apply(new ModelConfig
         {
             VocabSize = (int)r.Tensor("token_embd.weight").Shape[0],
             HiddenSize = hidden,
@@ -92,12 +94,34 @@ public static class GgufImporter
             HeadDimOverride = headDim * heads != hidden || arch.Family.QkNorm ? headDim : null,
             RopeScaling = scaling,
             SlidingWindowSize = window,
+            OriginalMaxPositionEmbeddings = scaling is { IsLongRope: true } ? Int("rope.scaling.original_context_length") : null,
             BosTokenId = (int?)r.GetInt("tokenizer.ggml.bos_token_id"),
             EosTokenId = (int?)r.GetInt("tokenizer.ggml.eos_token_id"),
-        });
+        }));
         try { config.Validate(); }
         catch (ArgumentException e) { throw new InvalidDataException($"{r.Path}: {e.Message}", e); }
         return config;
+    }
+
+    private static readonly string[] LongRopeTensors = ["rope_factors_long.weight", "rope_factors_short.weight"];
+
+    /// <summary>Phi-3's longrope from its factor tensors, with attention_factor where the file's differs from the one the
+    /// config implies; null without them.</summary>
+    private static RopeScaling? LongRope(GgufReader r, GgufArchitecture arch)
+    {
+        if (!r.Contains(LongRopeTensors[0]) || !r.Contains(LongRopeTensors[1])) return null;
+        var original = (int?)r.GetInt(arch.Key("rope.scaling.original_context_length"))
+            ?? throw new InvalidDataException($"{r.Path}: longrope factors without '{arch.Key("rope.scaling.original_context_length")}'");
+        var scaling = new RopeScaling
+        {
+            RopeType = "longrope",
+            LongFactor = r.ReadFloats(LongRopeTensors[0]).Select(f => Shortest(f)).ToArray(),
+            ShortFactor = r.ReadFloats(LongRopeTensors[1]).Select(f => Shortest(f)).ToArray(),
+        };
+        var context = (int?)r.GetInt(arch.Key("context_length")) ?? original;
+        var implied = new ModelConfig { MaxPositionEmbeddings = context, OriginalMaxPositionEmbeddings = original, RopeScaling = scaling, ModelType = "phi3" };
+        var factor = r.GetDouble(arch.Key("rope.scaling.attn_factor")) ?? 1;
+        return Math.Abs(factor - implied.RopeAttentionFactor) < 1e-6 ? scaling : scaling with { AttentionFactor = Shortest(factor) };
     }
 
     // GGUF stores these as float32: 1e-5f widens to 9.99999974737875E-06. Keep the decimal the writer meant.

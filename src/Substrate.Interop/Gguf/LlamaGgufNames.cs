@@ -2,7 +2,8 @@ namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// The one table between Hugging Face Llama-family parameter names (Llama, Mistral, Qwen2's q/k/v biases, Qwen3's q/k
-/// norms) and llama.cpp's GGUF tensor names, and the row permutation llama.cpp expects of llama-arch q/k projections.
+/// norms) and llama.cpp's GGUF tensor names, an architecture's overrides of it (Gemma's sandwich norms,
+/// <see cref="PostNormTable"/>; Phi-3's fused projections, <see cref="FusedTable"/>), and the row permutation llama.cpp expects of llama-arch q/k projections.
 /// </summary>
 public static class LlamaGgufNames
 {
@@ -24,6 +25,22 @@ public static class LlamaGgufNames
         ("mlp.down_proj.weight", "ffn_down.weight"),
     ];
 
+    /// <summary>Gemma 2/3's four norms a layer: post_attention_layernorm norms the attention's output, and the MLP's input
+    /// norm is pre_feedforward_layernorm (llama.cpp's ffn_norm).</summary>
+    public static readonly (string Hf, string Gguf)[] PostNormTable =
+    [
+        ("post_attention_layernorm.weight", "post_attention_norm.weight"),
+        ("pre_feedforward_layernorm.weight", "ffn_norm.weight"),
+        ("post_feedforward_layernorm.weight", "post_ffw_norm.weight"),
+    ];
+
+    /// <summary>Phi-3's fused projections: qkv_proj is llama.cpp's attn_qkv, gate_up_proj its ffn_up (gate rows first).</summary>
+    public static readonly (string Hf, string Gguf)[] FusedTable =
+    [
+        ("self_attn.qkv_proj.weight", "attn_qkv.weight"),
+        ("mlp.gate_up_proj.weight", "ffn_up.weight"),
+    ];
+
     private static readonly (string Hf, string Gguf)[] GlobalTable =
     [
         ("model.embed_tokens.weight", "token_embd.weight"),
@@ -31,8 +48,9 @@ public static class LlamaGgufNames
         ("lm_head.weight", "output.weight"),
     ];
 
-    /// <summary>GGUF name of a HF parameter; null for names with no GGUF counterpart (e.g. rotary inv_freq).</summary>
-    public static string? ToGguf(string hf)
+    /// <summary>GGUF name of a HF parameter; null for names with no GGUF counterpart (e.g. rotary inv_freq).
+    /// <paramref name="overrides"/>, an architecture's own layer names, come before the shared table.</summary>
+    public static string? ToGguf(string hf, IReadOnlyList<(string Hf, string Gguf)>? overrides = null)
     {
         foreach (var (h, g) in GlobalTable) if (h == hf) return g;
         const string prefix = "model.layers.";
@@ -40,12 +58,12 @@ public static class LlamaGgufNames
         int dot = hf.IndexOf('.', prefix.Length);
         if (dot < 0 || !int.TryParse(hf.AsSpan(prefix.Length, dot - prefix.Length), out int layer)) return null;
         var rest = hf[(dot + 1)..];
-        foreach (var (h, g) in LayerTable) if (h == rest) return $"blk.{layer}.{g}";
+        foreach (var (h, g) in (overrides ?? []).Concat(LayerTable)) if (h == rest) return $"blk.{layer}.{g}";
         return null;
     }
 
     /// <summary>HF name of a GGUF tensor; null for names this table does not know (e.g. rope_freqs.weight).</summary>
-    public static string? ToHf(string gguf)
+    public static string? ToHf(string gguf, IReadOnlyList<(string Hf, string Gguf)>? overrides = null)
     {
         foreach (var (h, g) in GlobalTable) if (g == gguf) return h;
         const string prefix = "blk.";
@@ -53,7 +71,7 @@ public static class LlamaGgufNames
         int dot = gguf.IndexOf('.', prefix.Length);
         if (dot < 0 || !int.TryParse(gguf.AsSpan(prefix.Length, dot - prefix.Length), out int layer)) return null;
         var rest = gguf[(dot + 1)..];
-        foreach (var (h, g) in LayerTable) if (g == rest) return $"model.layers.{layer}.{h}";
+        foreach (var (h, g) in (overrides ?? []).Concat(LayerTable)) if (g == rest) return $"model.layers.{layer}.{h}";
         return null;
     }
 

@@ -18,13 +18,17 @@ public class GgufAdapterTests(ITestOutputHelper output)
     [InlineData("llama")]
     [InlineData("qwen2")]
     [InlineData("qwen3")]
+    [InlineData("gemma3_text")]
+    [InlineData("phi3")] // adapters on the fused attn_qkv and ffn_up
     public void Llama_cpp_with_the_adapter_matches_the_merged_model(string modelType)
     {
         const int rank = 4;
         const double alpha = 8;
-        var config = ModelFamily.Find(modelType).Apply(GgufTestModels.Config);
+        var config = ModelFamily.Find(modelType).Apply(GgufTestModels.Config with
+            { SlidingWindowSize = modelType == "gemma3_text" ? 8 : null, QueryPreAttnScalar = modelType == "gemma3_text" ? 16 : null });
         var baseDir = GgufTestModels.CreateFolder(config);
         var adapterDir = TinyModels.Dir();
+        var targets = config.FusedProjections ? ["self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj"] : Targets;
         using var merged = ModelFolder.Load(baseDir);
         var weights = merged.state_dict();
         var adapter = new Dictionary<string, Tensor>();
@@ -32,7 +36,7 @@ public class GgufAdapterTests(ITestOutputHelper output)
         using (no_grad())
         {
             for (int layer = 0; layer < config.NumHiddenLayers; layer++)
-                foreach (var target in Targets)
+                foreach (var target in targets)
                 {
                     var w = weights[$"model.layers.{layer}.{target}.weight"]; // (out, in)
                     var a = randn(rank, w.shape[1]) * 0.3;                   // (r, in)
@@ -46,7 +50,7 @@ public class GgufAdapterTests(ITestOutputHelper output)
         AtomicFile.WriteAllText(Path.Combine(adapterDir, "adapter_config.json"), new JsonObject
         {
             ["peft_type"] = "LORA", ["task_type"] = "CAUSAL_LM", ["r"] = rank, ["lora_alpha"] = alpha,
-            ["target_modules"] = new JsonArray(Targets.Select(t => (JsonNode)t.Split('.')[1]).ToArray()), ["base_model_name_or_path"] = baseDir,
+            ["target_modules"] = new JsonArray(targets.Select(t => (JsonNode)t.Split('.')[1]).ToArray()), ["base_model_name_or_path"] = baseDir,
         }.ToJsonString());
 
         var baseGguf = Path.Combine(baseDir, "base.gguf");
@@ -58,10 +62,12 @@ public class GgufAdapterTests(ITestOutputHelper output)
             Assert.Equal("adapter", r.GetString("general.type"));
             Assert.Equal("lora", r.GetString("adapter.type"));
             Assert.Equal(alpha, r.GetDouble("adapter.lora.alpha"));
-            Assert.Equal([64L, rank], r.Tensor("blk.0.attn_q.weight.lora_a").Dims);
-            Assert.Equal([(long)rank, 32], r.Tensor("blk.1.attn_k.weight.lora_b").Dims);
+            var (q, k, width) = config.FusedProjections ? ("attn_qkv", "attn_qkv", 128L) : ("attn_q", "attn_k", 32L); // (4 + 2·2)·16, 2·16
+            Assert.Equal([64L, rank], r.Tensor($"blk.0.{q}.weight.lora_a").Dims);
+            Assert.Equal([(long)rank, width], r.Tensor($"blk.1.{k}.weight.lora_b").Dims);
         }
 
+        if (config.Activation != "silu") GgmlGelu.Emulate(merged); // llama.cpp's fp16 GELU table
         var ids = Enumerable.Range(0, 24).Select(i => (i * 37 + 5) % 470).ToArray();
         var expected = GgufTestModels.Logits(merged, ids);
         using var cpp = new LlamaCpp(baseGguf, loraPath: adapterGguf);

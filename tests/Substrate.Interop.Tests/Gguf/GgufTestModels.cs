@@ -73,8 +73,8 @@ internal static class GgufTestModels
     }
 
     /// <summary>Greedy decoding by Substrate's TokenGenerator (KV cache: the prompt in one forward, then one token per step).</summary>
-    public static int[] Greedy(LlamaForCausalLM model, int[] prompt, int count) =>
-        new TokenGenerator(model).Generate(prompt, new GenerationOptions { MaxTokens = count, Temperature = 0 }).ToArray();
+    public static int[] Greedy(LlamaForCausalLM model, int[] prompt, int count, DecoderImplementation decoder = DecoderImplementation.Auto) =>
+        new TokenGenerator(model).Generate(prompt, new GenerationOptions { MaxTokens = count, Temperature = 0, Decoder = decoder }).ToArray();
 
     /// <summary>(T, V) logits of one sequence, row-major.</summary>
     public static float[][] Logits(LlamaForCausalLM model, int[] ids)

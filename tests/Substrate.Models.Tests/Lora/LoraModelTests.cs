@@ -107,9 +107,11 @@ public class LoraModelTests : IDisposable
     [Theory]
     [InlineData("qwen2")]
     [InlineData("qwen3")]
+    [InlineData("gemma3_text")] // and Gemma 3's four norms a layer, q/k norms, GeGLU, a window of 4
+    [InlineData("phi3")]        // adapters on the fused qkv_proj and gate_up_proj, as PEFT targets them
     public void AFamilyBaseKeepsItsBiasesAndNormsTakesAnAdapterAndMerges(string modelType)
     {
-        var config = ModelFamily.Find(modelType).Apply(TinyModels.Config with { HeadDimOverride = 8 });
+        var config = ModelFamily.Find(modelType).Apply(TinyModels.Config with { HeadDimOverride = 8, SlidingWindowSize = 4 });
         var baseDir = Path.Combine(dir, modelType);
         using (var model = TinyModels.Create(config))
         {

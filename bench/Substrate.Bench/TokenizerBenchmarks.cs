@@ -14,12 +14,18 @@ namespace Substrate.Bench;
 /// GPT-2 r50k rank file, one thread) and BPE training time for 8,192 merges on 10 MB.
 /// Text: $SUBSTRATE_BENCH_CORPUS, else data/corpus/train.jsonl.gz, else generated English-like text.
 /// Ranks: $SUBSTRATE_BENCH_TIKTOKEN, else .cache/test-references (scripts/fetch-test-references.sh).
+/// $SUBSTRATE_BENCH_TOKENIZER (a tokenizer.json or its folder) times that tokenizer alone instead.
 /// </summary>
 public static class TokenizerBenchmarks
 {
     public static void Encode()
     {
         var (documents, corpusName) = Corpus(maxChars: 10_000_000);
+        if (Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_TOKENIZER") is { Length: > 0 } family)
+        {
+            EncodeFamily(documents, corpusName, family);
+            return;
+        }
         string ranks = RankFile();
         var ours = TiktokenFile.Load(ranks);
         TiktokenTokenizer reference;
@@ -36,6 +42,20 @@ public static class TokenizerBenchmarks
             benchmark = "tokenizer-encode", corpus = corpusName, vocabulary = Path.GetFileName(ranks), bytes, tokens,
             threads = 1, ours_mb_per_s = Round(bytes / 1e6 / oursSeconds), ml_tokenizers_mb_per_s = Round(bytes / 1e6 / referenceSeconds),
             ids_differ_in_documents = mismatches, machine = Environment.ProcessorCount + " cores",
+        });
+    }
+
+    // A family's tokenizer.json (folder or file), ours alone: the figure to watch when the HF loader changes.
+    private static void EncodeFamily(List<string> documents, string corpusName, string path)
+    {
+        var ours = TokenizerLoader.Load(path);
+        long bytes = documents.Sum(d => (long)Encoding.UTF8.GetByteCount(d));
+        long tokens = documents.Sum(d => (long)ours.Encode(d).Length);
+        double seconds = BestOf(3, () => { foreach (var d in documents) ours.Encode(d); });
+        Emit(new
+        {
+            benchmark = "tokenizer-encode", corpus = corpusName, vocabulary = path, bytes, tokens,
+            threads = 1, ours_mb_per_s = Round(bytes / 1e6 / seconds), machine = Environment.ProcessorCount + " cores",
         });
     }
 

@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace Substrate.Tokenizers.ChatTemplates;
 
 /// <summary>
@@ -34,6 +36,30 @@ public sealed class ChatTemplate
             ["eos_token"] = eosToken ?? "",
         };
         if (extra is not null) foreach (var (k, v) in extra) globals[k] = v;
+        return new JinjaRenderer(globals).Render(nodes);
+    }
+
+    /// <summary>
+    /// Renders a conversation given as JSON in the shape of OpenAI's API and transformers' apply_chat_template
+    /// (<paramref name="messages"/> an array, <paramref name="tools"/> an array or undefined), with the variables
+    /// transformers.js passes: messages, add_generation_prompt, tools and documents (null when absent), and the
+    /// config's special tokens that are set.
+    /// </summary>
+    public string Render(JsonElement messages, JsonElement tools, bool addGenerationPrompt, TokenizerConfig config)
+    {
+        if (messages.ValueKind != JsonValueKind.Array) throw new ArgumentException("messages must be a JSON array", nameof(messages));
+        var globals = new Dictionary<string, object?>
+        {
+            ["messages"] = JinjaValues.FromJson(messages),
+            ["add_generation_prompt"] = addGenerationPrompt,
+            ["tools"] = tools.ValueKind == JsonValueKind.Undefined ? null : JinjaValues.FromJson(tools),
+            ["documents"] = null,
+        };
+        foreach (var (name, value) in new[] { ("bos_token", config.BosToken), ("eos_token", config.EosToken), ("unk_token", config.UnkToken),
+                     ("pad_token", config.PadToken) })
+        {
+            if (!string.IsNullOrEmpty(value)) globals[name] = value;
+        }
         return new JinjaRenderer(globals).Render(nodes);
     }
 

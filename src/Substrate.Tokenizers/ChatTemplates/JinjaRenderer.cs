@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 
 namespace Substrate.Tokenizers.ChatTemplates;
 
@@ -204,9 +203,10 @@ internal sealed class JinjaRenderer
 
     private static object? ApplyFilter(object? value, string name, List<object?> args) => name switch
     {
-        "trim" => Str(value).Trim(),
-        "upper" => Str(value).ToUpperInvariant(),
-        "lower" => Str(value).ToLowerInvariant(),
+        // String filters refuse other types, as @huggingface/jinja does (Python's Jinja would print None as "None").
+        "trim" => StringArgument(value, name).Trim(),
+        "upper" => StringArgument(value, name).ToUpperInvariant(),
+        "lower" => StringArgument(value, name).ToLowerInvariant(),
         "string" => Str(value),
         "length" or "count" => value switch
         {
@@ -217,10 +217,13 @@ internal sealed class JinjaRenderer
         "reverse" => value is string s ? new string(s.Reverse().ToArray()) : Iterate(value).Reverse().ToList(),
         "join" => string.Join(args.Count > 0 ? Str(args[0]) : "", Iterate(value).Select(Str)),
         "default" or "d" => value is Undefined || (args.Count > 1 && Truthy(args[1]) && !Truthy(value)) ? (args.Count > 0 ? args[0] : "") : value,
-        "tojson" => JsonSerializer.Serialize(ToJsonable(value)),
+        "tojson" => JinjaValues.ToJson(value),
         "int" => value switch { long l => l, double d => (long)d, string s when long.TryParse(s, out var l) => l, _ => 0L },
         _ => throw new ChatTemplateException($"chat template: unsupported filter '{name}'"),
     };
+
+    private static string StringArgument(object? value, string filter) =>
+        value as string ?? throw new ChatTemplateException($"chat template: cannot apply filter '{filter}' to {TypeName(value)}");
 
     private static bool ApplyTest(object? value, string name, List<object?> args) => name switch
     {
@@ -339,14 +342,6 @@ internal sealed class JinjaRenderer
         string s => s.Select(c => (object?)c.ToString()),
         Undefined => [],
         _ => throw Type("iterate over", v),
-    };
-
-    private static object? ToJsonable(object? v) => v switch
-    {
-        Undefined => null,
-        List<object?> l => l.Select(ToJsonable).ToList(),
-        Dictionary<string, object?> d => d.ToDictionary(kv => kv.Key, kv => ToJsonable(kv.Value)),
-        _ => v,
     };
 
     private static string TypeName(object? v) => v switch

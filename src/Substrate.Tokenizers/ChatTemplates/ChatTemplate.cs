@@ -17,6 +17,8 @@ public sealed class ChatTemplate
     {
         Source = source;
         nodes = JinjaParser.Parse(source);
+        ReadsTools = JinjaLexer.Split(source).Any(p => ((p as OutputPiece)?.Tokens ?? (p as TagPiece)?.Tokens ?? [])
+            .Any(t => t.Kind == TokenKind.Name && t.Text == "tools"));
     }
 
     public string Source { get; }
@@ -48,12 +50,20 @@ public sealed class ChatTemplate
     public string Render(JsonElement messages, JsonElement tools, bool addGenerationPrompt, TokenizerConfig config)
     {
         if (messages.ValueKind != JsonValueKind.Array) throw new ArgumentException("messages must be a JSON array", nameof(messages));
+        return RenderValues(JinjaValues.FromJson(messages), tools.ValueKind == JsonValueKind.Undefined ? null : JinjaValues.FromJson(tools),
+            addGenerationPrompt, config);
+    }
+
+    /// <summary>Renders messages and tools in OpenAI's shape, with tool calls and tools as structured values (see
+    /// <see cref="ChatToolValues"/>), the way a template that takes <c>tools</c> expects them.</summary>
+    public string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools, bool addGenerationPrompt, TokenizerConfig config) =>
+        RenderValues(ChatToolValues.Messages(messages), tools is { Count: > 0 } ? ChatToolValues.Tools(tools) : null, addGenerationPrompt, config);
+
+    private string RenderValues(object? messages, object? tools, bool addGenerationPrompt, TokenizerConfig config)
+    {
         var globals = new Dictionary<string, object?>
         {
-            ["messages"] = JinjaValues.FromJson(messages),
-            ["add_generation_prompt"] = addGenerationPrompt,
-            ["tools"] = tools.ValueKind == JsonValueKind.Undefined ? null : JinjaValues.FromJson(tools),
-            ["documents"] = null,
+            ["messages"] = messages, ["add_generation_prompt"] = addGenerationPrompt, ["tools"] = tools, ["documents"] = null,
         };
         foreach (var (name, value) in new[] { ("bos_token", config.BosToken), ("eos_token", config.EosToken), ("unk_token", config.UnkToken),
                      ("pad_token", config.PadToken) })
@@ -62,6 +72,9 @@ public sealed class ChatTemplate
         }
         return new JinjaRenderer(globals).Render(nodes);
     }
+
+    /// <summary>True when the template reads the <c>tools</c> variable: it describes tools to the model itself.</summary>
+    public bool ReadsTools { get; }
 
     /// <summary>Renders with the special-token strings of <paramref name="config"/>.</summary>
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, TokenizerConfig config) =>

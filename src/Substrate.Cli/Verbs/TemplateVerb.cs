@@ -32,7 +32,8 @@ public static class TemplateVerb
     {
         if (!Directory.Exists(tokenizer) && !File.Exists(tokenizer)) throw new FileNotFoundException($"tokenizer folder not found: {tokenizer}");
         var config = TokenizerLoader.LoadConfig(tokenizer);
-        string configPath = Path.Combine(Directory.Exists(tokenizer) ? tokenizer : Path.GetDirectoryName(Path.GetFullPath(tokenizer))!, "tokenizer_config.json");
+        string folder = Directory.Exists(tokenizer) ? tokenizer : Path.GetDirectoryName(Path.GetFullPath(tokenizer))!;
+        string configPath = Path.Combine(folder, "tokenizer_config.json");
         if (string.IsNullOrEmpty(config.ChatTemplate)) throw new InvalidDataException($"{configPath} has no chat_template");
         if (!File.Exists(messagesFile)) throw new FileNotFoundException($"messages file not found: {messagesFile}");
         JsonDocument doc;

@@ -114,7 +114,8 @@ public static class HfTokenizerJsonReader
             {
                 "NFC" => NormalizationForm.FormC, "NFD" => NormalizationForm.FormD,
                 "NFKC" => NormalizationForm.FormKC, "NFKD" => NormalizationForm.FormKD,
-                var other => throw new InvalidDataException($"unsupported normalizer '{other}' on a byte-level BPE tokenizer (supported: NFC, NFD, NFKC, NFKD)"),
+                var other => throw new InvalidDataException(
+                    $"unsupported normalizer '{other}' on a byte-level BPE tokenizer (supported: NFC, NFD, NFKC, NFKD)"),
             };
         }
         return form;

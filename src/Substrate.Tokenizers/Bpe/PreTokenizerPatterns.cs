@@ -12,7 +12,7 @@ namespace Substrate.Tokenizers.Bpe;
 /// .NET regexes see UTF-16 code units, the originals (Rust, Python, JS with /u) see code points:
 /// <see cref="RegexPreTokenizer"/> runs them on a copy with one character per code point.
 /// </remarks>
-public static class PreTokenizerPatterns
+public static partial class PreTokenizerPatterns
 {
     /// <summary>Llama 3's Split regex, byte for byte as Hugging Face tokenizers writes it in tokenizer.json.</summary>
     public const string Llama3 =
@@ -34,14 +34,40 @@ public static class PreTokenizerPatterns
     // JavaScript's \s (what transformers.js and gpt-tokenizer run): .NET's lacks U+FEFF and adds U+0085.
     private const string JsWhitespace = @"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff";
 
+    private const string Space = "[" + JsWhitespace + "]", NotSpace = "[^" + JsWhitespace + "]";
+
+    // The known patterns as Translate writes them (a test checks), source-generated: the hot path of encoding.
+    [GeneratedRegex(
+        @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^" + JsWhitespace + @"\p{L}\p{N}]+[\r\n]*|" + Space + @"*[\r\n]+|"
+        + Space + "+(?!" + NotSpace + ")|" + Space + "+", RegexOptions.CultureInvariant)]
+    private static partial Regex Llama3Regex();
+
+    [GeneratedRegex(
+        @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^" + JsWhitespace + @"\p{L}\p{N}]+|" + Space + "+(?!" + NotSpace + ")|" + Space + "+",
+        RegexOptions.CultureInvariant)]
+    private static partial Regex Gpt2Regex();
+
+    [GeneratedRegex(
+        @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
+        @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
+        @"\p{N}{1,3}| ?[^" + JsWhitespace + @"\p{L}\p{N}]+[\r\n/]*|" + Space + @"*[\r\n]+|" + Space + "+(?!" + NotSpace + ")|" + Space + "+",
+        RegexOptions.CultureInvariant)]
+    private static partial Regex O200kRegex();
+
     private static readonly ConcurrentDictionary<string, Regex> Compiled = new(StringComparer.Ordinal);
 
     /// <summary>
-    /// The .NET regex that splits like <paramref name="pattern"/> (see <see cref="Translate"/>), compiled once per
-    /// pattern. Surrogate pairs are the caller's to handle (<see cref="RegexPreTokenizer"/> runs on code points).
+    /// The .NET regex that splits like <paramref name="pattern"/> (see <see cref="Translate"/>): source-generated for
+    /// the known patterns, else compiled once per pattern. Surrogate pairs are the caller's to handle
+    /// (<see cref="RegexPreTokenizer"/> runs on code points).
     /// </summary>
-    public static Regex ToRegex(string pattern) =>
-        Compiled.GetOrAdd(pattern, p => new Regex(Translate(p), RegexOptions.Compiled | RegexOptions.CultureInvariant));
+    public static Regex ToRegex(string pattern) => pattern switch
+    {
+        Llama3 or Cl100k => Llama3Regex(),
+        Gpt2 => Gpt2Regex(),
+        O200k => O200kRegex(),
+        _ => Compiled.GetOrAdd(pattern, p => new Regex(Translate(p), RegexOptions.Compiled | RegexOptions.CultureInvariant)),
+    };
 
     /// <summary>
     /// Rewrites a Rust/Python/JS pattern into one .NET accepts and that splits the same way: possessive quantifiers

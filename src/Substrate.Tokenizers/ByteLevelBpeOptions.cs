@@ -12,6 +12,13 @@ public sealed record ByteLevelBpeOptions
     /// <summary>The pre-tokenization regex as its authors write it (see <see cref="PreTokenizerPatterns"/>).</summary>
     public string Pattern { get; init; } = PreTokenizerPatterns.Llama3;
 
+    /// <summary>Split patterns applied before <see cref="Pattern"/>, in order, each cutting the pieces of the one before
+    /// (DeepSeek V3: digits, then CJK runs, then its word pattern).</summary>
+    public IReadOnlyList<string> PrePatterns { get; init; } = [];
+
+    /// <summary>The tokenizer.json normalizer as a Unicode normalization form (Qwen: NFC); null for none.</summary>
+    public System.Text.NormalizationForm? Normalization { get; init; }
+
     /// <summary>A pre-token that is itself in the vocabulary becomes that one token without merging (Llama 3, tiktoken).</summary>
     public bool IgnoreMerges { get; init; } = true;
 

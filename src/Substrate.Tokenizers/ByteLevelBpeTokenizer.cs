@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text;
-using System.Text.RegularExpressions;
 using Substrate.Tokenizers.Bpe;
 
 namespace Substrate.Tokenizers;
@@ -21,7 +20,8 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     private readonly bool[] _isSpecial;
     private readonly int[] _byteToId = new int[256];
     private readonly MergeTable _mergeTable;
-    private readonly Regex _regex;
+    private readonly RegexPreTokenizer _preTokenizer;
+    private readonly UnicodeNormalizer? _normalizer;
     private readonly AddedTokenSplitter _addedSplitter;
     private readonly int[] _prefixIds, _suffixIds;
     private readonly PreTokenCache _cache = new();
@@ -41,7 +41,8 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
         Merges = merges;
         AddedTokens = addedTokens.OrderBy(t => t.Id).ToArray();
         _mergeTable = mergeTable;
-        _regex = PreTokenizerPatterns.ToRegex(Options.Pattern);
+        _preTokenizer = new RegexPreTokenizer([.. Options.PrePatterns, Options.Pattern]);
+        _normalizer = Options.Normalization is { } form ? new UnicodeNormalizer(form) : null;
 
         int size = Math.Max(vocab.Count == 0 ? 0 : vocab.Values.Max() + 1, AddedTokens.Count == 0 ? 0 : AddedTokens.Max(t => t.Id) + 1);
         VocabSize = size;
@@ -49,12 +50,14 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
         _idToBytes = new byte[]?[size];
         _isSpecial = new bool[size];
         _tokenToId = new Dictionary<string, int>(vocab.Count + AddedTokens.Count, StringComparer.Ordinal);
+        var addedContents = AddedTokens.Select(t => t.Content).ToHashSet(StringComparer.Ordinal);
         foreach (var (token, id) in vocab)
         {
             _tokenToId[token] = id;
             _idToToken[id] = token;
-            _idToBytes[id] = ByteLevelAlphabet.ToBytes(token)
-                ?? throw new InvalidDataException($"vocabulary token '{token}' (id {id}) has characters outside the byte-level alphabet");
+            // An added token may also sit in the vocabulary as itself (DeepSeek V3's specials): its bytes are its UTF-8, set below.
+            _idToBytes[id] = ByteLevelAlphabet.ToBytes(token) ?? (addedContents.Contains(token) ? null
+                : throw new InvalidDataException($"vocabulary token '{token}' (id {id}) has characters outside the byte-level alphabet"));
         }
         foreach (var t in AddedTokens)
         {
@@ -112,12 +115,18 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
         return ids.ToArray();
     }
 
+    [ThreadStatic] private static List<(int Start, int Length)>? t_pieces;
+
     private void EncodeRun(ReadOnlySpan<char> run, List<int> ids)
     {
+        if (_normalizer is not null) run = _normalizer.Normalize(run);
         if (Options.AddPrefixSpace && run.Length > 0 && run[0] != ' ') run = string.Concat(" ", run);
-        foreach (var match in _regex.EnumerateMatches(run))
+        var pieces = t_pieces ??= new List<(int, int)>();
+        pieces.Clear();
+        _preTokenizer.Split(run, pieces);
+        foreach (var (start, length) in pieces)
         {
-            var piece = run.Slice(match.Index, match.Length);
+            var piece = run.Slice(start, length);
             if (!_cache.TryGet(piece, out var pieceIds))
             {
                 pieceIds = EncodePiece(piece);

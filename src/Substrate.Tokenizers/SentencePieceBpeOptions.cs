@@ -22,6 +22,10 @@ public sealed record SentencePieceBpeOptions
     /// <summary>Metaspace split: each '▁' starts a new word (merges never cross words).</summary>
     public bool MetaspaceSplit { get; init; }
 
+    /// <summary>Split pre-tokenizer with a literal pattern and behaviour MergedWithPrevious (Gemma 3: " "): each
+    /// occurrence ends a word. It runs on the normalized text, so after Gemma's ' ' → '▁' it finds nothing.</summary>
+    public string? SplitAfter { get; init; }
+
     public bool ByteFallback { get; init; } = true;
     public string? UnkToken { get; init; }
     public bool FuseUnk { get; init; }

@@ -107,6 +107,14 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
                 return;
             }
         }
+        if (Options.SplitAfter is { Length: > 0 } delimiter)
+        {
+            int start = 0;
+            for (int at; (at = run.IndexOf(delimiter, start, StringComparison.Ordinal)) >= 0; start = at + delimiter.Length)
+                EncodeWord(run.AsSpan(start, at + delimiter.Length - start), ids);
+            EncodeWord(run.AsSpan(start), ids);
+            return;
+        }
         EncodeWord(run, ids);
     }
 

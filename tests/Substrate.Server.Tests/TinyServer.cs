@@ -19,6 +19,9 @@ public sealed class TinyServer : IAsyncLifetime
     private static readonly Lazy<string> Folder = new(CreateFolder);
     private static readonly Lazy<(string, string)[]> AdapterFolders = new(CreateAdapters);
 
+    /// <summary>The tiny model's Hugging Face folder (created once per test run).</summary>
+    public static string ModelFolderPath => Folder.Value;
+
     public InferenceEngine Engine { get; private set; } = null!;
     public SubstrateServer Server { get; private set; } = null!;
     public Uri BaseUrl { get; private set; } = null!;

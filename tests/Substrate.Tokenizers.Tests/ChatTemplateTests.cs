@@ -116,6 +116,7 @@ public class ChatTemplateTests
     {
         Assert.Throws<FormatException>(() => new ChatTemplate("{% for m in messages %}{{ m }}"));
         Assert.Throws<FormatException>(() => new ChatTemplate("{{ 'a' "));
-        Assert.Throws<FormatException>(() => new ChatTemplate("{% macro x() %}{% endmacro %}"));
+        Assert.Throws<FormatException>(() => new ChatTemplate("{% macro x() %}no end"));
+        Assert.Throws<FormatException>(() => new ChatTemplate("{% filter upper %}x{% endfilter %}"));
     }
 }

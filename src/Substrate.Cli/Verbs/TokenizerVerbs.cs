@@ -5,12 +5,12 @@ using Substrate.Tokenizers.Training;
 
 namespace Substrate.Cli.Verbs;
 
-/// <summary><c>substrate tokenizer train | encode | decode</c>.</summary>
+/// <summary><c>substrate tokenizer train | encode | decode | template</c>.</summary>
 public static class TokenizerVerbs
 {
     public static Command Build() => new("tokenizer", "Train, apply and inspect tokenizers.")
     {
-        BuildTrain(), BuildEncode(), BuildDecode(),
+        BuildTrain(), BuildEncode(), BuildDecode(), BuildTemplate(),
     };
 
     static Command BuildTrain()
@@ -73,6 +73,8 @@ public static class TokenizerVerbs
         });
         return command;
     }
+
+    static Command BuildTemplate() => TemplateVerb.Build();
 
     static Command BuildDecode()
     {

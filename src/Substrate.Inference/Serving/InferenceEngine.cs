@@ -107,9 +107,9 @@ public sealed class InferenceEngine : IInferenceEngine
             }
             output.Append(e.Rest);
             var usage = new CompletionUsage(e.Stats!.PromptTokens, e.Stats.GeneratedTokens);
-            if (buffer && ToolCallParser.Parse(output.ToString(), request.Tools) is { } call)
+            if (buffer && chat.ParseToolCalls(output.ToString(), request.Tools) is { } calls)
             {
-                yield return new CompletionChunk("", FinishReason: FinishReason.ToolCalls, Usage: usage, ToolCalls: [call]);
+                yield return new CompletionChunk("", FinishReason: FinishReason.ToolCalls, Usage: usage, ToolCalls: calls);
                 yield break;
             }
             yield return new CompletionChunk(buffer ? output.ToString() : e.Rest, FinishReason: e.Finish, Usage: usage);

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace Substrate.Tokenizers.Bpe;
@@ -7,11 +9,8 @@ namespace Substrate.Tokenizers.Bpe;
 /// (<see cref="Llama3"/>, <see cref="Gpt2"/>, …), and the .NET regexes that split text the same way.
 /// </summary>
 /// <remarks>
-/// .NET regexes see UTF-16 code units, the originals (Rust, Python, JS with /u) see code points.
-/// Where a pattern matches exactly one character of a negated class (<c>[^\r\n\p{L}\p{N}]?</c>),
-/// a surrogate pair must count as one character, so the .NET form tries a pair first.
-/// Letters and digits outside the Basic Multilingual Plane (e.g. CJK extension B, math
-/// alphanumerics) are still classed as symbols by .NET: text made of those may split differently.
+/// .NET regexes see UTF-16 code units, the originals (Rust, Python, JS with /u) see code points:
+/// <see cref="RegexPreTokenizer"/> runs them on a copy with one character per code point.
 /// </remarks>
 public static partial class PreTokenizerPatterns
 {
@@ -32,41 +31,71 @@ public static partial class PreTokenizerPatterns
         @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
         @"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-    // A surrogate pair, or one BMP character of the class: what [^\r\n\p{L}\p{N}]? means on code points.
-    private const string OneNonLetter = @"(?:[\uD800-\uDBFF][\uDC00-\uDFFF]|[^\r\n\p{L}\p{N}])";
+    // JavaScript's \s (what transformers.js and gpt-tokenizer run): .NET's lacks U+FEFF and adds U+0085.
+    private const string JsWhitespace = @"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff";
 
+    private const string Space = "[" + JsWhitespace + "]", NotSpace = "[^" + JsWhitespace + "]";
+
+    // The known patterns as Translate writes them (a test checks), source-generated: the hot path of encoding.
     [GeneratedRegex(
-        @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|" + OneNonLetter + @"?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-        RegexOptions.CultureInvariant)]
+        @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^" + JsWhitespace + @"\p{L}\p{N}]+[\r\n]*|" + Space + @"*[\r\n]+|"
+        + Space + "+(?!" + NotSpace + ")|" + Space + "+", RegexOptions.CultureInvariant)]
     private static partial Regex Llama3Regex();
 
-    [GeneratedRegex(Gpt2, RegexOptions.CultureInvariant)]
+    [GeneratedRegex(
+        @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^" + JsWhitespace + @"\p{L}\p{N}]+|" + Space + "+(?!" + NotSpace + ")|" + Space + "+",
+        RegexOptions.CultureInvariant)]
     private static partial Regex Gpt2Regex();
 
     [GeneratedRegex(
-        OneNonLetter + @"?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
-        OneNonLetter + @"?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
-        @"\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
+        @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +
+        @"\p{N}{1,3}| ?[^" + JsWhitespace + @"\p{L}\p{N}]+[\r\n/]*|" + Space + @"*[\r\n]+|" + Space + "+(?!" + NotSpace + ")|" + Space + "+",
         RegexOptions.CultureInvariant)]
     private static partial Regex O200kRegex();
 
+    private static readonly ConcurrentDictionary<string, Regex> Compiled = new(StringComparer.Ordinal);
+
     /// <summary>
-    /// The .NET regex that splits like <paramref name="pattern"/>: a source-generated one for the
-    /// known patterns, else a compiled translation (possessive quantifiers dropped — equivalent
-    /// for patterns of this family — and the surrogate-pair fix applied).
+    /// The .NET regex that splits like <paramref name="pattern"/> (see <see cref="Translate"/>): source-generated for
+    /// the known patterns, else compiled once per pattern. Surrogate pairs are the caller's to handle
+    /// (<see cref="RegexPreTokenizer"/> runs on code points).
     /// </summary>
     public static Regex ToRegex(string pattern) => pattern switch
     {
         Llama3 or Cl100k => Llama3Regex(),
         Gpt2 => Gpt2Regex(),
         O200k => O200kRegex(),
-        _ => new Regex(Translate(pattern), RegexOptions.Compiled | RegexOptions.CultureInvariant),
+        _ => Compiled.GetOrAdd(pattern, p => new Regex(Translate(p), RegexOptions.Compiled | RegexOptions.CultureInvariant)),
     };
 
-    /// <summary>Rewrites a Rust/Python pattern into one .NET accepts and that splits the same way.</summary>
-    public static string Translate(string pattern) =>
-        pattern.Replace("?+", "?").Replace("++", "+").Replace("*+", "*")
-            .Replace(@"[^\r\n\p{L}\p{N}]?", OneNonLetter + "?");
+    /// <summary>
+    /// Rewrites a Rust/Python/JS pattern into one .NET accepts and that splits the same way: possessive quantifiers
+    /// dropped (equivalent for patterns of this family) and <c>\s</c>/<c>\S</c> spelled as JavaScript's set.
+    /// </summary>
+    public static string Translate(string pattern)
+    {
+        var sb = new StringBuilder(pattern.Length + 64);
+        bool inClass = false;
+        for (int i = 0; i < pattern.Length; i++)
+        {
+            char c = pattern[i];
+            if (c == '\\' && i + 1 < pattern.Length)
+            {
+                char next = pattern[++i];
+                if (next == 's') sb.Append(inClass ? JsWhitespace : "[" + JsWhitespace + "]");
+                else if (next == 'S' && !inClass) sb.Append("[^" + JsWhitespace + "]");
+                else sb.Append(c).Append(next);
+                continue;
+            }
+            if (c == '[' && !inClass) inClass = true;
+            else if (c == ']' && inClass) inClass = false;
+            else if (c == '+' && !inClass && i > 0 && pattern[i - 1] is '?' or '+' or '*' && !(i > 1 && pattern[i - 2] == '\\'))
+                continue; // possessive: x?+ x++ x*+ → x? x+ x*
+            sb.Append(c);
+        }
+        return sb.ToString();
+    }
 
     /// <summary>The pattern for a tiktoken rank file, chosen by its file name (default: cl100k).</summary>
     public static string ForTiktokenFile(string path)

@@ -6,8 +6,10 @@ namespace Substrate.Tokenizers.ChatTemplates;
 /// The one chat format of a model: how a conversation becomes prompt text and ids, and what ends the assistant's
 /// turn. Fine-tuning, the server, <c>substrate chat</c>, evaluation and the <c>IChatClient</c> all render through it,
 /// so a model is served exactly as it was trained. A model with a <c>chat_template</c> (tokenizer_config.json) uses
-/// its template; a template-less model uses <see cref="Transcript"/>. Tools are described in a leading system
-/// message; a tool call is its JSON text (<c>{"name": …, "arguments": {…}}</c>) in the assistant's content.
+/// its template; a template-less model uses <see cref="Transcript"/>. A template that takes <c>tools</c> (Qwen 3,
+/// Llama 3.1, Mistral) gets the tools, tool calls and tool results as structured values and describes them its own way
+/// (<see cref="NativeTools"/>); otherwise tools are described in a leading system message and a tool call is its JSON
+/// text (<c>{"name": …, "arguments": {…}}</c>) in the assistant's content. Calls are read back by <see cref="ParseToolCalls"/>.
 /// The turn ends at EOS or an end-of-turn token of the vocabulary, and in the transcript at the next "\nUser:" line.
 /// </summary>
 public sealed class ChatFormat
@@ -40,6 +42,10 @@ public sealed class ChatFormat
 
     public bool UsesChatTemplate { get; }
 
+    /// <summary>The model's chat template takes <c>tools</c>: it is handed tools and calls as values and the model's own
+    /// call syntax is parsed back, rather than Substrate's system-message description.</summary>
+    public bool NativeTools => UsesChatTemplate && Template.ReadsTools;
+
     /// <summary>The model's chat template, or the <see cref="Transcript"/> template.</summary>
     public ChatTemplate Template { get; }
 
@@ -54,6 +60,7 @@ public sealed class ChatFormat
     /// <see cref="ChatTemplateException"/> when the template refuses the messages.</summary>
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt, IReadOnlyList<ToolDefinition>? tools = null)
     {
+        if (NativeTools) return Template.Render(messages, tools, addGenerationPrompt, config);
         var turns = new List<ChatMessage>(messages.Count + 1);
         if (tools is { Count: > 0 }) turns.Add(new ChatMessage("system", ToolsPrompt(tools)));
         foreach (var m in messages)
@@ -72,6 +79,9 @@ public sealed class ChatFormat
     /// <summary>The prompt ids of a conversation, up to the assistant's generation prompt.</summary>
     public int[] EncodePrompt(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools = null) =>
         Encode(Render(messages, addGenerationPrompt: true, tools));
+
+    /// <summary>The tool calls in a reply (see <see cref="ToolCallSyntax"/>), or null when it is content.</summary>
+    public IReadOnlyList<ToolCall>? ParseToolCalls(string output, IReadOnlyList<ToolDefinition> tools) => ToolCallSyntax.Parse(output, tools);
 
     /// <summary>A tool call as the model writes it: <c>{"name": "f", "arguments": {…}}</c>.</summary>
     public static string ToolCallText(ToolCall call) => $"{{\"name\": {JsonSerializer.Serialize(call.Name)}, \"arguments\": {call.Arguments}}}";

@@ -7,6 +7,7 @@ internal sealed record OutputNode(Expr Value) : Node;
 internal sealed record ForNode(string[] Targets, Expr Iterable, Expr? Filter, List<Node> Body, List<Node> Else) : Node;
 internal sealed record IfNode(List<(Expr Condition, List<Node> Body)> Branches, List<Node> Else) : Node;
 internal sealed record SetNode(string Name, string? Attribute, Expr Value) : Node;
+internal sealed record MacroNode(string Name, List<(string Name, Expr? Default)> Parameters, List<Node> Body) : Node;
 
 internal abstract record Expr;
 internal sealed record Literal(object? Value) : Expr;
@@ -17,7 +18,7 @@ internal sealed record Attribute(Expr Target, string Name) : Expr;
 internal sealed record Index(Expr Target, Expr Key) : Expr;
 internal sealed record Slice(Expr Target, Expr? Start, Expr? Stop, Expr? Step) : Expr;
 internal sealed record Call(Expr Function, List<Expr> Args, List<(string Name, Expr Value)> Kwargs) : Expr;
-internal sealed record Filter(Expr Target, string Name, List<Expr> Args) : Expr;
+internal sealed record Filter(Expr Target, string Name, List<Expr> Args, List<(string Name, Expr Value)> Kwargs) : Expr;
 internal sealed record Test(Expr Target, string Name, bool Negated, List<Expr> Args) : Expr;
 internal sealed record Unary(string Op, Expr Operand) : Expr;
 internal sealed record Binary(string Op, Expr Left, Expr Right) : Expr;
@@ -67,8 +68,9 @@ internal sealed class JinjaParser
                             case "for": nodes.Add(For(p)); break;
                             case "if": nodes.Add(If(p)); break;
                             case "set": nodes.Add(Set(p)); break;
+                            case "macro": nodes.Add(Macro(p)); break;
                             case "generation" or "endgeneration": p.ExpectEnd(); break; // training-mask markers: no output
-                            case "endfor" or "endif" or "else" or "elif":
+                            case "endfor" or "endif" or "else" or "elif" or "endmacro":
                                 end = keyword; endTag = p; return nodes;
                             default: throw new FormatException($"chat template: unsupported tag '{{% {keyword} %}}'");
                         }
@@ -114,6 +116,28 @@ internal sealed class JinjaParser
         }
     }
 
+    // {% macro name(a, b=default) %}…{% endmacro %}
+    private MacroNode Macro(ExprParser p)
+    {
+        var name = p.NextName();
+        var parameters = new List<(string, Expr?)>();
+        p.Expect("(");
+        if (!p.Accept(")"))
+        {
+            do
+            {
+                var parameter = p.NextName();
+                parameters.Add((parameter, p.Accept("=") ? p.Expression() : null));
+            } while (p.Accept(","));
+            p.Expect(")");
+        }
+        p.ExpectEnd();
+        var body = Block(out var end, out var endTag);
+        if (end != "endmacro") throw new FormatException($"chat template: 'macro {name}' without 'endmacro'");
+        endTag!.ExpectEnd();
+        return new MacroNode(name, parameters, body);
+    }
+
     private static SetNode Set(ExprParser p)
     {
         var name = p.NextName();
@@ -146,7 +170,7 @@ internal sealed class ExprParser(List<Token> tokens)
         return true;
     }
 
-    private void Expect(string op)
+    public void Expect(string op)
     {
         if (!Accept(op)) throw new FormatException($"chat template: expected '{op}', found '{Peek.Text}'");
     }
@@ -268,8 +292,9 @@ internal sealed class ExprParser(List<Token> tokens)
             else if (Accept("|"))
             {
                 var name = NextName();
-                var args = Accept("(") ? Arguments(out _) : [];
-                e = new Filter(e, name, args);
+                List<(string, Expr)> kwargs = [];
+                var args = Accept("(") ? Arguments(out kwargs) : [];
+                e = new Filter(e, name, args, kwargs);
             }
             else return e;
         }

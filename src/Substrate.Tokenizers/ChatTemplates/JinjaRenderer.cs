@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 
 namespace Substrate.Tokenizers.ChatTemplates;
 
@@ -21,9 +20,18 @@ public sealed class ChatTemplateException(string message) : FormatException(mess
 internal sealed class JinjaRenderer
 {
     private readonly List<Dictionary<string, object?>> scopes;
-    private readonly StringBuilder output = new();
+    private readonly Func<DateTime> now;
+    private StringBuilder output = new();
 
-    public JinjaRenderer(Dictionary<string, object?> globals) => scopes = [globals];
+    /// <param name="now">The clock of <c>strftime_now</c> (local time, as transformers.js's); injectable for tests.</param>
+    public JinjaRenderer(Dictionary<string, object?> globals, Func<DateTime>? now = null)
+    {
+        scopes = [globals];
+        this.now = now ?? (() => DateTime.Now);
+    }
+
+    /// <summary>A macro defined by <c>{% macro %}</c>, with the scope it was defined in.</summary>
+    private sealed record Macro(MacroNode Node);
 
     public string Render(List<Node> nodes)
     {
@@ -53,6 +61,7 @@ internal sealed class JinjaRenderer
                         break;
                     }
                 case ForNode f: For(f); break;
+                case MacroNode m: scopes[^1][m.Name] = new Macro(m); break;
             }
     }
 
@@ -114,6 +123,7 @@ internal sealed class JinjaRenderer
         Index i => Item(Eval(i.Target), Eval(i.Key)),
         Slice s => SliceOf(Eval(s.Target), s.Start is null ? null : Eval(s.Start), s.Stop is null ? null : Eval(s.Stop), s.Step is null ? null : Eval(s.Step)),
         Call c => Invoke(c),
+        Filter { Name: "tojson" } f => ToJson(Eval(f.Target), f.Args.Select(Eval).ToList(), f.Kwargs.ToDictionary(k => k.Name, k => Eval(k.Value))),
         Filter f => ApplyFilter(Eval(f.Target), f.Name, f.Args.Select(Eval).ToList()),
         Test t => ApplyTest(Eval(t.Target), t.Name, t.Args.Select(Eval).ToList()) != t.Negated,
         Unary { Op: "not" } u => !Truthy(Eval(u.Operand)),
@@ -177,6 +187,8 @@ internal sealed class JinjaRenderer
             for (long i = a; i < b; i++) list.Add(i);
             return list;
         }
+        if (c.Function is Name { Id: "strftime_now" }) return Strftime(now(), args.Count > 0 ? Str(args[0]) : "");
+        if (c.Function is Name fn && Lookup(fn.Id) is Macro macro) return CallMacro(macro.Node, args, c.Kwargs.ToDictionary(k => k.Name, k => Eval(k.Value)));
         if (c.Function is Name { Id: "namespace" })
             return c.Kwargs.ToDictionary(kv => kv.Name, kv => Eval(kv.Value));
         if (Eval(c.Function) is not BoundMethod m) throw new ChatTemplateException($"chat template: '{c.Function}' is not callable");
@@ -202,11 +214,48 @@ internal sealed class JinjaRenderer
         };
     }
 
+    // A macro's output as a string: its parameters bound (positional, then by name, then defaults) in a scope of its own.
+    private string CallMacro(MacroNode macro, List<object?> args, Dictionary<string, object?> kwargs)
+    {
+        var vars = new Dictionary<string, object?>();
+        for (int i = 0; i < macro.Parameters.Count; i++)
+        {
+            var (name, fallback) = macro.Parameters[i];
+            vars[name] = i < args.Count ? args[i] : kwargs.TryGetValue(name, out var v) ? v : fallback is null ? Undefined.Value : Eval(fallback);
+        }
+        var saved = output;
+        output = new StringBuilder();
+        try
+        {
+            using var _ = Push(vars);
+            Run(macro.Body);
+            return output.ToString();
+        }
+        finally
+        {
+            output = saved;
+        }
+    }
+
+    // @huggingface/jinja's strftime: %Y %m %d %b %B %H %M %% (English month names); any other code stays as written.
+    private static string Strftime(DateTime t, string format) => System.Text.RegularExpressions.Regex.Replace(format, "%[YmdbBHM%]", m => m.Value switch
+    {
+        "%Y" => t.Year.ToString(CultureInfo.InvariantCulture),
+        "%m" => t.Month.ToString("00", CultureInfo.InvariantCulture),
+        "%d" => t.Day.ToString("00", CultureInfo.InvariantCulture),
+        "%b" => CultureInfo.InvariantCulture.DateTimeFormat.GetAbbreviatedMonthName(t.Month),
+        "%B" => CultureInfo.InvariantCulture.DateTimeFormat.GetMonthName(t.Month),
+        "%H" => t.Hour.ToString("00", CultureInfo.InvariantCulture),
+        "%M" => t.Minute.ToString("00", CultureInfo.InvariantCulture),
+        _ => "%",
+    });
+
     private static object? ApplyFilter(object? value, string name, List<object?> args) => name switch
     {
-        "trim" => Str(value).Trim(),
-        "upper" => Str(value).ToUpperInvariant(),
-        "lower" => Str(value).ToLowerInvariant(),
+        // String filters refuse other types, as @huggingface/jinja does (Python's Jinja would print None as "None").
+        "trim" => StringArgument(value, name).Trim(),
+        "upper" => StringArgument(value, name).ToUpperInvariant(),
+        "lower" => StringArgument(value, name).ToLowerInvariant(),
         "string" => Str(value),
         "length" or "count" => value switch
         {
@@ -217,10 +266,20 @@ internal sealed class JinjaRenderer
         "reverse" => value is string s ? new string(s.Reverse().ToArray()) : Iterate(value).Reverse().ToList(),
         "join" => string.Join(args.Count > 0 ? Str(args[0]) : "", Iterate(value).Select(Str)),
         "default" or "d" => value is Undefined || (args.Count > 1 && Truthy(args[1]) && !Truthy(value)) ? (args.Count > 0 ? args[0] : "") : value,
-        "tojson" => JsonSerializer.Serialize(ToJsonable(value)),
         "int" => value switch { long l => l, double d => (long)d, string s when long.TryParse(s, out var l) => l, _ => 0L },
         _ => throw new ChatTemplateException($"chat template: unsupported filter '{name}'"),
     };
+
+    // tojson(indent=None, ensure_ascii=False, sort_keys=False), as @huggingface/jinja reads them.
+    private static string ToJson(object? value, List<object?> args, Dictionary<string, object?> kwargs)
+    {
+        object? indent = args.Count > 0 ? args[0] : kwargs.GetValueOrDefault("indent");
+        return JinjaValues.ToJson(value, indent is long n ? (int)n : null, Truthy(kwargs.GetValueOrDefault("ensure_ascii")),
+            Truthy(kwargs.GetValueOrDefault("sort_keys")));
+    }
+
+    private static string StringArgument(object? value, string filter) =>
+        value as string ?? throw new ChatTemplateException($"chat template: cannot apply filter '{filter}' to {TypeName(value)}");
 
     private static bool ApplyTest(object? value, string name, List<object?> args) => name switch
     {
@@ -339,14 +398,6 @@ internal sealed class JinjaRenderer
         string s => s.Select(c => (object?)c.ToString()),
         Undefined => [],
         _ => throw Type("iterate over", v),
-    };
-
-    private static object? ToJsonable(object? v) => v switch
-    {
-        Undefined => null,
-        List<object?> l => l.Select(ToJsonable).ToList(),
-        Dictionary<string, object?> d => d.ToDictionary(kv => kv.Key, kv => ToJsonable(kv.Value)),
-        _ => v,
     };
 
     private static string TypeName(object? v) => v switch

@@ -23,27 +23,37 @@ public static class HfTokenizerJson
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // 'Ġ' and other non-ASCII characters as themselves, like HF
     };
 
-    /// <summary>A byte-level BPE tokenizer.json: a Split pre-tokenizer with <see cref="ByteLevelBpeOptions.Pattern"/> then
-    /// ByteLevel, and a TemplateProcessing post-processor with the options' prefix and suffix tokens.</summary>
+    /// <summary>A byte-level BPE tokenizer.json: the options' normalization, Split pre-tokenizers with
+    /// <see cref="ByteLevelBpeOptions.PrePatterns"/> and <see cref="ByteLevelBpeOptions.Pattern"/> then ByteLevel, and a
+    /// TemplateProcessing post-processor with the options' prefix and suffix tokens.</summary>
     public static JsonObject ByteLevelBpe(IEnumerable<HfTokenizerToken> tokens, IEnumerable<(string Left, string Right)> merges,
         ByteLevelBpeOptions options)
     {
         var list = tokens.OrderBy(t => t.Id).ToList();
-        var split = new JsonObject
+        var preTokenizers = new JsonArray();
+        foreach (var pattern in options.PrePatterns.Append(options.Pattern))
         {
-            ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = options.Pattern }, ["behavior"] = "Isolated", ["invert"] = false,
-        };
+            preTokenizers.Add(new JsonObject
+            {
+                ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = pattern }, ["behavior"] = "Isolated", ["invert"] = false,
+            });
+        }
+        preTokenizers.Add(ByteLevel(options.AddPrefixSpace, trimOffsets: true, useRegex: false));
         return new JsonObject
         {
             ["version"] = "1.0",
             ["truncation"] = null,
             ["padding"] = null,
             ["added_tokens"] = AddedTokens(list),
-            ["normalizer"] = null,
-            ["pre_tokenizer"] = new JsonObject
+            ["normalizer"] = options.Normalization switch
             {
-                ["type"] = "Sequence", ["pretokenizers"] = new JsonArray(split, ByteLevel(options.AddPrefixSpace, trimOffsets: true, useRegex: false)),
+                null => null,
+                System.Text.NormalizationForm.FormC => new JsonObject { ["type"] = "NFC" },
+                System.Text.NormalizationForm.FormD => new JsonObject { ["type"] = "NFD" },
+                System.Text.NormalizationForm.FormKC => new JsonObject { ["type"] = "NFKC" },
+                _ => new JsonObject { ["type"] = "NFKD" },
             },
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "Sequence", ["pretokenizers"] = preTokenizers },
             ["post_processor"] = new JsonObject
             {
                 ["type"] = "Sequence",

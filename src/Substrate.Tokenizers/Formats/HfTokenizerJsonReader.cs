@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Substrate.Tokenizers.Bpe;
@@ -57,11 +58,11 @@ public static class HfTokenizerJsonReader
         var byteLevel = preTokenizers.FirstOrDefault(p => TypeOf(p) == "ByteLevel");
         if (byteLevel.ValueKind != JsonValueKind.Undefined)
         {
-            if (Optional(root, "normalizer").ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
-                throw new InvalidDataException("a normalizer on a byte-level BPE tokenizer is not supported");
+            var patterns = ByteLevelPatterns(preTokenizers, byteLevel);
             var options = new ByteLevelBpeOptions
             {
-                Pattern = ByteLevelPattern(preTokenizers, byteLevel),
+                Pattern = patterns[^1], PrePatterns = patterns[..^1],
+                Normalization = UnicodeNormalization(Optional(root, "normalizer")),
                 IgnoreMerges = ignoreMerges,
                 AddPrefixSpace = Bool(byteLevel, "add_prefix_space") ?? false,
                 PrefixTokens = prefix, SuffixTokens = suffix,
@@ -75,8 +76,10 @@ public static class HfTokenizerJsonReader
         });
     }
 
-    private static string ByteLevelPattern(List<JsonElement> preTokenizers, JsonElement byteLevel)
+    // The Split patterns in order (each Isolated); without one, ByteLevel's use_regex decides.
+    private static string[] ByteLevelPatterns(List<JsonElement> preTokenizers, JsonElement byteLevel)
     {
+        var patterns = new List<string>();
         foreach (var p in preTokenizers)
         {
             string type = TypeOf(p);
@@ -85,13 +88,37 @@ public static class HfTokenizerJsonReader
             string behavior = p.TryGetProperty("behavior", out var b) ? b.GetString() ?? "" : "";
             if (behavior != "Isolated" || (Bool(p, "invert") ?? false))
                 throw new InvalidDataException($"unsupported Split behavior '{behavior}' (supported: Isolated, not inverted)");
-            var pattern = Required(p, "pattern");
-            if (pattern.TryGetProperty("Regex", out var regex)) return regex.GetString()!;
-            if (pattern.TryGetProperty("String", out var literal)) return Regex.Escape(literal.GetString()!);
-            throw new InvalidDataException("Split pattern has neither Regex nor String");
+            patterns.Add(SplitPattern(p));
         }
         // No Split: ByteLevel with use_regex splits by GPT-2's pattern; without it the run is one word.
-        return Bool(byteLevel, "use_regex") ?? true ? PreTokenizerPatterns.Gpt2 : @"[\s\S]+";
+        if (patterns.Count == 0) patterns.Add(Bool(byteLevel, "use_regex") ?? true ? PreTokenizerPatterns.Gpt2 : @"[\s\S]+");
+        return patterns.ToArray();
+    }
+
+    private static string SplitPattern(JsonElement split)
+    {
+        var pattern = Required(split, "pattern");
+        if (pattern.TryGetProperty("Regex", out var regex)) return regex.GetString()!;
+        if (pattern.TryGetProperty("String", out var literal)) return Regex.Escape(literal.GetString()!);
+        throw new InvalidDataException("Split pattern has neither Regex nor String");
+    }
+
+    // Byte-level tokenizers normalize with Unicode forms only (Qwen: NFC); an empty Sequence is none.
+    private static NormalizationForm? UnicodeNormalization(JsonElement normalizer)
+    {
+        NormalizationForm? form = null;
+        foreach (var n in Flatten(normalizer, "normalizers"))
+        {
+            if (form is not null) throw new InvalidDataException("more than one normalizer on a byte-level BPE tokenizer is not supported");
+            form = TypeOf(n) switch
+            {
+                "NFC" => NormalizationForm.FormC, "NFD" => NormalizationForm.FormD,
+                "NFKC" => NormalizationForm.FormKC, "NFKD" => NormalizationForm.FormKD,
+                var other => throw new InvalidDataException(
+                    $"unsupported normalizer '{other}' on a byte-level BPE tokenizer (supported: NFC, NFD, NFKC, NFKD)"),
+            };
+        }
+        return form;
     }
 
     private static SentencePieceBpeOptions SentencePieceOptions(JsonElement root, JsonElement model, List<JsonElement> preTokenizers, TokenizerConfig config)
@@ -110,10 +137,18 @@ public static class HfTokenizerJsonReader
         char? meta = null;
         string scheme = "always";
         bool split = false;
+        string? splitAfter = null;
         foreach (var p in preTokenizers)
         {
+            if (TypeOf(p) == "Split" && Required(p, "pattern").TryGetProperty("String", out var literal)
+                && p.TryGetProperty("behavior", out var behavior) && behavior.GetString() == "MergedWithPrevious" && !(Bool(p, "invert") ?? false))
+            {
+                splitAfter = literal.GetString();
+                continue;
+            }
             if (TypeOf(p) != "Metaspace")
-                throw new InvalidDataException($"unsupported pre-tokenizer '{TypeOf(p)}' for SentencePiece-style BPE (supported: Metaspace)");
+                throw new InvalidDataException(
+                    $"unsupported pre-tokenizer '{TypeOf(p)}' for SentencePiece-style BPE (supported: Metaspace, Split on a string MergedWithPrevious)");
             meta = (Required(p, "replacement").GetString() ?? "▁")[0];
             scheme = p.TryGetProperty("prepend_scheme", out var s) ? s.GetString() ?? "always"
                 : (Bool(p, "add_prefix_space") ?? true) ? "always" : "never";
@@ -124,7 +159,7 @@ public static class HfTokenizerJsonReader
         return new SentencePieceBpeOptions
         {
             Prepend = prepend, Replacements = replacements,
-            MetaspaceReplacement = meta, MetaspacePrependScheme = scheme, MetaspaceSplit = split,
+            MetaspaceReplacement = meta, MetaspacePrependScheme = scheme, MetaspaceSplit = split, SplitAfter = splitAfter,
             ByteFallback = Bool(model, "byte_fallback") ?? false,
             UnkToken = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null,
             FuseUnk = Bool(model, "fuse_unk") ?? false,

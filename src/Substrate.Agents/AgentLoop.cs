@@ -44,6 +44,7 @@ public sealed class AgentLoop
                 Temperature = this.options.Temperature,
                 MaxOutputTokens = this.options.MaxOutputTokens,
                 ModelId = this.options.ModelId,
+                ToolMode = this.options.ToolMode,
             },
         });
     }

@@ -23,6 +23,10 @@ public sealed record AgentOptions
     /// <summary>The model id sent with each request (an in-process adapter is "base:adapter"); null: the client's default.</summary>
     public string? ModelId { get; init; }
 
+    /// <summary>Tool mode of the first step (M.E.AI resets a required mode after it, so the model can then answer);
+    /// null: the model chooses.</summary>
+    public Microsoft.Extensions.AI.ChatToolMode? ToolMode { get; init; }
+
     /// <summary>Whether traces carry message and tool-argument text (OpenTelemetry's sensitive data), not only names and counts.</summary>
     public bool TraceContent { get; init; } = true;
 

@@ -49,10 +49,12 @@ public sealed class ToolGuard(AgentOptions options, Func<AIFunction, string?>? s
     {
         null => "",
         string s => s,
+        TextContent t => t.Text,
+        IEnumerable<AIContent> contents => string.Join('\n', contents.Select(c => c is TextContent t ? t.Text : ResultText(c as object))),
         JsonElement { ValueKind: JsonValueKind.String } e => e.GetString()!,
         JsonElement e when McpText(e) is { } text => text,
         JsonElement e => e.GetRawText(),
-        _ => JsonSerializer.Serialize(result, AIJsonUtilities.DefaultOptions),
+        _ => JsonSerializer.Serialize(result, AIJsonUtilities.DefaultOptions), // what M.E.AI itself would send
     };
 
     /// <summary>An MCP CallToolResult's text blocks joined ("error: " before them where isError is set); null for other JSON.</summary>

@@ -27,6 +27,8 @@ public static class CommandLine
         Verbs.FinetuneVerb.Build(),
         Verbs.AlignVerb.Build(),
         Verbs.AdaptVerb.Build(),
+        Verbs.AgentVerb.Build(),
+        Verbs.McpVerb.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -17,6 +17,10 @@ public class BadInputTests
     [InlineData("bad quant type", new[] { "export", "gguf", "--model", "/tmp", "--out", "/tmp/never.gguf", "--type", "q3_z" })]
     [InlineData("serve: missing model", new[] { "serve", "--model", "/nonexistent/model", "--urls", "http://127.0.0.1:0" })]
     [InlineData("serve: adapter not name=dir", new[] { "serve", "--model", "/tmp", "--adapter", "support" })]
+    [InlineData("agent: no model", new[] { "agent", "goal" })]
+    [InlineData("agent: unknown tool", new[] { "agent", "--endpoint", "http://127.0.0.1:9/v1", "--model-name", "m", "--tools", "shell", "goal" })]
+    [InlineData("agent: bad trace", new[] { "agent", "--endpoint", "http://127.0.0.1:9/v1", "--model-name", "m", "--trace", "jaeger", "goal" })]
+    [InlineData("mcp: missing model", new[] { "mcp", "--model", "/nonexistent/model" })]
     public void FailsWithOneErrorLine(string why, string[] args)
     {
         var result = SubstrateProcess.Run(args);

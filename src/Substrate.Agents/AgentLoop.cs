@@ -70,7 +70,8 @@ public sealed class AgentLoop
                         text.Clear();
                         calls++;
                         unanswered.Add(call.CallId);
-                        onStep?.Invoke(new AgentStep.ToolCall(call.CallId, call.Name, JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>())));
+                        var arguments = JsonSerializer.Serialize(call.Arguments ?? new Dictionary<string, object?>());
+                        onStep?.Invoke(new AgentStep.ToolCall(call.CallId, call.Name, arguments));
                         break;
                     case FunctionResultContent result:
                         unanswered.Remove(result.CallId);

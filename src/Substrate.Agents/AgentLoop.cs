@@ -17,7 +17,7 @@ public sealed class AgentLoop
     readonly ToolGuard guard;
     readonly AgentOptions options;
 
-    public AgentLoop(IChatClient model, IEnumerable<AITool> tools, AgentOptions? options = null, Func<AIFunction, string?>? sourceGone = null)
+    public AgentLoop(IChatClient model, IEnumerable<AITool> tools, AgentOptions? options = null, Func<AIFunction, ValueTask<string?>>? sourceGone = null)
     {
         this.options = options ?? new AgentOptions();
         if (this.options.MaxSteps < 1) throw new ArgumentException("the step limit must be ≥ 1");

@@ -10,7 +10,7 @@ namespace Substrate.Agents;
 /// with a note. A failure of a tool whose source is gone (an MCP server that died) ends the loop cleanly
 /// (<see cref="FunctionInvocationContext.Terminate"/>) and is remembered in <see cref="StoppedBy"/>.
 /// </summary>
-public sealed class ToolGuard(AgentOptions options, Func<AIFunction, string?>? sourceGone = null)
+public sealed class ToolGuard(AgentOptions options, Func<AIFunction, ValueTask<string?>>? sourceGone = null)
 {
     /// <summary>Why the loop was stopped by a tool (null while it was not).</summary>
     public string? StoppedBy { get; private set; }
@@ -33,7 +33,7 @@ public sealed class ToolGuard(AgentOptions options, Func<AIFunction, string?>? s
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            if (sourceGone?.Invoke(context.Function) is { } gone)
+            if (sourceGone is not null && await sourceGone(context.Function) is { } gone)
             {
                 StoppedBy = $"{gone} during a call to {name}: {e.Message}";
                 context.Terminate = true;

@@ -16,8 +16,8 @@ public sealed class Toolbox : IAsyncDisposable
     public List<AITool> Tools { get; } = [];
 
     /// <summary>Which server a tool came from, gone or not: the hook <see cref="AgentLoop"/> ends the run with.</summary>
-    public string? SourceGone(AIFunction function) =>
-        servers.FirstOrDefault(s => s.Tools.Contains(function))?.Gone;
+    public async ValueTask<string?> SourceGoneAsync(AIFunction function) =>
+        servers.FirstOrDefault(s => s.Tools.Contains(function)) is { } server ? await server.GoneAfterFailureAsync(TimeSpan.FromSeconds(1)) : null;
 
     public static async Task<Toolbox> OpenAsync(IEnumerable<string> specs, TimeProvider? clock = null, CancellationToken cancellationToken = default)
     {

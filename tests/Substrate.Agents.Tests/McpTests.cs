@@ -86,7 +86,7 @@ public class McpTests
         await using var source = await McpToolSource.ConnectAsync(link.Start(), "test-server");
         var model = new ScriptedChatClient(CallTool("weather", ("city", "Paris")), new Text("It is sunny."));
         var steps = new List<AgentStep>();
-        var result = await new AgentLoop(model, source.Tools, sourceGone: f => source.Gone).RunAsync("weather?", steps.Add);
+        var result = await new AgentLoop(model, source.Tools, sourceGone: f => source.GoneAfterFailureAsync(TimeSpan.FromSeconds(5))).RunAsync("weather?", steps.Add);
         Assert.Equal(new AgentResult("It is sunny.", 1, null), result);
         Assert.Equal(["sunny in Paris"], model.ToolResults);
     }
@@ -106,7 +106,7 @@ public class McpTests
             await using var source = await McpToolSource.ConnectAsync(link.Start(), "test-server");
             var model = new ScriptedChatClient(CallTool("weather", ("city", "Paris")), new Text("should not be asked"));
             var result = await new AgentLoop(model, source.Tools, new AgentOptions { ToolTimeout = TimeSpan.FromSeconds(20) },
-                sourceGone: f => source.Gone).RunAsync("weather?");
+                sourceGone: f => source.GoneAfterFailureAsync(TimeSpan.FromSeconds(5))).RunAsync("weather?");
             Assert.NotNull(result.StoppedBy);
             Assert.StartsWith("MCP server 'test-server' stopped during a call to weather", result.StoppedBy);
             Assert.Single(model.Requests); // the model is not called again after the server died

@@ -26,6 +26,16 @@ public sealed class McpToolSource : IAsyncDisposable
     /// <summary>Null while the server is up; else a sentence saying it stopped.</summary>
     public string? Gone => client.Completion.IsCompleted ? $"MCP server '{Name}' stopped" + ExitDetails() : null;
 
+    /// <summary><see cref="Gone"/> after a failed call: a call can fail a moment before the session notices that its
+    /// server is gone, so this waits up to <paramref name="grace"/> for the session to end.</summary>
+    public async ValueTask<string?> GoneAfterFailureAsync(TimeSpan grace)
+    {
+        try { await client.Completion.WaitAsync(grace); }
+        catch (TimeoutException) { }
+        catch (Exception) when (client.Completion.IsCompleted) { }
+        return Gone;
+    }
+
     string ExitDetails() => client.Completion.IsCompletedSuccessfully && client.Completion.Result is StdioClientCompletionDetails { ExitCode: { } code }
         ? $" (exit code {code})" : "";
 

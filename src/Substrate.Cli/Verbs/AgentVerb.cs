@@ -73,7 +73,7 @@ public static class AgentVerb
                 await using var toolbox = await Toolbox.OpenAsync(parsed.GetValue(tools) ?? [], cancellationToken: cancellation);
                 Console.Error.WriteLine($"agent: {toolbox.Tools.Count} tools ({string.Join(", ", toolbox.Tools.Select(t => t.Name))}), " +
                     $"at most {options.MaxSteps} steps");
-                var loop = new AgentLoop(chat, toolbox.Tools, options, toolbox.SourceGone);
+                var loop = new AgentLoop(chat, toolbox.Tools, options, toolbox.SourceGoneAsync);
                 var result = await loop.RunAsync(parsed.GetValue(goal)!, ShowStep, cancellation);
                 if (result.Answer.Length > 0) answerOut.WriteLine(result.Answer);
                 else if (result.StoppedBy is null) Console.Error.WriteLine("agent: the model's answer is empty (only white space)");

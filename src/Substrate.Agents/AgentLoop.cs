@@ -52,13 +52,15 @@ public sealed class AgentLoop
     /// <summary>The Agent Framework agent (for a caller that wants sessions or its own run loop).</summary>
     public AIAgent Agent { get; }
 
-    /// <summary>Runs one goal to its answer, streaming each step to <paramref name="onStep"/>.</summary>
-    public async Task<AgentResult> RunAsync(string goal, Action<AgentStep>? onStep = null, CancellationToken cancellationToken = default)
+    /// <summary>Runs one goal to its answer, streaming each step to <paramref name="onStep"/>. With a
+    /// <paramref name="session"/> the run sees the conversation so far and adds to it (<see cref="AgentSessionFile"/>).</summary>
+    public async Task<AgentResult> RunAsync(string goal, Action<AgentStep>? onStep = null, AgentSession? session = null,
+        CancellationToken cancellationToken = default)
     {
         var text = new StringBuilder();
         var calls = 0;
         var unanswered = new HashSet<string>();
-        await foreach (var update in Agent.RunStreamingAsync(goal, cancellationToken: cancellationToken))
+        await foreach (var update in Agent.RunStreamingAsync(goal, session, cancellationToken: cancellationToken))
             foreach (var content in update.Contents)
                 switch (content)
                 {

@@ -16,7 +16,7 @@ public class AgentLoopTests
         CancellationToken cancellationToken = default)
     {
         var steps = new List<AgentStep>();
-        var result = await new AgentLoop(model, tools, options ?? Fast).RunAsync("goal", steps.Add, cancellationToken);
+        var result = await new AgentLoop(model, tools, options ?? Fast).RunAsync("goal", steps.Add, cancellationToken: cancellationToken);
         return (result, steps);
     }
 

@@ -39,6 +39,23 @@ public class AgentVerbTests
     }
 
     [Fact]
+    public void A_session_file_remembers_the_conversation_between_runs()
+    {
+        var session = Path.Combine(Path.GetTempPath(), $"agent-session-{Guid.NewGuid():N}.json");
+        try
+        {
+            using var endpoint = new FakeOpenAiEndpoint("Hello, Ada.");
+            string[] common = ["agent", "--endpoint", endpoint.Url, "--model-name", "fake", "--session", session];
+            Ok(SubstrateProcess.Run([.. common, "I am Ada."]));
+            Ok(SubstrateProcess.Run([.. common, "Who am I?"]));
+            Assert.Equal(2, endpoint.Requests.Count);
+            Assert.Contains("I am Ada.", endpoint.Requests[1]);
+            Assert.Contains("Hello, Ada.", endpoint.Requests[1]);
+        }
+        finally { File.Delete(session); }
+    }
+
+    [Fact]
     public void A_tool_server_that_dies_mid_call_ends_the_run_with_one_clear_error()
     {
         var script = Path.Combine(Path.GetTempPath(), $"dying-mcp-{Guid.NewGuid():N}.sh");

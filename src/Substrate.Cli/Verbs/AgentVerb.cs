@@ -33,10 +33,14 @@ public static class AgentVerb
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per model reply at most.", DefaultValueFactory = _ => 256 };
         var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 is greedy.", DefaultValueFactory = _ => 0 };
         var system = new Option<string?>("--system") { Description = "Instructions for the agent (default: a short helpful-assistant prompt)." };
+        var sessionFile = new Option<string?>("--session")
+        {
+            Description = "A JSON file holding the conversation: read before the run (if it exists), written after.",
+        };
         var trace = new Option<string>("--trace") { Description = "OpenTelemetry traces: none, console (stderr) or otlp.", DefaultValueFactory = _ => "none" };
         var runtime = new ModelOptionFlags();
         var command = new Command("agent", "Run an agent: a model that calls tools until it can answer the goal.")
-            { goal, model, adapter, endpoint, apiKey, modelName, tools, maxSteps, toolTimeout, maxResult, maxTokens, temperature, system, trace };
+            { goal, model, adapter, endpoint, apiKey, modelName, tools, maxSteps, toolTimeout, maxResult, maxTokens, temperature, system, sessionFile, trace };
         runtime.AddTo(command);
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -74,7 +78,10 @@ public static class AgentVerb
                 Console.Error.WriteLine($"agent: {toolbox.Tools.Count} tools ({string.Join(", ", toolbox.Tools.Select(t => t.Name))}), " +
                     $"at most {options.MaxSteps} steps");
                 var loop = new AgentLoop(chat, toolbox.Tools, options, toolbox.SourceGoneAsync);
-                var result = await loop.RunAsync(parsed.GetValue(goal)!, ShowStep, cancellation);
+                var path = parsed.GetValue(sessionFile);
+                var session = path is null ? null : await AgentSessionFile.LoadAsync(loop.Agent, path, cancellation);
+                var result = await loop.RunAsync(parsed.GetValue(goal)!, ShowStep, session, cancellation);
+                if (path is not null) await AgentSessionFile.SaveAsync(loop.Agent, session!, path, cancellation);
                 if (result.Answer.Length > 0) answerOut.WriteLine(result.Answer);
                 else if (result.StoppedBy is null) Console.Error.WriteLine("agent: the model's answer is empty (only white space)");
                 if (result.StoppedBy is null) return 0;

@@ -29,6 +29,8 @@ public static class CommandLine
         Verbs.AlignVerb.Build(),
         Verbs.AdaptVerb.Build(),
         Verbs.RagVerbs.Build(),
+        Verbs.AgentVerb.Build(),
+        Verbs.McpVerb.Build(),
     };
 
     public static async Task<int> RunAsync(string[] args)

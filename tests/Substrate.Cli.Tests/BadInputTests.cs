@@ -22,6 +22,10 @@ public class BadInputTests
     [InlineData("rag search: missing store", new[] { "rag", "search", "--store", "/nonexistent/docs.db", "query" })]
     [InlineData("rag index: missing docs", new[] { "rag", "index", "--docs", "/nonexistent/docs", "--store", "/nonexistent/never.db" })]
     [InlineData("rag search: bad mode", new[] { "rag", "search", "--store", "/nonexistent/docs.db", "query", "--mode", "fuzzy" })]
+    [InlineData("agent: no model", new[] { "agent", "goal" })]
+    [InlineData("agent: unknown tool", new[] { "agent", "--endpoint", "http://127.0.0.1:9/v1", "--model-name", "m", "--tools", "shell", "goal" })]
+    [InlineData("agent: bad trace", new[] { "agent", "--endpoint", "http://127.0.0.1:9/v1", "--model-name", "m", "--trace", "jaeger", "goal" })]
+    [InlineData("mcp: missing model", new[] { "mcp", "--model", "/nonexistent/model" })]
     public void FailsWithOneErrorLine(string why, string[] args)
     {
         var result = SubstrateProcess.Run(args);

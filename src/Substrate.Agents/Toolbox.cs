@@ -1,0 +1,88 @@
+using Microsoft.Extensions.AI;
+using Substrate.Agents.Mcp;
+using Substrate.Agents.Tools;
+
+namespace Substrate.Agents;
+
+/// <summary>
+/// The tools an agent gets from <c>--tools</c> specs: <c>calc</c>, <c>time</c>, <c>files:&lt;dir&gt;</c>,
+/// <c>mcp:&lt;command line&gt;</c> or <c>mcp:http://…</c>. Specs come comma-separated or one per flag; an <c>mcp:</c>
+/// spec takes the rest of its string, commas included. Owns the MCP connections (dispose to close them).
+/// </summary>
+public sealed class Toolbox : IAsyncDisposable
+{
+    readonly List<McpToolSource> servers = [];
+
+    public List<AITool> Tools { get; } = [];
+
+    /// <summary>Which server a tool came from, gone or not: the hook <see cref="AgentLoop"/> ends the run with.</summary>
+    public async ValueTask<string?> SourceGoneAsync(AIFunction function) =>
+        servers.FirstOrDefault(s => s.Tools.Contains(function)) is { } server ? await server.GoneAfterFailureAsync(TimeSpan.FromSeconds(1)) : null;
+
+    public static async Task<Toolbox> OpenAsync(IEnumerable<string> specs, TimeProvider? clock = null, CancellationToken cancellationToken = default)
+    {
+        var toolbox = new Toolbox();
+        try
+        {
+            foreach (var spec in specs.SelectMany(Split))
+                await toolbox.AddAsync(spec, clock, cancellationToken);
+        }
+        catch
+        {
+            await toolbox.DisposeAsync();
+            throw;
+        }
+        var repeated = toolbox.Tools.GroupBy(t => t.Name).FirstOrDefault(g => g.Count() > 1);
+        if (repeated is not null)
+        {
+            await toolbox.DisposeAsync();
+            throw new ArgumentException($"two tools are named '{repeated.Key}'");
+        }
+        return toolbox;
+    }
+
+    /// <summary>"calc,time,mcp:srv --a,b" → calc, time, "mcp:srv --a,b".</summary>
+    public static IEnumerable<string> Split(string specs)
+    {
+        var rest = specs.Trim();
+        while (rest.Length > 0)
+        {
+            if (rest.StartsWith("mcp:", StringComparison.Ordinal)) { yield return rest; yield break; }
+            var comma = rest.IndexOf(',');
+            var spec = (comma < 0 ? rest : rest[..comma]).Trim();
+            if (spec.Length > 0) yield return spec;
+            rest = comma < 0 ? "" : rest[(comma + 1)..].Trim();
+        }
+    }
+
+    async Task AddAsync(string spec, TimeProvider? clock, CancellationToken cancellationToken)
+    {
+        var colon = spec.IndexOf(':');
+        var (kind, argument) = colon < 0 ? (spec, "") : (spec[..colon], spec[(colon + 1)..]);
+        switch (kind)
+        {
+            case "calc" or "calculator":
+                Tools.Add(BuiltInTools.Calculator());
+                break;
+            case "time":
+                Tools.Add(BuiltInTools.Clock(clock));
+                break;
+            case "files" when argument.Length > 0:
+                Tools.AddRange(BuiltInTools.Folder(new FolderTools(argument)));
+                break;
+            case "mcp" when argument.Length > 0:
+                var server = await McpToolSource.ConnectAsync(argument, cancellationToken);
+                servers.Add(server);
+                Tools.AddRange(server.Tools);
+                break;
+            default:
+                throw new ArgumentException($"unknown tool '{spec}': use calc, time, files:<dir>, mcp:<command line> or mcp:http://…");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var server in servers) await server.DisposeAsync();
+        servers.Clear();
+    }
+}

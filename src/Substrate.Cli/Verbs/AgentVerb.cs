@@ -1,0 +1,108 @@
+using System.CommandLine;
+using Microsoft.Extensions.AI;
+using Substrate.Agents;
+using Substrate.Inference.DotNetAI;
+using Substrate.Inference.Serving;
+
+namespace Substrate.Cli.Verbs;
+
+/// <summary>
+/// <c>substrate agent "goal"</c>: the agent loop (<see cref="AgentLoop"/>) over a model folder in process or any
+/// OpenAI-compatible endpoint, with the tools <c>--tools</c> names. Steps (tool calls and results) go to stderr, one
+/// compact line each; the final answer to stdout. A run stopped early (step limit, a tool server that died) exits 1.
+/// </summary>
+public static class AgentVerb
+{
+    const int StepWidth = 160;
+
+    public static Command Build()
+    {
+        var goal = new Argument<string>("goal") { Description = "What the agent should do." };
+        var model = new Option<string?>("--model") { Description = "A model folder, run in process." };
+        var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder to apply on top of --model." };
+        var endpoint = new Option<string?>("--endpoint") { Description = "An OpenAI-compatible API instead of --model, e.g. http://127.0.0.1:8080/v1." };
+        var apiKey = new Option<string?>("--api-key") { Description = "The endpoint's key (default from SUBSTRATE_API_KEY)." };
+        var modelName = new Option<string?>("--model-name") { Description = "The model to ask the endpoint for." };
+        var tools = new Option<string[]>("--tools")
+        {
+            Description = "Tools, comma-separated or repeated: calc, time, files:<dir>, mcp:<command line>, mcp:http://… (an mcp: spec takes the rest).",
+        };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Model calls at most.", DefaultValueFactory = _ => 10 };
+        var toolTimeout = new Option<string>("--tool-timeout") { Description = "Time one tool call may take.", DefaultValueFactory = _ => "30s" };
+        var maxResult = new Option<int>("--max-tool-result") { Description = "Characters of a tool result the model sees.", DefaultValueFactory = _ => 16_000 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per model reply at most.", DefaultValueFactory = _ => 256 };
+        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 is greedy.", DefaultValueFactory = _ => 0 };
+        var system = new Option<string?>("--system") { Description = "Instructions for the agent (default: a short helpful-assistant prompt)." };
+        var sessionFile = new Option<string?>("--session")
+        {
+            Description = "A JSON file holding the conversation: read before the run (if it exists), written after.",
+        };
+        var trace = new Option<string>("--trace") { Description = "OpenTelemetry traces: none, console (stderr) or otlp.", DefaultValueFactory = _ => "none" };
+        var runtime = new ModelOptionFlags();
+        var command = new Command("agent", "Run an agent: a model that calls tools until it can answer the goal.")
+            { goal, model, adapter, endpoint, apiKey, modelName, tools, maxSteps, toolTimeout, maxResult, maxTokens, temperature, system, sessionFile, trace };
+        runtime.AddTo(command);
+        command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
+        {
+            var options = new AgentOptions
+            {
+                MaxSteps = parsed.GetValue(maxSteps), ToolTimeout = Durations.Parse(parsed.GetValue(toolTimeout)!),
+                MaxToolResultChars = parsed.GetValue(maxResult), MaxOutputTokens = parsed.GetValue(maxTokens),
+                Temperature = parsed.GetValue(temperature), Instructions = parsed.GetValue(system),
+            };
+            if (options.MaxSteps < 1 || options.MaxToolResultChars < 1 || options.MaxOutputTokens < 1)
+                throw new ArgumentException("--max-steps, --max-tool-result and --max-tokens must be ≥ 1");
+            // Console traces go to stderr: stdout is the answer's.
+            var answerOut = Console.Out;
+            if (parsed.GetValue(trace) == "console") Console.SetOut(Console.Error);
+            using var tracing = AgentTelemetry.Start(parsed.GetValue(trace));
+            InferenceEngine? engine = null;
+            IChatClient chat;
+            if (parsed.GetValue(endpoint) is { } url)
+            {
+                if (parsed.GetValue(model) is not null) throw new ArgumentException("give --model or --endpoint, not both");
+                var name = parsed.GetValue(modelName) ?? throw new ArgumentException("--endpoint needs --model-name");
+                var key = parsed.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SUBSTRATE_API_KEY");
+                chat = OpenAiCompatible.ChatClient(new Uri(url), key, name);
+            }
+            else
+            {
+                var folder = parsed.GetValue(model) ?? throw new ArgumentException("give --model <dir> or --endpoint <url>");
+                (engine, var modelId) = InProcessModel.Load(folder, parsed.GetValue(adapter), runtime.Start(parsed));
+                options = options with { ModelId = modelId };
+                chat = new SubstrateChatClient(engine);
+            }
+            using (engine)
+            {
+                await using var toolbox = await Toolbox.OpenAsync(parsed.GetValue(tools) ?? [], cancellationToken: cancellation);
+                Console.Error.WriteLine($"agent: {toolbox.Tools.Count} tools ({string.Join(", ", toolbox.Tools.Select(t => t.Name))}), " +
+                    $"at most {options.MaxSteps} steps");
+                var loop = new AgentLoop(chat, toolbox.Tools, options, toolbox.SourceGoneAsync);
+                var path = parsed.GetValue(sessionFile);
+                var session = path is null ? null : await AgentSessionFile.LoadAsync(loop.Agent, path, cancellation);
+                var result = await loop.RunAsync(parsed.GetValue(goal)!, ShowStep, session, cancellation);
+                if (path is not null) await AgentSessionFile.SaveAsync(loop.Agent, session!, path, cancellation);
+                if (result.Answer.Length > 0) answerOut.WriteLine(result.Answer);
+                else if (result.StoppedBy is null) Console.Error.WriteLine("agent: the model's answer is empty (only white space)");
+                if (result.StoppedBy is null) return 0;
+                Console.Error.WriteLine($"error: stopped: {result.StoppedBy}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    static void ShowStep(AgentStep step) => Console.Error.WriteLine(step switch
+    {
+        AgentStep.Thought t => "· " + OneLine(t.Text),
+        AgentStep.ToolCall c => OneLine($"→ {c.Name}({c.Arguments})"),
+        AgentStep.ToolResult r => "← " + OneLine(r.Text),
+        _ => step.ToString(),
+    });
+
+    static string OneLine(string text)
+    {
+        var line = text.ReplaceLineEndings(" ⏎ ");
+        return line.Length <= StepWidth ? line : line[..StepWidth] + $"… ({text.Length:N0} chars)";
+    }
+}

@@ -1,0 +1,72 @@
+using Substrate.Agents.Tools;
+
+namespace Substrate.Agents.Tests;
+
+public sealed class FolderToolsTests : IDisposable
+{
+    readonly string temp = Directory.CreateTempSubdirectory("substrate-folder-tools-").FullName;
+    readonly string inside;
+    readonly FolderTools tools;
+
+    public FolderToolsTests()
+    {
+        inside = Path.Combine(temp, "inside");
+        Directory.CreateDirectory(Path.Combine(inside, "notes"));
+        File.WriteAllText(Path.Combine(inside, "a.txt"), "alpha");
+        File.WriteAllText(Path.Combine(inside, "notes", "b.txt"), "beta");
+        File.WriteAllText(Path.Combine(temp, "secret.txt"), "secret");
+        Directory.CreateDirectory(Path.Combine(temp, "outside"));
+        File.WriteAllText(Path.Combine(temp, "outside", "c.txt"), "gamma");
+        File.CreateSymbolicLink(Path.Combine(inside, "link-out.txt"), Path.Combine(temp, "secret.txt"));
+        Directory.CreateSymbolicLink(Path.Combine(inside, "dir-out"), Path.Combine(temp, "outside"));
+        File.CreateSymbolicLink(Path.Combine(inside, "link-in.txt"), Path.Combine(inside, "a.txt"));
+        Directory.CreateSymbolicLink(Path.Combine(inside, "notes-link"), "notes"); // relative, stays inside
+        tools = new FolderTools(inside, maxReadBytes: 8);
+    }
+
+    public void Dispose() => Directory.Delete(temp, recursive: true);
+
+    [Fact]
+    public void Reads_and_lists_inside_the_folder()
+    {
+        Assert.Equal("alpha", tools.ReadFile("a.txt"));
+        Assert.Equal("beta", tools.ReadFile("notes/b.txt"));
+        Assert.Equal("beta", tools.ReadFile("notes/../notes/./b.txt"));
+        Assert.Equal("alpha", tools.ReadFile("link-in.txt"));
+        Assert.Equal("beta", tools.ReadFile("notes-link/b.txt"));
+        Assert.Equal("b.txt (4 bytes)", tools.ListFiles("notes"));
+        Assert.Contains("notes/", tools.ListFiles("."));
+        Assert.Contains("a.txt (5 bytes)", tools.ListFiles(""));
+    }
+
+    [Theory]
+    [InlineData("../secret.txt")]
+    [InlineData("notes/../../secret.txt")]
+    [InlineData("..")]
+    [InlineData("link-out.txt")]
+    [InlineData("dir-out/c.txt")]
+    [InlineData("dir-out")]
+    public void Refuses_paths_that_lead_outside(string path)
+    {
+        Assert.Throws<UnauthorizedAccessException>(() => tools.ReadFile(path));
+        Assert.Throws<UnauthorizedAccessException>(() => tools.ListFiles(path));
+    }
+
+    [Fact]
+    public void Refuses_absolute_paths_even_inside()
+    {
+        Assert.Throws<UnauthorizedAccessException>(() => tools.ReadFile(Path.Combine(inside, "a.txt")));
+        Assert.Throws<UnauthorizedAccessException>(() => tools.ReadFile("/etc/passwd"));
+    }
+
+    [Fact]
+    public void A_long_file_is_cut_with_a_note()
+    {
+        File.WriteAllText(Path.Combine(inside, "long.txt"), "0123456789abcdef");
+        Assert.Equal("01234567\n[truncated: the file has 16 bytes, the first 8 are shown]", tools.ReadFile("long.txt"));
+    }
+
+    [Fact]
+    public void Missing_files_are_named() =>
+        Assert.Contains("'nope.txt'", Assert.Throws<FileNotFoundException>(() => tools.ReadFile("nope.txt")).Message);
+}

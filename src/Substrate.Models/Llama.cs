@@ -481,7 +481,8 @@ public sealed class LlamaModel : nn.Module
 
     public TokenEmbedding EmbedTokens => embed_tokens;
 
-    public Tensor forward(Tensor ids, RotaryAngles angles, KvCache? cache, long start, Tensor? mask = null, KvCacheRows? rows = null) // (B, T) → (B, T, H) fp32, normed
+    public Tensor forward(Tensor ids, RotaryAngles angles, KvCache? cache, long start, Tensor? mask = null,
+        KvCacheRows? rows = null) // (B, T) → (B, T, H) fp32, normed
     {
         using var scope = NewDisposeScope();
         var x = embed_tokens.call(ids); // (B, T, H)

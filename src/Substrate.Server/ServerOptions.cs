@@ -14,8 +14,8 @@ public sealed record ServerOptions
 
     /// <summary>Where uploaded files and vector stores live (<c>files/</c>, <c>vector_stores/</c>); default
     /// <c>~/.local/share/substrate/server</c> (the user's local application data).</summary>
-    public string DataDir { get; init; } =
-        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "substrate", "server");
+    public string DataDir { get; init; } = Path.Combine(
+        Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "substrate", "server");
 
     /// <summary>Most inputs in one embeddings request.</summary>
     public int MaxEmbeddingInputs { get; init; } = 256;

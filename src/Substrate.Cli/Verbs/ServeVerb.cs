@@ -21,7 +21,10 @@ public static class ServeVerb
         {
             Description = "Require 'Authorization: Bearer <key>' on every endpoint but /health and /metrics (repeatable; default from SUBSTRATE_API_KEY).",
         };
-        var keysFile = new Option<string?>("--api-keys-file") { Description = "A file of API keys, one a line (blank lines and # comments skipped); adds to --api-key." };
+        var keysFile = new Option<string?>("--api-keys-file")
+        {
+            Description = "A file of API keys, one a line (blank lines and # comments skipped); adds to --api-key.",
+        };
         var dataDir = new Option<string?>("--data-dir")
         {
             Description = "Where uploaded files and vector stores are kept (default: ~/.local/share/substrate/server).",

@@ -123,7 +123,8 @@ internal sealed class FileSearchStorage(string dataDir, Func<IEmbeddingGenerator
         int chunks = store.ChunkCount();
         if (chunks == 0 || names.Count == 0) return [];
         // With a filter every chunk is ranked, so the filter cannot leave fewer than top hits that a deeper search would find.
-        var hits = await new ChunkRetriever(store, embedder()).SearchAsync(query, keep is null ? top : chunks, SearchMode.Hybrid, cancellationToken: cancellation);
+        var retriever = new ChunkRetriever(store, embedder());
+        var hits = await retriever.SearchAsync(query, keep is null ? top : chunks, SearchMode.Hybrid, cancellationToken: cancellation);
         return hits.Where(h => names.ContainsKey(h.Chunk.Path)).Take(top).Select(h => (h, names[h.Chunk.Path])).ToList();
     }
 

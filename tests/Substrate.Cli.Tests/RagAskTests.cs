@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Substrate.Models;
 using Substrate.Retrieval.Store;
@@ -9,7 +11,8 @@ namespace Substrate.Cli.Tests;
 
 /// <summary>
 /// <c>rag ask</c> through a tiny random Substrate model (its context raised to 1,024 so three sources fit), and
-/// <c>rag index --embedder &lt;model folder&gt;</c>: the store records the model and vectors of its hidden size.
+/// <c>rag index --embedder &lt;model folder&gt;</c>: the store records the model and vectors of its hidden size; and
+/// <c>serve</c>'s file-search flags (--api-keys-file, --data-dir) on the same tiny model.
 /// </summary>
 public sealed class RagAskTests : IDisposable
 {
@@ -80,5 +83,49 @@ public sealed class RagAskTests : IDisposable
         Assert.Equal(3, hits.Count);
         Assert.Equal([1, 2, 3], hits.Select(h => h.GetProperty("rank").GetInt32()));
         Assert.All(hits, h => Assert.InRange(h.GetProperty("score").GetDouble(), -1.0001, 1.0001));
+    }
+
+    /// <summary>serve with --api-keys-file and --data-dir: each key of the file is accepted and owns its own uploads.</summary>
+    [Fact]
+    public async Task ServeTakesAKeysFileAndKeepsUploadsInTheDataDir()
+    {
+        string model = TinyModel(), keys = Path.Combine(work, "keys.txt"), data = Path.Combine(work, "data");
+        File.WriteAllText(keys, "# two clients\nkey-one\n\nkey-two\n");
+        int port;
+        using (var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        using var serve = SubstrateProcess.Start(
+            ["--model", model, "--urls", $"http://127.0.0.1:{port}", "--api-keys-file", keys, "--data-dir", data], "serve");
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            for (var wait = DateTime.UtcNow; ; await Task.Delay(250))
+            {
+                try { if ((await http.GetAsync("/health")).IsSuccessStatusCode) break; }
+                catch (HttpRequestException) when (DateTime.UtcNow - wait < TimeSpan.FromMinutes(2)) { }
+            }
+            async Task<HttpResponseMessage> Send(HttpMethod method, string path, string key, HttpContent? content = null)
+            {
+                using var request = new HttpRequestMessage(method, path) { Content = content };
+                request.Headers.Authorization = new("Bearer", key);
+                return await http.SendAsync(request);
+            }
+            var form = new MultipartFormDataContent
+                { { new StringContent("assistants"), "purpose" }, { new StringContent("The tide rises."), "file", "tides.txt" } };
+            var uploaded = await (await Send(HttpMethod.Post, "/v1/files", "key-one", form)).Content.ReadFromJsonAsync<JsonElement>();
+            var id = uploaded.GetProperty("id").GetString()!;
+            Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, $"/v1/files/{id}", "key-one")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await Send(HttpMethod.Get, $"/v1/files/{id}", "key-two")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await Send(HttpMethod.Get, "/v1/files", "# two clients")).StatusCode);
+            Assert.True(File.Exists(Path.Combine(data, "files", id, "content.txt")));
+        }
+        finally
+        {
+            serve.Kill(entireProcessTree: true);
+            await serve.WaitForExitAsync();
+        }
     }
 }

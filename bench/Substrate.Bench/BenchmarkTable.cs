@@ -17,5 +17,6 @@ public static class BenchmarkTable
         ["serve"] = ServeBenchmark.Run,
         ["serve-soak"] = ServeSoakBenchmark.Run,
         ["rag-embed"] = RagEmbedBenchmark.Run,
+        ["rag-scale"] = RagScaleBenchmark.Run,
     };
 }

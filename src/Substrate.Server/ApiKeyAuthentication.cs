@@ -35,16 +35,29 @@ public sealed class ApiKeyAuthentication(IOptionsMonitor<ApiKeyAuthentication.Ke
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
+        string key = "";
         if (Options.Keys.Count > 0)
         {
             var header = Request.Headers.Authorization.ToString();
-            var key = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
-            if (key is null) return Task.FromResult(AuthenticateResult.NoResult());
-            if (!Options.Keys.Any(k => FixedTimeEquals(k, key))) return Task.FromResult(AuthenticateResult.Fail("invalid API key"));
+            if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return Task.FromResult(AuthenticateResult.NoResult());
+            key = header[7..].Trim();
+            var presented = key;
+            if (!Options.Keys.Any(k => FixedTimeEquals(k, presented))) return Task.FromResult(AuthenticateResult.Fail("invalid API key"));
         }
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "api-client")], SchemeName);
+        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "api-client"), new Claim(OwnerClaim, OwnerOf(key))], SchemeName);
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
     }
+
+    /// <summary>The claim naming who owns what a caller creates (files, vector stores): <see cref="OwnerOf"/> its key.</summary>
+    public const string OwnerClaim = "substrate:owner";
+
+    /// <summary>The owner a key stands for: the SHA-256 of the key (hex), so records never hold a key. Without keys
+    /// configured every caller is the owner of the empty key.</summary>
+    public static string OwnerOf(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+
+    /// <summary>The authenticated caller's owner hash.</summary>
+    public static string Owner(Microsoft.AspNetCore.Http.HttpContext context) =>
+        context.User.FindFirst(OwnerClaim)?.Value ?? throw new InvalidOperationException("the request was not authenticated by the API key scheme");
 
     /// <summary>401 with OpenAI's error body.</summary>
     protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>

@@ -12,6 +12,11 @@ public sealed record ServerOptions
     /// <summary>Largest request body in bytes (413 beyond).</summary>
     public long MaxRequestBytes { get; init; } = 4 * 1024 * 1024;
 
+    /// <summary>Where uploaded files and vector stores live (<c>files/</c>, <c>vector_stores/</c>); default
+    /// <c>~/.local/share/substrate/server</c> (the user's local application data).</summary>
+    public string DataDir { get; init; } = Path.Combine(
+        Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "substrate", "server");
+
     /// <summary>Most inputs in one embeddings request.</summary>
     public int MaxEmbeddingInputs { get; init; } = 256;
 }

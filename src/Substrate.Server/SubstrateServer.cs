@@ -6,28 +6,36 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Substrate.Inference;
 using Substrate.Inference.Serving;
+using Substrate.Retrieval.Embeddings;
 using Substrate.Server.Endpoints;
+using Substrate.Server.Storage;
 using Substrate.Server.Wire;
 
 namespace Substrate.Server;
 
 /// <summary>
 /// The OpenAI-compatible server: <c>/v1/chat/completions</c>, <c>/v1/completions</c>, <c>/v1/embeddings</c>,
-/// <c>/v1/models</c>, plus <c>/health</c> and Prometheus <c>/metrics</c> (these two without authentication).
-/// One <see cref="IInferenceEngine"/> serves every request; its scheduler batches them.
+/// <c>/v1/models</c>, the files and vector stores of file search (<c>/v1/files</c>, <c>/v1/vector_stores</c>), plus
+/// <c>/health</c> and Prometheus <c>/metrics</c> (these two without authentication).
+/// One <see cref="IInferenceEngine"/> serves every request; its scheduler batches them. File search embeds with
+/// <c>fileSearchEmbedder</c>, by default MiniLM (loaded on first use, disposed with the server).
 /// </summary>
 public sealed class SubstrateServer : IAsyncDisposable
 {
     private readonly WebApplication app;
+    private readonly Lazy<IEmbeddingGenerator<string, Embedding<float>>> ownEmbedder;
 
-    private SubstrateServer(WebApplication app) => this.app = app;
+    private SubstrateServer(WebApplication app, Lazy<IEmbeddingGenerator<string, Embedding<float>>> ownEmbedder) =>
+        (this.app, this.ownEmbedder) = (app, ownEmbedder);
 
-    public static SubstrateServer Create(IInferenceEngine engine, ServerOptions options, Action<ILoggingBuilder>? logging = null)
+    public static SubstrateServer Create(IInferenceEngine engine, ServerOptions options, Action<ILoggingBuilder>? logging = null,
+        IEmbeddingGenerator<string, Embedding<float>>? fileSearchEmbedder = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -35,7 +43,9 @@ public sealed class SubstrateServer : IAsyncDisposable
         builder.WebHost.UseUrls([.. options.Urls]);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
         var metrics = new ServerMetrics(engine);
-        builder.Services.AddSingleton(engine).AddSingleton(metrics).AddSingleton(options);
+        var ownEmbedder = new Lazy<IEmbeddingGenerator<string, Embedding<float>>>(() => new MiniLmEmbeddingGenerator());
+        builder.Services.AddSingleton(engine).AddSingleton(metrics).AddSingleton(options)
+            .AddSingleton(_ => new FileSearchStorage(options.DataDir, () => fileSearchEmbedder ?? ownEmbedder.Value));   // made on first use
         ApiKeyAuthentication.AddTo(builder.Services, options.ApiKeys);
         var app = builder.Build();
         app.Use((context, next) => Guard(context, next, options, metrics));
@@ -48,11 +58,28 @@ public sealed class SubstrateServer : IAsyncDisposable
         app.MapGet("/v1/models", () => Results.Json(new WireModelList(engine.Models.Select(Model).ToList()), WireJson.Options));
         app.MapGet("/v1/models/{**id}", (string id) => engine.Models.Contains(id) ? Results.Json(Model(id), WireJson.Options)
             : throw new UnknownModelException(id, engine.Models));
+        MapFileSearch(app);
         app.MapGet("/health", () => Results.Json(new { status = "ok", models = engine.Models, queue_depth = engine.QueueDepth,
             active_sequences = engine.ActiveSequences })).AllowAnonymous();
         app.MapGet("/metrics", () => Results.Text(metrics.Render(), "text/plain; version=0.0.4")).AllowAnonymous();
         app.MapFallback((HttpContext context) => throw new ApiException(404, $"no route {context.Request.Method} {context.Request.Path}", code: "not_found"));
-        return new SubstrateServer(app);
+        return new SubstrateServer(app, ownEmbedder);
+    }
+
+    private static void MapFileSearch(WebApplication app)
+    {
+        app.MapPost("/v1/files", FilesEndpoint.Upload);
+        app.MapGet("/v1/files", FilesEndpoint.List);
+        app.MapGet("/v1/files/{id}", FilesEndpoint.Get);
+        app.MapDelete("/v1/files/{id}", FilesEndpoint.Delete);
+        app.MapPost("/v1/vector_stores", VectorStoresEndpoint.Create);
+        app.MapGet("/v1/vector_stores", VectorStoresEndpoint.List);
+        app.MapGet("/v1/vector_stores/{id}", VectorStoresEndpoint.Get);
+        app.MapDelete("/v1/vector_stores/{id}", VectorStoresEndpoint.Delete);
+        app.MapPost("/v1/vector_stores/{id}/files", VectorStoresEndpoint.AttachFile);
+        app.MapGet("/v1/vector_stores/{id}/files", VectorStoresEndpoint.ListFiles);
+        app.MapDelete("/v1/vector_stores/{id}/files/{fileId}", VectorStoresEndpoint.DetachFile);
+        app.MapPost("/v1/vector_stores/{id}/search", VectorStoresEndpoint.Search);
     }
 
     private static WireModel Model(string id) => new(id, 0, "substrate");
@@ -132,5 +159,6 @@ public sealed class SubstrateServer : IAsyncDisposable
     {
         await app.StopAsync();
         await app.DisposeAsync();
+        if (ownEmbedder.IsValueCreated) ownEmbedder.Value.Dispose();
     }
 }

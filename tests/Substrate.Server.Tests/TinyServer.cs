@@ -34,7 +34,10 @@ public sealed class TinyServer : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Engine = CreateEngine(Scheduler);
-        Server = SubstrateServer.Create(Engine, new ServerOptions { Urls = ["http://127.0.0.1:0"], ApiKeys = [ApiKey], MaxRequestBytes = 64 * 1024 });
+        Server = SubstrateServer.Create(Engine, new ServerOptions
+        {
+            Urls = ["http://127.0.0.1:0"], ApiKeys = [ApiKey], MaxRequestBytes = 64 * 1024, DataDir = Path.Combine(Folder.Value, "data"),
+        });
         await Server.StartAsync();
         BaseUrl = new Uri(Server.Urls[0]);
     }

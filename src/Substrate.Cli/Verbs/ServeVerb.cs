@@ -21,6 +21,14 @@ public static class ServeVerb
         {
             Description = "Require 'Authorization: Bearer <key>' on every endpoint but /health and /metrics (repeatable; default from SUBSTRATE_API_KEY).",
         };
+        var keysFile = new Option<string?>("--api-keys-file")
+        {
+            Description = "A file of API keys, one a line (blank lines and # comments skipped); adds to --api-key.",
+        };
+        var dataDir = new Option<string?>("--data-dir")
+        {
+            Description = "Where uploaded files and vector stores are kept (default: ~/.local/share/substrate/server).",
+        };
         var name = new Option<string?>("--model-name") { Description = "The base model's id in the API (default: the folder's name)." };
         var maxBatch = new Option<int>("--max-batch") { Description = "Sequences decoded together (KV-cache slots).", DefaultValueFactory = _ => 16 };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for a slot; more get 429.", DefaultValueFactory = _ => 64 };
@@ -31,7 +39,7 @@ public static class ServeVerb
         };
         var runtime = new ModelOptionFlags();
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (chat, completions, embeddings, models, health, metrics).")
-            { model, adapters, urls, apiKeys, name, maxBatch, queue, maxBody };
+            { model, adapters, urls, apiKeys, keysFile, dataDir, name, maxBatch, queue, maxBody };
         runtime.AddTo(command);
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -39,14 +47,16 @@ public static class ServeVerb
             var adapterDirs = (parsed.GetValue(adapters) ?? []).Select(ParseAdapter).ToList();
             if (adapterDirs.Select(a => a.Name).Distinct().Count() != adapterDirs.Count) throw new ArgumentException("--adapter names must be distinct");
             if (parsed.GetValue(maxBatch) < 1 || parsed.GetValue(queue) < 1) throw new ArgumentException("--max-batch and --queue must be ≥ 1");
-            var keys = parsed.GetValue(apiKeys) is { Length: > 0 } k ? k
-                : Environment.GetEnvironmentVariable("SUBSTRATE_API_KEY") is { Length: > 0 } env ? [env] : [];
+            string[] keys = [.. parsed.GetValue(apiKeys) is { Length: > 0 } k ? k
+                : Environment.GetEnvironmentVariable("SUBSTRATE_API_KEY") is { Length: > 0 } env ? [env] : [],
+                .. parsed.GetValue(keysFile) is { } file ? ReadKeys(file) : []];
             var baseName = parsed.GetValue(name) ?? Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
             using var engine = InferenceEngine.Load(folder, baseName, runtime.Start(parsed), adapterDirs,
                 new BatchSchedulerOptions { MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue) });
             await using var server = SubstrateServer.Create(engine, new ServerOptions
             {
                 Urls = parsed.GetValue(urls)!, ApiKeys = keys, MaxRequestBytes = parsed.GetValue(maxBody),
+                DataDir = parsed.GetValue(dataDir) ?? new ServerOptions().DataDir,
             });
             await server.StartAsync(cancellation);
             Console.Error.WriteLine($"serving {string.Join(", ", engine.Models)} on {string.Join(", ", server.Urls)}" +
@@ -57,6 +67,13 @@ public static class ServeVerb
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The keys of an --api-keys-file: one a line, trimmed; blank lines and lines starting with # skipped.</summary>
+    static string[] ReadKeys(string path)
+    {
+        var keys = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToArray();
+        return keys.Length > 0 ? keys : throw new ArgumentException($"--api-keys-file {path} holds no keys");
     }
 
     static (string Name, string Dir) ParseAdapter(string value)

@@ -10,6 +10,19 @@ namespace Substrate.Retrieval.Embeddings;
 /// as BERT counts them), then WordPiece each word: longest vocabulary match first, continuations prefixed "##", a word
 /// with no match (or over 100 characters) one [UNK].
 /// </summary>
+/// <remarks>
+/// Why not Microsoft.ML.Tokenizers' <c>BertTokenizer</c> (2.0.1, the pinned version; options LowerCaseBeforeTokenization
+/// and RemoveNonSpacingMarks)? On the MiniLM vocabulary it gives other ids than BERT's uncased tokenizer, so MiniLM would
+/// see inputs it was not trained on (BertTokenizerComparisonTests pins each case):
+/// - ASCII symbols: it drops "$" ("at $4.50" loses id 1002); BERT splits every ASCII symbol off as a token. This is in the
+///   existing MiniLM tests, so ours stays.
+/// - Accents: "Café", "crème", "École" become [UNK]; BERT decomposes (NFD) and drops the marks: "cafe", "creme", "ecole".
+/// - Format characters: a zero-width space or soft hyphen is not removed and splits words otherwise; BERT removes them.
+/// - Other symbols and non-ASCII punctuation: "¿qué", "½", "€", "©", "™" become [UNK] or vanish where BERT keeps them.
+/// - A character outside the vocabulary (an emoji) vanishes; BERT (and ours) gives [UNK].
+/// - Literal "[CLS]", "[SEP]" … in the text become the special ids (101, 102 …), as Hugging Face's tokenizer does by
+///   default; ours reads them as text ("[", "cl", "##s", "]"), which is right for documents, which are never prompts.
+/// </remarks>
 public sealed class WordPieceTokenizer
 {
     const int MaxWordChars = 100;

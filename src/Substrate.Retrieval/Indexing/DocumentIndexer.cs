@@ -86,10 +86,15 @@ public sealed class DocumentIndexer(ChunkStore store, TextChunker chunker, IEmbe
         return new IndexReport(added, changed, unchanged, gone.Count, chunks, failed);
     }
 
+    /// <summary>Indexes one file as the document <paramref name="key"/> (an id rather than its path: the server names an
+    /// uploaded file so), replacing that document's chunks; returns how many chunks it has.</summary>
+    public Task<int> IndexFileAsAsync(string key, string path, CancellationToken cancellationToken = default) =>
+        IndexFileAsync(path, HashFile(path), (_, _) => { }, cancellationToken, key);
+
     /// <summary>Chunks embedded per call, so a large file reports progress as it goes.</summary>
     const int EmbedSlice = 128;
 
-    async Task<int> IndexFileAsync(string path, string hash, Action<int, int> embedded, CancellationToken cancellationToken)
+    async Task<int> IndexFileAsync(string path, string hash, Action<int, int> embedded, CancellationToken cancellationToken, string? key = null)
     {
         var chunks = chunker.Chunk(DocumentReader.Read(path));
         List<ReadOnlyMemory<float>>? vectors = null;
@@ -107,7 +112,7 @@ public sealed class DocumentIndexer(ChunkStore store, TextChunker chunker, IEmbe
             }
             store.UseEmbedding(model!, vectors[0].Length);
         }
-        store.ReplaceDocument(path, hash, chunks.Select(c => (c.Position, c.Text)).ToList(), vectors);
+        store.ReplaceDocument(key ?? path, hash, chunks.Select(c => (c.Position, c.Text)).ToList(), vectors);
         return chunks.Count;
     }
 

@@ -1,17 +1,20 @@
 using Microsoft.Extensions.AI;
 using Substrate.Agents.Mcp;
 using Substrate.Agents.Tools;
+using Substrate.Retrieval.Store;
 
 namespace Substrate.Agents;
 
 /// <summary>
 /// The tools an agent gets from <c>--tools</c> specs: <c>calc</c>, <c>time</c>, <c>files:&lt;dir&gt;</c>,
-/// <c>mcp:&lt;command line&gt;</c> or <c>mcp:http://…</c>. Specs come comma-separated or one per flag; an <c>mcp:</c>
-/// spec takes the rest of its string, commas included. Owns the MCP connections (dispose to close them).
+/// <c>search:&lt;store.db&gt;</c>, <c>mcp:&lt;command line&gt;</c> or <c>mcp:http://…</c>. Specs come comma-separated or one
+/// per flag; an <c>mcp:</c> spec takes the rest of its string, commas included. Owns the MCP connections and the opened
+/// stores (dispose to close them).
 /// </summary>
 public sealed class Toolbox : IAsyncDisposable
 {
     readonly List<McpToolSource> servers = [];
+    readonly List<StoreSearch> stores = [];
 
     public List<AITool> Tools { get; } = [];
 
@@ -19,13 +22,16 @@ public sealed class Toolbox : IAsyncDisposable
     public async ValueTask<string?> SourceGoneAsync(AIFunction function) =>
         servers.FirstOrDefault(s => s.Tools.Contains(function)) is { } server ? await server.GoneAfterFailureAsync(TimeSpan.FromSeconds(1)) : null;
 
-    public static async Task<Toolbox> OpenAsync(IEnumerable<string> specs, TimeProvider? clock = null, CancellationToken cancellationToken = default)
+    /// <summary>Opens the tools of <paramref name="specs"/>; <paramref name="storeEmbedder"/> gives a <c>search:</c> store's
+    /// embedder (the one its vectors were made with), and without it a store is searched by words only.</summary>
+    public static async Task<Toolbox> OpenAsync(IEnumerable<string> specs, TimeProvider? clock = null, CancellationToken cancellationToken = default,
+        Func<ChunkStore, IEmbeddingGenerator<string, Embedding<float>>?>? storeEmbedder = null)
     {
         var toolbox = new Toolbox();
         try
         {
             foreach (var spec in specs.SelectMany(Split))
-                await toolbox.AddAsync(spec, clock, cancellationToken);
+                await toolbox.AddAsync(spec, clock, storeEmbedder, cancellationToken);
         }
         catch
         {
@@ -55,7 +61,8 @@ public sealed class Toolbox : IAsyncDisposable
         }
     }
 
-    async Task AddAsync(string spec, TimeProvider? clock, CancellationToken cancellationToken)
+    async Task AddAsync(string spec, TimeProvider? clock, Func<ChunkStore, IEmbeddingGenerator<string, Embedding<float>>?>? storeEmbedder,
+        CancellationToken cancellationToken)
     {
         var colon = spec.IndexOf(':');
         var (kind, argument) = colon < 0 ? (spec, "") : (spec[..colon], spec[(colon + 1)..]);
@@ -70,13 +77,18 @@ public sealed class Toolbox : IAsyncDisposable
             case "files" when argument.Length > 0:
                 Tools.AddRange(BuiltInTools.Folder(new FolderTools(argument)));
                 break;
+            case "search" when argument.Length > 0:
+                var store = StoreSearch.Open(argument, storeEmbedder);
+                stores.Add(store);
+                Tools.Add(BuiltInTools.Search(store));
+                break;
             case "mcp" when argument.Length > 0:
                 var server = await McpToolSource.ConnectAsync(argument, cancellationToken);
                 servers.Add(server);
                 Tools.AddRange(server.Tools);
                 break;
             default:
-                throw new ArgumentException($"unknown tool '{spec}': use calc, time, files:<dir>, mcp:<command line> or mcp:http://…");
+                throw new ArgumentException($"unknown tool '{spec}': use calc, time, files:<dir>, search:<store.db>, mcp:<command line> or mcp:http://…");
         }
     }
 
@@ -84,5 +96,7 @@ public sealed class Toolbox : IAsyncDisposable
     {
         foreach (var server in servers) await server.DisposeAsync();
         servers.Clear();
+        foreach (var store in stores) store.Dispose();
+        stores.Clear();
     }
 }

@@ -6,6 +6,7 @@ using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Substrate.Agents.Mcp;
+using Substrate.Agents.Tools;
 using Substrate.Inference.DotNetAI;
 using static Substrate.Agents.Tests.ScriptedChatClient;
 
@@ -67,6 +68,21 @@ public class McpTests
 
         var bad = await client.CallToolAsync("generate", new Dictionary<string, object?> { ["prompt"] = "hi", ["max_tokens"] = 0 });
         Assert.True(bad.IsError);
+    }
+
+    [Fact]
+    public async Task With_a_store_substrate_also_serves_search()
+    {
+        using var engine = TinyEngine.Create();
+        using var store = new TinyStore();
+        using var search = StoreSearch.Open(store.Path, _ => new LetterEmbedder());
+        await using var link = new Link(SubstrateMcpServer.Options(new SubstrateChatClient(engine), new SubstrateEmbeddingGenerator(engine), null, search));
+        await using var client = await McpClient.CreateAsync(link.Start());
+        Assert.Equal(["embed", "generate", "search"], (await client.ListToolsAsync()).Select(t => t.Name).Order());
+        var found = await client.CallToolAsync("search", new Dictionary<string, object?> { ["query"] = "bread baked at dawn", ["top"] = 1 });
+        Assert.NotEqual(true, found.IsError);
+        Assert.Equal("[1] /docs/bread.txt (line 1): Bread is baked at dawn in a stone oven.",
+            Assert.IsType<TextContentBlock>(Assert.Single(found.Content)).Text);
     }
 
     static McpServerOptions WeatherServer(Func<string, string> weather) => new()

@@ -2,21 +2,27 @@ using System.ComponentModel;
 using Microsoft.Extensions.AI;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
+using Substrate.Agents.Tools;
 
 namespace Substrate.Agents.Mcp;
 
 /// <summary>
-/// Substrate's capabilities as an MCP server (<c>substrate mcp</c>): <c>generate</c> (a chat reply from the model) and
-/// <c>embed</c> (the text's embedding, a unit vector). Served over any MCP transport — stdio for the command, a stream
-/// pair in tests — by the MCP SDK's own server.
+/// Substrate's capabilities as an MCP server (<c>substrate mcp</c>): <c>generate</c> (a chat reply from the model),
+/// <c>embed</c> (the text's embedding, a unit vector) and, given a chunk store, <c>search</c>. Served over any MCP
+/// transport — stdio for the command, a stream pair in tests — by the MCP SDK's own server.
 /// </summary>
 public static class SubstrateMcpServer
 {
-    public static McpServerOptions Options(IChatClient chat, IEmbeddingGenerator<string, Embedding<float>> embed, string? modelId = null) => new()
+    public static McpServerOptions Options(IChatClient chat, IEmbeddingGenerator<string, Embedding<float>> embed, string? modelId = null,
+        StoreSearch? search = null) => new()
     {
         ServerInfo = new Implementation { Name = "substrate", Version = typeof(SubstrateMcpServer).Assembly.GetName().Version?.ToString() ?? "0" },
-        ToolCollection = [.. Tools(chat, embed, modelId)],
+        ToolCollection = [.. Tools(chat, embed, modelId), .. search is null ? [] : new[] { SearchTool(search) }],
     };
+
+    /// <summary>The agent's own <c>search</c> tool (<see cref="BuiltInTools.SearchMethod"/>), its text result as is.</summary>
+    public static McpServerTool SearchTool(StoreSearch search) => McpServerTool.Create(BuiltInTools.SearchMethod(search),
+        new McpServerToolCreateOptions { Name = "search", Description = BuiltInTools.SearchDescription, ReadOnly = true });
 
     public static IEnumerable<McpServerTool> Tools(IChatClient chat, IEmbeddingGenerator<string, Embedding<float>> embed, string? modelId)
     {

@@ -34,4 +34,17 @@ public static class BuiltInTools
             ([Description("A folder path relative to the agent's folder; '.' for the folder itself")] string path) => folder.ListFiles(path),
             "list_files", "Lists the files and folders in a folder of the agent's folder."),
     ];
+
+    /// <summary>search over one chunk store (<see cref="StoreSearch"/>).</summary>
+    public static AIFunction Search(StoreSearch search) => AIFunctionFactory.Create(SearchMethod(search), "search", SearchDescription);
+
+    public const string SearchDescription =
+        "Searches the indexed documents; returns the best-matching passages, one a line: [rank] source (position): text.";
+
+    /// <summary>The search tool's method, shared with <c>substrate mcp</c>: its parameters (names, descriptions,
+    /// defaults) are the schema the model and MCP clients see.</summary>
+    public static Delegate SearchMethod(StoreSearch search) =>
+        ([Description("What to look for, in words")] string query,
+         [Description("How many passages to return, 1 to 10")] int top = 5,
+         CancellationToken cancellationToken = default) => search.SearchAsync(query, top, cancellationToken);
 }

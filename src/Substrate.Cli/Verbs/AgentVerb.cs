@@ -25,7 +25,8 @@ public static class AgentVerb
         var modelName = new Option<string?>("--model-name") { Description = "The model to ask the endpoint for." };
         var tools = new Option<string[]>("--tools")
         {
-            Description = "Tools, comma-separated or repeated: calc, time, files:<dir>, mcp:<command line>, mcp:http://… (an mcp: spec takes the rest).",
+            Description = "Tools, comma-separated or repeated: calc, time, files:<dir>, search:<store.db>, mcp:<command line>, mcp:http://… " +
+                "(an mcp: spec takes the rest).",
         };
         var maxSteps = new Option<int>("--max-steps") { Description = "Model calls at most.", DefaultValueFactory = _ => 10 };
         var toolTimeout = new Option<string>("--tool-timeout") { Description = "Time one tool call may take.", DefaultValueFactory = _ => "30s" };
@@ -74,7 +75,8 @@ public static class AgentVerb
             }
             using (engine)
             {
-                await using var toolbox = await Toolbox.OpenAsync(parsed.GetValue(tools) ?? [], cancellationToken: cancellation);
+                await using var toolbox = await Toolbox.OpenAsync(parsed.GetValue(tools) ?? [], cancellationToken: cancellation,
+                    storeEmbedder: store => RagEmbedder.ForStore(store, null));
                 Console.Error.WriteLine($"agent: {toolbox.Tools.Count} tools ({string.Join(", ", toolbox.Tools.Select(t => t.Name))}), " +
                     $"at most {options.MaxSteps} steps");
                 var loop = new AgentLoop(chat, toolbox.Tools, options, toolbox.SourceGoneAsync);

@@ -1,11 +1,13 @@
 using System.CommandLine;
 using ModelContextProtocol.Server;
 using Substrate.Agents.Mcp;
+using Substrate.Agents.Tools;
 using Substrate.Inference.DotNetAI;
 
 namespace Substrate.Cli.Verbs;
 
-/// <summary><c>substrate mcp</c>: a model's capabilities (tools generate and embed) as an MCP server over stdio, for any
+/// <summary><c>substrate mcp</c>: a model's capabilities (tools generate and embed, and search with <c>--store</c>) as an
+/// MCP server over stdio, for any
 /// MCP client (an IDE, an agent, <c>substrate agent --tools mcp:…</c>). stdout carries only the protocol.</summary>
 public static class McpVerb
 {
@@ -13,16 +15,20 @@ public static class McpVerb
     {
         var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
         var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder to apply on top of the model." };
+        var storeFile = new Option<string?>("--store") { Description = "A chunk store (substrate rag index) to serve a search tool over, read-only." };
         var runtime = new ModelOptionFlags();
-        var command = new Command("mcp", "Serve a model as an MCP server over stdio (tools: generate, embed).") { model, adapter };
+        var command = new Command("mcp", "Serve a model as an MCP server over stdio (tools: generate, embed; search with --store).")
+            { model, adapter, storeFile };
         runtime.AddTo(command);
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
+            using var search = parsed.GetValue(storeFile) is { } path ? StoreSearch.Open(path, store => RagEmbedder.ForStore(store, null)) : null;
             var (engine, modelId) = InProcessModel.Load(parsed.GetValue(model)!, parsed.GetValue(adapter), runtime.Start(parsed));
             using (engine)
             {
-                var options = SubstrateMcpServer.Options(new SubstrateChatClient(engine), new SubstrateEmbeddingGenerator(engine), modelId);
-                Console.Error.WriteLine($"MCP server on stdio: tools generate, embed over {engine.BaseModel}{(modelId is null ? "" : " + adapter")}");
+                var options = SubstrateMcpServer.Options(new SubstrateChatClient(engine), new SubstrateEmbeddingGenerator(engine), modelId, search);
+                Console.Error.WriteLine($"MCP server on stdio: tools generate, embed{(search is null ? "" : ", search")} over {engine.BaseModel}" +
+                    (modelId is null ? "" : " + adapter"));
                 await SubstrateMcpServer.RunAsync(new StdioServerTransport(options), options, cancellation);
             }
             return 0;

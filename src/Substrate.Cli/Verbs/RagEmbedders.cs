@@ -9,13 +9,15 @@ namespace Substrate.Cli.Verbs;
 /// <summary>
 /// The embedders <c>rag</c> runs: "minilm" (all-MiniLM-L6-v2 on ONNX Runtime) or a Substrate model folder (mean of its
 /// final hidden states, <see cref="SubstrateEmbeddingGenerator"/>), recorded in the store as the model's full path, so a
-/// search finds the embedder its store was built with.
+/// search finds the embedder its store was built with. Itself a generator that, disposed, disposes the model it runs on
+/// (so an agent's <c>search:</c> tool can own it).
 /// </summary>
-public sealed class RagEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, IDisposable? owner) : IDisposable
+public sealed class RagEmbedder(IEmbeddingGenerator<string, Embedding<float>> generator, IDisposable? owner)
+    : DelegatingEmbeddingGenerator<string, Embedding<float>>(generator)
 {
     public const string MiniLm = "minilm";
 
-    public IEmbeddingGenerator<string, Embedding<float>> Generator => generator;
+    public IEmbeddingGenerator<string, Embedding<float>> Generator => InnerGenerator;
 
     public static RagEmbedder Open(string spec)
     {
@@ -30,9 +32,9 @@ public sealed class RagEmbedder(IEmbeddingGenerator<string, Embedding<float>> ge
     public static RagEmbedder? ForStore(ChunkStore store, string? spec) =>
         spec is not null ? Open(spec) : store.Embedding is { } embedding ? Open(embedding.Model) : null;
 
-    public void Dispose()
+    protected override void Dispose(bool disposing)
     {
-        generator.Dispose();
-        owner?.Dispose();
+        base.Dispose(disposing);
+        if (disposing) owner?.Dispose();
     }
 }

@@ -43,6 +43,30 @@ public sealed partial class ChunkStore : IDisposable
         return store;
     }
 
+    /// <summary>Opens an existing store to read only (a search tool's): a missing file, or one that is not a chunk store
+    /// (not SQLite, or without the chunks table), is an error naming the file.</summary>
+    public static ChunkStore OpenReadOnly(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"store not found: {path}", path);
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false,
+        }.ToString());
+        var store = new ChunkStore(connection, path);
+        try
+        {
+            connection.Open();
+            store.Scalar("SELECT count(*) FROM chunks JOIN documents USING (path) WHERE 0");
+            store.Scalar("SELECT count(*) FROM chunks_fts WHERE 0");
+            return store;
+        }
+        catch (SqliteException e)
+        {
+            store.Dispose();
+            throw new InvalidDataException($"{path} is not a chunk store: {e.Message}", e);
+        }
+    }
+
     const string Schema = """
         PRAGMA journal_mode = WAL;
         PRAGMA synchronous = FULL;

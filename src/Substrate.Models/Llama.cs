@@ -24,9 +24,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly ScalarType outputDtype;
     private readonly bool fused;
 
-    public RmsNorm(int size, double eps, ScalarType outputDtype = ScalarType.Float32, bool fused = false) : base(nameof(RmsNorm))
+    public RmsNorm(int size, double eps, ScalarType outputDtype = ScalarType.Float32, bool fused = false, ParameterAllocation? allocation = null)
+        : base(nameof(RmsNorm))
     {
-        weight = new Parameter(ones(size));
+        weight = new Parameter((allocation ?? ParameterAllocation.Initialized).Filled([size], 1));
         weight.DetachFromDisposeScope();
         (this.eps, this.outputDtype, this.fused) = (eps, outputDtype, fused);
         RegisterComponents();
@@ -156,8 +157,8 @@ public sealed class LlamaAttention : nn.Module
         o_proj = f.Create($"{path}.o_proj", heads * headDim, config.HiddenSize);
         if (config.QkNorm)
         {
-            q_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype);
-            k_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype);
+            q_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype, allocation: options.Allocation);
+            k_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype, allocation: options.Allocation);
         }
         window = config.SlidingWindow;
         RegisterComponents();
@@ -355,9 +356,9 @@ public sealed class LlamaDecoderLayer : nn.Module
     public LlamaDecoderLayer(ModelConfig config, int index, ModelOptions options) : base(nameof(LlamaDecoderLayer))
     {
         var path = $"model.layers.{index}";
-        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.ComputeDtype, options.FusedKernels);
+        input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.ComputeDtype, options.FusedKernels, options.Allocation);
         self_attn = new LlamaAttention(config, index, options, $"{path}.self_attn");
-        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.ComputeDtype, options.FusedKernels);
+        post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, options.ComputeDtype, options.FusedKernels, options.Allocation);
         mlp = new LlamaMlp(config, options, $"{path}.mlp");
         RegisterComponents();
     }
@@ -376,10 +377,9 @@ public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight; // (V, H)
 
-    public TokenEmbedding(int vocabSize, int hiddenSize, double initStd) : base(nameof(TokenEmbedding))
+    public TokenEmbedding(int vocabSize, int hiddenSize, double initStd, ParameterAllocation? allocation = null) : base(nameof(TokenEmbedding))
     {
-        using (no_grad())
-            weight = new Parameter(empty(vocabSize, hiddenSize).normal_(0.0, initStd));
+        weight = new Parameter((allocation ?? ParameterAllocation.Initialized).Normal([vocabSize, hiddenSize], initStd));
         weight.DetachFromDisposeScope();
         RegisterComponents();
     }
@@ -403,10 +403,10 @@ public sealed class LlamaModel : nn.Module
 
     public LlamaModel(ModelConfig config, ModelOptions options) : base(nameof(LlamaModel))
     {
-        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange);
+        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange, options.Allocation);
         layers = new ModuleList<LlamaDecoderLayer>();
         for (var i = 0; i < config.NumHiddenLayers; i++) layers.Add(new LlamaDecoderLayer(config, i, options));
-        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, ScalarType.Float32, options.FusedKernels);
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, ScalarType.Float32, options.FusedKernels, options.Allocation);
         RegisterComponents();
     }
 
@@ -436,9 +436,16 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public LlamaForCausalLM(ModelConfig config, ModelOptions? options = null) : base(nameof(LlamaForCausalLM))
     {
         config.Validate();
-        ModelMemory.EnsureFits(config);
+        options ??= new ModelOptions();
+        if (!options.InitializeWeights)
+            options = options with
+            {
+                LinearFactory = options.LinearFactory is PlainLinearFactory ? new PlainLinearFactory(options.Allocation)
+                    : throw new NotSupportedException($"uninitialized weights need plain linears, not {options.LinearFactory.GetType().Name}"),
+            };
+        ModelMemory.EnsureFits(config, options.InitializeWeights ? 4 : options.WeightDtype == ScalarType.Float32 ? 4 : 2);
         Config = config;
-        this.options = options ?? new ModelOptions();
+        this.options = options;
         model = new LlamaModel(config, this.options);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
@@ -446,7 +453,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         RegisterComponents();
         if (this.options.WeightDtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new ArgumentException($"WeightDtype must be Float32, BFloat16 or Float16 (got {this.options.WeightDtype})");
-        if (this.options.WeightDtype != ScalarType.Float32) this.to(this.options.WeightDtype);
+        if (this.options.WeightDtype != ScalarType.Float32 && this.options.InitializeWeights) this.to(this.options.WeightDtype);
         if (this.options.Device.type != DeviceType.CPU) this.to(this.options.Device);
     }
 
@@ -467,7 +474,12 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// skips the (B, T, V) fp32 copy and its backward, the largest tensors of a small model's step.</summary>
     public Tensor ComputeDtypeLogits(Tensor inputIds) => Logits(inputIds, null, 0, options.ComputeDtype); // (B, T) → (B, T, V)
 
-    private Tensor Logits(Tensor inputIds, KvCache? cache, long startPosition, ScalarType logitsDtype)
+    /// <summary>Logits of the last position only, (B, 1, V) fp32, otherwise as <see cref="forward(Tensor, KvCache?, long)"/>: a prompt's
+    /// prefill skips the (B, T, V) logits of every position (at T = 512 and a 150k vocabulary, 300 MB it would only drop).</summary>
+    public Tensor LastLogits(Tensor inputIds, KvCache? cache, long startPosition) => // (B, T) int64 → (B, 1, V) fp32
+        Logits(inputIds, cache, startPosition, ScalarType.Float32, lastOnly: true);
+
+    private Tensor Logits(Tensor inputIds, KvCache? cache, long startPosition, ScalarType logitsDtype, bool lastOnly = false)
     {
         if (inputIds.dim() != 2) throw new ArgumentException($"inputIds must be (B, T); got shape [{string.Join(", ", inputIds.shape)}]");
         var t = inputIds.shape[1];
@@ -477,7 +489,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new ArgumentException("startPosition must be 0 without a KV cache");
         using var scope = NewDisposeScope();
         var (cos, sin) = rotary.Slice(startPosition, t, inputIds.device, options.ComputeDtype); // (T, 1, hd) each
-        var logits = Head(model.forward(inputIds, cos, sin, cache, startPosition), logitsDtype); // (B, T, V)
+        var hidden = model.forward(inputIds, cos, sin, cache, startPosition);                   // (B, T, H)
+        var logits = Head(lastOnly ? hidden.narrow(1, t - 1, 1) : hidden, logitsDtype);         // (B, T, V), or (B, 1, V)
         if (cache is not null) cache.Length = startPosition + t;
         return logits.MoveToOuterDisposeScope();
     }

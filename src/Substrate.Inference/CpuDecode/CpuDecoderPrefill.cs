@@ -22,8 +22,8 @@ internal static unsafe class CpuDecoderPrefill
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var ids = tensor(prompt.Select(i => (long)i).ToArray(), [1, t]);     // (1, T)
-        var logits = model.forward(ids, cache, 0);                           // (1, T, V) fp32
-        MemoryMarshal.Cast<byte, float>(logits[0, t - 1].contiguous().bytes).CopyTo(output);
+        var logits = model.LastLogits(ids, cache, 0);                        // (1, 1, V) fp32
+        MemoryMarshal.Cast<byte, float>(logits[0, 0].contiguous().bytes).CopyTo(output);
         for (var layer = 0; layer < config.NumHiddenLayers; layer++)
         {
             var (k, v) = cache.Layer(layer);                                 // (1, nKv, T, hd) in the compute dtype

@@ -9,6 +9,7 @@ public static class BenchmarkTable
         ["tokenizer-train"] = TokenizerBenchmarks.Train,
         ["train"] = TrainBenchmark.Run,
         ["decode-vs-llamacpp"] = DecodeVsLlamaCppBenchmark.Run,
+        ["real-size-vs-llamacpp"] = RealSizeBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
         ["forward-backward"] = ForwardBackwardBenchmark.Run,

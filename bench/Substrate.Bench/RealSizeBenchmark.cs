@@ -69,7 +69,7 @@ public static class RealSizeBenchmark
     /// <summary>The HF folder (bf16, N(0, 0.02) weights, norms at 1, shards of at most 512 MB) and its GGUF; returns the GGUF's path.</summary>
     private static string Write(string name, ModelConfig config, string dir)
     {
-        Console.Error.WriteLine($"real-size-vs-llamacpp: writing {name} (bf16, random weights) and its bf16 GGUF…");
+        Console.Error.WriteLine($"real-size-vs-llamacpp: writing {name} (bf16, random weights) and its GGUF…");
         Directory.CreateDirectory(dir);
         manual_seed(1234);
         using (var model = new LlamaForCausalLM(config, new ModelOptions { WeightDtype = ScalarType.BFloat16, InitializeWeights = false }))

@@ -55,7 +55,7 @@ public sealed class RotaryEmbedding : IDisposable
     private readonly int maxPositions;
     private readonly double theta;
     private readonly RopeScaling? scaling;
-    private readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> tables = new();
+    private readonly Dictionary<(DeviceType, int, ScalarType), (Tensor Cos, Tensor Sin)> tables = new(); // (covered, 1, hd) each
 
     public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling = null)
     {
@@ -72,7 +72,7 @@ public sealed class RotaryEmbedding : IDisposable
         if (start + length > maxPositions)
             throw new ArgumentOutOfRangeException(nameof(length),
                 $"positions [{start}, {start + length}) exceed max_position_embeddings = {maxPositions}");
-        var (cos, sin) = Table(device, dtype);
+        var (cos, sin) = Table(device, dtype, start + length);
         return (cos.narrow(0, start, length), sin.narrow(0, start, length));
     }
 
@@ -80,19 +80,28 @@ public sealed class RotaryEmbedding : IDisposable
     /// broadcasting over (B, T, heads, hd).</summary>
     public (Tensor Cos, Tensor Sin) Gather(Tensor positions, Device device, ScalarType dtype) // positions (B, T) int64
     {
-        var (cos, sin) = Table(device, dtype);
         var (b, t, flat) = (positions.shape[0], positions.shape[1], positions.reshape(-1));
+        var (cos, sin) = Table(device, dtype, flat.numel() == 0 ? 1 : flat.max().item<long>() + 1);
         return (cos.index_select(0, flat).view(b, t, 1, headDim), sin.index_select(0, flat).view(b, t, 1, headDim));
     }
 
-    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype)
+    /// <summary>The tables for at least <paramref name="positions"/> positions. They grow by doubling (from 4,096) rather than
+    /// cover max_position_embeddings at once: at Llama 3.2's 131,072 positions that would be ~200 MB of fp64 work for a
+    /// 512-token prompt, kept by the allocator afterwards.</summary>
+    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype, long positions)
     {
         var key = (device.type, device.index, dtype);
         lock (tables) // one model may serve several threads
-            return tables.TryGetValue(key, out var table) ? table : tables[key] = Build(device, dtype);
+        {
+            if (tables.TryGetValue(key, out var table) && table.Cos.shape[0] >= positions) return table;
+            var covered = Math.Min(maxPositions, Math.Max(positions, Math.Max(4096, 2 * (table.Cos?.shape[0] ?? 0))));
+            table.Cos?.Dispose(); // views handed out keep their storage
+            table.Sin?.Dispose();
+            return tables[key] = Build(device, dtype, covered);
+        }
     }
 
-    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype)
+    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype, long positions)
     {
         using (var scope = NewDisposeScope())
         using (no_grad())
@@ -100,10 +109,10 @@ public sealed class RotaryEmbedding : IDisposable
             // inv_freq[i] = theta^(-2i/hd); angle[t, i] = t · inv_freq[i]; computed in fp64 then rounded.
             var invFreq = pow(theta, arange(0, headDim, 2, ScalarType.Float64) / headDim).reciprocal(); // (hd/2)
             if (scaling is not null) invFreq = tensor(scaling.Scale(invFreq.data<double>().ToArray()), ScalarType.Float64); // (hd/2)
-            var angles = outer(arange(maxPositions, ScalarType.Float64), invFreq);                    // (maxT, hd/2)
-            var cos = cat([angles.cos(), angles.cos()], -1);                                           // (maxT, hd)
-            var sin = cat([-angles.sin(), angles.sin()], -1);                                          // (maxT, hd), sign of rotate_half folded in
-            return (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                      // (maxT, 1, hd)
+            var angles = outer(arange(positions, ScalarType.Float64), invFreq);                       // (P, hd/2)
+            var cos = cat([angles.cos(), angles.cos()], -1);                                           // (P, hd)
+            var sin = cat([-angles.sin(), angles.sin()], -1);                                          // (P, hd), sign of rotate_half folded in
+            return (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                      // (P, 1, hd)
                     sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
         }
     }

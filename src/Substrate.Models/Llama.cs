@@ -556,12 +556,15 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The final hidden states (after the last norm), without the LM head: (B, T) → (B, T, H) fp32.
-    /// For embeddings.</summary>
-    public Tensor HiddenStates(Tensor inputIds)
+    /// For embeddings; with a cache (as <see cref="forward(Tensor, KvCache?, long)"/>), for a prefill whose head runs elsewhere.</summary>
+    public Tensor HiddenStates(Tensor inputIds, KvCache? cache = null, long startPosition = 0)
     {
         using var scope = NewDisposeScope();
-        var (cos, sin) = rotary.Slice(0, inputIds.shape[1], inputIds.device, options.ComputeDtype);
-        return model.forward(inputIds, cos, sin, null, 0).MoveToOuterDisposeScope();
+        var t = inputIds.shape[1];
+        var (cos, sin) = rotary.Slice(startPosition, t, inputIds.device, options.ComputeDtype);
+        var hidden = model.forward(inputIds, cos, sin, cache, startPosition);
+        if (cache is not null) cache.Length = startPosition + t;
+        return hidden.MoveToOuterDisposeScope();
     }
 
     /// <summary>A KV cache sized for this model: (batch, nKv, maxLength, hd) per layer, in the compute dtype.</summary>

@@ -37,7 +37,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     private readonly Scratch[] scratch; // one per worker
 
     private readonly Action<int, int> attentionInput, attention, attentionOutput, mlpInput, mlpOutput, head; // (worker, chunk)
-    private readonly Action<int> attentionInputPrepare, attentionOutputPrepare, mlpInputPrepare, mlpOutputPrepare, headPrepare; // (worker)
+    private readonly Action<int> attentionInputPrepare, attentionOutputPrepare, mlpInputPrepare, mlpOutputPrepare, headPrepare, headFromNormedPrepare;
     private int layer;    // the layer the jobs work on
     private float* logits; // (V) the caller's span, pinned during Step
 
@@ -87,7 +87,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         (attentionInput, attention, attentionOutput) = (AttentionInput, Attention, AttentionOutput);
         (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
         (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
-        (mlpInputPrepare, mlpOutputPrepare, headPrepare) = (MlpInputPrepare, MlpOutputPrepare, HeadPrepare);
+        (mlpInputPrepare, mlpOutputPrepare, headPrepare, headFromNormedPrepare) = (MlpInputPrepare, MlpOutputPrepare, HeadPrepare, HeadFromNormedPrepare);
     }
 
     /// <summary>Whether <see cref="CpuDecoder"/> can run <paramref name="model"/> (CPU, plain projections, fp32/bf16/fp16),
@@ -146,7 +146,13 @@ public sealed unsafe class CpuDecoder : IDisposable
             foreach (var token in prompt) Step(token, output);
             return;
         }
-        CpuDecoderPrefill.Run(model, prompt, keys, values, maxLength, output);
+        CpuDecoderPrefill.Run(model, prompt, keys, values, maxLength, new Span<float>(x, hidden)); // x: normed, the head's input
+        fixed (float* o = output)
+        {
+            logits = o;
+            pool.Run(Chunks(weights.Head), head, headFromNormedPrepare);
+            logits = null;
+        }
         Length = prompt.Count;
     }
 
@@ -234,6 +240,8 @@ public sealed unsafe class CpuDecoder : IDisposable
     }
 
     private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head);
+
+    private void HeadFromNormedPrepare(int worker) => PrepareInput(worker, weights.Head, x); // after a prefill, x holds norm(x)
 
     private void AddProduct(in WeightMatrix w, int worker, int chunk)
     {

@@ -10,6 +10,7 @@ public static class BenchmarkTable
         ["train"] = TrainBenchmark.Run,
         ["decode-vs-llamacpp"] = DecodeVsLlamaCppBenchmark.Run,
         ["quantize-vs-llamacpp"] = QuantizeVsLlamaCppBenchmark.Run,
+        ["real-size-vs-llamacpp"] = RealSizeBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
         ["decode-families"] = DecodeFamiliesBenchmark.Run,

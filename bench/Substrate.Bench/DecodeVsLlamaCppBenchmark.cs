@@ -164,7 +164,7 @@ public static class DecodeVsLlamaCppBenchmark
     }
 
     // ~200 KB of the bundled corpus (enough for a 1,024-token vocabulary), else generated text.
-    private static IEnumerable<string> CorpusSample()
+    internal static IEnumerable<string> CorpusSample()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
         {

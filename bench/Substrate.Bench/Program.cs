@@ -4,6 +4,7 @@ using Substrate.Bench;
 // Usage: substrate-bench [name ...]   (no names: run them all)
 // The runtime substrate's commands run with: one libtorch thread per core, freed native memory kept for reuse.
 Substrate.Nn.ProcessRuntime.Configure(new Substrate.Nn.RuntimeSettings());
+if (args is [RealSizeEngine.Verb, .. var engineArgs]) return RealSizeEngine.Run(engineArgs); // a child of real-size-vs-llamacpp
 var benchmarks = BenchmarkTable.All;
 var chosen = args.Length == 0 ? benchmarks.Keys.ToArray() : args;
 foreach (var name in chosen)

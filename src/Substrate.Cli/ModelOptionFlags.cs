@@ -11,7 +11,7 @@ public sealed class ModelOptionFlags
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
     public readonly Option<string> Dtype = new("--dtype")
     {
-        Description = "Compute dtype: float32 or bfloat16 (weights stay fp32).",
+        Description = "Compute dtype: float32 or bfloat16 (training keeps fp32 master weights; inference keeps the stored dtype).",
         DefaultValueFactory = _ => "float32",
     };
     public readonly Option<int> Threads = new("--threads") { Description = "libtorch threads (0: one per core)." };

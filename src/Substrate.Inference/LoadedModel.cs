@@ -11,8 +11,9 @@ public sealed class LoadedModel(LlamaForCausalLM model, ITokenizer tokenizer, To
     public TokenizerConfig TokenizerConfig => tokenizerConfig;
     public string Directory => directory;
 
-    /// <summary>Opens a Hugging Face Llama folder (config.json, safetensors, tokenizer.json); with
-    /// <paramref name="adapterDirectory"/>, a PEFT LoRA adapter is loaded on top and always applied.</summary>
+    /// <summary>Opens a Hugging Face Llama folder (config.json, safetensors, tokenizer.json) for inference: the weights keep
+    /// their stored dtype and are mapped from the files, not copied (<see cref="ModelFolder.LoadForInference"/>). With
+    /// <paramref name="adapterDirectory"/>, a PEFT LoRA adapter is loaded on top and always applied (fp32 weights, copied).</summary>
     public static LoadedModel Load(string directory, ModelOptions? options = null, string? adapterDirectory = null)
     {
         if (adapterDirectory is not null) return LoadWithAdapter(directory, options, adapterDirectory);
@@ -20,7 +21,7 @@ public sealed class LoadedModel(LlamaForCausalLM model, ITokenizer tokenizer, To
         if (!File.Exists(Path.Combine(directory, "tokenizer.json")))
             throw new FileNotFoundException($"{directory} has no tokenizer.json; a model folder needs its tokenizer");
         var tokenizer = TokenizerLoader.Load(directory);
-        var model = ModelFolder.Load(directory, options);
+        var model = ModelFolder.LoadForInference(directory, options);
         if (model.Config.VocabSize < tokenizer.VocabSize)
         {
             model.Dispose();

@@ -83,7 +83,7 @@ public sealed class TokenGenerator(LlamaForCausalLM model)
         var start = cache is null ? 0 : (int)cache.Length;                           // positions already in the cache
         var fresh = ids.Skip(start).Select(i => (long)i).ToArray();
         var input = tensor(fresh, [1, fresh.Length], device: model.Options.Device); // (1, T)
-        var logits = model.forward(input, cache, start);                            // (1, T, V)
+        var logits = model.LastLogits(input, cache, start);                         // (1, 1, V)
         return sampler.Sample(logits[0, -1], ids);
     }
 

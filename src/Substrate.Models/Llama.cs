@@ -25,9 +25,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     private readonly ScalarType outputDtype;
     private readonly bool fused, offset;
 
-    public RmsNorm(int size, double eps, ScalarType outputDtype = ScalarType.Float32, bool fused = false, bool offset = false) : base(nameof(RmsNorm))
+    public RmsNorm(int size, double eps, ScalarType outputDtype = ScalarType.Float32, bool fused = false, bool offset = false,
+        ParameterAllocation? allocation = null) : base(nameof(RmsNorm))
     {
-        weight = new Parameter(offset ? zeros(size) : ones(size));
+        weight = new Parameter((allocation ?? ParameterAllocation.Initialized).Filled([size], offset ? 0 : 1));
         weight.DetachFromDisposeScope();
         (this.eps, this.outputDtype, this.fused, this.offset) = (eps, outputDtype, fused, offset);
         RegisterComponents();
@@ -60,7 +61,7 @@ public sealed class RotaryEmbedding : IDisposable
     private readonly RopeScaling? scaling;
     private readonly int? longFrom;            // longrope: positions past this take the long factors
     private readonly double attentionFactor;   // longrope's factor on cos and sin
-    private readonly Dictionary<(DeviceType, int, ScalarType, bool), (Tensor Cos, Tensor Sin)> tables = new();
+    private readonly Dictionary<(DeviceType, int, ScalarType, bool), (Tensor Cos, Tensor Sin)> tables = new(); // (covered, 1, hd) each
 
     public RotaryEmbedding(int headDim, int maxPositions, double theta, RopeScaling? scaling = null, int? longFrom = null, double attentionFactor = 1)
     {
@@ -79,7 +80,7 @@ public sealed class RotaryEmbedding : IDisposable
         if (start + length > maxPositions)
             throw new ArgumentOutOfRangeException(nameof(length),
                 $"positions [{start}, {start + length}) exceed max_position_embeddings = {maxPositions}");
-        var (cos, sin) = Table(device, dtype, start + length > longFrom);
+        var (cos, sin) = Table(device, dtype, start + length > longFrom, start + length);
         return (cos.narrow(0, start, length), sin.narrow(0, start, length));
     }
 
@@ -87,19 +88,29 @@ public sealed class RotaryEmbedding : IDisposable
     /// broadcasting over (B, T, heads, hd).</summary>
     public (Tensor Cos, Tensor Sin) Gather(Tensor positions, Device device, ScalarType dtype) // positions (B, T) int64
     {
-        var (cos, sin) = Table(device, dtype, longFrom is { } from && positions.max().item<long>() + 1 > from);
         var (b, t, flat) = (positions.shape[0], positions.shape[1], positions.reshape(-1));
+        var used = flat.numel() == 0 ? 1 : flat.max().item<long>() + 1;
+        var (cos, sin) = Table(device, dtype, longFrom is { } from && used > from, used);
         return (cos.index_select(0, flat).view(b, t, 1, headDim), sin.index_select(0, flat).view(b, t, 1, headDim));
     }
 
-    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype, bool longFactors)
+    /// <summary>The tables for at least <paramref name="positions"/> positions. They grow by doubling (from 4,096) rather than
+    /// cover max_position_embeddings at once: at Llama 3.2's 131,072 positions that would be ~200 MB of fp64 work for a
+    /// 512-token prompt, kept by the allocator afterwards.</summary>
+    private (Tensor Cos, Tensor Sin) Table(Device device, ScalarType dtype, bool longFactors, long positions)
     {
         var key = (device.type, device.index, dtype, longFactors);
         lock (tables) // one model may serve several threads
-            return tables.TryGetValue(key, out var table) ? table : tables[key] = Build(device, dtype, longFactors);
+        {
+            if (tables.TryGetValue(key, out var table) && table.Cos.shape[0] >= positions) return table;
+            var covered = Math.Min(maxPositions, Math.Max(positions, Math.Max(4096, 2 * (table.Cos?.shape[0] ?? 0))));
+            table.Cos?.Dispose(); // views handed out keep their storage
+            table.Sin?.Dispose();
+            return tables[key] = Build(device, dtype, longFactors, covered);
+        }
     }
 
-    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype, bool longFactors)
+    private (Tensor Cos, Tensor Sin) Build(Device device, ScalarType dtype, bool longFactors, long positions)
     {
         using (var scope = NewDisposeScope())
         using (no_grad())
@@ -107,10 +118,10 @@ public sealed class RotaryEmbedding : IDisposable
             // inv_freq[i] = theta^(-2i/hd); angle[t, i] = t · inv_freq[i]; computed in fp64 then rounded.
             var invFreq = pow(theta, arange(0, headDim, 2, ScalarType.Float64) / headDim).reciprocal(); // (hd/2)
             if (scaling is not null) invFreq = tensor(scaling.Scale(invFreq.data<double>().ToArray(), longFactors), ScalarType.Float64); // (hd/2)
-            var angles = outer(arange(maxPositions, ScalarType.Float64), invFreq);                    // (maxT, hd/2)
-            var cos = cat([angles.cos(), angles.cos()], -1) * attentionFactor;                         // (maxT, hd)
-            var sin = cat([-angles.sin(), angles.sin()], -1) * attentionFactor;                        // (maxT, hd), sign of rotate_half folded in
-            return (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                      // (maxT, 1, hd)
+            var angles = outer(arange(positions, ScalarType.Float64), invFreq);                       // (P, hd/2)
+            var cos = cat([angles.cos(), angles.cos()], -1) * attentionFactor;                         // (P, hd)
+            var sin = cat([-angles.sin(), angles.sin()], -1) * attentionFactor;                        // (P, hd), sign of rotate_half folded in
+            return (cos.unsqueeze(1).to(dtype, device).DetachFromDisposeScope(),                      // (P, 1, hd)
                     sin.unsqueeze(1).to(dtype, device).DetachFromDisposeScope());
         }
     }
@@ -178,8 +189,8 @@ public sealed class LlamaAttention : nn.Module
         o_proj = f.Create($"{path}.o_proj", heads * headDim, config.HiddenSize);
         if (config.QkNorm)
         {
-            q_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype, offset: config.NormOffset);
-            k_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype, offset: config.NormOffset);
+            q_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype, offset: config.NormOffset, allocation: options.Allocation);
+            k_norm = new RmsNorm(headDim, config.RmsNormEps, options.ComputeDtype, offset: config.NormOffset, allocation: options.Allocation);
         }
         window = config.WindowOf(layerIndex);
         var factor = config.AttentionScale * Math.Sqrt(headDim);
@@ -407,7 +418,8 @@ public sealed class LlamaDecoderLayer : nn.Module
     public LlamaDecoderLayer(ModelConfig config, int index, ModelOptions options) : base(nameof(LlamaDecoderLayer))
     {
         var path = $"model.layers.{index}";
-        RmsNorm Norm(ScalarType output) => new(config.HiddenSize, config.RmsNormEps, output, options.FusedKernels, config.NormOffset);
+        RmsNorm Norm(ScalarType output) =>
+            new(config.HiddenSize, config.RmsNormEps, output, options.FusedKernels, config.NormOffset, options.Allocation);
         input_layernorm = Norm(options.ComputeDtype);
         self_attn = new LlamaAttention(config, index, options, $"{path}.self_attn");
         post_attention_layernorm = Norm(config.PostNorms ? ScalarType.Float32 : options.ComputeDtype); // post norms feed the fp32 residual
@@ -443,10 +455,10 @@ public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
     private readonly Parameter weight; // (V, H)
     private readonly bool scaled;
 
-    public TokenEmbedding(int vocabSize, int hiddenSize, double initStd, bool scaled = false) : base(nameof(TokenEmbedding))
+    public TokenEmbedding(int vocabSize, int hiddenSize, double initStd, bool scaled = false, ParameterAllocation? allocation = null)
+        : base(nameof(TokenEmbedding))
     {
-        using (no_grad())
-            weight = new Parameter(empty(vocabSize, hiddenSize).normal_(0.0, initStd));
+        weight = new Parameter((allocation ?? ParameterAllocation.Initialized).Normal([vocabSize, hiddenSize], initStd));
         weight.DetachFromDisposeScope();
         this.scaled = scaled;
         RegisterComponents();
@@ -472,10 +484,10 @@ public sealed class LlamaModel : nn.Module
 
     public LlamaModel(ModelConfig config, ModelOptions options) : base(nameof(LlamaModel))
     {
-        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange, config.ScaledEmbeddings);
+        embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange, config.ScaledEmbeddings, options.Allocation);
         layers = new ModuleList<LlamaDecoderLayer>();
         for (var i = 0; i < config.NumHiddenLayers; i++) layers.Add(new LlamaDecoderLayer(config, i, options));
-        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, ScalarType.Float32, options.FusedKernels, config.NormOffset);
+        norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, ScalarType.Float32, options.FusedKernels, config.NormOffset, options.Allocation);
         RegisterComponents();
     }
 
@@ -507,9 +519,16 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public LlamaForCausalLM(ModelConfig config, ModelOptions? options = null) : base(nameof(LlamaForCausalLM))
     {
         config.Validate();
-        ModelMemory.EnsureFits(config);
+        options ??= new ModelOptions();
+        if (!options.InitializeWeights)
+            options = options with
+            {
+                LinearFactory = options.LinearFactory is PlainLinearFactory ? new PlainLinearFactory(options.Allocation)
+                    : throw new NotSupportedException($"uninitialized weights need plain linears, not {options.LinearFactory.GetType().Name}"),
+            };
+        ModelMemory.EnsureFits(config, options.InitializeWeights ? 4 : options.WeightDtype == ScalarType.Float32 ? 4 : 2);
         Config = config;
-        this.options = options ?? new ModelOptions();
+        this.options = options;
         model = new LlamaModel(config, this.options);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
@@ -519,7 +538,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         RegisterComponents();
         if (this.options.WeightDtype is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new ArgumentException($"WeightDtype must be Float32, BFloat16 or Float16 (got {this.options.WeightDtype})");
-        if (this.options.WeightDtype != ScalarType.Float32) this.to(this.options.WeightDtype);
+        if (this.options.WeightDtype != ScalarType.Float32 && this.options.InitializeWeights) this.to(this.options.WeightDtype);
         if (this.options.Device.type != DeviceType.CPU) this.to(this.options.Device);
     }
 
@@ -540,7 +559,12 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// skips the (B, T, V) fp32 copy and its backward, the largest tensors of a small model's step.</summary>
     public Tensor ComputeDtypeLogits(Tensor inputIds) => Logits(inputIds, null, 0, options.ComputeDtype); // (B, T) → (B, T, V)
 
-    private Tensor Logits(Tensor inputIds, KvCache? cache, long startPosition, ScalarType logitsDtype)
+    /// <summary>Logits of the last position only, (B, 1, V) fp32, otherwise as <see cref="forward(Tensor, KvCache?, long)"/>: a prompt's
+    /// prefill skips the (B, T, V) logits of every position (at T = 512 and a 150k vocabulary, 300 MB it would only drop).</summary>
+    public Tensor LastLogits(Tensor inputIds, KvCache? cache, long startPosition) => // (B, T) int64 → (B, 1, V) fp32
+        Logits(inputIds, cache, startPosition, ScalarType.Float32, lastOnly: true);
+
+    private Tensor Logits(Tensor inputIds, KvCache? cache, long startPosition, ScalarType logitsDtype, bool lastOnly = false)
     {
         if (inputIds.dim() != 2) throw new ArgumentException($"inputIds must be (B, T); got shape [{string.Join(", ", inputIds.shape)}]");
         var t = inputIds.shape[1];
@@ -549,7 +573,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         if (cache is null && startPosition != 0)
             throw new ArgumentException("startPosition must be 0 without a KV cache");
         using var scope = NewDisposeScope();
-        var logits = Head(model.forward(inputIds, Angles(startPosition, t, inputIds.device), cache, startPosition), logitsDtype); // (B, T, V)
+        var hidden = model.forward(inputIds, Angles(startPosition, t, inputIds.device), cache, startPosition); // (B, T, H)
+        var logits = Head(lastOnly ? hidden.narrow(1, t - 1, 1) : hidden, logitsDtype);                    // (B, T, V), or (B, 1, V)
         if (cache is not null) cache.Length = startPosition + t;
         return logits.MoveToOuterDisposeScope();
     }
@@ -606,11 +631,14 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The final hidden states (after the last norm), without the LM head: (B, T) → (B, T, H) fp32.
-    /// For embeddings.</summary>
-    public Tensor HiddenStates(Tensor inputIds)
+    /// For embeddings; with a cache (as <see cref="forward(Tensor, KvCache?, long)"/>), for a prefill whose head runs elsewhere.</summary>
+    public Tensor HiddenStates(Tensor inputIds, KvCache? cache = null, long startPosition = 0)
     {
         using var scope = NewDisposeScope();
-        return model.forward(inputIds, Angles(0, inputIds.shape[1], inputIds.device), null, 0).MoveToOuterDisposeScope();
+        var t = inputIds.shape[1];
+        var hidden = model.forward(inputIds, Angles(startPosition, t, inputIds.device), cache, startPosition); // (B, T, H)
+        if (cache is not null) cache.Length = startPosition + t;
+        return hidden.MoveToOuterDisposeScope();
     }
 
     /// <summary>The rotary tables for positions [start, start+length): (T, 1, hd) each.</summary>

@@ -12,7 +12,7 @@ namespace Substrate.Models;
 /// <c>model.safetensors.index.json</c>), <c>generation_config.json</c>. Loads in transformers;
 /// Llama-family folders from the Hub load here.
 /// </summary>
-public static class ModelFolder
+public static partial class ModelFolder
 {
     public const string ConfigFile = "config.json";
     public const string WeightsFile = "model.safetensors";
@@ -27,8 +27,10 @@ public static class ModelFolder
     };
 
     /// <summary>Writes config.json, generation_config.json (<see cref="GenerationConfig.ForModel"/>) and model.safetensors
-    /// (weights in <paramref name="dtype"/>: Float32 or BFloat16), each atomically.</summary>
-    public static void Save(LlamaForCausalLM model, string dir, ScalarType dtype = ScalarType.Float32)
+    /// (weights in <paramref name="dtype"/>: Float32 or BFloat16), each atomically. With <paramref name="maxShardBytes"/>, the
+    /// weights go to shards of at most that many bytes (a larger tensor gets one alone) named as transformers names them,
+    /// with model.safetensors.index.json; the other form, if the folder held it, is deleted.</summary>
+    public static void Save(LlamaForCausalLM model, string dir, ScalarType dtype = ScalarType.Float32, long? maxShardBytes = null)
     {
         var dtypeName = dtype switch
         {
@@ -40,12 +42,40 @@ public static class ModelFolder
         using (var scope = NewDisposeScope())
         using (no_grad())
         {
-            var tensors = model.state_dict().Select(kv => KeyValuePair.Create(kv.Key, kv.Value.to(dtype)));
-            SafetensorsWriter.Write(Path.Combine(dir, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            var tensors = model.state_dict().Select(kv => KeyValuePair.Create(kv.Key, kv.Value.to(dtype))).ToList();
+            if (maxShardBytes is { } limit) SaveShards(dir, tensors, limit);
+            else
+            {
+                SafetensorsWriter.Write(Path.Combine(dir, WeightsFile), tensors, PtFormat);
+                File.Delete(Path.Combine(dir, WeightsIndexFile));
+            }
         }
         var config = model.Config with { TorchDtype = dtypeName };
         AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), JsonSerializer.Serialize(config, Json) + "\n");
         AtomicFile.WriteAllText(Path.Combine(dir, GenerationConfigFile), GenerationConfig.ForModel(config).ToJson());
+    }
+
+    private static readonly Dictionary<string, string> PtFormat = new() { ["format"] = "pt" };
+
+    private static void SaveShards(string dir, List<KeyValuePair<string, Tensor>> tensors, long maxShardBytes)
+    {
+        static long Bytes(Tensor t) => t.numel() * t.element_size();
+        var shards = new List<List<KeyValuePair<string, Tensor>>> { new() };
+        foreach (var tensor in tensors)
+        {
+            if (shards[^1].Count > 0 && shards[^1].Sum(kv => Bytes(kv.Value)) + Bytes(tensor.Value) > maxShardBytes) shards.Add([]);
+            shards[^1].Add(tensor);
+        }
+        var map = new JsonObject();
+        for (var i = 0; i < shards.Count; i++)
+        {
+            var file = ShardFile(i + 1, shards.Count);
+            SafetensorsWriter.Write(Path.Combine(dir, file), shards[i], PtFormat);
+            foreach (var (name, _) in shards[i]) map[name] = file;
+        }
+        var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = tensors.Sum(kv => Bytes(kv.Value)) }, ["weight_map"] = map };
+        AtomicFile.WriteAllText(Path.Combine(dir, WeightsIndexFile), index.ToJsonString(Json) + "\n");
+        File.Delete(Path.Combine(dir, WeightsFile));
     }
 
     /// <summary>Reads and validates config.json; <see cref="InvalidDataException"/> naming the file when it is unreadable.</summary>
@@ -140,16 +170,20 @@ public static class ModelFolder
                 var file = files[name];
                 if (!readers.TryGetValue(file, out var reader)) readers[file] = reader = new SafetensorsReader(file);
                 using var loaded = reader.Read(name);
+                CheckFinite(file, name, loaded);
                 using (no_grad()) target.copy_(loaded);
-                using var nonFinite = loaded.isfinite().logical_not().sum();
-                if (nonFinite.item<long>() is var count and > 0)
-                    throw new InvalidDataException($"{file}: tensor '{name}' holds {count} NaN or infinite values; the weights are corrupt");
             }
         }
         finally
         {
             foreach (var r in readers.Values) r.Dispose();
         }
+    }
+
+    private static void CheckFinite(string file, string name, Tensor weights)
+    {
+        if (WeightValues.CountNonFinite(weights) is var count and > 0)
+            throw new InvalidDataException($"{file}: tensor '{name}' holds {count} NaN or infinite values; the weights are corrupt");
     }
 
     /// <summary>Tensor name → shape, from the safetensors headers of <paramref name="files"/> (no data is read).</summary>
@@ -198,6 +232,9 @@ public static class ModelFolder
                 throw new InvalidDataException($"{index}: weight_map['{name}'] = '{file}' is not a file name in the folder");
             map[name] = Path.Combine(dir, file);
         }
+        foreach (var file in map.Values.Distinct())
+            if (!File.Exists(file))
+                throw new InvalidDataException($"{index}: weight_map names '{Path.GetFileName(file)}', which is not in the model folder (a shard is missing)");
         return map;
     }
 }

@@ -6,11 +6,12 @@ namespace Substrate.Models;
 /// </summary>
 public static class ModelMemory
 {
-    /// <summary>Bytes the model's parameters take while it is built — fp32, whatever dtype they are converted to afterwards —
-    /// (long.MaxValue when the count overflows).</summary>
-    public static long WeightBytes(ModelConfig config)
+    /// <summary>Bytes the model's parameters take while it is built — fp32 (4 bytes a parameter) when they are initialized,
+    /// whatever dtype they are converted to afterwards; their stored dtype's size when a loader fills them — (long.MaxValue
+    /// when the count overflows).</summary>
+    public static long WeightBytes(ModelConfig config, int bytesPerParameter = 4)
     {
-        try { return checked(ModelLayout.ParameterCount(config) * 4); }
+        try { return checked(ModelLayout.ParameterCount(config) * bytesPerParameter); }
         catch (OverflowException) { return long.MaxValue; }
     }
 
@@ -29,9 +30,9 @@ public static class ModelMemory
     }
 
     /// <summary>Throws <see cref="InsufficientMemoryException"/> (one line: needed vs available) when the weights cannot fit.</summary>
-    public static void EnsureFits(ModelConfig config)
+    public static void EnsureFits(ModelConfig config, int bytesPerParameter = 4)
     {
-        long needed = WeightBytes(config), available = AvailableBytes();
+        long needed = WeightBytes(config, bytesPerParameter), available = AvailableBytes();
         if (needed > available)
             throw new InsufficientMemoryException(
                 $"the model needs {Describe(needed)} for its weights ({config.NumHiddenLayers} layers, hidden_size {config.HiddenSize}, " +

@@ -26,6 +26,16 @@ public sealed record ModelOptions
     /// </summary>
     public ScalarType WeightDtype { get; init; } = ScalarType.Float32;
 
+    /// <summary>
+    /// True (the default): parameters are initialized (fp32, then converted to <see cref="WeightDtype"/>). False: they are
+    /// allocated in <see cref="WeightDtype"/> and left uninitialized — for a loader that sets every one
+    /// (<see cref="ModelFolder.LoadForInference"/>); needs plain linears (<see cref="PlainLinearFactory"/>).
+    /// </summary>
+    public bool InitializeWeights { get; init; } = true;
+
+    /// <summary>How the modules create their parameters, as <see cref="InitializeWeights"/> and <see cref="WeightDtype"/> say.</summary>
+    internal ParameterAllocation Allocation => InitializeWeights ? ParameterAllocation.Initialized : new(WeightDtype, false);
+
     public Device Device { get; init; } = CPU;
 
     public AttentionImplementation Attention { get; init; } = AttentionImplementation.Fused;

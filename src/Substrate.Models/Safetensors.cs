@@ -25,6 +25,7 @@ public sealed class SafetensorsReader : IDisposable
     private readonly FileStream stream;
     private readonly long dataStart;
     private readonly Dictionary<string, SafetensorsEntry> entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<ScalarType, Tensor> mappings = []; // the whole file as one 1-D tensor per element type
 
     public SafetensorsReader(string path)
     {
@@ -80,6 +81,29 @@ public sealed class SafetensorsReader : IDisposable
             tensor.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// One tensor as a view of the file itself, in its stored dtype, nothing copied: the file is memory-mapped private
+    /// (libtorch's <c>from_file</c> without sharing: MAP_PRIVATE, so a write into the tensor stays in this process and never
+    /// reaches the file) and pages come in from the page cache as they are read. The mapping lives as long as any view of it.
+    /// Null when the tensor's offset in the file is not a multiple of its element size (a view cannot start there: use
+    /// <see cref="Read"/>). The file must not be truncated while mapped (reading past its end would fault).
+    /// </summary>
+    public Tensor? Map(string name)
+    {
+        var e = Entry(name);
+        var (dtype, size) = (ToScalarType(e.Dtype), ElementSize(e.Dtype));
+        var offset = dataStart + e.Begin;
+        if (e.End == e.Begin) return empty(e.Shape, dtype);
+        if (offset % size != 0) return null;
+        if (!mappings.TryGetValue(dtype, out var file))
+        {
+            file = from_file(Path, shared: false, size: stream.Length / size, dtype: dtype); // (file bytes / size)
+            file.DetachFromDisposeScope();
+            mappings[dtype] = file;
+        }
+        return file.narrow(0, offset / size, (e.End - e.Begin) / size).view(e.Shape);
     }
 
     public static int ElementSize(string dtype) => dtype switch
@@ -175,7 +199,12 @@ public sealed class SafetensorsReader : IDisposable
 
     private InvalidDataException Invalid(string message) => new($"{Path}: invalid safetensors file: {message}");
 
-    public void Dispose() => stream.Dispose();
+    public void Dispose()
+    {
+        stream.Dispose();
+        foreach (var mapping in mappings.Values) mapping.Dispose(); // views keep the mapped storage alive
+        mappings.Clear();
+    }
 }
 
 /// <summary>

@@ -15,11 +15,14 @@ public interface ILinearFactory
     nn.Module<Tensor, Tensor> Create(string path, int inFeatures, int outFeatures, bool bias = false);
 }
 
-/// <summary>Creates <see cref="PlainLinear"/> layers everywhere.</summary>
-public sealed class PlainLinearFactory : ILinearFactory
+/// <summary>Creates <see cref="PlainLinear"/> layers everywhere, their parameters made as <paramref name="allocation"/> says
+/// (default: initialized fp32).</summary>
+public sealed class PlainLinearFactory(ParameterAllocation? allocation = null) : ILinearFactory
 {
     public static readonly PlainLinearFactory Instance = new();
 
+    public ParameterAllocation Allocation { get; } = allocation ?? ParameterAllocation.Initialized;
+
     public nn.Module<Tensor, Tensor> Create(string path, int inFeatures, int outFeatures, bool bias = false) =>
-        new PlainLinear(inFeatures, outFeatures, bias: bias);
+        new PlainLinear(inFeatures, outFeatures, bias: bias, allocation: Allocation);
 }

@@ -15,14 +15,15 @@ public sealed class PlainLinear : nn.Module<Tensor, Tensor>
     private readonly Parameter weight; // (out, in)
     private readonly Parameter? bias;  // (out), or none
 
-    public PlainLinear(int inFeatures, int outFeatures, double initStd = 0.02, bool bias = false) : base(nameof(PlainLinear))
+    public PlainLinear(int inFeatures, int outFeatures, double initStd = 0.02, bool bias = false, ParameterAllocation? allocation = null)
+        : base(nameof(PlainLinear))
     {
-        using (no_grad())
-            weight = new Parameter(empty(outFeatures, inFeatures).normal_(0.0, initStd));
+        allocation ??= ParameterAllocation.Initialized;
+        weight = new Parameter(allocation.Normal([outFeatures, inFeatures], initStd));
         weight.DetachFromDisposeScope();
         if (bias)
         {
-            this.bias = new Parameter(zeros(outFeatures));
+            this.bias = new Parameter(allocation.Filled([outFeatures], 0));
             this.bias.DetachFromDisposeScope();
         }
         RegisterComponents();

@@ -47,7 +47,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     private readonly Scratch[] scratch; // one per worker
 
     private readonly Action<int, int> attentionInput, attention, attentionOutput, mlpInput, mlpOutput, head; // (worker, chunk)
-    private readonly Action<int> attentionInputPrepare, attentionOutputPrepare, mlpInputPrepare, mlpOutputPrepare, headPrepare; // (worker)
+    private readonly Action<int> attentionInputPrepare, attentionOutputPrepare, mlpInputPrepare, mlpOutputPrepare, headPrepare, headFromNormedPrepare;
     private int layer;    // the layer the jobs work on
     private float* logits; // (V) the caller's span, pinned during Step
 
@@ -102,7 +102,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         (attentionInput, attention, attentionOutput) = (AttentionInput, Attention, AttentionOutput);
         (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
         (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
-        (mlpInputPrepare, mlpOutputPrepare, headPrepare) = (MlpInputPrepare, MlpOutputPrepare, HeadPrepare);
+        (mlpInputPrepare, mlpOutputPrepare, headPrepare, headFromNormedPrepare) = (MlpInputPrepare, MlpOutputPrepare, HeadPrepare, HeadFromNormedPrepare);
     }
 
     /// <summary>cos and sin of t · frequency[i] for every position t, times <paramref name="factor"/> (longrope's attention
@@ -180,7 +180,13 @@ public sealed unsafe class CpuDecoder : IDisposable
             foreach (var token in prompt) Step(token, output);
             return;
         }
-        CpuDecoderPrefill.Run(model, prompt, keys, values, maxLength, output);
+        CpuDecoderPrefill.Run(model, prompt, keys, values, maxLength, new Span<float>(x, hidden)); // x: normed, the head's input
+        fixed (float* o = output)
+        {
+            logits = o;
+            pool.Run(Chunks(weights.Head), head, headFromNormedPrepare);
+            logits = null;
+        }
         Length = prompt.Count;
     }
 
@@ -280,6 +286,8 @@ public sealed unsafe class CpuDecoder : IDisposable
     }
 
     private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head);
+
+    private void HeadFromNormedPrepare(int worker) => PrepareInput(worker, weights.Head, x); // after a prefill, x holds norm(x)
 
     /// <summary>x (or, with post norms, the branch) += a chunk of rows of input · Wᵀ.</summary>
     private void AddProduct(in WeightMatrix w, int worker, int chunk)

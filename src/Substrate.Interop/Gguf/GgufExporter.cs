@@ -26,7 +26,7 @@ public static class GgufExporter
         var config = ModelFolder.ReadConfig(modelDir);
         var arch = GgufArchitecture.For(config);
         arch.CheckImplied(config);
-        using var model = ModelFolder.Load(modelDir);
+        using var model = ModelFolder.LoadForInference(modelDir); // read-only: mapped, one tensor widened to fp32 at a time
         var writer = new GgufWriter();
         writer.Add("general.architecture", arch.Name);
         writer.Add("general.name", name ?? new DirectoryInfo(Path.GetFullPath(modelDir)).Name);

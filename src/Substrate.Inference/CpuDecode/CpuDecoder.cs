@@ -14,11 +14,13 @@ namespace Substrate.Inference.CpuDecode;
 /// overhead each. Every matrix-vector product splits its rows into chunks that the workers claim; each row is one
 /// worker's dot product in a fixed order, so the logits do not depend on the thread count.
 /// Activations stay fp32 whatever the weights' dtype (bf16 weights are widened on the fly).
-/// The model must outlive the decoder and keep its parameters in place.
+/// The model must outlive the decoder and keep its parameters in place. Built over a GGUF file's tensors instead (see
+/// <see cref="CpuDecoderTensor"/>), Q8_0 matrices are multiplied as blocks in place, with the activations quantized per block.
 /// </summary>
 public sealed unsafe class CpuDecoder : IDisposable
 {
-    private readonly LlamaForCausalLM model; // held: the weight views point into its parameters
+    private readonly LlamaForCausalLM? model; // held: the weight views point into its parameters (null over tensors)
+    private readonly IDisposable? owner;      // the tensors' memory (a mapped file), disposed with the decoder
     private readonly CpuDecoderWeights weights;
     private readonly CpuWorkerPool pool;
     private readonly int hidden, heads, kvHeads, headDim, intermediate, vocab, maxLength;
@@ -49,15 +51,30 @@ public sealed unsafe class CpuDecoder : IDisposable
     /// <param name="maxLength">Positions the cache holds (default and at most: max_position_embeddings).</param>
     /// <param name="threads">Workers (default: libtorch's thread count, which --threads sets).</param>
     public CpuDecoder(LlamaForCausalLM model, int? maxLength = null, int? threads = null)
+        : this(model.Config, new CpuDecoderWeights(model), model, null, maxLength, threads)
     {
-        var config = model.Config;
+    }
+
+    /// <summary>A decoder over weights in memory that <paramref name="owner"/> keeps (a mapped GGUF file), named by their
+    /// Hugging Face parameter names; the decoder disposes <paramref name="owner"/>. Prefill runs token by token.</summary>
+    /// <param name="interleavedQk">q/k rows in ggml's interleaved rotary pairs (llama-arch GGUF files).</param>
+    public CpuDecoder(ModelConfig config, Func<string, CpuDecoderTensor> tensors, bool interleavedQk, IDisposable? owner,
+        int? maxLength = null, int? threads = null)
+        : this(config, new CpuDecoderWeights(config, tensors, interleavedQk), null, owner, maxLength, threads)
+    {
+    }
+
+    private CpuDecoder(ModelConfig config, CpuDecoderWeights weights, LlamaForCausalLM? model, IDisposable? owner, int? maxLength, int? threads)
+    {
         this.model = model;
-        weights = new CpuDecoderWeights(model);
+        this.owner = owner;
+        this.weights = weights;
         (hidden, heads, kvHeads, headDim) = (config.HiddenSize, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
         (intermediate, vocab) = (config.IntermediateSize, config.VocabSize);
         this.maxLength = maxLength ?? config.MaxPositionEmbeddings;
         if (this.maxLength < 1 || this.maxLength > config.MaxPositionEmbeddings)
             throw new ArgumentOutOfRangeException(nameof(maxLength), $"maxLength must be in [1, {config.MaxPositionEmbeddings}] (got {maxLength})");
+        Config = config;
         (eps, scale) = ((float)config.RmsNormEps, (float)(1.0 / Math.Sqrt(headDim)));
         window = config.SlidingWindow ?? int.MaxValue;
 
@@ -95,7 +112,10 @@ public sealed unsafe class CpuDecoder : IDisposable
     public static bool Supports(LlamaForCausalLM model, out string? reason) =>
         (reason = CpuDecoderWeights.Unsupported(model)) is null;
 
-    public LlamaForCausalLM Model => model;
+    /// <summary>The model whose parameters the decoder reads; null for a decoder over a file's tensors.</summary>
+    public LlamaForCausalLM? Model => model;
+
+    public ModelConfig Config { get; }
     public int Threads => pool.Workers;
     public int MaxLength => maxLength;
 
@@ -141,7 +161,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         if (prompt.Count == 0) throw new ArgumentException("the prompt is empty", nameof(prompt));
         if (Length + prompt.Count > maxLength)
             throw new InvalidOperationException($"the CPU decoder's context is full: {Length} + {prompt.Count} positions exceed {maxLength}");
-        if (Length > 0 || prompt.Count < BatchedPrefillFrom)
+        if (Length > 0 || prompt.Count < BatchedPrefillFrom || model is null)
         {
             foreach (var token in prompt) Step(token, output);
             return;
@@ -167,6 +187,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         var (matrix, first) = u < heads ? (w.Q, u) : u < heads + kvHeads ? (w.K, u - heads) : (w.V, u - heads - kvHeads);
         var y = qkv + (long)u * headDim; // (hd)
         CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)s.Input, y, (float*)s.Row);
+        if (weights.InterleavedQk && u < heads + kvHeads) Deinterleave(y, (float*)s.Row);
         var (bias, norm) = u < heads ? (w.QBias, w.QNorm) : u < heads + kvHeads ? (w.KBias, w.KNorm) : (w.VBias, null);
         var head = new Span<float>(y, headDim);
         if (bias is not null) TensorPrimitives.Add(head, bias.AsSpan(first * headDim, headDim), head);
@@ -262,7 +283,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     /// <summary>Chunks of a matrix's rows: multiples of 16 rows (no two workers write one cache line of the output),
     /// about 64 KB of weights each, so claiming a chunk costs little beside reading it. Independent of the thread count.</summary>
     private static int RowsPerChunk(in WeightMatrix w) =>
-        Math.Max(16, 65536 / (w.Cols * (w.Format == WeightFormat.Float32 ? 4 : 2)) / 16 * 16);
+        (int)Math.Max(16, 65536 / w.RowBytes / 16 * 16);
 
     private static int Chunks(in WeightMatrix w) => (w.Rows + RowsPerChunk(w) - 1) / RowsPerChunk(w);
 
@@ -285,6 +306,14 @@ public sealed unsafe class CpuDecoder : IDisposable
         }
     }
 
+    /// <summary>A q/k head computed from ggml's interleaved rows (element 2j+i) back to HF's halves (element i·hd/2 + j).</summary>
+    private void Deinterleave(float* y, float* scratchRow) // (hd)
+    {
+        var half = headDim / 2;
+        for (var j = 0; j < half; j++) (scratchRow[j], scratchRow[half + j]) = (y[2 * j], y[2 * j + 1]);
+        new ReadOnlySpan<float>(scratchRow, headDim).CopyTo(new Span<float>(y, headDim));
+    }
+
     private long CacheOffset(int kvHead, int position) => (((long)layer * kvHeads + kvHead) * maxLength + position) * headDim;
 
     private static float* Pin(float[] vector) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(vector)); // a pinned array
@@ -301,6 +330,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     public void Dispose()
     {
         pool.Dispose();
+        owner?.Dispose();
         foreach (var p in allocations) NativeMemory.AlignedFree((void*)p);
         allocations.Clear();
     }

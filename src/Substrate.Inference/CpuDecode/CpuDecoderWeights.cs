@@ -11,7 +11,7 @@ namespace Substrate.Inference.CpuDecode;
 /// small norm vectors are copied to pinned fp32 arrays. The model must stay alive (and its parameters in place) while these
 /// views are used: <see cref="CpuDecoder"/> holds the model for that reason.
 /// </summary>
-internal sealed class CpuDecoderWeights
+internal sealed partial class CpuDecoderWeights
 {
     public sealed record Layer(
         float[] InputNorm,          // (H)
@@ -35,7 +35,7 @@ internal sealed class CpuDecoderWeights
         using var scope = NewDisposeScope(); // the fp32 copies of the norm vectors
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         var config = model.Config;
-        var (h, q, kv, i) = (config.HiddenSize, config.NumAttentionHeads * config.HeadDim, config.NumKeyValueHeads * config.HeadDim, config.IntermediateSize);
+        var h = config.HiddenSize;
         WeightMatrix Matrix(string name, int rows, int cols) => View(parameters[name], name, rows, cols);
         float[] Vector(string name, int? length = null) // pinned: the decoder reads it through a pointer
         {
@@ -44,28 +44,7 @@ internal sealed class CpuDecoderWeights
             return values;
         }
 
-        Embedding = Matrix("model.embed_tokens.weight", config.VocabSize, h);
-        Layers = Enumerable.Range(0, config.NumHiddenLayers).Select(n =>
-        {
-            var path = $"model.layers.{n}";
-            return new Layer(
-                Vector($"{path}.input_layernorm.weight"),
-                Matrix($"{path}.self_attn.q_proj.weight", q, h),
-                Matrix($"{path}.self_attn.k_proj.weight", kv, h),
-                Matrix($"{path}.self_attn.v_proj.weight", kv, h),
-                Matrix($"{path}.self_attn.o_proj.weight", h, q),
-                Vector($"{path}.post_attention_layernorm.weight"),
-                Matrix($"{path}.mlp.gate_proj.weight", i, h),
-                Matrix($"{path}.mlp.up_proj.weight", i, h),
-                Matrix($"{path}.mlp.down_proj.weight", h, i),
-                config.QkvBias ? Vector($"{path}.self_attn.q_proj.bias", q) : null,
-                config.QkvBias ? Vector($"{path}.self_attn.k_proj.bias", kv) : null,
-                config.QkvBias ? Vector($"{path}.self_attn.v_proj.bias", kv) : null,
-                config.QkNorm ? Vector($"{path}.self_attn.q_norm.weight", config.HeadDim) : null,
-                config.QkNorm ? Vector($"{path}.self_attn.k_norm.weight", config.HeadDim) : null);
-        }).ToArray();
-        FinalNorm = Vector("model.norm.weight");
-        Head = config.TieWordEmbeddings ? Embedding : Matrix("lm_head.weight", config.VocabSize, h);
+        (Embedding, Layers, FinalNorm, Head) = Build(config, Matrix, (name, length) => Vector(name, length));
     }
 
     public WeightMatrix Embedding { get; } // (V, H)
@@ -85,6 +64,38 @@ internal sealed class CpuDecoderWeights
         if (dtypes.Length != 1 || dtypes[0] is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             return $"parameters must all be Float32, BFloat16 or Float16 (found {string.Join(", ", dtypes)})";
         return null;
+    }
+
+    /// <summary>The decoder's weights by their HF names: <paramref name="matrix"/>(name, rows, cols) views a matrix,
+    /// <paramref name="vector"/>(name, length or null for H) copies a vector.</summary>
+    private static (WeightMatrix Embedding, Layer[] Layers, float[] FinalNorm, WeightMatrix Head) Build(
+        ModelConfig config, Func<string, int, int, WeightMatrix> matrix, Func<string, int?, float[]> vector)
+    {
+        var (h, q, kv, i) = (config.HiddenSize, config.NumAttentionHeads * config.HeadDim, config.NumKeyValueHeads * config.HeadDim, config.IntermediateSize);
+        WeightMatrix Matrix(string name, int rows, int cols) => matrix(name, rows, cols);
+        float[] Vector(string name, int? length = null) => vector(name, length);
+        var embedding = Matrix("model.embed_tokens.weight", config.VocabSize, h);
+        var layers = Enumerable.Range(0, config.NumHiddenLayers).Select(n =>
+        {
+            var path = $"model.layers.{n}";
+            return new Layer(
+                Vector($"{path}.input_layernorm.weight"),
+                Matrix($"{path}.self_attn.q_proj.weight", q, h),
+                Matrix($"{path}.self_attn.k_proj.weight", kv, h),
+                Matrix($"{path}.self_attn.v_proj.weight", kv, h),
+                Matrix($"{path}.self_attn.o_proj.weight", h, q),
+                Vector($"{path}.post_attention_layernorm.weight"),
+                Matrix($"{path}.mlp.gate_proj.weight", i, h),
+                Matrix($"{path}.mlp.up_proj.weight", i, h),
+                Matrix($"{path}.mlp.down_proj.weight", h, i),
+                config.QkvBias ? Vector($"{path}.self_attn.q_proj.bias", q) : null,
+                config.QkvBias ? Vector($"{path}.self_attn.k_proj.bias", kv) : null,
+                config.QkvBias ? Vector($"{path}.self_attn.v_proj.bias", kv) : null,
+                config.QkNorm ? Vector($"{path}.self_attn.q_norm.weight", config.HeadDim) : null,
+                config.QkNorm ? Vector($"{path}.self_attn.k_norm.weight", config.HeadDim) : null);
+        }).ToArray();
+        var head = config.TieWordEmbeddings ? embedding : Matrix("lm_head.weight", config.VocabSize, h);
+        return (embedding, layers, Vector("model.norm.weight"), head);
     }
 
     private static unsafe WeightMatrix View(Tensor t, string name, int rows, int cols)

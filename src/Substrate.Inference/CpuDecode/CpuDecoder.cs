@@ -43,10 +43,12 @@ public sealed unsafe class CpuDecoder : IDisposable
     private int layer;    // the layer the jobs work on
     private float* logits; // (V) the caller's span, pinned during Step
 
-    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed input, an fp16 row, attention scores, a chunk's
-    /// products; and Input,
-    /// the vector the worker's chunks of the current job multiply (Normed, Packed or a shared activation).</summary>
-    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores, nint Product, nint Input = 0);
+    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed (or block-quantized) input, an fp16 row, attention
+    /// scores, a chunk's products, two more packed inputs; and Input, Input2, Input3, the vectors the worker's chunks of the
+    /// current job multiply (Normed, Packed or a shared activation): one per matrix of the job (q, k, v; gate, up), shared
+    /// where the matrices' formats agree — a quantized file may hold attn_v as Q6_K beside a Q4_K attn_q.</summary>
+    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores, nint Product, nint Packed2, nint Packed3,
+        nint Input = 0, nint Input2 = 0, nint Input3 = 0);
 
     /// <param name="maxLength">Positions the cache holds (default and at most: max_position_embeddings).</param>
     /// <param name="threads">Workers (default: libtorch's thread count, which --threads sets).</param>
@@ -100,7 +102,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         var widest = Math.Max(Math.Max(hidden, heads * headDim), intermediate);
         scratch = Enumerable.Range(0, pool.Workers).Select(_ => new Scratch(
             (nint)Allocate(hidden), (nint)Allocate(widest), (nint)Allocate(widest), (nint)Allocate(this.maxLength),
-            (nint)Allocate(Math.Max(hidden, intermediate)))).ToArray();
+            (nint)Allocate(Math.Max(hidden, intermediate)), (nint)Allocate(widest), (nint)Allocate(widest))).ToArray();
         (attentionInput, attention, attentionOutput) = (AttentionInput, Attention, AttentionOutput);
         (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
         (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
@@ -186,7 +188,8 @@ public sealed unsafe class CpuDecoder : IDisposable
         var s = scratch[worker];
         var (matrix, first) = u < heads ? (w.Q, u) : u < heads + kvHeads ? (w.K, u - heads) : (w.V, u - heads - kvHeads);
         var y = qkv + (long)u * headDim; // (hd)
-        CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)s.Input, y, (float*)s.Row);
+        var input = u < heads ? s.Input : u < heads + kvHeads ? s.Input2 : s.Input3;
+        CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)input, y, (float*)s.Row);
         if (weights.InterleavedQk && u < heads + kvHeads) Deinterleave(y, (float*)s.Row);
         var (bias, norm) = u < heads ? (w.QBias, w.QNorm) : u < heads + kvHeads ? (w.KBias, w.KNorm) : (w.VBias, null);
         var head = new Span<float>(y, headDim);
@@ -200,7 +203,11 @@ public sealed unsafe class CpuDecoder : IDisposable
         }
     }
 
-    private void AttentionInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].InputNorm, weights.Layers[layer].Q);
+    private void AttentionInputPrepare(int worker)
+    {
+        var w = weights.Layers[layer];
+        PrepareNormed(worker, w.InputNorm, w.Q, w.K, w.V);
+    }
 
     /// <summary>Per query head (a chunk): softmax(q·kᵀ/√hd) over positions [first, Length] — first = 0, or Length + 1 − window
     /// with a sliding window — and the weighted sum of v. Query head h reads kv head h / (nH / nKv), the pairing of
@@ -235,11 +242,15 @@ public sealed unsafe class CpuDecoder : IDisposable
         var (start, end) = Rows(w.Gate, chunk);
         var up = (float*)s.Product; // (rows of the chunk)
         CpuKernels.MatVec(w.Gate, start, end, (float*)s.Input, mlp + start, (float*)s.Row);
-        CpuKernels.MatVec(w.Up, start, end, (float*)s.Input, up, (float*)s.Row);
+        CpuKernels.MatVec(w.Up, start, end, (float*)s.Input2, up, (float*)s.Row);
         for (var r = start; r < end; r++) mlp[r] = CpuKernels.Silu(mlp[r]) * up[r - start];
     }
 
-    private void MlpInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].PostAttentionNorm, weights.Layers[layer].Gate);
+    private void MlpInputPrepare(int worker)
+    {
+        var w = weights.Layers[layer];
+        PrepareNormed(worker, w.PostAttentionNorm, w.Gate, w.Up, w.Up);
+    }
 
     /// <summary>x += mlp · Wdownᵀ, a chunk of rows.</summary>
     private void MlpOutput(int worker, int chunk) => AddProduct(weights.Layers[layer].Down, worker, chunk);
@@ -254,7 +265,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         CpuKernels.MatVec(weights.Head, start, end, (float*)s.Input, logits + start, (float*)s.Row);
     }
 
-    private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head);
+    private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head, weights.Head, weights.Head);
 
     private void AddProduct(in WeightMatrix w, int worker, int chunk)
     {
@@ -265,19 +276,24 @@ public sealed unsafe class CpuDecoder : IDisposable
         for (var r = start; r < end; r++) x[r] += product[r - start];
     }
 
-    /// <summary>This worker's input for <paramref name="w"/>: norm(x), packed for bf16.</summary>
-    private void PrepareNormed(int worker, float[] norm, in WeightMatrix w)
+    /// <summary>This worker's inputs for <paramref name="a"/>, <paramref name="b"/>, <paramref name="c"/>: norm(x), packed
+    /// for bf16, quantized for block formats.</summary>
+    private void PrepareNormed(int worker, float[] norm, in WeightMatrix a, in WeightMatrix b, in WeightMatrix c)
     {
         var normed = (float*)scratch[worker].Normed;
         CpuKernels.RmsNorm(x, Pin(norm), normed, hidden, eps);
-        PrepareInput(worker, w, normed);
+        PrepareInput(worker, normed, a, b, c);
     }
 
-    private void PrepareInput(int worker, in WeightMatrix w, float* input)
+    private void PrepareInput(int worker, in WeightMatrix w, float* input) => PrepareInput(worker, input, w, w, w);
+
+    private void PrepareInput(int worker, float* input, in WeightMatrix a, in WeightMatrix b, in WeightMatrix c)
     {
         var s = scratch[worker];
-        var prepared = CpuKernels.Input(w, input, (float*)s.Packed);
-        scratch[worker] = s with { Input = (nint)prepared };
+        var first = (nint)CpuKernels.Input(a, input, (float*)s.Packed);
+        var second = b.Format == a.Format ? first : (nint)CpuKernels.Input(b, input, (float*)s.Packed2);
+        var third = c.Format == a.Format ? first : c.Format == b.Format ? second : (nint)CpuKernels.Input(c, input, (float*)s.Packed3);
+        scratch[worker] = s with { Input = first, Input2 = second, Input3 = third };
     }
 
     /// <summary>Chunks of a matrix's rows: multiples of 16 rows (no two workers write one cache line of the output),

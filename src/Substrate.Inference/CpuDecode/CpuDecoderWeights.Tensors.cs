@@ -20,8 +20,8 @@ internal sealed partial class CpuDecoderWeights
             var t = tensors(name);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
                 throw new InvalidDataException($"{name} has shape [{string.Join(", ", t.Shape)}]; expected [{rows}, {cols}]");
-            if (t.Format == WeightFormat.Q8_0 && cols % CpuQuantKernels.Q8_0Values != 0)
-                throw new InvalidDataException($"{name}: Q8_0 rows of {cols} are not whole 32-blocks");
+            if ((t.Format == WeightFormat.Q8_0 && cols % CpuQuantKernels.Q8_0Values != 0) || (t.Format is WeightFormat.Q4_K or WeightFormat.Q6_K && cols % CpuKQuantKernels.Values != 0))
+                throw new InvalidDataException($"{name}: {t.Format} rows of {cols} are not whole blocks");
             return new WeightMatrix((void*)t.Data, rows, cols, t.Format);
         }
         unsafe float[] Vector(string name, int? length = null)

@@ -6,7 +6,7 @@ using Substrate.Models;
 namespace Substrate.Interop.Gguf;
 
 /// <summary>
-/// A <see cref="CpuDecoder"/> over a GGUF file mapped into memory: F32, F16, BF16 and Q8_0 tensors are read where they
+/// A <see cref="CpuDecoder"/> over a GGUF file mapped into memory: F32, F16, BF16, Q8_0, Q4_K and Q6_K tensors are read where they
 /// lie in the file (the quantized blocks are multiplied in place, never widened to a full-precision copy); tensors of
 /// the other block types are decoded once to fp32 native memory, as ggml decodes them. llama-arch q/k rows stay in
 /// ggml's interleaved rotary order — the decoder reorders each computed head instead of the weights.
@@ -63,6 +63,8 @@ public static class GgufCpuDecoder
                 GgmlType.F16 => WeightFormat.Float16,
                 GgmlType.BF16 => WeightFormat.BFloat16,
                 GgmlType.Q8_0 => WeightFormat.Q8_0,
+                GgmlType.Q4_K => WeightFormat.Q4_K,
+                GgmlType.Q6_K => WeightFormat.Q6_K,
                 _ => null,
             };
             if (format is { } f) return new CpuDecoderTensor((nint)(data + info.Offset), f, info.Shape);

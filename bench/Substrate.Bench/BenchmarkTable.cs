@@ -10,6 +10,7 @@ public static class BenchmarkTable
         ["train"] = TrainBenchmark.Run,
         ["decode-vs-llamacpp"] = DecodeVsLlamaCppBenchmark.Run,
         ["quantize-vs-llamacpp"] = QuantizeVsLlamaCppBenchmark.Run,
+        ["quantized-decode"] = QuantizedDecodeBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
         ["forward-backward"] = ForwardBackwardBenchmark.Run,

@@ -20,7 +20,13 @@ internal sealed partial class CpuDecoderWeights
             var t = tensors(name);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
                 throw new InvalidDataException($"{name} has shape [{string.Join(", ", t.Shape)}]; expected [{rows}, {cols}]");
-            if ((t.Format == WeightFormat.Q8_0 && cols % CpuQuantKernels.Q8_0Values != 0) || (t.Format is WeightFormat.Q4_K or WeightFormat.Q6_K && cols % CpuKQuantKernels.Values != 0))
+            var block = t.Format switch
+            {
+                WeightFormat.Q8_0 => CpuQuantKernels.Q8_0Values,
+                WeightFormat.Q4_K or WeightFormat.Q6_K => CpuKQuantKernels.Values,
+                _ => 1,
+            };
+            if (cols % block != 0)
                 throw new InvalidDataException($"{name}: {t.Format} rows of {cols} are not whole blocks");
             return new WeightMatrix((void*)t.Data, rows, cols, t.Format);
         }

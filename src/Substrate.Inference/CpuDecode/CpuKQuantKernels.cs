@@ -149,7 +149,7 @@ public static unsafe class CpuKQuantKernels
             {
                 var nibbles = k % 2 == 0 ? ql0 : ql1;
                 nibbles = k < 2 ? nibbles & low : Avx2.ShiftRightLogical(nibbles.AsUInt16(), 4).AsByte() & low;
-                var high = Avx2.ShiftRightLogical(qh.AsUInt16(), (byte)(2 * k)).AsByte() & two;
+                var high = Vector256.ShiftRightLogical(qh.AsUInt16(), 2 * k).AsByte() & two;
                 var q = nibbles | Avx2.ShiftLeftLogical(high.AsUInt16(), 4).AsByte();
                 var g = 8 * h + 2 * k;
                 var scale = Vector256.Create(Vector128.Create((short)scales[g]), Vector128.Create((short)scales[g + 1]));

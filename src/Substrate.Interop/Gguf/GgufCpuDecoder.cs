@@ -31,7 +31,8 @@ public static class GgufCpuDecoder
         }
     }
 
-    /// <summary>The file's bytes mapped read-only (the reader is used while the decoder is built, not after), and the decoded copies of tensors the decoder cannot read as stored.</summary>
+    /// <summary>The file's bytes mapped read-only (the reader is used while the decoder is built, not after), and the
+    /// decoded copies of tensors the decoder cannot read as stored.</summary>
     private sealed unsafe class MappedGguf : IDisposable
     {
         private readonly GgufReader reader;

@@ -11,6 +11,7 @@ public static class BenchmarkTable
         ["decode-vs-llamacpp"] = DecodeVsLlamaCppBenchmark.Run,
         ["quantize-vs-llamacpp"] = QuantizeVsLlamaCppBenchmark.Run,
         ["real-size-vs-llamacpp"] = RealSizeBenchmark.Run,
+        ["quantized-decode"] = QuantizedDecodeBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
         ["decode-families"] = DecodeFamiliesBenchmark.Run,

@@ -102,7 +102,9 @@ public static class DecodeVsLlamaCppBenchmark
     internal static void EnsureLlamaCppLoaded() => _ = Loaded.Value;
 
     /// <summary>llama.cpp greedy decoding (best of <see cref="Runs"/>): tokens, seconds to the first, seconds for the rest.</summary>
-    internal static (int[] Tokens, double First, double Decode) LlamaCpp(string path, int[] prompt, int count, int threads, int context)
+    /// <param name="whileLoaded">called after the runs, the model still loaded (to read memory)</param>
+    internal static (int[] Tokens, double First, double Decode) LlamaCpp(string path, int[] prompt, int count, int threads, int context,
+        Action? whileLoaded = null)
     {
         EnsureLlamaCppLoaded();
         var parameters = new ModelParams(path)
@@ -119,6 +121,7 @@ public static class DecodeVsLlamaCppBenchmark
             var result = Generate(count);
             if (result.Item3 < best.Item3) best = result;
         }
+        whileLoaded?.Invoke();
         return best;
 
         (int[], double, double) Generate(int n)

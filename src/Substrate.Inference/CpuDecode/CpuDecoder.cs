@@ -15,11 +15,13 @@ namespace Substrate.Inference.CpuDecode;
 /// overhead each. Every matrix-vector product splits its rows into chunks that the workers claim; each row is one
 /// worker's dot product in a fixed order, so the logits do not depend on the thread count.
 /// Activations stay fp32 whatever the weights' dtype (bf16 weights are widened on the fly).
-/// The model must outlive the decoder and keep its parameters in place.
+/// The model must outlive the decoder and keep its parameters in place. Built over a GGUF file's tensors instead (see
+/// <see cref="CpuDecoderTensor"/>), Q8_0 matrices are multiplied as blocks in place, with the activations quantized per block.
 /// </summary>
 public sealed unsafe class CpuDecoder : IDisposable
 {
-    private readonly LlamaForCausalLM model; // held: the weight views point into its parameters
+    private readonly LlamaForCausalLM? model; // held: the weight views point into its parameters (null over tensors)
+    private readonly IDisposable? owner;      // the tensors' memory (a mapped file), disposed with the decoder
     private readonly CpuDecoderWeights weights;
     private readonly CpuWorkerPool pool;
     private readonly int hidden, heads, kvHeads, headDim, intermediate, vocab, maxLength;
@@ -51,23 +53,40 @@ public sealed unsafe class CpuDecoder : IDisposable
     private int layer;    // the layer the jobs work on
     private float* logits; // (V) the caller's span, pinned during Step
 
-    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed input, an fp16 row, attention scores, a chunk's
-    /// products; and Input,
-    /// the vector the worker's chunks of the current job multiply (Normed, Packed or a shared activation).</summary>
-    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores, nint Product, nint Input = 0);
+    /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed (or block-quantized) input, an fp16 row, attention
+    /// scores, a chunk's products, two more packed inputs; and Input, Input2, Input3, the vectors the worker's chunks of the
+    /// current job multiply (Normed, Packed or a shared activation): one per matrix of the job (q, k, v; gate, up), shared
+    /// where the matrices' formats agree — a quantized file may hold attn_v as Q6_K beside a Q4_K attn_q.</summary>
+    private readonly record struct Scratch(nint Normed, nint Packed, nint Row, nint Scores, nint Product, nint Packed2, nint Packed3,
+        nint Input = 0, nint Input2 = 0, nint Input3 = 0);
 
     /// <param name="maxLength">Positions the cache holds (default and at most: max_position_embeddings).</param>
     /// <param name="threads">Workers (default: libtorch's thread count, which --threads sets).</param>
     public CpuDecoder(LlamaForCausalLM model, int? maxLength = null, int? threads = null)
+        : this(model.Config, new CpuDecoderWeights(model), model, null, maxLength, threads)
     {
-        var config = model.Config;
+    }
+
+    /// <summary>A decoder over weights in memory that <paramref name="owner"/> keeps (a mapped GGUF file), named by their
+    /// Hugging Face parameter names; the decoder disposes <paramref name="owner"/>. Prefill runs token by token.</summary>
+    /// <param name="interleavedQk">q/k rows in ggml's interleaved rotary pairs (llama-arch GGUF files).</param>
+    public CpuDecoder(ModelConfig config, Func<string, CpuDecoderTensor> tensors, bool interleavedQk, IDisposable? owner,
+        int? maxLength = null, int? threads = null)
+        : this(config, new CpuDecoderWeights(config, tensors, interleavedQk), null, owner, maxLength, threads)
+    {
+    }
+
+    private CpuDecoder(ModelConfig config, CpuDecoderWeights weights, LlamaForCausalLM? model, IDisposable? owner, int? maxLength, int? threads)
+    {
         this.model = model;
-        weights = new CpuDecoderWeights(model);
+        this.owner = owner;
+        this.weights = weights;
         (hidden, heads, kvHeads, headDim) = (config.HiddenSize, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
         (intermediate, vocab) = (config.IntermediateSize, config.VocabSize);
         this.maxLength = maxLength ?? config.MaxPositionEmbeddings;
         if (this.maxLength < 1 || this.maxLength > config.MaxPositionEmbeddings)
             throw new ArgumentOutOfRangeException(nameof(maxLength), $"maxLength must be in [1, {config.MaxPositionEmbeddings}] (got {maxLength})");
+        Config = config;
         (eps, scale) = ((float)config.RmsNormEps, (float)config.AttentionScale);
         windows = Enumerable.Range(0, config.NumHiddenLayers).Select(l => config.WindowOf(l) ?? int.MaxValue).ToArray();
         local = Enumerable.Range(0, config.NumHiddenLayers).Select(l => config.LocalRopeTheta is not null && config.SlidingLayer(l)).ToArray();
@@ -98,7 +117,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         var widest = Math.Max(Math.Max(hidden, heads * headDim), intermediate);
         scratch = Enumerable.Range(0, pool.Workers).Select(_ => new Scratch(
             (nint)Allocate(hidden), (nint)Allocate(widest), (nint)Allocate(widest), (nint)Allocate(this.maxLength),
-            (nint)Allocate(Math.Max(hidden, intermediate)))).ToArray();
+            (nint)Allocate(Math.Max(hidden, intermediate)), (nint)Allocate(widest), (nint)Allocate(widest))).ToArray();
         (attentionInput, attention, attentionOutput) = (AttentionInput, Attention, AttentionOutput);
         (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
         (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
@@ -125,7 +144,10 @@ public sealed unsafe class CpuDecoder : IDisposable
     public static bool Supports(LlamaForCausalLM model, out string? reason) =>
         (reason = CpuDecoderWeights.Unsupported(model)) is null;
 
-    public LlamaForCausalLM Model => model;
+    /// <summary>The model whose parameters the decoder reads; null for a decoder over a file's tensors.</summary>
+    public LlamaForCausalLM? Model => model;
+
+    public ModelConfig Config { get; }
     public int Threads => pool.Workers;
     public int MaxLength => maxLength;
 
@@ -175,7 +197,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         if (prompt.Count == 0) throw new ArgumentException("the prompt is empty", nameof(prompt));
         if (Length + prompt.Count > maxLength)
             throw new InvalidOperationException($"the CPU decoder's context is full: {Length} + {prompt.Count} positions exceed {maxLength}");
-        if (Length > 0 || prompt.Count < BatchedPrefillFrom)
+        if (Length > 0 || prompt.Count < BatchedPrefillFrom || model is null)
         {
             foreach (var token in prompt) Step(token, output);
             return;
@@ -206,7 +228,9 @@ public sealed unsafe class CpuDecoder : IDisposable
         var s = scratch[worker];
         var (matrix, first) = u < heads ? (w.Q, u) : u < heads + kvHeads ? (w.K, u - heads) : (w.V, u - heads - kvHeads);
         var y = qkv + (long)u * headDim; // (hd)
-        CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)s.Input, y, (float*)s.Row);
+        var input = u < heads ? s.Input : u < heads + kvHeads ? s.Input2 : s.Input3;
+        CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)input, y, (float*)s.Row);
+        if (weights.InterleavedQk && u < heads + kvHeads) Deinterleave(y, (float*)s.Row);
         var (bias, norm) = u < heads ? (w.QBias, w.QNorm) : u < heads + kvHeads ? (w.KBias, w.KNorm) : (w.VBias, null);
         var head = new Span<float>(y, headDim);
         if (bias is not null) TensorPrimitives.Add(head, bias.AsSpan(first * headDim, headDim), head);
@@ -219,7 +243,11 @@ public sealed unsafe class CpuDecoder : IDisposable
         }
     }
 
-    private void AttentionInputPrepare(int worker) => PrepareNormed(worker, weights.Layers[layer].InputNorm, weights.Layers[layer].Q);
+    private void AttentionInputPrepare(int worker)
+    {
+        var w = weights.Layers[layer];
+        PrepareNormed(worker, w.InputNorm, w.Q, w.K, w.V);
+    }
 
     /// <summary>Per query head (a chunk): softmax(q·kᵀ/√hd) over positions [first, Length] — first = 0, or Length + 1 − window
     /// with a sliding window — and the weighted sum of v. Query head h reads kv head h / (nH / nKv), the pairing of
@@ -262,14 +290,14 @@ public sealed unsafe class CpuDecoder : IDisposable
         var (start, end) = Rows(w.Gate, chunk);
         var up = (float*)s.Product; // (rows of the chunk)
         CpuKernels.MatVec(w.Gate, start, end, (float*)s.Input, mlp + start, (float*)s.Row);
-        CpuKernels.MatVec(w.Up, start, end, (float*)s.Input, up, (float*)s.Row);
+        CpuKernels.MatVec(w.Up, start, end, (float*)s.Input2, up, (float*)s.Row);
         for (var r = start; r < end; r++) mlp[r] = (gelu ? CpuKernels.GeluTanh(mlp[r]) : CpuKernels.Silu(mlp[r])) * up[r - start];
     }
 
     private void MlpInputPrepare(int worker)
     {
         var w = weights.Layers[layer];
-        PrepareNormed(worker, w.PreFeedforwardNorm ?? w.PostAttentionNorm, w.Gate);
+        PrepareNormed(worker, w.PreFeedforwardNorm ?? w.PostAttentionNorm, w.Gate, w.Up, w.Up);
     }
 
     /// <summary>x += mlp · Wdownᵀ, a chunk of rows.</summary>
@@ -285,7 +313,7 @@ public sealed unsafe class CpuDecoder : IDisposable
         CpuKernels.MatVec(weights.Head, start, end, (float*)s.Input, logits + start, (float*)s.Row);
     }
 
-    private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head);
+    private void HeadPrepare(int worker) => PrepareNormed(worker, weights.FinalNorm, weights.Head, weights.Head, weights.Head);
 
     private void HeadFromNormedPrepare(int worker) => PrepareInput(worker, weights.Head, x); // after a prefill, x holds norm(x)
 
@@ -300,25 +328,30 @@ public sealed unsafe class CpuDecoder : IDisposable
         for (var r = start; r < end; r++) target[r] += product[r - start];
     }
 
-    /// <summary>This worker's input for <paramref name="w"/>: norm(x), packed for bf16.</summary>
-    private void PrepareNormed(int worker, float[] norm, in WeightMatrix w)
+    /// <summary>This worker's inputs for <paramref name="a"/>, <paramref name="b"/>, <paramref name="c"/>: norm(x), packed
+    /// for bf16, quantized for block formats.</summary>
+    private void PrepareNormed(int worker, float[] norm, in WeightMatrix a, in WeightMatrix b, in WeightMatrix c)
     {
         var normed = (float*)scratch[worker].Normed;
         CpuKernels.RmsNorm(x, Pin(norm), normed, hidden, eps);
-        PrepareInput(worker, w, normed);
+        PrepareInput(worker, normed, a, b, c);
     }
 
-    private void PrepareInput(int worker, in WeightMatrix w, float* input)
+    private void PrepareInput(int worker, in WeightMatrix w, float* input) => PrepareInput(worker, input, w, w, w);
+
+    private void PrepareInput(int worker, float* input, in WeightMatrix a, in WeightMatrix b, in WeightMatrix c)
     {
         var s = scratch[worker];
-        var prepared = CpuKernels.Input(w, input, (float*)s.Packed);
-        scratch[worker] = s with { Input = (nint)prepared };
+        var first = (nint)CpuKernels.Input(a, input, (float*)s.Packed);
+        var second = b.Format == a.Format ? first : (nint)CpuKernels.Input(b, input, (float*)s.Packed2);
+        var third = c.Format == a.Format ? first : c.Format == b.Format ? second : (nint)CpuKernels.Input(c, input, (float*)s.Packed3);
+        scratch[worker] = s with { Input = first, Input2 = second, Input3 = third };
     }
 
     /// <summary>Chunks of a matrix's rows: multiples of 16 rows (no two workers write one cache line of the output),
     /// about 64 KB of weights each, so claiming a chunk costs little beside reading it. Independent of the thread count.</summary>
     private static int RowsPerChunk(in WeightMatrix w) =>
-        Math.Max(16, 65536 / (w.Cols * (w.Format == WeightFormat.Float32 ? 4 : 2)) / 16 * 16);
+        (int)Math.Max(16, 65536 / w.RowBytes / 16 * 16);
 
     private static int Chunks(in WeightMatrix w) => (w.Rows + RowsPerChunk(w) - 1) / RowsPerChunk(w);
 
@@ -345,6 +378,14 @@ public sealed unsafe class CpuDecoder : IDisposable
         }
     }
 
+    /// <summary>A q/k head computed from ggml's interleaved rows (element 2j+i) back to HF's halves (element i·hd/2 + j).</summary>
+    private void Deinterleave(float* y, float* scratchRow) // (hd)
+    {
+        var half = headDim / 2;
+        for (var j = 0; j < half; j++) (scratchRow[j], scratchRow[half + j]) = (y[2 * j], y[2 * j + 1]);
+        new ReadOnlySpan<float>(scratchRow, headDim).CopyTo(new Span<float>(y, headDim));
+    }
+
     private long CacheOffset(int kvHead, int position) => (((long)layer * kvHeads + kvHead) * maxLength + position) * headDim;
 
     private static float* Pin(float[] vector) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(vector)); // a pinned array
@@ -361,6 +402,7 @@ public sealed unsafe class CpuDecoder : IDisposable
     public void Dispose()
     {
         pool.Dispose();
+        owner?.Dispose();
         foreach (var p in allocations) NativeMemory.AlignedFree((void*)p);
         allocations.Clear();
     }

@@ -11,7 +11,7 @@ namespace Substrate.Inference.CpuDecode;
 /// small norm vectors are copied to pinned fp32 arrays. The model must stay alive (and its parameters in place) while these
 /// views are used: <see cref="CpuDecoder"/> holds the model for that reason.
 /// </summary>
-internal sealed class CpuDecoderWeights
+internal sealed partial class CpuDecoderWeights
 {
     public sealed record Layer(
         float[] InputNorm,          // (H)
@@ -37,7 +37,7 @@ internal sealed class CpuDecoderWeights
         using var scope = NewDisposeScope(); // the fp32 copies of the norm vectors
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         var config = model.Config;
-        var (h, q, kv, i) = (config.HiddenSize, config.NumAttentionHeads * config.HeadDim, config.NumKeyValueHeads * config.HeadDim, config.IntermediateSize);
+        var h = config.HiddenSize;
         WeightMatrix Matrix(string name, int rows, int cols) => View(parameters[name], name, rows, cols);
         float[] Vector(string name, int? length = null) // pinned: the decoder reads it through a pointer
         {
@@ -52,8 +52,40 @@ internal sealed class CpuDecoderWeights
             return values;
         }
 
-        Embedding = Matrix("model.embed_tokens.weight", config.VocabSize, h);
-        Layers = Enumerable.Range(0, config.NumHiddenLayers).Select(n =>
+        (Embedding, Layers, FinalNorm, Head) = Build(config, Matrix, (name, length) => Vector(name, length), (name, length) => Norm(name, length));
+    }
+
+    public WeightMatrix Embedding { get; } // (V, H)
+    public IReadOnlyList<Layer> Layers { get; }
+    public float[] FinalNorm { get; }     // (H), 1 + w with NormOffset
+    public WeightMatrix Head { get; }      // (V, H): the embedding table when tied
+
+    /// <summary>Why <see cref="CpuDecoder"/> cannot run <paramref name="model"/>, or null when it can: it needs CPU
+    /// parameters in fp32, bf16 or fp16, all in one dtype, and plain projections (no LoRA or other wrapped linears).</summary>
+    public static string? Unsupported(LlamaForCausalLM model)
+    {
+        if (model.Options.Device.type != DeviceType.CPU) return $"the model is on {model.Options.Device}, not the CPU";
+        foreach (var (name, module) in model.named_modules())
+            if ((name.EndsWith("_proj", StringComparison.Ordinal) || name == "lm_head") && module is not PlainLinear)
+                return $"{name} is a {module.GetType().Name}, not a plain linear layer (LoRA adapters run on the TorchSharp path)";
+        var dtypes = model.parameters().Select(p => p.dtype).Distinct().ToArray();
+        if (dtypes.Length != 1 || dtypes[0] is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
+            return $"parameters must all be Float32, BFloat16 or Float16 (found {string.Join(", ", dtypes)})";
+        return null;
+    }
+
+    /// <summary>The decoder's weights by their HF names: <paramref name="matrix"/>(name, rows, cols) views a matrix,
+    /// <paramref name="vector"/>(name, length or null for H) copies a vector, <paramref name="norm"/> copies a norm's
+    /// weight as the decoder multiplies by it (Gemma's 1 + w where the source stores w).</summary>
+    private static (WeightMatrix Embedding, Layer[] Layers, float[] FinalNorm, WeightMatrix Head) Build(ModelConfig config,
+        Func<string, int, int, WeightMatrix> matrix, Func<string, int?, float[]> vector, Func<string, int?, float[]> norm)
+    {
+        var (h, q, kv, i) = (config.HiddenSize, config.NumAttentionHeads * config.HeadDim, config.NumKeyValueHeads * config.HeadDim, config.IntermediateSize);
+        WeightMatrix Matrix(string name, int rows, int cols) => matrix(name, rows, cols);
+        float[] Vector(string name, int? length = null) => vector(name, length);
+        float[] Norm(string name, int? length = null) => norm(name, length);
+        var embedding = Matrix("model.embed_tokens.weight", config.VocabSize, h);
+        var layers = Enumerable.Range(0, config.NumHiddenLayers).Select(n =>
         {
             var path = $"model.layers.{n}";
             var (wq, wk, wv) = config.FusedProjections // qkv_proj's rows: q, then k, then v
@@ -78,27 +110,8 @@ internal sealed class CpuDecoderWeights
                 config.PostNorms ? Norm($"{path}.pre_feedforward_layernorm.weight") : null,
                 config.PostNorms ? Norm($"{path}.post_feedforward_layernorm.weight") : null);
         }).ToArray();
-        FinalNorm = Norm("model.norm.weight");
-        Head = config.TieWordEmbeddings ? Embedding : Matrix("lm_head.weight", config.VocabSize, h);
-    }
-
-    public WeightMatrix Embedding { get; } // (V, H)
-    public IReadOnlyList<Layer> Layers { get; }
-    public float[] FinalNorm { get; }     // (H), 1 + w with NormOffset
-    public WeightMatrix Head { get; }      // (V, H): the embedding table when tied
-
-    /// <summary>Why <see cref="CpuDecoder"/> cannot run <paramref name="model"/>, or null when it can: it needs CPU
-    /// parameters in fp32, bf16 or fp16, all in one dtype, and plain projections (no LoRA or other wrapped linears).</summary>
-    public static string? Unsupported(LlamaForCausalLM model)
-    {
-        if (model.Options.Device.type != DeviceType.CPU) return $"the model is on {model.Options.Device}, not the CPU";
-        foreach (var (name, module) in model.named_modules())
-            if ((name.EndsWith("_proj", StringComparison.Ordinal) || name == "lm_head") && module is not PlainLinear)
-                return $"{name} is a {module.GetType().Name}, not a plain linear layer (LoRA adapters run on the TorchSharp path)";
-        var dtypes = model.parameters().Select(p => p.dtype).Distinct().ToArray();
-        if (dtypes.Length != 1 || dtypes[0] is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
-            return $"parameters must all be Float32, BFloat16 or Float16 (found {string.Join(", ", dtypes)})";
-        return null;
+        var head = config.TieWordEmbeddings ? embedding : Matrix("lm_head.weight", config.VocabSize, h);
+        return (embedding, layers, Norm("model.norm.weight"), head);
     }
 
     private static (WeightMatrix Q, WeightMatrix K, WeightMatrix V) Split(WeightMatrix qkv, int q, int kv) =>
@@ -106,7 +119,7 @@ internal sealed class CpuDecoderWeights
 
     /// <summary>Rows [start, start + count) of <paramref name="w"/>, a view into the same memory.</summary>
     private static unsafe WeightMatrix Rows(WeightMatrix w, int start, int count) =>
-        new((byte*)w.Data + (long)start * w.Cols * (w.Format == WeightFormat.Float32 ? 4 : 2), count, w.Cols, w.Format);
+        new((byte*)w.Data + start * w.RowBytes, count, w.Cols, w.Format);
 
     private static unsafe WeightMatrix View(Tensor t, string name, int rows, int cols)
     {

@@ -4,15 +4,28 @@ using Substrate.Nn.Kernels;
 
 namespace Substrate.Inference.CpuDecode;
 
-/// <summary>How a weight matrix's elements lie in memory.</summary>
-internal enum WeightFormat { Float32, BFloat16, Float16 }
+/// <summary>How a weight matrix's elements lie in memory: a float type, or ggml's Q8_0, Q4_K or Q6_K blocks (each row whole blocks).</summary>
+public enum WeightFormat { Float32, BFloat16, Float16, Q8_0, Q4_K, Q6_K }
 
-/// <summary>A (Rows, Cols) row-major matrix in native memory owned by a torch parameter: a view, never a copy.</summary>
+/// <summary>A (Rows, Cols) row-major matrix in native memory owned by a torch parameter or a mapped GGUF file: a view,
+/// never a copy.</summary>
 internal readonly unsafe struct WeightMatrix(void* data, int rows, int cols, WeightFormat format)
 {
     public readonly void* Data = data;
     public readonly int Rows = rows, Cols = cols;
     public readonly WeightFormat Format = format;
+
+    /// <summary>Bytes from one row to the next.</summary>
+    public long RowBytes => Format switch
+    {
+        WeightFormat.Float32 => 4L * Cols,
+        WeightFormat.Q8_0 => (long)Cols / CpuQuantKernels.Q8_0Values * CpuQuantKernels.Q8_0Bytes,
+        WeightFormat.Q4_K => (long)Cols / CpuKQuantKernels.Values * CpuKQuantKernels.Q4_KBytes,
+        WeightFormat.Q6_K => (long)Cols / CpuKQuantKernels.Values * CpuKQuantKernels.Q6_KBytes,
+        _ => 2L * Cols,
+    };
+
+    public byte* RowData(int row) => (byte*)Data + row * RowBytes;
 }
 
 /// <summary>
@@ -28,9 +41,19 @@ internal static unsafe class CpuKernels
     private const int Bf16Block = 32;
 
     /// <summary>The input a row dot product of <paramref name="w"/> reads: x itself, or x packed into
-    /// <paramref name="packed"/> (Cols floats) for bf16.</summary>
+    /// <paramref name="packed"/> (Cols floats) for bf16, or x quantized to Q8_0 blocks there for Q8_0, to Q8_K blocks for Q4_K and Q6_K.</summary>
     public static float* Input(in WeightMatrix w, float* x, float* packed)
     {
+        if (w.Format == WeightFormat.Q8_0)
+        {
+            CpuQuantKernels.QuantizeQ8_0(x, (byte*)packed, w.Cols);
+            return packed;
+        }
+        if (w.Format is WeightFormat.Q4_K or WeightFormat.Q6_K)
+        {
+            CpuKQuantKernels.QuantizeQ8_K(x, (byte*)packed, w.Cols);
+            return packed;
+        }
         if (w.Format != WeightFormat.BFloat16) return x;
         var n = w.Cols;
         var full = n - n % Bf16Block;
@@ -55,6 +78,12 @@ internal static unsafe class CpuKernels
                 return DotFloat32((float*)w.Data + (long)row * n, input, n);
             case WeightFormat.BFloat16:
                 return DotBFloat16((ushort*)w.Data + (long)row * n, input, n);
+            case WeightFormat.Q8_0:
+                return CpuQuantKernels.DotQ8_0(w.RowData(row), (byte*)input, n / CpuQuantKernels.Q8_0Values);
+            case WeightFormat.Q4_K:
+                return CpuKQuantKernels.DotQ4_K(w.RowData(row), (byte*)input, n / CpuKQuantKernels.Values);
+            case WeightFormat.Q6_K:
+                return CpuKQuantKernels.DotQ6_K(w.RowData(row), (byte*)input, n / CpuKQuantKernels.Values);
             default:
                 TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)w.Data + (long)row * n, n), new Span<float>(scratch, n));
                 return DotFloat32(scratch, input, n);
@@ -184,6 +213,15 @@ internal static unsafe class CpuKernels
                 break;
             case WeightFormat.BFloat16:
                 for (var i = 0; i < n; i++) y[i] = BFloat16Bits.ToSingle(((ushort*)w.Data)[(long)row * n + i]);
+                break;
+            case WeightFormat.Q8_0:
+                CpuQuantKernels.DequantizeQ8_0(w.RowData(row), y, n);
+                break;
+            case WeightFormat.Q4_K:
+                CpuKQuantKernels.DequantizeQ4_K(w.RowData(row), y, n);
+                break;
+            case WeightFormat.Q6_K:
+                CpuKQuantKernels.DequantizeQ6_K(w.RowData(row), y, n);
                 break;
             default:
                 TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)w.Data + (long)row * n, n), new Span<float>(y, n));

@@ -1,0 +1,49 @@
+using Substrate.Models;
+
+namespace Substrate.Inference.CpuDecode;
+
+/// <summary>One weight in native memory that someone else owns (a mapped GGUF file): its data, how its elements lie,
+/// and its row-major shape, (rows, cols) for a matrix.</summary>
+public readonly record struct CpuDecoderTensor(nint Data, WeightFormat Format, long[] Shape);
+
+internal sealed partial class CpuDecoderWeights
+{
+    /// <summary>The weights named by their Hugging Face parameter names in <paramref name="tensors"/>: matrices are
+    /// views (Q8_0 blocks stay blocks), norm and bias vectors are copied to pinned fp32 arrays.</summary>
+    /// <param name="interleavedQk">q/k rows in ggml's interleaved rotary pairs (a llama-arch GGUF) rather than HF's
+    /// rotate_half halves; the decoder puts each computed head back in HF order.</param>
+    public CpuDecoderWeights(ModelConfig config, Func<string, CpuDecoderTensor> tensors, bool interleavedQk)
+    {
+        var h = config.HiddenSize;
+        unsafe WeightMatrix Matrix(string name, int rows, int cols)
+        {
+            var t = tensors(name);
+            if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
+                throw new InvalidDataException($"{name} has shape [{string.Join(", ", t.Shape)}]; expected [{rows}, {cols}]");
+            var block = t.Format switch
+            {
+                WeightFormat.Q8_0 => CpuQuantKernels.Q8_0Values,
+                WeightFormat.Q4_K or WeightFormat.Q6_K => CpuKQuantKernels.Values,
+                _ => 1,
+            };
+            if (cols % block != 0)
+                throw new InvalidDataException($"{name}: {t.Format} rows of {cols} are not whole blocks");
+            return new WeightMatrix((void*)t.Data, rows, cols, t.Format);
+        }
+        unsafe float[] Vector(string name, int? length = null)
+        {
+            var n = length ?? h;
+            var t = tensors(name);
+            if (t.Shape.Length != 1 || t.Shape[0] != n) throw new InvalidDataException($"{name} has shape [{string.Join(", ", t.Shape)}]; expected [{n}]");
+            var values = GC.AllocateUninitializedArray<float>(n, pinned: true); // the decoder reads it through a pointer
+            fixed (float* y = values) CpuKernels.Row(new WeightMatrix((void*)t.Data, 1, n, t.Format), 0, y);
+            return values;
+        }
+
+        InterleavedQk = interleavedQk;
+        (Embedding, Layers, FinalNorm, Head) = Build(config, Matrix, (name, length) => Vector(name, length), (name, length) => Vector(name, length)); // norms as stored (gemma3's GGUF holds 1 + w)
+    }
+
+    /// <summary>Whether q/k rows come in ggml's interleaved rotary pairs (row 2j+i of a head is HF row i·hd/2 + j).</summary>
+    public bool InterleavedQk { get; }
+}

@@ -1,0 +1,90 @@
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using Substrate.Inference.CpuDecode;
+using Substrate.Models;
+
+namespace Substrate.Interop.Gguf;
+
+/// <summary>
+/// A <see cref="CpuDecoder"/> over a GGUF file mapped into memory: F32, F16, BF16, Q8_0, Q4_K and Q6_K tensors are read where they
+/// lie in the file (the quantized blocks are multiplied in place, never widened to a full-precision copy); tensors of
+/// the other block types are decoded once to fp32 native memory, as ggml decodes them. llama-arch q/k rows stay in
+/// ggml's interleaved rotary order — the decoder reorders each computed head instead of the weights.
+/// </summary>
+public static class GgufCpuDecoder
+{
+    /// <summary>Maps <paramref name="path"/> and builds the decoder; the decoder unmaps the file when disposed.</summary>
+    public static CpuDecoder Open(string path, int? maxLength = null, int? threads = null)
+    {
+        using var reader = new GgufReader(path);
+        var config = GgufImporter.ReadConfig(reader);
+        var arch = GgufArchitecture.For(config);
+        var file = new MappedGguf(reader);
+        try
+        {
+            return new CpuDecoder(config, file.Tensor, arch.PermuteQk, file, maxLength, threads);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The file's bytes mapped read-only (the reader is used while the decoder is built, not after), and the
+    /// decoded copies of tensors the decoder cannot read as stored.</summary>
+    private sealed unsafe class MappedGguf : IDisposable
+    {
+        private readonly GgufReader reader;
+        private readonly MemoryMappedFile map;
+        private readonly MemoryMappedViewAccessor view;
+        private readonly byte* data; // the start of the data section
+        private readonly List<nint> decoded = [];
+        private bool disposed;
+
+        public MappedGguf(GgufReader reader)
+        {
+            this.reader = reader;
+            map = MemoryMappedFile.CreateFromFile(reader.Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* start = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+            data = start + view.PointerOffset + reader.DataOffset;
+        }
+
+        /// <summary>The tensor that HF parameter <paramref name="hfName"/> names.</summary>
+        public CpuDecoderTensor Tensor(string hfName)
+        {
+            var name = LlamaGgufNames.ToGguf(hfName) ?? throw new ArgumentException($"{hfName} has no GGUF name", nameof(hfName));
+            if (!reader.Contains(name)) throw new InvalidDataException($"{reader.Path}: tensor '{name}' is missing");
+            var info = reader.Tensor(name);
+            WeightFormat? format = info.Type switch
+            {
+                GgmlType.F32 => WeightFormat.Float32,
+                GgmlType.F16 => WeightFormat.Float16,
+                GgmlType.BF16 => WeightFormat.BFloat16,
+                GgmlType.Q8_0 => WeightFormat.Q8_0,
+                GgmlType.Q4_K => WeightFormat.Q4_K,
+                GgmlType.Q6_K => WeightFormat.Q6_K,
+                _ => null,
+            };
+            if (format is { } f) return new CpuDecoderTensor((nint)(data + info.Offset), f, info.Shape);
+            var values = reader.ReadFloats(info); // decoded as ggml decodes it
+            var copy = (float*)NativeMemory.Alloc((nuint)values.Length, sizeof(float));
+            decoded.Add((nint)copy);
+            values.CopyTo(new Span<float>(copy, values.Length));
+            return new CpuDecoderTensor((nint)copy, WeightFormat.Float32, info.Shape);
+        }
+
+        public void Dispose()
+        {
+            if (disposed) return;
+            disposed = true;
+            foreach (var p in decoded) NativeMemory.Free((void*)p);
+            decoded.Clear();
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+            view.Dispose();
+            map.Dispose();
+        }
+    }
+}

@@ -41,7 +41,8 @@ internal sealed partial class CpuDecoderWeights
         }
 
         InterleavedQk = interleavedQk;
-        (Embedding, Layers, FinalNorm, Head) = Build(config, Matrix, (name, length) => Vector(name, length), (name, length) => Vector(name, length)); // norms as stored (gemma3's GGUF holds 1 + w)
+        // Norms as stored: a gemma3 GGUF already holds 1 + w.
+        (Embedding, Layers, FinalNorm, Head) = Build(config, Matrix, (name, length) => Vector(name, length), (name, length) => Vector(name, length));
     }
 
     /// <summary>Whether q/k rows come in ggml's interleaved rotary pairs (row 2j+i of a head is HF row i·hd/2 + j).</summary>

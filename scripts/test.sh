@@ -21,6 +21,12 @@ if [ "$status" -eq 0 ] && [[ " $* " != *" --filter"* ]] && grep -qw avx512f /pro
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   done
 fi
+# The quantized decoder's integer dot products have AVX2/VNNI paths and a scalar fallback: run its tests on the fallback too.
+if [ "$status" -eq 0 ] && [[ " $* " != *" --filter"* ]]; then
+  DOTNET_EnableAVX2=0 dotnet test tests/Substrate.Interop.Tests --nologo --no-build "$@" \
+    --filter "FullyQualifiedName~QuantizedDecoder" 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 
 # dotnet test prints one "Failed: a, Passed: b, Skipped: c" line per test assembly.
 sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '

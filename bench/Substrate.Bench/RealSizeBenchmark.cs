@@ -14,7 +14,8 @@ namespace Substrate.Bench;
 /// (<see cref="RealSizeEngine"/>) so its load time and resident memory are its own: load, prefill of a 512-token prompt,
 /// greedy decode of 64 tokens at batch 1, same threads. One JSON line per engine and model, and one comparing them.
 /// $SUBSTRATE_BENCH_THREADS (default 2), $SUBSTRATE_BENCH_PROMPT (512), $SUBSTRATE_BENCH_TOKENS (64),
-/// $SUBSTRATE_BENCH_MODELS (comma-separated names; default both).
+/// $SUBSTRATE_BENCH_MODELS (comma-separated names; default both), $SUBSTRATE_BENCH_ENGINES=substrate (Substrate alone: no GGUF,
+/// no llama.cpp run, no comparison line).
 /// </summary>
 public static class RealSizeBenchmark
 {
@@ -47,9 +48,11 @@ public static class RealSizeBenchmark
             var dir = Path.Combine(Path.GetTempPath(), "substrate-bench-real-" + Guid.NewGuid().ToString("N"));
             try
             {
-                var gguf = Write(name, Shapes[name], dir);
+                var alone = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_ENGINES") == "substrate";
+                var gguf = Write(name, Shapes[name], dir, alone);
                 var weightBytes = Directory.GetFiles(dir, "*.safetensors").Sum(f => new FileInfo(f).Length);
                 var ours = Child("substrate", name, dir, threads, promptLength, newTokens);
+                if (alone) continue;
                 var theirs = Child("llama.cpp", name, gguf, threads, promptLength, newTokens);
                 JsonLine.Write(new
                 {
@@ -66,8 +69,9 @@ public static class RealSizeBenchmark
         }
     }
 
-    /// <summary>The HF folder (bf16, N(0, 0.02) weights, norms at 1, shards of at most 512 MB) and its GGUF; returns the GGUF's path.</summary>
-    private static string Write(string name, ModelConfig config, string dir)
+    /// <summary>The HF folder (bf16, N(0, 0.02) weights, norms at 1, shards of at most 512 MB) and its GGUF (unless
+    /// <paramref name="folderOnly"/>); returns the GGUF's path.</summary>
+    private static string Write(string name, ModelConfig config, string dir, bool folderOnly)
     {
         Console.Error.WriteLine($"real-size-vs-llamacpp: writing {name} (bf16, random weights) and its GGUF…");
         Directory.CreateDirectory(dir);
@@ -83,6 +87,7 @@ public static class RealSizeBenchmark
         }
         // A small vocabulary (ids below 1,024; llama.cpp pads the rest) so that llama.cpp accepts the prompt's ids.
         HfTokenizerJsonWriter.Save(BpeTrainer.Train(DecodeVsLlamaCppBenchmark.CorpusSample(), new BpeTrainerOptions { VocabSize = 1024 }), dir);
+        if (folderOnly) return dir;
         var type = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_GGUF") == "bf16" ? GgufFileType.BF16 : GgufFileType.F16;
         var gguf = Path.Combine(dir, $"{name}-{type}.gguf".ToLowerInvariant());
         GgufExporter.Export(dir, gguf, type, name);

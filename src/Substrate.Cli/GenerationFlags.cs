@@ -76,8 +76,10 @@ public sealed class GenerationFlags
     {
         var defaults = GenerationDefaults.Load(folder);
         var options = Read(parsed, defaults);
-        var loaded = LoadedModel.Load(folder, runtime.Start(parsed), adapter);
+        var modelOptions = runtime.StartInference(parsed, folder);
+        var loaded = LoadedModel.Load(folder, modelOptions, adapter);
         Console.Error.WriteLine($"{verb}: {Describe(parsed, options, defaults)}");
+        Console.Error.WriteLine($"{verb}: {runtime.Describe(parsed, modelOptions)}");
         return (loaded, options);
     }
 }

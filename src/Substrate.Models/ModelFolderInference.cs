@@ -19,9 +19,7 @@ public static partial class ModelFolder
         var config = ReadConfig(dir);
         var files = WeightFiles(dir); // tensor name → file
         CheckWeights(dir, config, WeightShapes(files));
-        const string embeddings = "model.embed_tokens.weight";
-        ScalarType stored;
-        using (var reader = new SafetensorsReader(files[embeddings])) stored = SafetensorsReader.ToScalarType(reader.Entry(embeddings).Dtype);
+        var stored = StoredDtype(dir, files);
         var model = new LlamaForCausalLM(config, (options ?? new ModelOptions()) with { WeightDtype = stored, InitializeWeights = false });
         try
         {
@@ -33,6 +31,18 @@ public static partial class ModelFolder
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The dtype a folder's weights are stored in — its embedding table's, as <see cref="LoadForInference"/> keeps
+    /// them: Float32, BFloat16 or Float16. Reads the safetensors headers only.</summary>
+    public static ScalarType StoredDtype(string dir) => StoredDtype(dir, WeightFiles(dir));
+
+    private static ScalarType StoredDtype(string dir, Dictionary<string, string> files)
+    {
+        const string embeddings = "model.embed_tokens.weight";
+        if (!files.TryGetValue(embeddings, out var file)) throw new InvalidDataException($"{dir}: no weights file holds {embeddings}");
+        using var reader = new SafetensorsReader(file);
+        return SafetensorsReader.ToScalarType(reader.Entry(embeddings).Dtype);
     }
 
     private static void MapWeights(LlamaForCausalLM model, Dictionary<string, string> files)

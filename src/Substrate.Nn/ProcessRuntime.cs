@@ -5,7 +5,8 @@ namespace Substrate.Nn;
 /// <summary>The process-wide settings libtorch and the native allocator run with.</summary>
 /// <param name="Threads">libtorch's intra-op threads; 0: one per core.</param>
 /// <param name="RetainFreedMemory">Keep freed native memory for reuse (<see cref="NativeMemory.RetainFreedMemory"/>): ~20% faster
-/// training steps; the process keeps its peak footprint.</param>
+/// training steps; the process keeps its peak footprint. False (inference verbs): freed blocks go back to the kernel
+/// (<see cref="NativeMemory.ReturnFreedMemory"/>), so resident memory stays near the mapped weights.</param>
 public sealed record RuntimeSettings(int Threads = 0, bool RetainFreedMemory = true);
 
 /// <summary>
@@ -22,6 +23,7 @@ public static class ProcessRuntime
         if (settings.Threads < 0) throw new ArgumentException($"threads must be ≥ 0 (got {settings.Threads})");
         set_num_threads(settings.Threads > 0 ? settings.Threads : Environment.ProcessorCount);
         if (settings.RetainFreedMemory) NativeMemory.RetainFreedMemory();
+        else NativeMemory.ReturnFreedMemory();
         Current = settings;
     }
 }

@@ -48,7 +48,7 @@ public static class AdaptVerb
             };
             var lora = ConfigResolver.Apply(common with { Lr = 1e-2, TargetModules = "all-linear", LoraDropout = 0 }, overrides); // --set wins
             var full = ConfigResolver.Apply(common with { Lr = 3e-4 }, overrides);
-            var modelOptions = runtime.Start(parsed);
+            var modelOptions = runtime.StartTraining(parsed);
             var rows = Terminal.WithProgress("adapt compare", report => AdaptationComparison.Run(parsed.GetValue(model)!, evalTask, parsed.GetValue(work)!,
                 parsed.GetValue(shots), lora, full, modelOptions, parsed.GetValue(runtime.Threads),
                 log: stage => report(stage, null),

@@ -69,7 +69,7 @@ public static class AgentVerb
             else
             {
                 var folder = parsed.GetValue(model) ?? throw new ArgumentException("give --model <dir> or --endpoint <url>");
-                (engine, var modelId) = InProcessModel.Load(folder, parsed.GetValue(adapter), runtime.Start(parsed));
+                (engine, var modelId) = InProcessModel.Load(folder, parsed.GetValue(adapter), runtime.StartInference(parsed, folder));
                 options = options with { ModelId = modelId };
                 chat = new SubstrateChatClient(engine);
             }

@@ -37,7 +37,8 @@ public static class EvalTasksVerb
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(t => EvalTask.Load(t))
                 .ToList();
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Start(parsed), parsed.GetValue(adapter));
+            var folder = parsed.GetValue(model)!;
+            using var loaded = LoadedModel.Load(folder, runtime.StartInference(parsed, folder), parsed.GetValue(adapter));
             var results = Run(loaded, taskList, parsed.GetValue(shots), parsed.GetValue(limit), parsed.GetValue(seed));
             foreach (var r in results) Console.Out.WriteLine(JsonSerializer.Serialize(Json(r)));
             return 0;

@@ -32,7 +32,8 @@ public static class EvalVerbs
         runtime.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            using var loaded = LoadedModel.Load(parsed.GetValue(model)!, runtime.Start(parsed), parsed.GetValue(adapter));
+            var folder = parsed.GetValue(model)!;
+            using var loaded = LoadedModel.Load(folder, runtime.StartInference(parsed, folder), parsed.GetValue(adapter));
             var result = HeldOutPerplexity.Evaluate(loaded, parsed.GetValue(data)!, parsed.GetValue(split)!,
                 parsed.GetValue(maxTokens), parsed.GetValue(stride));
             Terminal.Info(Spectre.Console.Markup.Escape($"eval: {result.Summary}"));

@@ -23,7 +23,8 @@ public static class McpVerb
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
             using var search = parsed.GetValue(storeFile) is { } path ? StoreSearch.Open(path, store => RagEmbedder.ForStore(store, null)) : null;
-            var (engine, modelId) = InProcessModel.Load(parsed.GetValue(model)!, parsed.GetValue(adapter), runtime.Start(parsed));
+            var folder = parsed.GetValue(model)!;
+            var (engine, modelId) = InProcessModel.Load(folder, parsed.GetValue(adapter), runtime.StartInference(parsed, folder));
             using (engine)
             {
                 var options = SubstrateMcpServer.Options(new SubstrateChatClient(engine), new SubstrateEmbeddingGenerator(engine), modelId, search);

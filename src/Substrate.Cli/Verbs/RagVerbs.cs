@@ -119,7 +119,8 @@ public static class RagVerbs
             var folder = parsed.GetValue(model)!;
             var baseName = Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
             var adapterDir = parsed.GetValue(adapter);
-            using var engine = InferenceEngine.Load(folder, baseName, runtime.Start(parsed), adapterDir is null ? null : [("adapter", adapterDir)]);
+            using var engine = InferenceEngine.Load(folder, baseName, runtime.StartInference(parsed, folder),
+                adapterDir is null ? null : [("adapter", adapterDir)]);
             using var chat = new SubstrateChatClient(engine, adapterDir is null ? null : baseName + ":adapter");
             var answerer = new RagAnswerer(chat, new ChunkRetriever(store, embedder?.Generator), parsed.GetValue(top), ParseMode(parsed.GetValue(mode)!),
                 parsed.GetValue(sourceChars));

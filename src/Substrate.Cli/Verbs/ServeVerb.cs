@@ -51,7 +51,8 @@ public static class ServeVerb
                 : Environment.GetEnvironmentVariable("SUBSTRATE_API_KEY") is { Length: > 0 } env ? [env] : [],
                 .. parsed.GetValue(keysFile) is { } file ? ReadKeys(file) : []];
             var baseName = parsed.GetValue(name) ?? Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
-            using var engine = InferenceEngine.Load(folder, baseName, runtime.Start(parsed), adapterDirs,
+            var modelOptions = runtime.StartInference(parsed, folder);
+            using var engine = InferenceEngine.Load(folder, baseName, modelOptions, adapterDirs,
                 new BatchSchedulerOptions { MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue) });
             await using var server = SubstrateServer.Create(engine, new ServerOptions
             {
@@ -62,6 +63,7 @@ public static class ServeVerb
             Console.Error.WriteLine($"serving {string.Join(", ", engine.Models)} on {string.Join(", ", server.Urls)}" +
                 (keys.Length > 0 ? " (API key required)" : "") + "; Ctrl-C to stop");
             Console.Error.WriteLine(SamplingParameters.DescribeDefaults(engine.GenerationDefaults));
+            Console.Error.WriteLine(runtime.Describe(parsed, modelOptions));
             await server.WaitForShutdownAsync(cancellation);
             Console.Error.WriteLine("stopping");
             return 0;

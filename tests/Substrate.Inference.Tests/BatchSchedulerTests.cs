@@ -50,6 +50,25 @@ public class BatchSchedulerTests
     }
 
     [Fact]
+    public void The_context_length_sizes_each_slot_and_ends_a_sequence_that_reaches_it()
+    {
+        using var model = TinyModel.Create(maxPositions: 64);
+        var tokenizer = new ByteTokenizer();
+        var options = new GenerationOptions { MaxTokens = 100, Temperature = 0 };
+        var prompt = tokenizer.Encode("abc", true); // BOS + 3 bytes = 4 tokens
+        var alone = new TokenGenerator(model).Generate(prompt, options).Take(6).ToList();
+
+        using var scheduler = new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { MaxBatch = 2, ContextLength = 10 });
+        Assert.Equal(10, scheduler.Context);
+        Assert.Equal(alone, Drain(scheduler.Submit(new SequenceRequest { PromptIds = prompt, Options = options }))); // 4 + 6 = 10
+        Assert.Throws<PromptTooLongException>(() => scheduler.Submit(new SequenceRequest { PromptIds = new int[10], Options = options }));
+
+        using var defaulted = new BatchScheduler(model, tokenizer);
+        Assert.Equal(64, defaulted.Context); // max_position_embeddings below the 4,096 cap
+        Assert.Throws<ArgumentException>(() => new BatchScheduler(model, tokenizer, new BatchSchedulerOptions { ContextLength = 65 }));
+    }
+
+    [Fact]
     public void A_slot_reused_after_a_cancelled_sequence_leaks_nothing()
     {
         using var model = TinyModel.Create(maxPositions: 64);

@@ -31,6 +31,10 @@ public static class ServeVerb
         };
         var name = new Option<string?>("--model-name") { Description = "The base model's id in the API (default: the folder's name)." };
         var maxBatch = new Option<int>("--max-batch") { Description = "Sequences decoded together (KV-cache slots).", DefaultValueFactory = _ => 16 };
+        var context = new Option<int?>("--context")
+        {
+            Description = $"Tokens a request may hold, prompt and output (default: max_position_embeddings, at most {BatchSchedulerOptions.DefaultContextLength}).",
+        };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for a slot; more get 429.", DefaultValueFactory = _ => 64 };
         var maxBody = new Option<long>("--max-request-bytes")
         {
@@ -39,7 +43,7 @@ public static class ServeVerb
         };
         var runtime = new ModelOptionFlags();
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (chat, completions, embeddings, models, health, metrics).")
-            { model, adapters, urls, apiKeys, keysFile, dataDir, name, maxBatch, queue, maxBody };
+            { model, adapters, urls, apiKeys, keysFile, dataDir, name, maxBatch, context, queue, maxBody };
         runtime.AddTo(command);
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -53,7 +57,10 @@ public static class ServeVerb
             var baseName = parsed.GetValue(name) ?? Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
             var modelOptions = runtime.StartInference(parsed, folder);
             using var engine = InferenceEngine.Load(folder, baseName, modelOptions, adapterDirs,
-                new BatchSchedulerOptions { MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue) });
+                new BatchSchedulerOptions
+                {
+                    MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue), ContextLength = parsed.GetValue(context),
+                });
             await using var server = SubstrateServer.Create(engine, new ServerOptions
             {
                 Urls = parsed.GetValue(urls)!, ApiKeys = keys, MaxRequestBytes = parsed.GetValue(maxBody),
@@ -62,6 +69,7 @@ public static class ServeVerb
             await server.StartAsync(cancellation);
             Console.Error.WriteLine($"serving {string.Join(", ", engine.Models)} on {string.Join(", ", server.Urls)}" +
                 (keys.Length > 0 ? " (API key required)" : "") + "; Ctrl-C to stop");
+            Console.Error.WriteLine($"context: {engine.Context} tokens a request, {parsed.GetValue(maxBatch)} slots");
             Console.Error.WriteLine(SamplingParameters.DescribeDefaults(engine.GenerationDefaults));
             Console.Error.WriteLine(runtime.Describe(parsed, modelOptions));
             await server.WaitForShutdownAsync(cancellation);

@@ -15,6 +15,13 @@ public sealed record BatchSchedulerOptions
     /// <summary>Requests waiting for a slot: <see cref="MaxBatch"/> + this many are admitted at once, one more is refused
     /// (<see cref="QueueFullException"/>).</summary>
     public int QueueCapacity { get; init; } = 64;
+
+    /// <summary>Tokens a sequence may hold (prompt + output): the KV-cache length of every slot. Null: the model's
+    /// max_position_embeddings, capped at <see cref="DefaultContextLength"/> as llama.cpp's server caps its context — a
+    /// Llama 3.2 cache for all 131,072 positions in 16 slots would be ~68 GB.</summary>
+    public int? ContextLength { get; init; }
+
+    public const int DefaultContextLength = 4096;
 }
 
 /// <summary>
@@ -44,14 +51,19 @@ public sealed class BatchScheduler : IDisposable
         (this.model, this.tokenizer, this.adapters) = (model, tokenizer, adapters);
         this.options = options ?? new BatchSchedulerOptions();
         if (this.options.MaxBatch < 1 || this.options.QueueCapacity < 1) throw new ArgumentException("MaxBatch and QueueCapacity must be ≥ 1");
-        cache = model.CreateCache(this.options.MaxBatch);
+        var maxPositions = model.Config.MaxPositionEmbeddings;
+        Context = Math.Min(maxPositions, this.options.ContextLength ?? BatchSchedulerOptions.DefaultContextLength);
+        if (this.options.ContextLength is { } asked && (asked < 2 || asked > maxPositions))
+            throw new ArgumentException($"the context length must be in [2, {maxPositions}] (max_position_embeddings); got {asked}");
+        cache = model.CreateCache(this.options.MaxBatch, Context);
         allowed = new bool[Math.Min(model.Config.VocabSize, tokenizer.VocabSize)];
         queue = Channel.CreateUnbounded<object>(); // bounded by Reserve; not SingleReader, whose reader cannot Count
         thread = new Thread(Loop) { IsBackground = true, Name = "substrate-scheduler" };
         thread.Start();
     }
 
-    public int Context => model.Config.MaxPositionEmbeddings;
+    /// <summary>Tokens a sequence may hold (see <see cref="BatchSchedulerOptions.ContextLength"/>).</summary>
+    public int Context { get; }
     public int QueueDepth => queue.Reader.Count;
     public int ActiveSequences => activeCount;
     public int MaxBatch => options.MaxBatch;

@@ -33,7 +33,8 @@ public static class ServeVerb
         var maxBatch = new Option<int>("--max-batch") { Description = "Sequences decoded together (KV-cache slots).", DefaultValueFactory = _ => 16 };
         var context = new Option<int?>("--context")
         {
-            Description = $"Tokens a request may hold, prompt and output (default: max_position_embeddings, at most {BatchSchedulerOptions.DefaultContextLength}).",
+            Description = "Tokens a request may hold, prompt and output "
+                + $"(default: max_position_embeddings, at most {BatchSchedulerOptions.DefaultContextLength}).",
         };
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for a slot; more get 429.", DefaultValueFactory = _ => 64 };
         var maxBody = new Option<long>("--max-request-bytes")

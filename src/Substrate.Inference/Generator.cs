@@ -8,11 +8,11 @@ namespace Substrate.Inference;
 /// <see cref="TokenGenerator"/>, and streams decoded pieces. Stops at EOS (the tokenizer's or the
 /// config's), a stop string (trimmed from the output), MaxTokens or the end of the context.
 /// </summary>
-public sealed class Generator(LlamaForCausalLM model, ITokenizer tokenizer)
+public sealed class Generator(TokenGenerator tokens, ITokenizer tokenizer)
 {
-    private readonly TokenGenerator tokens = new(model);
+    public Generator(LlamaForCausalLM model, ITokenizer tokenizer) : this(new TokenGenerator(model), tokenizer) { }
 
-    public LlamaForCausalLM Model => model;
+    public LlamaForCausalLM Model => tokens.Model;
     public ITokenizer Tokenizer => tokenizer;
 
     /// <summary>Decoded pieces as they become final; concatenated they are the whole output.
@@ -25,7 +25,7 @@ public sealed class Generator(LlamaForCausalLM model, ITokenizer tokenizer)
 
     /// <summary>Streams the continuation of already-encoded prompt ids.</summary>
     public IEnumerable<string> Stream(IReadOnlyList<int> promptIds, GenerationOptions options, GenerationStats? stats = null) =>
-        Stream(promptIds, options, StopRules.For(model, tokenizer, options), stats);
+        Stream(promptIds, options, StopRules.For(tokens.Config, tokens.Context, tokenizer, options), stats);
 
     /// <summary>Streams the continuation of prompt ids until <paramref name="stops"/> ends it (for a chat: built with its
     /// <see cref="Substrate.Tokenizers.ChatTemplates.ChatFormat"/>).</summary>

@@ -27,14 +27,18 @@ public sealed class StopRules(IEnumerable<int> stopIds, IReadOnlyList<string> st
 
     /// <summary>The rules of one request: EOS, <paramref name="chat"/>'s end of turn when the prompt is a chat,
     /// the options' stop strings and max tokens, and the model's context.</summary>
-    public static StopRules For(LlamaForCausalLM model, ITokenizer tokenizer, GenerationOptions options, ChatFormat? chat = null)
+    public static StopRules For(LlamaForCausalLM model, ITokenizer tokenizer, GenerationOptions options, ChatFormat? chat = null) =>
+        For(model.Config, model.Config.MaxPositionEmbeddings, tokenizer, options, chat);
+
+    /// <summary>As above, for a model known by its config and the context it runs with.</summary>
+    public static StopRules For(ModelConfig config, int context, ITokenizer tokenizer, GenerationOptions options, ChatFormat? chat = null)
     {
         var ids = new List<int>(chat?.StopIds ?? []);
         if (tokenizer.Special.Eos is { } eos) ids.Add(eos);
-        if (model.Config.EosTokenId is { } configEos) ids.Add(configEos);
+        if (config.EosTokenId is { } configEos) ids.Add(configEos);
         ids.AddRange(options.StopTokenIds); // generation_config.json's eos_token_id list
         IReadOnlyList<string> strings = [.. options.StopStrings, .. chat?.StopStrings ?? []];
-        return new StopRules(ids, strings, options.MaxTokens, model.Config.MaxPositionEmbeddings);
+        return new StopRules(ids, strings, options.MaxTokens, context);
     }
 
     /// <summary>Only stop strings (no ids, no limits): what <see cref="IncrementalDecoder"/> needs on its own.</summary>

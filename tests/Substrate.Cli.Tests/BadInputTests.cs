@@ -16,6 +16,8 @@ public class BadInputTests
     [InlineData("missing gguf", new[] { "info", "--model", "/nonexistent/x.gguf" })]
     [InlineData("bad quant type", new[] { "export", "gguf", "--model", "/tmp", "--out", "/tmp/never.gguf", "--type", "q3_z" })]
     [InlineData("quantize: bad type", new[] { "quantize", "--model", "/tmp", "--out", "/tmp/never.gguf", "--type", "iq4_xs" })]
+    [InlineData("generate: missing gguf", new[] { "generate", "--model", "/nonexistent/model.gguf", "--prompt", "x" })]
+    [InlineData("generate: adapter on a gguf", new[] { "generate", "--model", "/tmp/never.gguf", "--adapter", "/tmp", "--prompt", "x" })]
     [InlineData("quantize: missing model", new[] { "quantize", "--model", "/nonexistent/model", "--out", "/tmp/never.gguf" })]
     [InlineData("serve: missing model", new[] { "serve", "--model", "/nonexistent/model", "--urls", "http://127.0.0.1:0" })]
     [InlineData("serve: adapter not name=dir", new[] { "serve", "--model", "/tmp", "--adapter", "support" })]

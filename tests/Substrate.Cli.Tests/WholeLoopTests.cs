@@ -78,6 +78,13 @@ public sealed class WholeLoopTests : IDisposable
         Ok(SubstrateProcess.Run("quantize", "--model", gguf, "--out", q8Again, "--type", "q8_0"));
         Ok(SubstrateProcess.Run("import", "gguf", "--in", q8, "--out", Path.Combine(work, "q8")));
         Assert.NotEmpty(Ok(SubstrateProcess.Run("generate", "--model", Path.Combine(work, "q8"), "--prompt", "The whale", "--max-tokens", "4")).Stdout);
+
+        // A .gguf runs as it is, on the CPU decoder: the f32 file gives the folder's greedy tokens; the Q8_0 one runs its blocks in place.
+        var fromFile = Ok(SubstrateProcess.Run("generate", "--model", gguf, "--prompt", "The whale", "--temperature", "0", "--max-tokens", "12"));
+        Assert.Equal(first.Stdout, fromFile.Stdout);
+        var fromQ8 = Ok(SubstrateProcess.Run("generate", "--model", q8, "--prompt", "The whale", "--temperature", "0", "--max-tokens", "12"));
+        Assert.Contains("quantized blocks in place", fromQ8.Stderr);
+        Assert.NotEqual("", fromQ8.Stdout.Trim());
     }
 
     [Fact]

@@ -148,7 +148,7 @@ public static class DecodeVsLlamaCppBenchmark
         }
     }
 
-    private static int ArgMax(ReadOnlySpan<float> values)
+    internal static int ArgMax(ReadOnlySpan<float> values)
     {
         int best = 0;
         for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
@@ -189,5 +189,5 @@ public static class DecodeVsLlamaCppBenchmark
 
     private static double Round(double x) => Math.Round(x, 2);
 
-    private static void Emit(object record) => Console.WriteLine(JsonSerializer.Serialize(record));
+    internal static void Emit(object record) => Console.WriteLine(JsonSerializer.Serialize(record));
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Substrate.Inference.CpuDecode;
 using Substrate.Interop.Gguf;
 using Substrate.Models;
@@ -52,9 +51,15 @@ public static class QuantizedDecodeBenchmark
                     () => cppRss = Rss() - before);
                 var common = new { benchmark = "quantized-decode", type = type.ToString(), shape = string.Join(",", shape), vocab = 1024,
                     file_mb = new FileInfo(file).Length >> 20, prompt_tokens = PromptLength, new_tokens = newTokens, threads };
-                Emit(new { common, engine = "substrate", decode_tokens_per_s = Math.Round((newTokens - 1) / ourDecode, 1), rss_added_mb = ourRss >> 20 });
-                Emit(new { common, engine = "llama.cpp", decode_tokens_per_s = Math.Round((newTokens - 1) / cppDecode, 1), rss_added_mb = cppRss >> 20,
-                    same_tokens = ours.SequenceEqual(cpp) });
+                DecodeVsLlamaCppBenchmark.Emit(new
+                {
+                    common, engine = "substrate", decode_tokens_per_s = Math.Round((newTokens - 1) / ourDecode, 1), rss_added_mb = ourRss >> 20,
+                });
+                DecodeVsLlamaCppBenchmark.Emit(new
+                {
+                    common, engine = "llama.cpp", decode_tokens_per_s = Math.Round((newTokens - 1) / cppDecode, 1), rss_added_mb = cppRss >> 20,
+                    same_tokens = ours.SequenceEqual(cpp),
+                });
             }
         }
         finally
@@ -79,7 +84,7 @@ public static class QuantizedDecodeBenchmark
             Stopwatch? clock = null;
             for (var i = 0; i < count; i++)
             {
-                tokens.Add(ArgMax(logits));
+                tokens.Add(DecodeVsLlamaCppBenchmark.ArgMax(logits));
                 if (i == count - 1) break;
                 clock ??= Stopwatch.StartNew();
                 decoder.Step(tokens[^1], logits);
@@ -94,13 +99,4 @@ public static class QuantizedDecodeBenchmark
         using var process = Process.GetCurrentProcess();
         return process.WorkingSet64;
     }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        var best = 0;
-        for (var i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
-    }
-
-    private static void Emit(object record) => Console.WriteLine(JsonSerializer.Serialize(record));
 }

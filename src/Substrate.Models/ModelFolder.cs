@@ -61,10 +61,16 @@ public static partial class ModelFolder
     {
         static long Bytes(Tensor t) => t.numel() * t.element_size();
         var shards = new List<List<KeyValuePair<string, Tensor>>> { new() };
+        long shardBytes = 0; // of shards[^1]
         foreach (var tensor in tensors)
         {
-            if (shards[^1].Count > 0 && shards[^1].Sum(kv => Bytes(kv.Value)) + Bytes(tensor.Value) > maxShardBytes) shards.Add([]);
+            if (shards[^1].Count > 0 && shardBytes + Bytes(tensor.Value) > maxShardBytes)
+            {
+                shards.Add([]);
+                shardBytes = 0;
+            }
             shards[^1].Add(tensor);
+            shardBytes += Bytes(tensor.Value);
         }
         var map = new JsonObject();
         for (var i = 0; i < shards.Count; i++)

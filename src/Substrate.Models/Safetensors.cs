@@ -24,6 +24,7 @@ public sealed class SafetensorsReader : IDisposable
 
     private readonly FileStream stream;
     private readonly long dataStart;
+    private readonly long fileLength; // the length the header's offsets were checked against
     private readonly Dictionary<string, SafetensorsEntry> entries = new(StringComparer.Ordinal);
     private readonly Dictionary<ScalarType, Tensor> mappings = []; // the whole file as one 1-D tensor per element type
 
@@ -33,7 +34,7 @@ public sealed class SafetensorsReader : IDisposable
         stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         try
         {
-            var fileLength = stream.Length;
+            fileLength = stream.Length;
             if (fileLength < 8) throw Invalid($"file is {fileLength} bytes, shorter than the 8-byte header length");
             Span<byte> lengthBytes = stackalloc byte[8];
             stream.ReadExactly(lengthBytes);
@@ -99,7 +100,8 @@ public sealed class SafetensorsReader : IDisposable
         if (offset % size != 0) return null;
         if (!mappings.TryGetValue(dtype, out var file))
         {
-            file = from_file(Path, shared: false, size: stream.Length / size, dtype: dtype); // (file bytes / size)
+            if (stream.Length < fileLength) throw Invalid($"the file is {stream.Length} bytes now, {fileLength} when its header was checked");
+            file = from_file(Path, shared: false, size: fileLength / size, dtype: dtype); // (checked file bytes / size)
             file.DetachFromDisposeScope();
             mappings[dtype] = file;
         }

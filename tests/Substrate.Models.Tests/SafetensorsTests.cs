@@ -64,6 +64,18 @@ public class SafetensorsTests
         Assert.Equal(new float[] { 0.5f, 3f }, read.to(ScalarType.Float32).data<float>().ToArray());
     }
 
+    [Fact]
+    public void MapRefusesAFileTruncatedAfterItsHeaderWasChecked()
+    {
+        var path = Path.Combine(TinyModels.Dir(), "cut.safetensors");
+        using var a = arange(1024, ScalarType.Float32);
+        SafetensorsWriter.Write(path, [KeyValuePair.Create("a", a)], new Dictionary<string, string>());
+        using var reader = new SafetensorsReader(path);
+        using (var cut = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) cut.SetLength(cut.Length - 2048);
+        var e = Assert.Throws<InvalidDataException>(() => reader.Map("a"));
+        Assert.Contains("when its header was checked", e.Message);
+    }
+
     [Fact] public void TooShort() => AssertInvalid([1, 2, 3], "shorter than the 8-byte header length");
 
     [Fact]

@@ -17,6 +17,13 @@ public static class GgufCpuDecoder
     public static CpuDecoder Open(string path, int? maxLength = null, int? threads = null)
     {
         using var reader = new GgufReader(path);
+        return Open(reader, maxLength, threads);
+    }
+
+    /// <summary>Builds the decoder over the file <paramref name="reader"/> has checked; the reader may be disposed after.
+    /// A file that has shrunk since the reader checked it is refused (the tensors' offsets would point past the mapping).</summary>
+    public static CpuDecoder Open(GgufReader reader, int? maxLength = null, int? threads = null)
+    {
         var config = GgufImporter.ReadConfig(reader);
         var arch = GgufArchitecture.For(config);
         var file = new MappedGguf(reader);
@@ -47,6 +54,13 @@ public static class GgufCpuDecoder
             this.reader = reader;
             map = MemoryMappedFile.CreateFromFile(reader.Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
             view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            if (view.Capacity < reader.FileLength)
+            {
+                var mapped = view.Capacity;
+                view.Dispose();
+                map.Dispose();
+                throw new InvalidDataException($"{reader.Path}: the file is {mapped} bytes now, {reader.FileLength} when its header was checked");
+            }
             byte* start = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
             data = start + view.PointerOffset + reader.DataOffset;

@@ -85,6 +85,19 @@ public class QuantizedDecoderTests(ITestOutputHelper output)
         { "qwen2", GgufFileType.Q4_K_M },
     };
 
+    /// <summary>A file cut short after its header was checked is refused before any tensor is read through the mapping.</summary>
+    [Fact]
+    public void A_file_truncated_after_the_reader_checked_it_is_refused()
+    {
+        var dir = GgufTestModels.CreateFolder(LlamaCppMixTests.Wide);
+        var file = Path.Combine(dir, "q8_0.gguf");
+        GgufQuantizer.Quantize(dir, file, GgufFileType.Q8_0);
+        using var reader = new GgufReader(file);
+        using (var cut = new FileStream(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) cut.SetLength(reader.FileLength / 2);
+        var e = Assert.Throws<InvalidDataException>(() => GgufCpuDecoder.Open(reader, maxLength: 8, threads: 1));
+        Assert.Contains("when its header was checked", e.Message);
+    }
+
     /// <summary>Logits at every prompt position, and 32 greedy tokens, of the decoder over the quantized file.</summary>
     [Theory]
     [MemberData(nameof(Files))]

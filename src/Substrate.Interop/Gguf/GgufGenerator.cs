@@ -29,14 +29,10 @@ public sealed class GgufGenerator : IDisposable
 
     public static GgufGenerator Open(string path, int? context = null, int? threads = null)
     {
-        ITokenizer tokenizer;
-        int maxPositions;
-        using (var reader = new GgufReader(path))
-        {
-            tokenizer = ReadTokenizer(reader);
-            maxPositions = GgufImporter.ReadConfig(reader).MaxPositionEmbeddings;
-        }
-        var decoder = GgufCpuDecoder.Open(path, Math.Min(maxPositions, context ?? DefaultContext), threads);
+        using var reader = new GgufReader(path); // read once: the tokenizer, the config and the tensors' places
+        var tokenizer = ReadTokenizer(reader);
+        var maxPositions = GgufImporter.ReadConfig(reader).MaxPositionEmbeddings;
+        var decoder = GgufCpuDecoder.Open(reader, Math.Min(maxPositions, context ?? DefaultContext), threads);
         if (decoder.Config.VocabSize < tokenizer.VocabSize)
         {
             decoder.Dispose();

@@ -68,10 +68,10 @@ public sealed class Toolbox : IAsyncDisposable
         var (kind, argument) = colon < 0 ? (spec, "") : (spec[..colon], spec[(colon + 1)..]);
         switch (kind)
         {
-            case "calc" or "calculator":
+            case "calc" or "calculator" when colon < 0:
                 Tools.Add(BuiltInTools.Calculator());
                 break;
-            case "time":
+            case "time" when colon < 0:
                 Tools.Add(BuiltInTools.Clock(clock));
                 break;
             case "files" when argument.Length > 0:

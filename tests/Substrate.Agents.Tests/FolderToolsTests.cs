@@ -21,6 +21,9 @@ public sealed class FolderToolsTests : IDisposable
         Directory.CreateSymbolicLink(Path.Combine(inside, "dir-out"), Path.Combine(temp, "outside"));
         File.CreateSymbolicLink(Path.Combine(inside, "link-in.txt"), Path.Combine(inside, "a.txt"));
         Directory.CreateSymbolicLink(Path.Combine(inside, "notes-link"), "notes"); // relative, stays inside
+        File.CreateSymbolicLink(Path.Combine(inside, "via-dir-out.txt"), "dir-out/c.txt"); // its target passes a link out
+        Directory.CreateSymbolicLink(Path.Combine(inside, "via-dir-out"), "dir-out"); // a link to a link out
+        File.CreateSymbolicLink(Path.Combine(inside, "loop"), "loop");
         tools = new FolderTools(inside, maxReadBytes: 8);
     }
 
@@ -46,11 +49,28 @@ public sealed class FolderToolsTests : IDisposable
     [InlineData("link-out.txt")]
     [InlineData("dir-out/c.txt")]
     [InlineData("dir-out")]
+    [InlineData("via-dir-out.txt")]
+    [InlineData("via-dir-out/c.txt")]
     public void Refuses_paths_that_lead_outside(string path)
     {
         Assert.Throws<UnauthorizedAccessException>(() => tools.ReadFile(path));
         Assert.Throws<UnauthorizedAccessException>(() => tools.ListFiles(path));
     }
+
+    [Fact]
+    public void A_folder_under_a_linked_parent_still_reads_inside()
+    {
+        var linkedParent = Path.Combine(temp, "linked-parent");
+        Directory.CreateSymbolicLink(linkedParent, temp);
+        var throughLink = new FolderTools(Path.Combine(linkedParent, "inside"));
+        Assert.Equal("alpha", throughLink.ReadFile("a.txt"));
+        Assert.Equal("beta", throughLink.ReadFile("notes-link/b.txt"));
+        Assert.Throws<UnauthorizedAccessException>(() => throughLink.ReadFile("via-dir-out.txt"));
+    }
+
+    [Fact]
+    public void A_link_loop_is_an_error_not_a_hang() =>
+        Assert.Throws<IOException>(() => tools.ReadFile("loop"));
 
     [Fact]
     public void Refuses_absolute_paths_even_inside()

@@ -26,6 +26,9 @@ public class ToolboxTests
             Assert.Equal(["calculator", "current_time", "read_file", "list_files"], toolbox.Tools.Select(t => t.Name));
         Assert.Contains("unknown tool 'shell'", (await Assert.ThrowsAsync<ArgumentException>(() => Toolbox.OpenAsync(["calc,shell"]))).Message);
         await Assert.ThrowsAsync<ArgumentException>(() => Toolbox.OpenAsync(["calc,calc"]));
+        // A stray argument (a typo for files:…) or an empty one is refused, not silently dropped.
+        foreach (var spec in new[] { "calc:/tmp", "time:UTC", "files:", "search:", "mcp:", "mcp:   " })
+            await Assert.ThrowsAsync<ArgumentException>(() => Toolbox.OpenAsync([spec]));
         await Assert.ThrowsAsync<IOException>(() => Toolbox.OpenAsync(["mcp:/nonexistent/mcp-server"]));
     }
 }

@@ -1,22 +1,18 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Substrate.Models;
+using Substrate.Agents.Tests;
 using Substrate.Retrieval.Store;
-using Substrate.Tokenizers.Formats;
-using Substrate.Tokenizers.Training;
-using static TorchSharp.torch;
 
 namespace Substrate.Cli.Tests;
 
 /// <summary>
-/// <c>rag ask</c> through a tiny random Substrate model (its context raised to 1,024 so three sources fit), and
+/// <c>rag ask</c> through the tiny random Substrate model of <see cref="TinyModelFolder"/> (its context 2,048, so three sources fit), and
 /// <c>rag index --embedder &lt;model folder&gt;</c>: the store records the model and vectors of its hidden size; and
 /// <c>serve</c>'s file-search flags (--api-keys-file, --data-dir) on the same tiny model.
 /// </summary>
 public sealed class RagAskTests : IDisposable
 {
-    const int Hidden = 32;
     readonly string work = Directory.CreateTempSubdirectory("substrate-rag-ask-").FullName;
 
     public void Dispose() => Directory.Delete(work, recursive: true);
@@ -25,25 +21,6 @@ public sealed class RagAskTests : IDisposable
     {
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.Stderr}");
         return result;
-    }
-
-    /// <summary>A seeded random Llama with a byte-level BPE tokenizer trained on a few lines, saved as a model folder.</summary>
-    string TinyModel()
-    {
-        var dir = Path.Combine(work, "tiny");
-        Directory.CreateDirectory(dir);
-        var words = "the tide rises twice a day moon pulls sea bread is baked before dawn in village oven question answer sources";
-        var documents = Enumerable.Range(0, 40).Select(i => string.Join(' ', words.Split(' ').Skip(i % 9).Concat(words.Split(' ').Take(i % 9))));
-        var tokenizer = BpeTrainer.Train(documents, new BpeTrainerOptions { VocabSize = 300 });
-        HfTokenizerJsonWriter.Save(tokenizer, dir);
-        manual_seed(5);
-        using var model = new LlamaForCausalLM(new ModelConfig
-        {
-            VocabSize = tokenizer.VocabSize, HiddenSize = Hidden, NumHiddenLayers = 2, NumAttentionHeads = 4, NumKeyValueHeads = 2,
-            IntermediateSize = 64, MaxPositionEmbeddings = 1024, RmsNormEps = 1e-5, TieWordEmbeddings = true,
-        });
-        ModelFolder.Save(model, dir);
-        return dir;
     }
 
     string Docs()
@@ -58,7 +35,7 @@ public sealed class RagAskTests : IDisposable
     [Fact]
     public void AskAnswersFromATinyModelAndListsTheSources()
     {
-        string model = TinyModel(), docs = Docs(), store = Path.Combine(work, "docs.db");
+        string model = TinyModelFolder.Path, docs = Docs(), store = Path.Combine(work, "docs.db");
         Ok(SubstrateProcess.Run("rag", "index", "--docs", docs, "--store", store));
         var ask = Ok(SubstrateProcess.Run("rag", "ask", "--store", store, "--model", model, "When is bread baked?", "--max-tokens", "6",
             "--top", "2", "--mode", "bm25"));
@@ -72,11 +49,11 @@ public sealed class RagAskTests : IDisposable
     [Fact]
     public void IndexAndSearchWithAModelFolderAsTheEmbedder()
     {
-        string model = TinyModel(), docs = Docs(), store = Path.Combine(work, "model.db");
+        string model = TinyModelFolder.Path, docs = Docs(), store = Path.Combine(work, "model.db");
         var index = JsonDocument.Parse(Ok(SubstrateProcess.Run("rag", "index", "--docs", docs, "--store", store, "--embedder", model)).Stdout).RootElement;
         Assert.Equal(3, index.GetProperty("chunks").GetInt32());
         using (var chunks = ChunkStore.Open(store, create: false))
-            Assert.Equal((Path.GetFullPath(model), Hidden), chunks.Embedding);
+            Assert.Equal((Path.GetFullPath(model), TinyModelFolder.HiddenSize), chunks.Embedding);
         // The store names its embedder: search (vector mode) loads the model again without --embedder.
         var hits = Ok(SubstrateProcess.Run("rag", "search", "--store", store, "moon", "--mode", "vector", "--top", "3")).Stdout
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
@@ -89,7 +66,7 @@ public sealed class RagAskTests : IDisposable
     [Fact]
     public async Task ServeTakesAKeysFileAndKeepsUploadsInTheDataDir()
     {
-        string model = TinyModel(), keys = Path.Combine(work, "keys.txt"), data = Path.Combine(work, "data");
+        string model = TinyModelFolder.Path, keys = Path.Combine(work, "keys.txt"), data = Path.Combine(work, "data");
         File.WriteAllText(keys, "# two clients\nkey-one\n\nkey-two\n");
         int port;
         using (var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))

@@ -18,6 +18,7 @@ public class ToolCallSyntaxTests
     [InlineData("<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\"}}; {\"name\": \"get_time\", \"parameters\": {}}",
         "get_weather={\"city\": \"Rome\"};get_time={}")]
     [InlineData("  {\"name\": \"get_time\", \"arguments\": {\"zone\": \"CET\"}}  ", "get_time={\"zone\": \"CET\"}")]
+    [InlineData("{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris; France\"}}", "get_weather={\"city\": \"Paris; France\"}")]
     [InlineData("{\"name\": \"get_time\", \"arguments\": \"{\\\"zone\\\": \\\"CET\\\"}\"}", "get_time={\"zone\": \"CET\"}")]
     public void Reads_each_family_syntax(string output, string expected)
     {

@@ -5,23 +5,24 @@ namespace Substrate.Agents.Tools;
 /// <summary>
 /// read_file and list_files confined to one folder. A path is relative to the folder; an absolute path, a path that
 /// leaves it (<c>..</c>) and a path through a symbolic link that points out of it are refused with
-/// <see cref="UnauthorizedAccessException"/>. Links are resolved one path component at a time, so a link to a folder
+/// <see cref="UnauthorizedAccessException"/>. Links are resolved one path component at a time, targets included, so a link to a folder
 /// outside, or a link inside such a folder, is caught wherever it stands in the path.
 /// </summary>
 public sealed class FolderTools
 {
     public const int DefaultMaxReadBytes = 64 * 1024;
     const int MaxListed = 500;
+    const int MaxLinkHops = 40; // as Linux's ELOOP
 
     readonly string root;     // the folder as given, made absolute
-    readonly string realRoot; // the folder with its own links resolved
+    readonly string realRoot; // the folder with every link along its path resolved
     readonly int maxReadBytes;
 
     public FolderTools(string folder, int maxReadBytes = DefaultMaxReadBytes)
     {
         root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"tool folder not found: {folder}");
-        realRoot = Path.TrimEndingDirectorySeparator(new DirectoryInfo(root).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? root);
+        realRoot = RealPath(root);
         this.maxReadBytes = maxReadBytes;
     }
 
@@ -58,17 +59,34 @@ public sealed class FolderTools
         if (Path.IsPathRooted(path)) throw new UnauthorizedAccessException($"'{path}' is absolute: give a path relative to the folder");
         var full = Path.GetFullPath(Path.Combine(root, path));
         if (!IsInside(full, root)) throw new UnauthorizedAccessException($"'{path}' is outside the folder");
-        var current = realRoot;
-        foreach (var part in Path.GetRelativePath(root, full).Split(Path.DirectorySeparatorChar))
+        var real = RealPath(Path.Combine(realRoot, Path.GetRelativePath(root, full)));
+        if (!IsInside(real, realRoot)) throw new UnauthorizedAccessException($"'{path}' leads outside the folder (through a link)");
+        return real;
+    }
+
+    /// <summary>
+    /// <paramref name="path"/> with every link along it resolved, as realpath(3): a link's target is itself walked from the
+    /// file system's root, so a link whose target passes through another link (to a folder outside) is followed too. A
+    /// missing tail stays as given.
+    /// </summary>
+    static string RealPath(string path, int hops = 0)
+    {
+        var full = Path.GetFullPath(path);
+        var current = Path.GetPathRoot(full)!;
+        var parts = full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries);
+        for (var i = 0; i < parts.Length; i++)
         {
-            if (part is "." or "") continue;
-            current = Path.Combine(current, part);
-            var info = new FileInfo(current);
-            if (info.LinkTarget is not null)
-                current = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? current;
-            if (!IsInside(current, realRoot)) throw new UnauthorizedAccessException($"'{path}' leads outside the folder (through a link)");
+            var next = Path.Combine(current, parts[i]);
+            if (new FileInfo(next).LinkTarget is not { } target)
+            {
+                current = next;
+                continue;
+            }
+            if (++hops > MaxLinkHops) throw new IOException($"more than {MaxLinkHops} links in the path");
+            var rest = string.Join(Path.DirectorySeparatorChar, parts[(i + 1)..]);
+            return RealPath(Path.Combine(Path.GetFullPath(target, current), rest), hops);
         }
-        return current;
+        return Path.TrimEndingDirectorySeparator(current);
     }
 
     static bool IsInside(string path, string folder) =>

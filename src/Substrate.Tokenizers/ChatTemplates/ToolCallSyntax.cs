@@ -26,7 +26,7 @@ public static class ToolCallSyntax
             {
                 if (text.StartsWith(PythonTag, StringComparison.Ordinal)) text = text[PythonTag.Length..].Trim();
                 if (text.StartsWith('[')) objects = Array(text, documents);
-                else if (text.StartsWith('{')) objects = text.Split(';').Select(part => Json(part, documents)).ToList();
+                else if (text.StartsWith('{')) objects = Objects(text, documents);
             }
             if (objects is not { Count: > 0 }) return null;
             var calls = new List<ToolCall>(objects.Count);
@@ -59,6 +59,20 @@ public static class ToolCallSyntax
             at = end < 0 ? text.Length : end + HermesClose.Length;
         }
         return objects;
+    }
+
+    // One object, or several separated by ';' (Llama 3.1): the whole text is tried first, so a ';' inside a string
+    // of a single call does not split it.
+    private static List<JsonElement> Objects(string text, List<JsonDocument> documents)
+    {
+        try
+        {
+            return [Json(text, documents)];
+        }
+        catch (JsonException)
+        {
+            return text.Split(';').Select(part => Json(part, documents)).ToList();
+        }
     }
 
     private static List<JsonElement> Array(string json, List<JsonDocument> documents)

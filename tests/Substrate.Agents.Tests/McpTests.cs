@@ -128,4 +128,33 @@ public class McpTests
             Assert.Single(model.Requests); // the model is not called again after the server died
         }
     }
+    [Fact]
+    public async Task A_server_that_never_lists_its_tools_is_an_error_not_a_hang()
+    {
+        // Answers the handshake, then ignores tools/list (a few lines of bash, not the SDK).
+        const string silent = """
+            while IFS= read -r line; do
+              id=$(printf '%s' "$line" | sed -n 's/.*"id":\("[^"]*"\|[0-9]*\).*/\1/p')
+              case "$line" in
+                *'"initialize"'*) echo '{"jsonrpc":"2.0","id":'"$id"',"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"silent","version":"1"}}}' ;;
+              esac
+            done
+            """;
+        var script = Path.Combine(Path.GetTempPath(), $"silent-mcp-{Guid.NewGuid():N}.sh");
+        File.WriteAllText(script, silent);
+        var saved = McpToolSource.ListToolsTimeout;
+        McpToolSource.ListToolsTimeout = TimeSpan.FromSeconds(1);
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var error = await Assert.ThrowsAsync<IOException>(() => McpToolSource.ConnectAsync($"bash {script}"));
+            Assert.Contains("did not list its tools within 1 s", error.Message);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+        }
+        finally
+        {
+            McpToolSource.ListToolsTimeout = saved;
+            File.Delete(script);
+        }
+    }
 }

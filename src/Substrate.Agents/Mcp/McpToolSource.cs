@@ -70,9 +70,25 @@ public sealed class McpToolSource : IAsyncDisposable
         {
             throw new IOException($"MCP server '{name}' could not be started or reached: {e.Message}", e);
         }
-        var tools = await client.ListToolsAsync(cancellationToken: cancellationToken);
-        return new McpToolSource(name, client, tools);
+        using var listing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        listing.CancelAfter(ListToolsTimeout); // a server that answers the handshake but never lists its tools must not hang the agent
+        try
+        {
+            var tools = await client.ListToolsAsync(cancellationToken: listing.Token);
+            return new McpToolSource(name, client, tools);
+        }
+        catch (Exception e)
+        {
+            await client.DisposeAsync();
+            if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+                throw new IOException($"MCP server '{name}' did not list its tools within {ListToolsTimeout.TotalSeconds:0} s", e);
+            if (e is OperationCanceledException) throw;
+            throw new IOException($"MCP server '{name}' could not list its tools: {e.Message}", e);
+        }
     }
+
+    /// <summary>How long a connected server may take to list its tools.</summary>
+    public static TimeSpan ListToolsTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     public ValueTask DisposeAsync() => client.DisposeAsync();
 }

@@ -142,6 +142,20 @@ public sealed class FileSearchTests : IAsyncLifetime
         Assert.Equal(400, e.Status);
     }
 
+    [Fact]
+    public async Task A_multipart_body_without_a_boundary_is_a_400_not_a_500()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(server.Urls[0]) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/files") { Content = new StringContent("purpose=assistants") };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("multipart/form-data");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Alice);
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("invalid_multipart", error.GetProperty("code").GetString());
+        Assert.Empty((await Client(Alice).GetOpenAIFileClient().GetFilesAsync()).Value);
+    }
+
     private static async Task AssertNotFound(Func<Task> call)
     {
         var e = await Assert.ThrowsAsync<ClientResultException>(call);

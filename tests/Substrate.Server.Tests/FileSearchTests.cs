@@ -156,6 +156,17 @@ public sealed class FileSearchTests : IAsyncLifetime
         Assert.Empty((await Client(Alice).GetOpenAIFileClient().GetFilesAsync()).Value);
     }
 
+    [Fact]
+    public async Task A_filter_with_an_unsupported_type_is_refused_for_its_type_whatever_its_value()
+    {
+        var e = await Assert.ThrowsAsync<ClientResultException>(() =>
+            Search(Alice, "vs_none", new { query = "keys", filters = new { type = "gt", key = "filename", value = 3 } }));
+        Assert.Equal(400, e.Status);
+        var error = JsonDocument.Parse(e.GetRawResponse()!.Content).RootElement.GetProperty("error");
+        Assert.Equal("filters.type", error.GetProperty("param").GetString());
+        Assert.Equal("unsupported_value", error.GetProperty("code").GetString());
+    }
+
     /// <summary>Two deletes that both pass the ownership check while an attach holds the store's write gate (its
     /// embedder blocked): when the gate opens the first deletes, the second must find nothing (404, not a second 200).</summary>
     [Fact]

@@ -157,6 +157,17 @@ public sealed class FileSearchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Creating_a_store_with_an_unreadable_file_is_a_400_and_leaves_no_store()
+    {
+        OpenAIFile bad = await Client(Alice).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("not a pdf"), "broken.pdf",
+            FileUploadPurpose.Assistants);
+        var stores = Client(Alice).GetVectorStoreClient();
+        var e = await Assert.ThrowsAsync<ClientResultException>(() => stores.CreateVectorStoreAsync(new VectorStoreCreationOptions { FileIds = { bad.Id } }));
+        Assert.Equal(400, e.Status);
+        Assert.Empty(await stores.GetVectorStoresAsync().ToListAsync());
+    }
+
+    [Fact]
     public async Task A_filter_with_an_unsupported_type_is_refused_for_its_type_whatever_its_value()
     {
         var e = await Assert.ThrowsAsync<ClientResultException>(() =>

@@ -142,6 +142,92 @@ public sealed class FileSearchTests : IAsyncLifetime
         Assert.Equal(400, e.Status);
     }
 
+    [Fact]
+    public async Task A_multipart_body_without_a_boundary_is_a_400_not_a_500()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(server.Urls[0]) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/files") { Content = new StringContent("purpose=assistants") };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("multipart/form-data");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Alice);
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("invalid_multipart", error.GetProperty("code").GetString());
+        Assert.Empty((await Client(Alice).GetOpenAIFileClient().GetFilesAsync()).Value);
+    }
+
+    [Fact]
+    public async Task Creating_a_store_with_an_unreadable_file_is_a_400_and_leaves_no_store()
+    {
+        OpenAIFile bad = await Client(Alice).GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString("not a pdf"), "broken.pdf",
+            FileUploadPurpose.Assistants);
+        var stores = Client(Alice).GetVectorStoreClient();
+        var e = await Assert.ThrowsAsync<ClientResultException>(() => stores.CreateVectorStoreAsync(new VectorStoreCreationOptions { FileIds = { bad.Id } }));
+        Assert.Equal(400, e.Status);
+        Assert.Empty(await stores.GetVectorStoresAsync().ToListAsync());
+    }
+
+    [Fact]
+    public async Task A_filter_with_an_unsupported_type_is_refused_for_its_type_whatever_its_value()
+    {
+        var e = await Assert.ThrowsAsync<ClientResultException>(() =>
+            Search(Alice, "vs_none", new { query = "keys", filters = new { type = "gt", key = "filename", value = 3 } }));
+        Assert.Equal(400, e.Status);
+        var error = JsonDocument.Parse(e.GetRawResponse()!.Content).RootElement.GetProperty("error");
+        Assert.Equal("filters.type", error.GetProperty("param").GetString());
+        Assert.Equal("unsupported_value", error.GetProperty("code").GetString());
+    }
+
+    /// <summary>Two deletes that both pass the ownership check while an attach holds the store's write gate (its
+    /// embedder blocked): when the gate opens the first deletes, the second must find nothing (404, not a second 200).</summary>
+    [Fact]
+    public async Task Concurrent_deletes_of_one_file_or_store_succeed_once_and_the_other_gets_404()
+    {
+        var embedder = new BlockingEmbedder();
+        var dir = Path.Combine(dataDir, "blocked");   // removed with dataDir
+        await using var blocked = SubstrateServer.Create(engine,
+            new ServerOptions { Urls = ["http://127.0.0.1:0"], ApiKeys = [Alice], DataDir = dir }, fileSearchEmbedder: embedder);
+        await blocked.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(blocked.Urls[0]) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Alice);
+        var client = new OpenAIClient(new ApiKeyCredential(Alice), new OpenAIClientOptions { Endpoint = new Uri(new Uri(blocked.Urls[0]), "/v1") });
+        OpenAIFile file = await client.GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString(Handbook), "handbook.md", FileUploadPurpose.Assistants);
+        OpenAIFile other = await client.GetOpenAIFileClient().UploadFileAsync(BinaryData.FromString(Handbook), "other.md", FileUploadPurpose.Assistants);
+        VectorStore store = await client.GetVectorStoreClient().CreateVectorStoreAsync(new VectorStoreCreationOptions());
+        foreach (var path in new[] { $"/v1/files/{file.Id}", $"/v1/vector_stores/{store.Id}" })
+        {
+            embedder.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var attach = http.PostAsync($"/v1/vector_stores/{store.Id}/files",
+                new StringContent($$"""{"file_id":"{{other.Id}}"}""", System.Text.Encoding.UTF8, "application/json"));
+            await embedder.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var deletes = new[] { http.DeleteAsync(path), http.DeleteAsync(path) };
+            await Task.Delay(500);   // both past the ownership check, waiting on the store's gate
+            embedder.Gate.SetResult();
+            (await attach).Dispose();
+            var statuses = (await Task.WhenAll(deletes)).Select(r => r.StatusCode).Order().ToList();
+            Assert.Equal([HttpStatusCode.OK, HttpStatusCode.NotFound], statuses);
+            embedder.Entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    private sealed class BlockingEmbedder : Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>
+    {
+        public TaskCompletionSource Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task<Microsoft.Extensions.AI.GeneratedEmbeddings<Microsoft.Extensions.AI.Embedding<float>>> GenerateAsync(IEnumerable<string> values,
+            Microsoft.Extensions.AI.EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+        {
+            Entered.TrySetResult();
+            await Gate.Task;
+            return new(values.Select(_ => new Microsoft.Extensions.AI.Embedding<float>(new float[] { 1, 0, 0, 0 })));
+        }
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => null;
+
+        public void Dispose() { }
+    }
+
     private static async Task AssertNotFound(Func<Task> call)
     {
         var e = await Assert.ThrowsAsync<ClientResultException>(call);

@@ -11,7 +11,10 @@ internal static class FilesEndpoint
     {
         if (!context.Request.HasFormContentType)
             throw new ApiException(415, "the body must be multipart/form-data with 'file' and 'purpose'", code: "unsupported_media_type");
-        var form = await context.Request.ReadFormAsync(context.RequestAborted);
+        IFormCollection form;
+        // A multipart body without a boundary, cut short or past the form's limits is the client's error, not a 500.
+        try { form = await context.Request.ReadFormAsync(context.RequestAborted); }
+        catch (InvalidDataException e) { throw ApiException.Invalid($"the multipart body cannot be read: {e.Message}", "file", "invalid_multipart"); }
         var purpose = form["purpose"].ToString();
         if (purpose != "assistants")
             throw ApiException.Invalid($"purpose must be 'assistants' (the purpose of files for file search; got '{purpose}')", "purpose");

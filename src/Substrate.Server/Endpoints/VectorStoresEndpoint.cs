@@ -20,7 +20,16 @@ internal static class VectorStoresEndpoint
         var fileIds = r.Strings("file_ids", 500) ?? [];
         foreach (var id in fileIds) storage.File(owner, id);
         var store = await storage.CreateVectorStoreAsync(owner, r.String("name"));
-        foreach (var id in fileIds) await storage.AttachAsync(owner, store.Id, id, context.RequestAborted);
+        try
+        {
+            foreach (var id in fileIds) await storage.AttachAsync(owner, store.Id, id, context.RequestAborted);
+        }
+        catch
+        {
+            // The call answers an error, so it leaves no half-filled store behind.
+            await storage.DeleteVectorStoreAsync(owner, store.Id, CancellationToken.None);
+            throw;
+        }
         return Json(Wire(owner, store, storage));
     }
 

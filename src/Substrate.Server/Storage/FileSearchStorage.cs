@@ -51,7 +51,7 @@ internal sealed class FileSearchStorage(string dataDir, Func<IEmbeddingGenerator
         File(owner, id);
         foreach (var store in VectorStores(owner))
             await WriteAsync(store.Id, chunks => chunks.RemoveDocument(id), cancellation);
-        files.Delete(id);
+        if (!files.Delete(id)) throw NotFound("file", id);   // a concurrent delete got there first
     }
 
     public async Task<StoredVectorStore> CreateVectorStoreAsync(string owner, string? name)
@@ -74,7 +74,10 @@ internal sealed class FileSearchStorage(string dataDir, Func<IEmbeddingGenerator
         VectorStore(owner, id);
         var gate = writing.GetOrAdd(id, _ => new SemaphoreSlim(1));
         await gate.WaitAsync(cancellation);
-        try { stores.Delete(id); }
+        try
+        {
+            if (!stores.Delete(id)) throw NotFound("vector store", id);   // a concurrent delete got there first
+        }
         finally { gate.Release(); }
     }
 

@@ -16,6 +16,8 @@ public static class FileFilter
             if (parts.Count == 0) throw ApiException.Invalid("'filters' must not be empty", r.Param("filters"));
             return type == "and" ? (id, name) => parts.All(p => p(id, name)) : (id, name) => parts.Any(p => p(id, name));
         }
+        if (type is not ("eq" or "ne" or "in" or "nin"))
+            throw ApiException.Invalid($"filter type must be eq, ne, in, nin, and or or (got '{type}')", r.Param("type"), "unsupported_value");
         var key = r.RequiredString("key");
         Func<string, string, string> attribute = key switch
         {
@@ -25,11 +27,6 @@ public static class FileFilter
         };
         var values = type is "in" or "nin" ? r.Strings("value", 1000) : r.String("value") is { } one ? [one] : null;
         if (values is null) throw ApiException.Invalid($"'value' must be {(type is "in" or "nin" ? "an array of strings" : "a string")}", r.Param("value"));
-        return type switch
-        {
-            "eq" or "in" => (id, name) => values.Contains(attribute(id, name)),
-            "ne" or "nin" => (id, name) => !values.Contains(attribute(id, name)),
-            _ => throw ApiException.Invalid($"filter type must be eq, ne, in, nin, and or or (got '{type}')", r.Param("type"), "unsupported_value"),
-        };
+        return type is "eq" or "in" ? (id, name) => values.Contains(attribute(id, name)) : (id, name) => !values.Contains(attribute(id, name));
     }
 }

@@ -92,6 +92,7 @@ internal sealed class FileSearchStorage(string dataDir, Func<IEmbeddingGenerator
         {
             try { chunks = await new DocumentIndexer(store, chunker.Value, embedder()).IndexFileAsAsync(fileId, content, cancellation); }
             catch (InvalidDataException e) { throw ApiException.Invalid($"{file.Filename}: {e.Message.Replace(content, file.Filename)}", "file_id"); }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw NotFound("file", fileId); } // deleted meanwhile
         }, cancellation);
         return chunks;
     }

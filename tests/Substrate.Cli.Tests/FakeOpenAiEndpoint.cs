@@ -84,7 +84,8 @@ public sealed class FakeOpenAiEndpoint : IDisposable
 
     public void Dispose()
     {
-        listener.Stop();
+        // Close alone: on Linux, Stop then Close removes the prefix twice, and the second removal re-binds the port to
+        // find its (already gone) endpoint listener — "Address already in use" once a parallel test has taken the port.
         listener.Close();
         serving.Wait(TimeSpan.FromSeconds(5));
     }

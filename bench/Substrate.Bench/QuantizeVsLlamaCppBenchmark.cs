@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.Diagnostics;
 using System.Text.Json;
 using LLama.Native;

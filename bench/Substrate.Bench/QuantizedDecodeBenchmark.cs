@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.Diagnostics;
 using Substrate.Inference.CpuDecode;
 using Substrate.Interop.Gguf;

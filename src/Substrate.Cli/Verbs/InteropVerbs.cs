@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.CommandLine;
 using System.Text.Json;
 using Substrate.Models;

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using Substrate.Inference.CpuDecode;

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using static TorchSharp.torch;
 using Substrate.Models;
 

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using Substrate.Models;
 
 namespace Substrate.Interop.Gguf;

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 namespace Substrate.Interop.Gguf;
 
 /// <summary>

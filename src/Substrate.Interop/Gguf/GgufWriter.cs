@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using Substrate.IO;
 using System.Buffers.Binary;
 using System.Text;

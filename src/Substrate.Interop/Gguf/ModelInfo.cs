@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.Globalization;
 using System.Text;
 using Substrate.Models;

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.Text.Json.Nodes;
 using Substrate.IO;
 using Substrate.Interop.Gguf;

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.Buffers.Binary;
 using Substrate.Interop.Gguf;
 using Substrate.Models;

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using F = TorchSharp.torch.nn.functional;
 using Substrate.Interop.Gguf;
 using Substrate.Models;

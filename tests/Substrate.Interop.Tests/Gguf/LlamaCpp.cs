@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.Text;
 using LLama;
 using LLama.Common;

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using Substrate.Inference;
 using Substrate.Interop.Gguf;
 using Substrate.Models;

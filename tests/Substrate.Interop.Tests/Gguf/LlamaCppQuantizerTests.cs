@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using LLama.Native;
 using Substrate.Interop.Gguf;
 using Substrate.Models;

@@ -1,3 +1,4 @@
+using Substrate.Nn.Ggml;
 using System.Runtime.Intrinsics.X86;
 using Substrate.Inference.CpuDecode;
 using Substrate.Interop.Gguf;

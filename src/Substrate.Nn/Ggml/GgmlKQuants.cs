@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
-using static Substrate.Interop.Gguf.GgmlScaleSearch;
+using static Substrate.Nn.Ggml.GgmlScaleSearch;
 
-namespace Substrate.Interop.Gguf;
+namespace Substrate.Nn.Ggml;
 
 /// <summary>
 /// ggml's K-quants: super-blocks of 256 elements in sub-blocks of 16 or 32, each with a 4-, 6- or 8-bit scale (and for

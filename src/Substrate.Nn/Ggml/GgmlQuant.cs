@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Substrate.Interop.Gguf;
+namespace Substrate.Nn.Ggml;
 
 /// <summary>
 /// Encodes float32 rows into the ggml tensor types and decodes them back, bit for bit as ggml's reference (scalar) code:

@@ -1,4 +1,4 @@
-namespace Substrate.Interop.Gguf;
+namespace Substrate.Nn.Ggml;
 
 /// <summary>
 /// ggml's searches for a block's scale (and min) used by the K-quants' reference encoders (make_qx_quants, make_q3_quants,

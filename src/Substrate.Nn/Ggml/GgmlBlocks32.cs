@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Substrate.Interop.Gguf;
+namespace Substrate.Nn.Ggml;
 
 /// <summary>
 /// The ggml block types of 32 elements, bit for bit as ggml's reference code (quantize_row_*_ref, dequantize_row_*):

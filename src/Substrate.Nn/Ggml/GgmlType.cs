@@ -1,4 +1,4 @@
-namespace Substrate.Interop.Gguf;
+namespace Substrate.Nn.Ggml;
 
 /// <summary>Tensor element types of ggml (the ids stored in GGUF tensor infos). Only some can be read or written here.</summary>
 public enum GgmlType : uint
@@ -10,7 +10,7 @@ public enum GgmlType : uint
 }
 
 /// <summary>The <c>general.file_type</c> of a GGUF file (llama.cpp's llama_ftype): the type most weights have, and for the
-/// K-quant mixes (_S, _M) the rule that picks each tensor's type (<see cref="GgufQuantizer"/>).</summary>
+/// K-quant mixes (_S, _M) the rule that picks each tensor's type (Interop's GgufQuantizer).</summary>
 public enum GgufFileType : uint
 {
     F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q8_0 = 7, Q5_0 = 8, Q5_1 = 9, Q2_K = 10, Q3_K_M = 12,

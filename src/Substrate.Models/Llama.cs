@@ -546,6 +546,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     public ModelOptions Options => options;
 
+    /// <summary>The embedding table (<c>model.embed_tokens</c>).</summary>
+    public TokenEmbedding EmbedTokens => model.EmbedTokens;
+
     public override Tensor forward(Tensor inputIds) => forward(inputIds, null, 0);
 
     /// <summary>

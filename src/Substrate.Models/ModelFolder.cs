@@ -168,25 +168,15 @@ public static partial class ModelFolder
 
     private static void LoadWeights(LlamaForCausalLM model, Dictionary<string, string> files)
     {
-        var readers = new Dictionary<string, SafetensorsReader>();
-        try
+        using var weights = new ModelFolderWeights(files);
+        foreach (var (name, target) in model.state_dict())
         {
-            foreach (var (name, target) in model.state_dict())
-            {
-                var file = files[name];
-                if (!readers.TryGetValue(file, out var reader)) readers[file] = reader = new SafetensorsReader(file);
-                using var loaded = reader.Read(name);
-                CheckFinite(file, name, loaded);
-                using (no_grad()) target.copy_(loaded);
-            }
-        }
-        finally
-        {
-            foreach (var r in readers.Values) r.Dispose();
+            using var loaded = weights.Read(name);
+            using (no_grad()) target.copy_(loaded);
         }
     }
 
-    private static void CheckFinite(string file, string name, Tensor weights)
+    internal static void CheckFinite(string file, string name, Tensor weights)
     {
         if (WeightValues.CountNonFinite(weights) is var count and > 0)
             throw new InvalidDataException($"{file}: tensor '{name}' holds {count} NaN or infinite values; the weights are corrupt");

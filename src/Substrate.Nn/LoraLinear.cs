@@ -49,7 +49,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public IReadOnlyDictionary<string, LoraPair> Adapters => adapters;
 
     /// <summary>The base weight (out, in).</summary>
-    public Parameter Weight => baseLayer.named_parameters().First(p => p.name == "weight").parameter;
+    public Parameter Weight => baseLayer.named_parameters().FirstOrDefault(p => p.name == "weight").parameter
+        ?? throw new InvalidOperationException("this layer's base weight is quantized (QLoRA): merge or export the adapter with the unquantized base");
 
     public void Add(string name, LoraPair pair)
     {

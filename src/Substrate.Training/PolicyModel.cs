@@ -1,6 +1,7 @@
 using Substrate.Models;
 using Substrate.Models.Lora;
 using Substrate.Nn;
+using Substrate.Nn.Quantized;
 using static TorchSharp.torch;
 
 namespace Substrate.Training;
@@ -39,12 +40,15 @@ public sealed class PolicyModel : IDisposable
 
     /// <summary>
     /// Loads the policy. <paramref name="adapter"/> null: full training of <paramref name="checkpoint"/> or the base; else a LoRA
-    /// adapter named <paramref name="adapterName"/>, read from <paramref name="checkpoint"/> or made fresh from <paramref name="seed"/>.
+    /// adapter named <paramref name="adapterName"/>, read from <paramref name="checkpoint"/> or made fresh from <paramref name="seed"/>, on a
+    /// base quantized as <paramref name="baseQuantization"/> says (QLoRA; LoRA only).
     /// </summary>
-    public static PolicyModel Load(string baseDirectory, ModelOptions options, LoraAdapterConfig? adapter, string adapterName, string? checkpoint, long seed)
+    public static PolicyModel Load(string baseDirectory, ModelOptions options, LoraAdapterConfig? adapter, string adapterName, string? checkpoint, long seed,
+        WeightQuantization? baseQuantization = null)
     {
+        if (adapter is null && baseQuantization is not null) throw new ArgumentException("a quantized base trains LoRA adapters only");
         if (adapter is null) return new PolicyModel(ModelFolder.Load(checkpoint ?? baseDirectory, options), null, adapterName, baseDirectory);
-        var lora = LoraModel.Load(baseDirectory, options);
+        var lora = LoraModel.Load(baseDirectory, options, baseQuantization);
         if (checkpoint is not null) lora.LoadAdapter(adapterName, checkpoint);
         else lora.AddAdapter(adapterName, adapter, seed);
         lora.Router.Default = new LoraSelection(adapterName);

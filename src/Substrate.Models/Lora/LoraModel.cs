@@ -1,5 +1,6 @@
 using Substrate.IO;
 using Substrate.Nn;
+using Substrate.Nn.Quantized;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -32,30 +33,40 @@ public sealed class LoraModel : IDisposable
     public IReadOnlyDictionary<string, LoraLinear> Layers => factory.Layers;
     public IReadOnlyDictionary<string, LoraAdapterConfig> Adapters => configs;
 
-    /// <summary>Loads a base model folder with LoRA-wrapped projections (no adapter yet); the base is frozen.</summary>
-    public static LoraModel Load(string baseDirectory, ModelOptions? options = null)
+    /// <summary>Loads a base model folder with LoRA-wrapped projections (no adapter yet); the base is frozen. With
+    /// <paramref name="baseQuantization"/> (QLoRA) each projection's weight is read and quantized into blocks one layer at a
+    /// time (<see cref="QuantizedLinearFactory"/>), and the embeddings and output head are kept in the compute dtype; the
+    /// norms stay fp32.</summary>
+    public static LoraModel Load(string baseDirectory, ModelOptions? options = null, WeightQuantization? baseQuantization = null)
     {
         options ??= new ModelOptions();
-        var factory = new LoraLinearFactory(options.LinearFactory, options.Device, options.WeightDtype);
+        using var weights = baseQuantization is null ? null : new ModelFolderWeights(baseDirectory);
+        var factory = Factory(options, baseQuantization, weights is null ? null : weights.Read);
         var model = ModelFolder.Load(baseDirectory, WithFactory(options, factory));
-        Freeze(model);
+        Freeze(model, baseQuantization is not null);
         return new LoraModel(model, factory, baseDirectory);
     }
 
-    /// <summary>A fresh seeded model of <paramref name="config"/> with LoRA-wrapped projections (tests, benchmarks).</summary>
-    public static LoraModel Create(ModelConfig config, ModelOptions? options = null)
+    /// <summary>A fresh seeded model of <paramref name="config"/> with LoRA-wrapped projections (tests, benchmarks), on a
+    /// quantized base where <paramref name="baseQuantization"/> says.</summary>
+    public static LoraModel Create(ModelConfig config, ModelOptions? options = null, WeightQuantization? baseQuantization = null)
     {
         options ??= new ModelOptions();
-        var factory = new LoraLinearFactory(options.LinearFactory, options.Device, options.WeightDtype);
+        var factory = Factory(options, baseQuantization, null);
         var model = new LlamaForCausalLM(config, WithFactory(options, factory));
-        Freeze(model);
+        Freeze(model, baseQuantization is not null);
         return new LoraModel(model, factory, null);
     }
 
+    private static LoraLinearFactory Factory(ModelOptions options, WeightQuantization? quantization, Func<string, Tensor>? source) =>
+        new(quantization is { } q ? new QuantizedLinearFactory(q, source, options.Device, options.ComputeDtype) : options.LinearFactory,
+            options.Device, options.WeightDtype);
+
     private static ModelOptions WithFactory(ModelOptions o, LoraLinearFactory f) => o with { LinearFactory = f };
 
-    private static void Freeze(LlamaForCausalLM model)
+    private static void Freeze(LlamaForCausalLM model, bool quantized)
     {
+        if (quantized) model.EmbedTokens.to(model.Options.ComputeDtype); // (V, H), as QLoRA keeps it
         foreach (var p in model.parameters()) p.requires_grad = false;
     }
 

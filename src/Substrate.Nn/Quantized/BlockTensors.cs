@@ -10,15 +10,35 @@ namespace Substrate.Nn.Quantized;
 /// </summary>
 static class BlockTensors
 {
-    /// <summary>fp16 at byte <paramref name="at"/> of each block → (out, nb, 1) fp32.</summary>
-    static Tensor Half(Tensor raw, int at) => raw.narrow(-1, at, 2).contiguous().view(ScalarType.Float16).to(ScalarType.Float32);
+    /// <summary>The little-endian IEEE float of <paramref name="mantissaBits"/> and <paramref name="exponentBits"/> (fp16: 10, 5; fp32:
+    /// 23, 8) at byte <paramref name="at"/> of each block → (out, nb, 1) fp32, decoded with integer ops and a table of powers of two
+    /// (exact; libtorch 0.107 has no dtype view). Infinities and NaN are not decoded (block scales are finite).</summary>
+    static Tensor FloatAt(Tensor raw, int at, int mantissaBits, int exponentBits)
+    {
+        int byteCount = (1 + mantissaBits + exponentBits) / 8;
+        var bits = zeros([raw.shape[0], raw.shape[1], 1], ScalarType.Int64, raw.device);
+        for (int k = byteCount - 1; k >= 0; k--) bits = bits.mul(256).add(raw.narrow(-1, at + k, 1).to(ScalarType.Int64));
+        long one = 1L << mantissaBits;
+        var mantissa = bits.remainder(one);
+        var exponent = bits.floor_divide(one).remainder(1L << exponentBits);
+        var negative = bits.floor_divide(one << exponentBits);
+        int bias = (1 << (exponentBits - 1)) - 1;
+        var powers = tensor(Enumerable.Range(0, 1 << exponentBits).Select(e => (float)Math.ScaleB(1, Math.Max(e, 1) - bias - mantissaBits)).ToArray(),
+            device: raw.device);                                                                         // (2^E)
+        var scale = powers.index_select(0, exponent.flatten()).view(exponent.shape);                    // (out, nb, 1)
+        var significand = mantissa.add(exponent.gt(0).to(ScalarType.Int64).mul(one)).to(ScalarType.Float32);
+        return significand.mul_(scale).mul_(negative.mul(-2).add(1).to(ScalarType.Float32));
+    }
+
+    static Tensor Half(Tensor raw, int at) => FloatAt(raw, at, 10, 5);
 
     /// <summary>Q8_0 (34 bytes): fp16 d, 32 int8 q; x = q · d.</summary>
     public static Tensor Q8_0(Tensor raw)
     {
         var d = Half(raw, 0);                                                          // (out, nb, 1)
-        var q = raw.narrow(-1, 2, 32).contiguous().view(ScalarType.Int8).to(ScalarType.Float32); // (out, nb, 32)
-        return q.mul_(d);
+        var q = raw.narrow(-1, 2, 32).to(ScalarType.Int32);                           // (out, nb, 32) as unsigned bytes
+        q = q.sub(q.ge(128).to(ScalarType.Int32).mul(256));                           // two's complement → int8 values
+        return q.to(ScalarType.Float32).mul_(d);
     }
 
     /// <summary>Q4_K (144 bytes): fp16 d, fp16 dmin, 12 bytes of eight 6-bit scales and mins (ggml's get_scale_min_k4), 128
@@ -42,7 +62,7 @@ static class BlockTensors
     /// <summary>NF4 (36 bytes): fp32 absmax, 32 bytes of two codes (high nibble first); x = code · absmax.</summary>
     public static Tensor Nf4(Tensor raw)
     {
-        var absmax = raw.narrow(-1, 0, 4).contiguous().view(ScalarType.Float32);    // (out, nb, 1)
+        var absmax = FloatAt(raw, 0, 23, 8);                                       // (out, nb, 1)
         var packed = raw.narrow(-1, 4, 32).unsqueeze(-1);                            // (out, nb, 32, 1)
         var index = cat([packed.floor_divide(16), packed.remainder(16)], -1)        // (out, nb, 32, 2)
             .flatten().to(ScalarType.Int32);

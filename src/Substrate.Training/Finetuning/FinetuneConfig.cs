@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Substrate.Models;
+using Substrate.Nn.Quantized;
 
 namespace Substrate.Training.Finetuning;
 
@@ -49,10 +50,16 @@ public sealed record FinetuneConfig
     /// <summary>Storage of the frozen base under LoRA: "float32", or "bfloat16" (QLoRA-style: half the base's memory;
     /// the adapter stays fp32). Full fine-tuning keeps fp32 master weights.</summary>
     [JsonPropertyName("base_dtype"), JsonConverter(typeof(ConfigEnumConverter))] public ComputePrecision BaseDtype { get; init; } = ComputePrecision.Float32;
+    /// <summary>QLoRA: the frozen base's projections stored as "q4_K", "q8_0" (ggml's blocks) or "nf4" (bitsandbytes' NormalFloat)
+    /// and dequantized per product; embeddings and head in the compute dtype, norms fp32. Null or "": a dense base.</summary>
+    [JsonPropertyName("base_quant")] public string? BaseQuant { get; init; }
     [JsonPropertyName("attention"), JsonConverter(typeof(ConfigEnumConverter))]
     public AttentionImplementation Attention { get; init; } = AttentionImplementation.Fused;
 
     [JsonIgnore] public bool IsLora => Method == "lora";
+
+    /// <summary>The parsed <see cref="BaseQuant"/>, or null for a dense base.</summary>
+    [JsonIgnore] public WeightQuantization? BaseQuantization => string.IsNullOrEmpty(BaseQuant) ? null : WeightQuantizations.Parse(BaseQuant);
 
     public void Validate()
     {
@@ -69,6 +76,9 @@ public sealed record FinetuneConfig
         Check(ValFraction is >= 0 and < 1, $"val_fraction must lie in [0, 1) (got {ValFraction})");
         Check(EvalEvery >= 0 && Patience >= 0 && CheckpointEvery >= 0, "eval_every, patience, checkpoint_every must be ≥ 0");
         Check(BaseDtype == ComputePrecision.Float32 || IsLora, "base_dtype must be \"float32\", or \"bfloat16\" with method lora");
+        Check(string.IsNullOrEmpty(BaseQuant) || IsLora, $"base_quant {BaseQuant} needs method lora (a quantized base is frozen: it cannot be fully fine-tuned)");
+        try { _ = BaseQuantization; }
+        catch (ArgumentException ex) { Check(false, $"base_quant: {ex.Message}"); }
     }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };

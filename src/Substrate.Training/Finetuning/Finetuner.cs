@@ -3,6 +3,7 @@ using Substrate.Data.Instructions;
 using Substrate.IO;
 using Substrate.Models;
 using Substrate.Models.Lora;
+using Substrate.Nn.Quantized;
 using TorchSharp;
 
 namespace Substrate.Training.Finetuning;
@@ -35,7 +36,7 @@ public static class Finetuner
         var data = FinetuneData.Load(options, config);
         var modelOptions = options.Runtime.Start(config.Dtype, config.Attention, config.BaseDtype);
         using var policy = PolicyModel.Load(options.ModelDirectory, modelOptions, config.IsLora ? Adapter(config, options.ModelDirectory) : null,
-            AdapterName, run.Checkpoint, config.Seed);
+            AdapterName, run.Checkpoint, config.Seed, config.BaseQuantization);
         policy.Model.train();
         using var optimizer = new AdamW(policy.Trainable, new AdamWOptions(config.Beta1, config.Beta2, config.Eps, config.WeightDecay));
         var state = run.Checkpoint is { } checkpoint
@@ -49,7 +50,7 @@ public static class Finetuner
         AtomicFile.WriteAllText(Path.Combine(run.Directory, FinetuneConfig.FileName), config.ToJson());
         using var recipe = new Session(config, data, policy, optimizer, run, state, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
-            + $", {config.Method}: {policy.TrainableCount:N0} trainable of {policy.TotalCount:N0} parameters "
+            + $", {config.Method}{(config.BaseQuantization is { } q ? $" on a {q.Name()} base" : "")}: {policy.TrainableCount:N0} trainable of {policy.TotalCount:N0} parameters "
             + $"({100.0 * policy.TrainableCount / policy.TotalCount:F2}%), {data.TrainRecords} train / {data.ValidationRecords} validation records "
             + $"in {data.TrainRows.Count} / {data.ValidationRows?.Count ?? 0} rows of {config.SeqLen} tokens"
             + (data.TrainRows.Truncated > 0 ? $" ({data.TrainRows.Truncated} examples truncated)" : "") + $", {data.MaxSteps} steps");

@@ -1,0 +1,98 @@
+using Substrate.Nn.Ggml;
+using Substrate.Nn.Quantized;
+using static TorchSharp.torch;
+
+namespace Substrate.Nn.Tests;
+
+public class QuantizedLinearTests
+{
+    /// <summary>The scalar decoders (ggml's dequantize_row_*, NF4's code · absmax) over the blocks' bytes: (out, in) fp32.</summary>
+    static float[] ScalarDecode(QuantizedWeight w)
+    {
+        var bytes = w.Blocks.data<byte>().ToArray();
+        var values = new float[w.OutFeatures * w.InFeatures];
+        if (w.Format != WeightQuantization.Nf4)
+        {
+            GgmlQuant.Decode(bytes, w.Format == WeightQuantization.Q8_0 ? GgmlType.Q8_0 : GgmlType.Q4_K, values);
+            return values;
+        }
+        for (int b = 0; b < values.Length / Nf4.BlockSize; b++)
+            Nf4.DecodeBlock(bytes.AsSpan(b * Nf4.BlockBytes, Nf4.BlockBytes), values.AsSpan(b * Nf4.BlockSize, Nf4.BlockSize));
+        return values;
+    }
+
+    static QuantizedWeight Seeded(WeightQuantization format, int outFeatures = 6, int inFeatures = 512)
+    {
+        manual_seed(11);
+        using var dense = randn(outFeatures, inFeatures) * 0.05;
+        dense[1, 3] = tensor(0f); // an exact zero, and a row with one large value (a block's extreme)
+        dense[2, 7] = tensor(1.5f);
+        return QuantizedWeight.Quantize(dense, format);
+    }
+
+    [Theory]
+    [InlineData(WeightQuantization.Q8_0, 34 * 16)]
+    [InlineData(WeightQuantization.Q4_K, 144 * 2)]
+    [InlineData(WeightQuantization.Nf4, 36 * 8)]
+    public void TensorDequantizationIsBitIdenticalToTheScalarDecoder(WeightQuantization format, int rowBytes)
+    {
+        using var w = Seeded(format);
+        Assert.Equal(new long[] { 6, rowBytes }, w.Blocks.shape);
+        using var dense = w.Dequantize(ScalarType.Float32);
+        Assert.Equal(ScalarDecode(w), dense.data<float>().ToArray());
+    }
+
+    [Fact]
+    public void Q8_0AndQ4_KBlocksAreGgmlsBytes()
+    {
+        manual_seed(5);
+        using var dense = randn(3, 256);
+        var values = dense.data<float>().ToArray();
+        foreach (var (format, type) in new[] { (WeightQuantization.Q8_0, GgmlType.Q8_0), (WeightQuantization.Q4_K, GgmlType.Q4_K) })
+        {
+            using var w = QuantizedWeight.Quantize(dense, format);
+            Assert.Equal(GgmlQuant.Encode(values, type), w.Blocks.data<byte>().ToArray());
+        }
+    }
+
+    [Fact]
+    public void Nf4TakesTheNearestCodeOfTheAbsmaxScaledValue()
+    {
+        for (int k = 0; k < 16; k++) Assert.Equal(k, Nf4.Nearest(Nf4.Codes[k]));
+        Assert.Equal(7, Nf4.Nearest(0.0397f));  // just below the midpoint of 0 and 0.0796
+        Assert.Equal(8, Nf4.Nearest(0.0399f));
+        Span<float> x = stackalloc float[64];
+        x[0] = -2f; x[1] = 1f; x[2] = 0.5f;
+        Span<byte> block = stackalloc byte[Nf4.BlockBytes];
+        Nf4.EncodeBlock(x, block);
+        Assert.Equal(2f, BitConverter.ToSingle(block[..4]));
+        Assert.Equal((0 << 4) | 12, block[4]);  // -2 / 2 = -1 → code 0 (high nibble first); 1 / 2 = 0.5 → 0.4407 (code 12, below 0.5017)
+        Assert.Equal((10 << 4) | 7, block[5]);  // 0.25 → 0.2461 (code 10); 0 → code 7
+        Assert.Equal((7 << 4) | 7, block[6]);
+    }
+
+    [Theory]
+    [InlineData(WeightQuantization.Q8_0)]
+    [InlineData(WeightQuantization.Q4_K)]
+    [InlineData(WeightQuantization.Nf4)]
+    public void ForwardAndInputGradientEqualAPlainLinearOverTheDequantizedWeight(WeightQuantization format)
+    {
+        var w = Seeded(format, 8, 512);
+        using var layer = new QuantizedLinear(w);
+        Assert.Empty(layer.parameters());                 // nothing to train, nothing in a state dict
+        using var reference = w.Dequantize(ScalarType.Float32);
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        {
+            using var x = randn(2, 3, 512).to(dtype).requires_grad_();
+            using var y = layer.call(x);
+            using var w16 = reference.to(dtype);
+            using var expected = nn.functional.linear(x.detach(), w16);
+            Assert.Equal(dtype, y.dtype);
+            Assert.True(y.eq(expected).all().item<bool>(), $"{format} {dtype} forward");
+            using var dy = randn(2, 3, 8).to(dtype);
+            y.backward([dy]);
+            using var expectedGrad = dy.matmul(w16);
+            Assert.True(x.grad!.eq(expectedGrad).all().item<bool>(), $"{format} {dtype} input gradient");
+        }
+    }
+}

@@ -5,20 +5,26 @@ using Substrate.Models;
 using Substrate.Models.Lora;
 using Substrate.Models.Tests;
 using Substrate.Nn;
+using Substrate.Nn.Quantized;
 using static TorchSharp.torch;
 
 namespace Substrate.Interop.Tests.Gguf;
 
 /// <summary>A LoRA adapter trained by Substrate, saved as a PEFT folder and exported to GGUF: llama.cpp with the
-/// adapter must decode greedily exactly what Substrate's base + adapter decodes.</summary>
+/// adapter must decode greedily exactly what Substrate's base + adapter decodes. Trained on a quantized base (QLoRA), the
+/// adapter is the same PEFT folder: it goes onto the dense base in Substrate and in llama.cpp alike.</summary>
 public class GgufTrainedLoraTests
 {
-    [Fact]
-    public void Llama_cpp_with_a_trained_adapter_decodes_like_substrate()
+    [Theory]
+    [InlineData(null)]
+    [InlineData(WeightQuantization.Q4_K)]
+    public void Llama_cpp_with_a_trained_adapter_decodes_like_substrate(WeightQuantization? baseQuantization)
     {
-        var baseDir = GgufTestModels.CreateFolder();
+        var baseDir = GgufTestModels.CreateFolder(baseQuantization is null ? null
+            : GgufTestModels.Config with { HiddenSize = 256, IntermediateSize = 256 }); // whole q4_K blocks of 256
         var adapterDir = TinyModels.Dir();
-        using var lora = LoraModel.Load(baseDir);
+        using var trained = LoraModel.Load(baseDir, baseQuantization: baseQuantization);
+        var lora = trained;
         lora.AddAdapter("x", new LoraAdapterConfig { R = 4, LoraAlpha = 8, TargetModules = [LoraAdapterConfig.AllLinear], BaseModelNameOrPath = baseDir }, seed: 5);
         lora.Router.Default = new LoraSelection("x");
 
@@ -37,6 +43,13 @@ public class GgufTrainedLoraTests
         }
         lora.Model.eval();
         lora.SaveAdapter("x", adapterDir);
+        using var dense = baseQuantization is null ? null : LoraModel.Load(baseDir); // QLoRA: decode with the dense base
+        if (dense is not null)
+        {
+            dense.LoadAdapter("x", adapterDir);
+            dense.Router.Default = new LoraSelection("x");
+            lora = dense;
+        }
 
         var prompt = new[] { 100, 150, 200 };
         var substrate = GgufTestModels.Greedy(lora.Model, prompt, 12);

@@ -7,6 +7,7 @@ using Substrate.Bench;
 var inference = args is [RealSizeEngine.Verb, ..] && Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_MALLOC") != "retain";
 Substrate.Nn.ProcessRuntime.Configure(new Substrate.Nn.RuntimeSettings(RetainFreedMemory: !inference));
 if (args is [RealSizeEngine.Verb, .. var engineArgs]) return RealSizeEngine.Run(engineArgs); // a child of real-size-vs-llamacpp
+if (args is [QloraBenchmark.Verb, .. var qloraArgs]) return QloraBenchmark.RunChild(qloraArgs); // a child of qlora
 var benchmarks = BenchmarkTable.All;
 var chosen = args.Length == 0 ? benchmarks.Keys.ToArray() : args;
 foreach (var name in chosen)

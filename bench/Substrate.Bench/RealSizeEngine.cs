@@ -165,7 +165,7 @@ public static class RealSizeEngine
     }
 
     /// <summary>A /proc/self/status field in bytes (its kB figure × 1024); 0 where there is no such file.</summary>
-    private static long Status(string field)
+    internal static long Status(string field)
     {
         if (!File.Exists("/proc/self/status")) return 0;
         foreach (var line in File.ReadLines("/proc/self/status"))

@@ -39,7 +39,9 @@ public class QuantizedLinearTests
         using var w = Seeded(format);
         Assert.Equal(new long[] { 6, rowBytes }, w.Blocks.shape);
         using var dense = w.Dequantize(ScalarType.Float32);
+        using var ops = w.DequantizeWithTensorOps(ScalarType.Float32); // the any-device path
         Assert.Equal(ScalarDecode(w), dense.data<float>().ToArray());
+        Assert.Equal(ScalarDecode(w), ops.data<float>().ToArray());
     }
 
     [Fact]

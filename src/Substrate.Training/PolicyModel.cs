@@ -26,7 +26,8 @@ public sealed class PolicyModel : IDisposable
             : model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList();
         foreach (var (_, p) in Trainable) p.requires_grad = true;
         TrainableCount = Trainable.Sum(p => p.Parameter.numel());
-        TotalCount = model.ParameterCount() + (lora is null ? 0 : TrainableCount);
+        // The base's count from its config: a quantized (QLoRA) base holds its projections as blocks, not parameters.
+        TotalCount = (lora is null ? model.ParameterCount() : ModelLayout.ParameterCount(model.Config)) + (lora is null ? 0 : TrainableCount);
     }
 
     public LlamaForCausalLM Model { get; }

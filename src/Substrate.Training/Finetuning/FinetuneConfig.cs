@@ -76,7 +76,8 @@ public sealed record FinetuneConfig
         Check(ValFraction is >= 0 and < 1, $"val_fraction must lie in [0, 1) (got {ValFraction})");
         Check(EvalEvery >= 0 && Patience >= 0 && CheckpointEvery >= 0, "eval_every, patience, checkpoint_every must be ≥ 0");
         Check(BaseDtype == ComputePrecision.Float32 || IsLora, "base_dtype must be \"float32\", or \"bfloat16\" with method lora");
-        Check(string.IsNullOrEmpty(BaseQuant) || IsLora, $"base_quant {BaseQuant} needs method lora (a quantized base is frozen: it cannot be fully fine-tuned)");
+        Check(string.IsNullOrEmpty(BaseQuant) || IsLora,
+            $"base_quant {BaseQuant} needs method lora (a quantized base is frozen: it cannot be fully fine-tuned)");
         try { _ = BaseQuantization; }
         catch (ArgumentException ex) { Check(false, $"base_quant: {ex.Message}"); }
     }

@@ -50,7 +50,8 @@ public static class Finetuner
         AtomicFile.WriteAllText(Path.Combine(run.Directory, FinetuneConfig.FileName), config.ToJson());
         using var recipe = new Session(config, data, policy, optimizer, run, state, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
-            + $", {config.Method}{(config.BaseQuantization is { } q ? $" on a {q.Name()} base" : "")}: {policy.TrainableCount:N0} trainable of {policy.TotalCount:N0} parameters "
+            + $", {config.Method}{(config.BaseQuantization is { } q ? $" on a {q.Name()} base" : "")}: "
+            + $"{policy.TrainableCount:N0} trainable of {policy.TotalCount:N0} parameters "
             + $"({100.0 * policy.TrainableCount / policy.TotalCount:F2}%), {data.TrainRecords} train / {data.ValidationRecords} validation records "
             + $"in {data.TrainRows.Count} / {data.ValidationRows?.Count ?? 0} rows of {config.SeqLen} tokens"
             + (data.TrainRows.Truncated > 0 ? $" ({data.TrainRows.Truncated} examples truncated)" : "") + $", {data.MaxSteps} steps");

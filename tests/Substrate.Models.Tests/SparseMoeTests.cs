@@ -179,4 +179,19 @@ public class SparseMoeTests
         using var _ = no_grad();
         Assert.True(model.forward(ids).allclose(loaded.forward(ids), rtol: 0, atol: 0));
     }
+
+    [Fact]
+    public void Lora_targets_the_router_and_experts_by_their_names()
+    {
+        using var lora = Substrate.Models.Lora.LoraModel.Create(Moe("mixtral"));
+        lora.AddAdapter("x", new Substrate.Models.Lora.LoraAdapterConfig { TargetModules = ["gate", "w1"] }, seed: 3);
+        var paths = lora.AdapterParameters("x").Select(p => p.Name).Where(n => n.Contains("lora_A")).ToList();
+        Assert.Equal(2 * (1 + 4), paths.Count); // 2 layers × (router + 4 experts' w1)
+        Assert.Contains(paths, n => n.Contains("block_sparse_moe.gate.lora_A"));
+        Assert.Contains(paths, n => n.Contains("block_sparse_moe.experts.3.w1.lora_A"));
+        using var ids = TinyModels.Ids();
+        using var _ = no_grad();
+        using var logits = lora.Model.forward(ids); // B = 0 at creation: the base's logits, through the wrapped router and experts
+        Assert.Equal(new long[] { 2, 7, 64 }, logits.shape);
+    }
 }

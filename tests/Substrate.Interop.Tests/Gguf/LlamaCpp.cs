@@ -38,7 +38,8 @@ internal sealed class LlamaCpp : IDisposable
         lock (InitLock)
         {
             if (initialized) return;
-            NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+            var verbose = Environment.GetEnvironmentVariable("SUBSTRATE_LLAMA_LOG") == "1"; // llama.cpp's own log, to see why a file is refused
+            NativeLibraryConfig.All.WithLogCallback((level, message) => { if (verbose) Console.Error.Write(message); });
             NativeApi.llama_empty_call();
             initialized = true;
         }

@@ -11,7 +11,7 @@ namespace Substrate.Interop.Gguf;
 /// <c>llama.attention.sliding_window</c>. The one table between <see cref="ModelFamily"/> and GGUF.
 /// </summary>
 public sealed record GgufArchitecture(string Name, ModelFamily Family, bool PermuteQk, IReadOnlyList<(string Hf, string Gguf)>? TensorNames = null,
-    bool NormShift = false)
+    bool NormShift = false, bool NeedsOutput = false)
 {
     public static IReadOnlyList<GgufArchitecture> All { get; } =
     [
@@ -22,7 +22,7 @@ public sealed record GgufArchitecture(string Name, ModelFamily Family, bool Perm
         new("gemma3", ModelFamily.Gemma3, PermuteQk: false, LlamaGgufNames.PostNormTable, NormShift: true),
         new("phi3", ModelFamily.Phi3, PermuteQk: false, LlamaGgufNames.FusedTable),
         new("llama", ModelFamily.Mixtral, PermuteQk: true, LlamaGgufNames.MixtralTable),
-        new("qwen2moe", ModelFamily.Qwen2Moe, PermuteQk: false, LlamaGgufNames.QwenMoeTable),
+        new("qwen2moe", ModelFamily.Qwen2Moe, PermuteQk: false, LlamaGgufNames.QwenMoeTable, NeedsOutput: true), // no tied fallback in llama.cpp
         new("qwen3moe", ModelFamily.Qwen3Moe, PermuteQk: false, LlamaGgufNames.QwenMoeTable),
     ];
 

@@ -37,7 +37,7 @@ public static class GgufExporter
             writer.Add("tokenizer.ggml.model", "none"); // no tokenizer.json: llama.cpp loads it without a vocabulary (ids only)
 
         var state = model.state_dict();
-        var names = TensorOrder(config).Where(state.ContainsKey) // no lm_head when tied
+        var names = TensorOrder(config).Where(n => state.ContainsKey(n) || (arch.NeedsOutput && n == "lm_head.weight")) // no lm_head when tied
             .Where(n => LlamaGgufNames.StackedName(n).Expert is null or 0).ToList(); // an expert stack once, at expert 0
         var types = new GgufTensorTypes(fileType, names.Select(n => arch.ToGguf(n)!).ToList(),
             config.NumAttentionHeads / config.NumKeyValueHeads);
@@ -65,6 +65,7 @@ public static class GgufExporter
     /// experts' (E, rows, cols), as llama.cpp's <c>ffn_*_exps</c> hold them.</summary>
     private static (long[] Shape, float[] Values) Values(Dictionary<string, Tensor> state, string hfName, int experts)
     {
+        if (hfName == "lm_head.weight" && !state.ContainsKey(hfName)) hfName = "model.embed_tokens.weight"; // tied, for a file that needs output
         var (stacked, expert) = LlamaGgufNames.StackedName(hfName);
         var parts = expert is null ? [hfName]
             : Enumerable.Range(0, experts).Select(e => stacked.Replace($".experts.{LlamaGgufNames.ExpertWildcard}.", $".experts.{e}.")).ToArray();

@@ -23,6 +23,7 @@ public class LlamaCppMoeTests(ITestOutputHelper output)
         "qwen2_moe" => ModelFamily.Qwen2Moe.Apply(GgufTestModels.Config with
         {
             NumExperts = 4, NumExpertsPerTok = 2, MoeIntermediateSize = 32, SharedExpertIntermediateSize = 48, NormTopkProb = false,
+            TieWordEmbeddings = false,
         }),
         "qwen3_moe" => ModelFamily.Qwen3Moe.Apply(GgufTestModels.Config with
         {

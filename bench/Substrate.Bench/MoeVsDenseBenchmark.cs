@@ -16,15 +16,19 @@ namespace Substrate.Bench;
 /// FLOPs up to the router's E·H per layer — then per model: validation loss, training tokens/s, total and active parameters,
 /// batch-1 decode tokens/s on the fast CPU decoder, and for the mixture the tokens each expert got on validation text.
 /// Writes <c>moe-vs-dense.png</c> (validation loss against training FLOPs, both models) to SUBSTRATE_BENCH_OUT (default: the
-/// work folder). SUBSTRATE_BENCH_STEPS (default 300) sets the steps; SUBSTRATE_BENCH_MINUTES (default 8) caps each run.
+/// work folder). SUBSTRATE_BENCH_STEPS (default 300) sets the steps, SUBSTRATE_BENCH_BATCH / SUBSTRATE_BENCH_SEQ (default 8 × 128)
+/// the batch; SUBSTRATE_BENCH_MINUTES (default 8) caps each run (a capped run compares on the FLOPs axis, not at the end).
 /// </summary>
 public static class MoeVsDenseBenchmark
 {
-    const int Batch = 8, SeqLen = 128, VocabSize = 2048;
+    const int VocabSize = 2048;
+    static readonly int Batch = Env("SUBSTRATE_BENCH_BATCH", 8), SeqLen = Env("SUBSTRATE_BENCH_SEQ", 128);
+
+    static int Env(string name, int fallback) => int.TryParse(Environment.GetEnvironmentVariable(name), out var v) && v > 0 ? v : fallback;
 
     public static void Run()
     {
-        int steps = int.TryParse(Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_STEPS"), out var s) ? s : 300;
+        int steps = Env("SUBSTRATE_BENCH_STEPS", 300);
         double minutes = double.TryParse(Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_MINUTES"), out var m) ? m : 8;
         var work = Path.Combine(Path.GetTempPath(), "substrate-moe-vs-dense");
         var outDir = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_OUT") ?? work;

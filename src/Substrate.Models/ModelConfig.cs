@@ -264,9 +264,11 @@ public sealed record ModelConfig
         Check(ExpertCount > 0, $"{experts.CountKey} must be positive for model_type '{ModelType}' (got {ExpertCount})");
         Check(ExpertsPerToken > 0, $"num_experts_per_tok must be positive (got {ExpertsPerToken})");
         Check(ExpertsPerToken <= ExpertCount,
-            $"num_experts_per_tok = {ExpertsPerToken} exceeds {experts.CountKey} = {ExpertCount}: the router cannot route a token to more experts than there are");
+            $"num_experts_per_tok = {ExpertsPerToken} exceeds {experts.CountKey} = {ExpertCount}: "
+            + "the router cannot route a token to more experts than there are");
         Check(ExpertIntermediateSize > 0, $"moe_intermediate_size must be positive (got {ExpertIntermediateSize})");
-        Check(SharedExpertIntermediateSize is null or 0 || experts.SharedExpert, $"shared_expert_intermediate_size is not supported for model_type '{ModelType}'");
+        Check(SharedExpertIntermediateSize is null or 0 || experts.SharedExpert,
+            $"shared_expert_intermediate_size is not supported for model_type '{ModelType}'");
         Check(SharedExpertIntermediateSize is null or >= 0, $"shared_expert_intermediate_size must not be negative (got {SharedExpertIntermediateSize})");
         Check(DecoderSparseStep is null or > 0, $"decoder_sparse_step must be positive (got {DecoderSparseStep})");
         Check(RouterJitterNoise is null or 0, $"router_jitter_noise = {RouterJitterNoise} is not supported (only 0)");

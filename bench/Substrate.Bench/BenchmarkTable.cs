@@ -21,5 +21,6 @@ public static class BenchmarkTable
         ["rag-embed"] = RagEmbedBenchmark.Run,
         ["rag-scale"] = RagScaleBenchmark.Run,
         ["qlora"] = QloraBenchmark.Run,
+        ["moe-vs-dense"] = MoeVsDenseBenchmark.Run,
     };
 }

@@ -410,12 +410,13 @@ public sealed class LlamaDecoderLayer : nn.Module
     private readonly RmsNorm input_layernorm;            // (H)
     private readonly LlamaAttention self_attn;
     private readonly RmsNorm post_attention_layernorm;   // (H): the MLP's input norm, or with PostNorms the attention output's
-    private readonly LlamaMlp mlp;
+    private readonly nn.Module<Tensor, Tensor>? mlp;         // LlamaMlp, or SparseMoe where the family names its sparse MLP "mlp" (Qwen MoE)
+    private readonly SparseMoe? block_sparse_moe;            // Mixtral's sparse MLP
     private readonly RmsNorm? pre_feedforward_layernorm;  // (H), with PostNorms: the MLP's input norm
     private readonly RmsNorm? post_feedforward_layernorm; // (H), with PostNorms: the MLP output's
     private readonly bool sliding;
 
-    public LlamaDecoderLayer(ModelConfig config, int index, ModelOptions options) : base(nameof(LlamaDecoderLayer))
+    public LlamaDecoderLayer(ModelConfig config, int index, ModelOptions options, RouterRecord? router = null) : base(nameof(LlamaDecoderLayer))
     {
         var path = $"model.layers.{index}";
         RmsNorm Norm(ScalarType output) =>
@@ -423,7 +424,9 @@ public sealed class LlamaDecoderLayer : nn.Module
         input_layernorm = Norm(options.ComputeDtype);
         self_attn = new LlamaAttention(config, index, options, $"{path}.self_attn");
         post_attention_layernorm = Norm(config.PostNorms ? ScalarType.Float32 : options.ComputeDtype); // post norms feed the fp32 residual
-        mlp = new LlamaMlp(config, options, $"{path}.mlp");
+        if (!config.SparseLayer(index)) mlp = new LlamaMlp(config, options, $"{path}.mlp");
+        else if (config.Family!.Experts!.Block == "mlp") mlp = new SparseMoe(config, options, $"{path}.mlp", router);
+        else block_sparse_moe = new SparseMoe(config, options, $"{path}.{config.Family.Experts.Block}", router);
         if (config.PostNorms)
         {
             pre_feedforward_layernorm = Norm(options.ComputeDtype);
@@ -438,6 +441,7 @@ public sealed class LlamaDecoderLayer : nn.Module
         using var scope = NewDisposeScope();
         var (cos, sin) = angles.For(sliding);
         var attended = self_attn.forward(input_layernorm.call(x), cos, sin, cache, start, mask, rows); // (B, T, H); the input norms return the compute dtype
+        var mlp = this.mlp ?? block_sparse_moe!;
         if (pre_feedforward_layernorm is null || post_feedforward_layernorm is null)
         {
             var h = x + attended;                                  // (B, T, H) fp32
@@ -481,12 +485,14 @@ public sealed class LlamaModel : nn.Module
     private readonly TokenEmbedding embed_tokens;
     private readonly ModuleList<LlamaDecoderLayer> layers;
     private readonly RmsNorm norm;
+    private readonly RouterRecord? router;
 
-    public LlamaModel(ModelConfig config, ModelOptions options) : base(nameof(LlamaModel))
+    public LlamaModel(ModelConfig config, ModelOptions options, RouterRecord? router = null) : base(nameof(LlamaModel))
     {
+        this.router = router;
         embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange, config.ScaledEmbeddings, options.Allocation);
         layers = new ModuleList<LlamaDecoderLayer>();
-        for (var i = 0; i < config.NumHiddenLayers; i++) layers.Add(new LlamaDecoderLayer(config, i, options));
+        for (var i = 0; i < config.NumHiddenLayers; i++) layers.Add(new LlamaDecoderLayer(config, i, options, router));
         norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, ScalarType.Float32, options.FusedKernels, config.NormOffset, options.Allocation);
         RegisterComponents();
     }
@@ -497,6 +503,7 @@ public sealed class LlamaModel : nn.Module
         KvCacheRows? rows = null) // (B, T) → (B, T, H) fp32, normed
     {
         using var scope = NewDisposeScope();
+        router?.Clear(); // the record holds this forward's router logits only
         var x = embed_tokens.call(ids); // (B, T, H)
         foreach (var layer in layers) x = layer.forward(x, angles, cache, start, mask, rows);
         return norm.call(x).MoveToOuterDisposeScope();
@@ -529,7 +536,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         ModelMemory.EnsureFits(config, options.InitializeWeights ? 4 : options.WeightDtype == ScalarType.Float32 ? 4 : 2);
         Config = config;
         this.options = options;
-        model = new LlamaModel(config, this.options);
+        if (config.ExpertCount > 0) Router = new RouterRecord();
+        model = new LlamaModel(config, this.options, Router);
         if (!config.TieWordEmbeddings)
             lm_head = this.options.LinearFactory.Create("lm_head", config.HiddenSize, config.VocabSize);
         rotary = new RotaryEmbedding(config.HeadDim, config.MaxPositionEmbeddings, config.RopeTheta, config.RopeScaling,
@@ -543,6 +551,31 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     public ModelConfig Config { get; }
+
+    /// <summary>The sparse layers' router logits of the last forward (mixture of experts); null for a dense model.</summary>
+    public RouterRecord? Router { get; }
+
+    /// <summary>
+    /// The router's training loss from the last forward with gradients: router_aux_loss_coef · load balancing +
+    /// router_z_loss_coef · z-loss, over the router logits of all sparse layers stacked (transformers' rule); null for a
+    /// dense model or when neither coefficient is set. The caller runs its backward.
+    /// </summary>
+    public Tensor? RouterLoss()
+    {
+        if (Router is null || Router.Logits.Count == 0) return null;
+        var (aux, z) = (Config.RouterAuxLossCoef ?? 0, Config.RouterZLossCoef ?? 0);
+        if (aux == 0 && z == 0) return null;
+        using var scope = NewDisposeScope();
+        var logits = cat(Router.Logits.ToArray(), 0); // (layers·N, E)
+        var loss = zeros(1, ScalarType.Float32, logits.device).squeeze();
+        if (aux != 0) loss = loss + ExpertRouting.LoadBalancingLoss(logits, Config.ExpertsPerToken) * aux;
+        if (z != 0) loss = loss + ExpertRouting.ZLoss(logits) * z;
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Tokens routed to each expert in the last recorded forward: [sparse layer][expert].</summary>
+    public long[][] TokensPerExpert() =>
+        Router?.Logits.Select(l => ExpertRouting.TokensPerExpert(l, Config.ExpertsPerToken)).ToArray() ?? [];
 
     public ModelOptions Options => options;
 
@@ -677,7 +710,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) { rotary.Dispose(); localRotary?.Dispose(); }
+        if (disposing) { rotary.Dispose(); localRotary?.Dispose(); Router?.Dispose(); }
         base.Dispose(disposing);
     }
 }

@@ -55,6 +55,28 @@ public sealed record ModelConfig
     [JsonPropertyName("original_max_position_embeddings")] public int? OriginalMaxPositionEmbeddings { get; init; }
     /// <summary>The share of each head that rotates; only 1 (all of it) is supported.</summary>
     [JsonPropertyName("partial_rotary_factor")] public double? PartialRotaryFactor { get; init; }
+    /// <summary>Mixtral's expert count per sparse layer (Qwen MoE says <see cref="NumExperts"/>).</summary>
+    [JsonPropertyName("num_local_experts")] public int? NumLocalExperts { get; init; }
+    /// <summary>Qwen2-MoE / Qwen3-MoE's expert count per sparse layer.</summary>
+    [JsonPropertyName("num_experts")] public int? NumExperts { get; init; }
+    /// <summary>Top-k: the experts each token is routed to.</summary>
+    [JsonPropertyName("num_experts_per_tok")] public int? NumExpertsPerTok { get; init; }
+    /// <summary>Qwen MoE's expert width (Mixtral's experts are intermediate_size wide).</summary>
+    [JsonPropertyName("moe_intermediate_size")] public int? MoeIntermediateSize { get; init; }
+    /// <summary>Qwen2-MoE's always-on expert, gated by a sigmoid; absent or 0: none.</summary>
+    [JsonPropertyName("shared_expert_intermediate_size")] public int? SharedExpertIntermediateSize { get; init; }
+    /// <summary>Renormalise the top-k routing weights to sum to 1 (Mixtral always does; Qwen MoE where this is true).</summary>
+    [JsonPropertyName("norm_topk_prob")] public bool? NormTopkProb { get; init; }
+    /// <summary>Weight of the Switch/Mixtral load-balancing loss added to the training loss.</summary>
+    [JsonPropertyName("router_aux_loss_coef")] public double? RouterAuxLossCoef { get; init; }
+    /// <summary>Weight of ST-MoE's router z-loss, mean(logsumexp(router logits)²), added to the training loss.</summary>
+    [JsonPropertyName("router_z_loss_coef")] public double? RouterZLossCoef { get; init; }
+    /// <summary>Qwen MoE: every decoder_sparse_step-th layer is sparse (the others dense, intermediate_size wide).</summary>
+    [JsonPropertyName("decoder_sparse_step")] public int? DecoderSparseStep { get; init; }
+    /// <summary>Qwen MoE: layers that stay dense.</summary>
+    [JsonPropertyName("mlp_only_layers")] public IReadOnlyList<int>? MlpOnlyLayers { get; init; }
+    /// <summary>Mixtral's training-time noise on router inputs; only 0 is supported.</summary>
+    [JsonPropertyName("router_jitter_noise")] public double? RouterJitterNoise { get; init; }
     /// <summary>The dtype of the weights in the saved folder ("float32", "bfloat16", "float16").</summary>
     [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; init; }
 
@@ -130,6 +152,26 @@ public sealed record ModelConfig
     [JsonIgnore] public double AttentionScale =>
         1.0 / Math.Sqrt(Family?.LayerTypes == true && QueryPreAttnScalar is { } scalar ? scalar : HeadDim);
 
+    /// <summary>Experts per sparse layer (num_local_experts or num_experts, as the family names it); 0 for a dense model.</summary>
+    [JsonIgnore] public int ExpertCount => Family?.Experts is null ? 0 : NumLocalExperts ?? NumExperts ?? 0;
+
+    /// <summary>The experts each token is routed to (num_experts_per_tok, default 2).</summary>
+    [JsonIgnore] public int ExpertsPerToken => NumExpertsPerTok ?? 2;
+
+    /// <summary>An expert's width: moe_intermediate_size (Qwen MoE), else intermediate_size (Mixtral).</summary>
+    [JsonIgnore] public int ExpertIntermediateSize => MoeIntermediateSize ?? IntermediateSize;
+
+    /// <summary>The shared expert's width (Qwen2-MoE), 0 without one.</summary>
+    [JsonIgnore] public int SharedExpertSize => Family?.Experts is { SharedExpert: true } ? SharedExpertIntermediateSize ?? 0 : 0;
+
+    /// <summary>Whether the top-k routing weights are renormalised to sum to 1 (norm_topk_prob, else the family's rule).</summary>
+    [JsonIgnore] public bool RenormalizeTopK => NormTopkProb ?? Family?.Experts?.RenormalizesByDefault ?? true;
+
+    /// <summary>Whether layer <paramref name="layer"/> has a sparse MLP: a MoE config's layers, but those in mlp_only_layers
+    /// and those off the decoder_sparse_step grid (Qwen MoE's rule: (layer + 1) % step == 0).</summary>
+    public bool SparseLayer(int layer) =>
+        ExpertCount > 0 && MlpOnlyLayers?.Contains(layer) != true && (layer + 1) % (DecoderSparseStep ?? 1) == 0;
+
     /// <summary>Per-head width: hidden_size / num_attention_heads unless config.json says head_dim.</summary>
     [JsonIgnore] public int HeadDim => HeadDimOverride ?? HiddenSize / NumAttentionHeads;
 
@@ -181,6 +223,7 @@ public sealed record ModelConfig
         foreach (var key in UnsupportedKeys)
             Check(OtherKeys is null || !OtherKeys.TryGetValue(key, out var value) || value.ValueKind is JsonValueKind.Null or JsonValueKind.False,
                 $"{key} is not supported");
+        ValidateExperts(family);
         if (family.LayerTypes) ValidateLayerTypes();
         else
         {
@@ -201,6 +244,36 @@ public sealed record ModelConfig
         Check(SlidingWindowSize is not null || LayerTypeNames?.Contains("sliding_attention") != true, "sliding layers need a sliding_window");
         Check(QueryPreAttnScalar is null or > 0, $"query_pre_attn_scalar must be positive (got {QueryPreAttnScalar})");
         Check(RopeLocalBaseFreq is null or > 0, $"rope_local_base_freq must be positive (got {RopeLocalBaseFreq})");
+    }
+
+    /// <summary>Mixture of experts: an expert count under the family's key, a top-k the router can serve.</summary>
+    private void ValidateExperts(ModelFamily family)
+    {
+        static void Check(bool ok, string message) { if (!ok) throw new ArgumentException($"config: {message}"); }
+        var moeKeys = new (string Key, bool Present)[]
+        {
+            ("num_local_experts", NumLocalExperts is not null), ("num_experts", NumExperts is not null),
+            ("moe_intermediate_size", MoeIntermediateSize is not null), ("shared_expert_intermediate_size", SharedExpertIntermediateSize is > 0),
+        };
+        if (family.Experts is not { } experts)
+        {
+            foreach (var (key, present) in moeKeys)
+                Check(!present, $"{key} is not supported for model_type '{ModelType}' (a mixture of experts is mixtral, qwen2_moe or qwen3_moe)");
+            return;
+        }
+        Check(ExpertCount > 0, $"{experts.CountKey} must be positive for model_type '{ModelType}' (got {ExpertCount})");
+        Check(ExpertsPerToken > 0, $"num_experts_per_tok must be positive (got {ExpertsPerToken})");
+        Check(ExpertsPerToken <= ExpertCount,
+            $"num_experts_per_tok = {ExpertsPerToken} exceeds {experts.CountKey} = {ExpertCount}: "
+            + "the router cannot route a token to more experts than there are");
+        Check(ExpertIntermediateSize > 0, $"moe_intermediate_size must be positive (got {ExpertIntermediateSize})");
+        Check(SharedExpertIntermediateSize is null or 0 || experts.SharedExpert,
+            $"shared_expert_intermediate_size is not supported for model_type '{ModelType}'");
+        Check(SharedExpertIntermediateSize is null or >= 0, $"shared_expert_intermediate_size must not be negative (got {SharedExpertIntermediateSize})");
+        Check(DecoderSparseStep is null or > 0, $"decoder_sparse_step must be positive (got {DecoderSparseStep})");
+        Check(RouterJitterNoise is null or 0, $"router_jitter_noise = {RouterJitterNoise} is not supported (only 0)");
+        Check(RouterAuxLossCoef is null or >= 0, $"router_aux_loss_coef must not be negative (got {RouterAuxLossCoef})");
+        Check(RouterZLossCoef is null or >= 0, $"router_z_loss_coef must not be negative (got {RouterZLossCoef})");
     }
 
     /// <summary>Keys that change the math and are not implemented: present with any value but null or false, they are refused.</summary>

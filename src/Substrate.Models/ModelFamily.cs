@@ -22,9 +22,11 @@ namespace Substrate.Models;
 /// <param name="TiedByDefault">embeddings are tied when config.json has no <c>tie_word_embeddings</c> (Gemma 3)</param>
 /// <param name="FusedProjections">q, k, v in one <c>qkv_proj</c> ((nH + 2·nKv)·hd, H) and gate, up in one <c>gate_up_proj</c>
 /// (2I, H), gate rows first, as the family ships them (Phi-3)</param>
+/// <param name="Experts">the MLP is a mixture of experts, routed top-k, with these names (Mixtral, Qwen MoE); null: dense</param>
 public sealed record ModelFamily(string ModelType, string[] Architectures, bool QkvBias = false, bool QkNorm = false,
     bool HonoursSlidingWindow = false, string Activation = "silu", bool NormOffset = false, bool PostNorms = false,
-    bool ScaledEmbeddings = false, bool LayerTypes = false, bool TiedByDefault = false, bool FusedProjections = false)
+    bool ScaledEmbeddings = false, bool LayerTypes = false, bool TiedByDefault = false, bool FusedProjections = false,
+    ExpertNames? Experts = null)
 {
     public static readonly ModelFamily Llama = new("llama", ["LlamaForCausalLM"]);
     public static readonly ModelFamily Mistral = new("mistral", ["MistralForCausalLM"], HonoursSlidingWindow: true);
@@ -35,7 +37,11 @@ public sealed record ModelFamily(string ModelType, string[] Architectures, bool 
 
     public static readonly ModelFamily Phi3 = new("phi3", ["Phi3ForCausalLM"], HonoursSlidingWindow: true, FusedProjections: true);
 
-    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3, Gemma3, Phi3];
+    public static readonly ModelFamily Mixtral = new("mixtral", ["MixtralForCausalLM"], HonoursSlidingWindow: true, Experts: ExpertNames.Mixtral);
+    public static readonly ModelFamily Qwen2Moe = new("qwen2_moe", ["Qwen2MoeForCausalLM"], QkvBias: true, Experts: ExpertNames.Qwen2Moe);
+    public static readonly ModelFamily Qwen3Moe = new("qwen3_moe", ["Qwen3MoeForCausalLM"], QkNorm: true, Experts: ExpertNames.Qwen3Moe);
+
+    public static IReadOnlyList<ModelFamily> All { get; } = [Llama, Mistral, Qwen2, Qwen3, Gemma3, Phi3, Mixtral, Qwen2Moe, Qwen3Moe];
 
     /// <summary>The family of <paramref name="modelType"/>, or null for one not in the table.</summary>
     public static ModelFamily? Of(string modelType) => All.FirstOrDefault(f => f.ModelType == modelType);
@@ -54,4 +60,20 @@ public sealed record ModelFamily(string ModelType, string[] Architectures, bool 
         ModelType = ModelType, Architectures = [Architectures[0]],
         HiddenActivation = Activation == "silu" ? config.HiddenActivation : Activation,
     };
+}
+
+/// <summary>
+/// How a family names its sparse MLP and what its router does by default: the layer's field (<c>block_sparse_moe</c> or
+/// <c>mlp</c>), the router (<c>gate</c>, weight (E, H)), each expert's gate/up/down projections (Mixtral's w1/w3/w2).
+/// </summary>
+/// <param name="Block">the decoder layer's field holding the sparse MLP</param>
+/// <param name="CountKey">config.json's key for the expert count, for messages</param>
+/// <param name="RenormalizesByDefault">top-k weights renormalised when norm_topk_prob is absent (Mixtral: always)</param>
+/// <param name="SharedExpert">an always-on <c>shared_expert</c> gated by sigmoid(<c>shared_expert_gate</c>) (Qwen2-MoE)</param>
+public sealed record ExpertNames(string Block, string Gate, string Up, string Down, string CountKey, bool RenormalizesByDefault,
+    bool SharedExpert = false)
+{
+    public static readonly ExpertNames Mixtral = new("block_sparse_moe", "w1", "w3", "w2", "num_local_experts", RenormalizesByDefault: true);
+    public static readonly ExpertNames Qwen2Moe = new("mlp", "gate_proj", "up_proj", "down_proj", "num_experts", false, SharedExpert: true);
+    public static readonly ExpertNames Qwen3Moe = new("mlp", "gate_proj", "up_proj", "down_proj", "num_experts", false);
 }

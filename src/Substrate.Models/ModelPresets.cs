@@ -39,6 +39,20 @@ public static class ModelPresets
             VocabSize = 8192, HiddenSize = 384, NumHiddenLayers = 6, NumAttentionHeads = 6, NumKeyValueHeads = 2,
             IntermediateSize = 1024, MaxPositionEmbeddings = 256,
         },
+        // Mixtral-shaped mixtures of experts with the active MLP of "tiny" and "small" (8 experts of half their width, top-2):
+        // the same compute per token, 2.6× / 2.2× the parameters.
+        ["tiny-moe"] = ModelFamily.Mixtral.Apply(Common with
+        {
+            VocabSize = 2048, HiddenSize = 128, NumHiddenLayers = 4, NumAttentionHeads = 4, NumKeyValueHeads = 2,
+            IntermediateSize = 192, MaxPositionEmbeddings = 256,
+            NumLocalExperts = 8, NumExpertsPerTok = 2, RouterAuxLossCoef = 0.01, RouterZLossCoef = 0.001,
+        }),
+        ["small-moe"] = ModelFamily.Mixtral.Apply(Common with
+        {
+            VocabSize = 8192, HiddenSize = 384, NumHiddenLayers = 6, NumAttentionHeads = 6, NumKeyValueHeads = 2,
+            IntermediateSize = 512, MaxPositionEmbeddings = 512,
+            NumLocalExperts = 8, NumExpertsPerTok = 2, RouterAuxLossCoef = 0.01, RouterZLossCoef = 0.001,
+        }),
     };
 
     public static IReadOnlyList<string> Names { get; } = All.Keys.ToArray();

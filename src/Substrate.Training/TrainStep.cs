@@ -30,6 +30,7 @@ public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batch
         {
             fill(micro, _inputs, _targets);
             var logits = model.ComputeDtypeLogits(tensor(_inputs, [batchSize, seqLen], device: device)).view(-1, vocab); // (B·T, V) compute dtype
+            RouterLossStep.Backward(model, gradAccumSteps); // mixture of experts: load balancing and z-loss
             return loss.MeanBackward(logits, _targets, gradAccumSteps);
         });
         return (sum / gradAccumSteps, gradNorm);

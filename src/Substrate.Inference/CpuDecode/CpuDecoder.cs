@@ -18,7 +18,7 @@ namespace Substrate.Inference.CpuDecode;
 /// The model must outlive the decoder and keep its parameters in place. Built over a GGUF file's tensors instead (see
 /// <see cref="CpuDecoderTensor"/>), Q8_0 matrices are multiplied as blocks in place, with the activations quantized per block.
 /// </summary>
-public sealed unsafe class CpuDecoder : IDisposable
+public sealed unsafe partial class CpuDecoder : IDisposable
 {
     private readonly LlamaForCausalLM? model; // held: the weight views point into its parameters (null over tensors)
     private readonly IDisposable? owner;      // the tensors' memory (a mapped file), disposed with the decoder
@@ -51,6 +51,9 @@ public sealed unsafe class CpuDecoder : IDisposable
     private readonly Action<int, int> attentionInput, attention, attentionOutput, mlpInput, mlpOutput, head; // (worker, chunk)
     private readonly Action<int> attentionInputPrepare, attentionOutputPrepare, mlpInputPrepare, mlpOutputPrepare, headPrepare, headFromNormedPrepare;
     private int layer;    // the layer the jobs work on
+    private WeightMatrix mlpGate, mlpUp, mlpDown; // the MLP the jobs work on: the layer's, or one expert's (mixture of experts)
+    private float mlpScale = 1f;                  // the weight its output joins the residual with (an expert's routing weight)
+    private float* mlpNormed;                     // the experts' input, norm(x) before the first expert adds to x; null: norm x itself
     private float* logits; // (V) the caller's span, pinned during Step
 
     /// <summary>Per-worker buffers: a normed copy of x, a bf16-packed (or block-quantized) input, an fp16 row, attention
@@ -96,7 +99,9 @@ public sealed unsafe class CpuDecoder : IDisposable
         x = Allocate(hidden);
         qkv = Allocate((heads + 2 * kvHeads) * headDim);
         attended = Allocate(heads * headDim);
-        mlp = Allocate(intermediate);
+        var mlpWidth = Math.Max(intermediate, weights.Layers.Max(l => l.Experts?.Width ?? 0)); // the widest MLP input, dense or expert
+        mlp = Allocate(mlpWidth);
+        AllocateRouter(config);
         branch = Allocate(hidden);
         long cacheSize = (long)config.NumHiddenLayers * kvHeads * this.maxLength * headDim;
         keys = Allocate(cacheSize);
@@ -114,10 +119,10 @@ public sealed unsafe class CpuDecoder : IDisposable
         localSin = (float*)ls;
 
         pool = new CpuWorkerPool(threads ?? get_num_threads());
-        var widest = Math.Max(Math.Max(hidden, heads * headDim), intermediate);
+        var widest = Math.Max(Math.Max(hidden, heads * headDim), mlpWidth);
         scratch = Enumerable.Range(0, pool.Workers).Select(_ => new Scratch(
             (nint)Allocate(hidden), (nint)Allocate(widest), (nint)Allocate(widest), (nint)Allocate(this.maxLength),
-            (nint)Allocate(Math.Max(hidden, intermediate)), (nint)Allocate(widest), (nint)Allocate(widest))).ToArray();
+            (nint)Allocate(Math.Max(hidden, mlpWidth)), (nint)Allocate(widest), (nint)Allocate(widest))).ToArray();
         (attentionInput, attention, attentionOutput) = (AttentionInput, Attention, AttentionOutput);
         (mlpInput, mlpOutput, head) = (MlpInput, MlpOutput, Head);
         (attentionInputPrepare, attentionOutputPrepare) = (AttentionInputPrepare, AttentionOutputPrepare);
@@ -179,8 +184,8 @@ public sealed unsafe class CpuDecoder : IDisposable
                 pool.Run(heads, attention);
                 pool.Run(Chunks(w.O), attentionOutput, attentionOutputPrepare);
                 if (w.PostFeedforwardNorm is not null) AddNormed(w.PostAttentionNorm);
-                pool.Run(Chunks(w.Gate), mlpInput, mlpInputPrepare);
-                pool.Run(Chunks(w.Down), mlpOutput, mlpOutputPrepare);
+                if (w.Experts is { } experts) RunExperts(w, experts);
+                else RunMlp(w.Gate, w.Up, w.Down, 1f);
                 if (w.PostFeedforwardNorm is { } post) AddNormed(post);
             }
             pool.Run(Chunks(weights.Head), head, headPrepare);
@@ -282,28 +287,36 @@ public sealed unsafe class CpuDecoder : IDisposable
         new Span<float>(branch, hidden).Clear();
     }
 
+    /// <summary>x (or the branch) += scale · down(act(norm(x)·Wgateᵀ) · (norm(x)·Wupᵀ)): the two jobs of one MLP.</summary>
+    private void RunMlp(in WeightMatrix gate, in WeightMatrix up, in WeightMatrix down, float scale)
+    {
+        (mlpGate, mlpUp, mlpDown, mlpScale) = (gate, up, down, scale);
+        pool.Run(Chunks(gate), mlpInput, mlpInputPrepare);
+        pool.Run(Chunks(down), mlpOutput, mlpOutputPrepare);
+    }
+
     /// <summary>mlp = silu(norm(x)·Wgateᵀ) · (norm(x)·Wupᵀ), gate and up in one pass over a chunk of rows.</summary>
     private void MlpInput(int worker, int chunk)
     {
-        var w = weights.Layers[layer];
         var s = scratch[worker];
-        var (start, end) = Rows(w.Gate, chunk);
+        var (start, end) = Rows(mlpGate, chunk);
         var up = (float*)s.Product; // (rows of the chunk)
-        CpuKernels.MatVec(w.Gate, start, end, (float*)s.Input, mlp + start, (float*)s.Row);
-        CpuKernels.MatVec(w.Up, start, end, (float*)s.Input2, up, (float*)s.Row);
+        CpuKernels.MatVec(mlpGate, start, end, (float*)s.Input, mlp + start, (float*)s.Row);
+        CpuKernels.MatVec(mlpUp, start, end, (float*)s.Input2, up, (float*)s.Row);
         for (var r = start; r < end; r++) mlp[r] = (gelu ? CpuKernels.GeluTanh(mlp[r]) : CpuKernels.Silu(mlp[r])) * up[r - start];
     }
 
     private void MlpInputPrepare(int worker)
     {
         var w = weights.Layers[layer];
-        PrepareNormed(worker, w.PreFeedforwardNorm ?? w.PostAttentionNorm, w.Gate, w.Up, w.Up);
+        if (mlpNormed != null) PrepareInput(worker, mlpNormed, mlpGate, mlpUp, mlpUp);
+        else PrepareNormed(worker, w.PreFeedforwardNorm ?? w.PostAttentionNorm, mlpGate, mlpUp, mlpUp);
     }
 
-    /// <summary>x += mlp · Wdownᵀ, a chunk of rows.</summary>
-    private void MlpOutput(int worker, int chunk) => AddProduct(weights.Layers[layer].Down, worker, chunk);
+    /// <summary>x += scale · mlp · Wdownᵀ, a chunk of rows.</summary>
+    private void MlpOutput(int worker, int chunk) => AddProduct(mlpDown, worker, chunk, mlpScale);
 
-    private void MlpOutputPrepare(int worker) => PrepareInput(worker, weights.Layers[layer].Down, mlp);
+    private void MlpOutputPrepare(int worker) => PrepareInput(worker, mlpDown, mlp);
 
     /// <summary>logits = norm(x) · Wheadᵀ, a chunk of rows.</summary>
     private void Head(int worker, int chunk)
@@ -318,14 +331,15 @@ public sealed unsafe class CpuDecoder : IDisposable
     private void HeadFromNormedPrepare(int worker) => PrepareInput(worker, weights.Head, x); // after a prefill, x holds norm(x)
 
     /// <summary>x (or, with post norms, the branch) += a chunk of rows of input · Wᵀ.</summary>
-    private void AddProduct(in WeightMatrix w, int worker, int chunk)
+    private void AddProduct(in WeightMatrix w, int worker, int chunk, float scale = 1f)
     {
         var s = scratch[worker];
         var (start, end) = Rows(w, chunk);
         var product = (float*)s.Product; // (rows of the chunk)
         CpuKernels.MatVec(w, start, end, (float*)s.Input, product, (float*)s.Row);
         var target = weights.Layers[layer].PostFeedforwardNorm is null ? x : branch;
-        for (var r = start; r < end; r++) target[r] += product[r - start];
+        if (scale == 1f) for (var r = start; r < end; r++) target[r] += product[r - start];
+        else for (var r = start; r < end; r++) target[r] += scale * product[r - start];
     }
 
     /// <summary>This worker's inputs for <paramref name="a"/>, <paramref name="b"/>, <paramref name="c"/>: norm(x), packed

@@ -17,7 +17,7 @@ internal sealed partial class CpuDecoderWeights
         var h = config.HiddenSize;
         unsafe WeightMatrix Matrix(string name, int rows, int cols)
         {
-            var t = tensors(name);
+            var t = ExpertRows(tensors(name), name, rows, cols);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
                 throw new InvalidDataException($"{name} has shape [{string.Join(", ", t.Shape)}]; expected [{rows}, {cols}]");
             var block = t.Format switch
@@ -43,6 +43,21 @@ internal sealed partial class CpuDecoderWeights
         InterleavedQk = interleavedQk;
         // Norms as stored: a gemma3 GGUF already holds 1 + w.
         (Embedding, Layers, FinalNorm, Head) = Build(config, Matrix, (name, length) => Vector(name, length), (name, length) => Vector(name, length));
+    }
+
+    /// <summary>An expert's (rows, cols) within a stacked (E, rows, cols) tensor (llama.cpp's ffn_*_exps), by the expert index
+    /// in its HF name (<c>….experts.3.w1.weight</c>); other tensors as they are.</summary>
+    private static unsafe CpuDecoderTensor ExpertRows(CpuDecoderTensor t, string name, int rows, int cols)
+    {
+        const string marker = ".experts.";
+        var at = name.IndexOf(marker, StringComparison.Ordinal);
+        if (t.Shape.Length != 3 || at < 0) return t;
+        var start = at + marker.Length;
+        var expert = int.Parse(name.AsSpan(start, name.IndexOf('.', start) - start), System.Globalization.CultureInfo.InvariantCulture);
+        if (t.Shape[1] != rows || t.Shape[2] != cols || expert >= t.Shape[0])
+            throw new InvalidDataException($"{name}: the expert stack has shape [{string.Join(", ", t.Shape)}]; expected [>{expert}, {rows}, {cols}]");
+        var rowBytes = new WeightMatrix(null, rows, cols, t.Format).RowBytes;
+        return new CpuDecoderTensor(t.Data + (nint)(expert * rows * rowBytes), t.Format, [rows, cols]);
     }
 
     /// <summary>Whether q/k rows come in ggml's interleaved rotary pairs (row 2j+i of a head is HF row i·hd/2 + j).</summary>

@@ -29,7 +29,8 @@ internal sealed partial class CpuDecoderWeights
         float[]? QNorm = null,      // (hd), with QkNorm
         float[]? KNorm = null,      // (hd), with QkNorm
         float[]? PreFeedforwardNorm = null,   // (H), with PostNorms: the MLP's input norm (PostAttentionNorm norms the attention output)
-        float[]? PostFeedforwardNorm = null); // (H), with PostNorms
+        float[]? PostFeedforwardNorm = null,  // (H), with PostNorms
+        CpuDecoderExperts? Experts = null);   // a sparse MLP's router and experts; Gate/Up/Down are then expert 0's
 
     public CpuDecoderWeights(LlamaForCausalLM model)
     {
@@ -66,13 +67,18 @@ internal sealed partial class CpuDecoderWeights
     {
         if (model.Options.Device.type != DeviceType.CPU) return $"the model is on {model.Options.Device}, not the CPU";
         foreach (var (name, module) in model.named_modules())
-            if ((name.EndsWith("_proj", StringComparison.Ordinal) || name == "lm_head") && module is not PlainLinear)
+            if ((name.EndsWith("_proj", StringComparison.Ordinal) || name == "lm_head" || IsExpertLinear(name)) && module is not PlainLinear)
                 return $"{name} is a {module.GetType().Name}, not a plain linear layer (LoRA adapters run on the TorchSharp path)";
         var dtypes = model.parameters().Select(p => p.dtype).Distinct().ToArray();
         if (dtypes.Length != 1 || dtypes[0] is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             return $"parameters must all be Float32, BFloat16 or Float16 (found {string.Join(", ", dtypes)})";
         return null;
     }
+
+    /// <summary>A mixture of experts' linears: the router (<c>.gate</c>), Mixtral's w1/w2/w3, Qwen2-MoE's shared_expert_gate.</summary>
+    private static bool IsExpertLinear(string name) =>
+        name.EndsWith(".gate", StringComparison.Ordinal) || name.EndsWith("_gate", StringComparison.Ordinal)
+        || (name.Contains(".experts.", StringComparison.Ordinal) && name[^3..] is ".w1" or ".w2" or ".w3");
 
     /// <summary>The decoder's weights by their HF names: <paramref name="matrix"/>(name, rows, cols) views a matrix,
     /// <paramref name="vector"/>(name, length or null for H) copies a vector, <paramref name="norm"/> copies a norm's
@@ -92,23 +98,26 @@ internal sealed partial class CpuDecoderWeights
                 ? Split(Matrix($"{path}.self_attn.qkv_proj.weight", q + 2 * kv, h), q, kv)
                 : (Matrix($"{path}.self_attn.q_proj.weight", q, h), Matrix($"{path}.self_attn.k_proj.weight", kv, h),
                     Matrix($"{path}.self_attn.v_proj.weight", kv, h));
-            var (gate, up) = config.FusedProjections // gate_up_proj's rows: gate, then up
-                ? (Rows(Matrix($"{path}.mlp.gate_up_proj.weight", 2 * i, h), 0, i), Rows(Matrix($"{path}.mlp.gate_up_proj.weight", 2 * i, h), i, i))
-                : (Matrix($"{path}.mlp.gate_proj.weight", i, h), Matrix($"{path}.mlp.up_proj.weight", i, h));
+            var experts = config.SparseLayer(n) ? CpuDecoderExperts.Build(config, $"{path}.{config.Family!.Experts!.Block}", Matrix, Vector) : null;
+            var (gate, up, down) = experts is not null ? (experts.Gate[0], experts.Up[0], experts.Down[0])
+                : config.FusedProjections // gate_up_proj's rows: gate, then up
+                ? (Rows(Matrix($"{path}.mlp.gate_up_proj.weight", 2 * i, h), 0, i), Rows(Matrix($"{path}.mlp.gate_up_proj.weight", 2 * i, h), i, i),
+                    Matrix($"{path}.mlp.down_proj.weight", h, i))
+                : (Matrix($"{path}.mlp.gate_proj.weight", i, h), Matrix($"{path}.mlp.up_proj.weight", i, h), Matrix($"{path}.mlp.down_proj.weight", h, i));
             return new Layer(
                 Norm($"{path}.input_layernorm.weight"),
                 wq, wk, wv,
                 Matrix($"{path}.self_attn.o_proj.weight", h, q),
                 Norm($"{path}.post_attention_layernorm.weight"),
-                gate, up,
-                Matrix($"{path}.mlp.down_proj.weight", h, i),
+                gate, up, down,
                 config.QkvBias ? Vector($"{path}.self_attn.q_proj.bias", q) : null,
                 config.QkvBias ? Vector($"{path}.self_attn.k_proj.bias", kv) : null,
                 config.QkvBias ? Vector($"{path}.self_attn.v_proj.bias", kv) : null,
                 config.QkNorm ? Norm($"{path}.self_attn.q_norm.weight", config.HeadDim) : null,
                 config.QkNorm ? Norm($"{path}.self_attn.k_norm.weight", config.HeadDim) : null,
                 config.PostNorms ? Norm($"{path}.pre_feedforward_layernorm.weight") : null,
-                config.PostNorms ? Norm($"{path}.post_feedforward_layernorm.weight") : null);
+                config.PostNorms ? Norm($"{path}.post_feedforward_layernorm.weight") : null,
+                experts);
         }).ToArray();
         var head = config.TieWordEmbeddings ? embedding : Matrix("lm_head.weight", config.VocabSize, h);
         return (embedding, layers, Norm("model.norm.weight"), head);

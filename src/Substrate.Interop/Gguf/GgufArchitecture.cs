@@ -11,7 +11,7 @@ namespace Substrate.Interop.Gguf;
 /// <c>llama.attention.sliding_window</c>. The one table between <see cref="ModelFamily"/> and GGUF.
 /// </summary>
 public sealed record GgufArchitecture(string Name, ModelFamily Family, bool PermuteQk, IReadOnlyList<(string Hf, string Gguf)>? TensorNames = null,
-    bool NormShift = false)
+    bool NormShift = false, bool NeedsOutput = false)
 {
     public static IReadOnlyList<GgufArchitecture> All { get; } =
     [
@@ -21,6 +21,9 @@ public sealed record GgufArchitecture(string Name, ModelFamily Family, bool Perm
         new("qwen3", ModelFamily.Qwen3, PermuteQk: false),
         new("gemma3", ModelFamily.Gemma3, PermuteQk: false, LlamaGgufNames.PostNormTable, NormShift: true),
         new("phi3", ModelFamily.Phi3, PermuteQk: false, LlamaGgufNames.FusedTable),
+        new("llama", ModelFamily.Mixtral, PermuteQk: true, LlamaGgufNames.MixtralTable),
+        new("qwen2moe", ModelFamily.Qwen2Moe, PermuteQk: false, LlamaGgufNames.QwenMoeTable, NeedsOutput: true), // no tied fallback in llama.cpp
+        new("qwen3moe", ModelFamily.Qwen3Moe, PermuteQk: false, LlamaGgufNames.QwenMoeTable),
     ];
 
     /// <summary>GGUF name of a HF parameter under this architecture; null for one without a counterpart.</summary>
@@ -32,9 +35,11 @@ public sealed record GgufArchitecture(string Name, ModelFamily Family, bool Perm
     /// <summary>The GGUF architecture a config exports as.</summary>
     public static GgufArchitecture For(ModelConfig config) => All.First(a => a.Family == config.Family);
 
-    /// <summary>The family a file's <c>general.architecture</c> names; a llama file with a sliding window is Mistral.</summary>
-    public static GgufArchitecture? FromFile(string name, bool slidingWindow) =>
-        All.FirstOrDefault(a => a.Name == name && (name != "llama" || a.Family.HonoursSlidingWindow == slidingWindow));
+    /// <summary>The family a file's <c>general.architecture</c> names; a llama file with experts is Mixtral, one with a sliding
+    /// window Mistral.</summary>
+    public static GgufArchitecture? FromFile(string name, bool slidingWindow, bool experts = false) =>
+        All.FirstOrDefault(a => a.Name == name && (name != "llama"
+            || (experts ? a.Family.Experts is not null : a.Family.Experts is null && a.Family.HonoursSlidingWindow == slidingWindow)));
 
     /// <summary>The hyperparameter key <paramref name="key"/> under this architecture's prefix (<c>qwen2.block_count</c>).</summary>
     public string Key(string key) => $"{Name}.{key}";
@@ -60,8 +65,19 @@ public sealed record GgufArchitecture(string Name, ModelFamily Family, bool Perm
             : config.LocalRopeTheta != implied.LocalRopeTheta ? $"rope_local_base_freq = {config.LocalRopeTheta} (llama.cpp rotates sliding layers with 10000)"
             : config.AttentionScale != implied.AttentionScale
                 ? $"query_pre_attn_scalar = {config.QueryPreAttnScalar} (llama.cpp takes {implied.QueryPreAttnScalar})"
-            : null;
+            : ExpertsKey(config);
         if (key is not null) throw new NotSupportedException($"{Name} GGUF: {key}");
+    }
+
+    /// <summary>The mixture-of-experts setting llama.cpp would not run as written, or null: it routes every layer sparsely,
+    /// renormalises the top-k for llama (Mixtral) and qwen3moe but not for qwen2moe, and qwen2moe always has a shared expert.</summary>
+    private string? ExpertsKey(ModelConfig config)
+    {
+        if (config.ExpertCount == 0) return null;
+        if (ModelLayout.SparseLayerCount(config) != config.NumHiddenLayers) return "mlp_only_layers / decoder_sparse_step (llama.cpp makes every layer sparse)";
+        if (config.RenormalizeTopK != (Name != "qwen2moe")) return $"norm_topk_prob = {config.RenormalizeTopK} (llama.cpp's {Name} takes {Name != "qwen2moe"})";
+        if (Name == "qwen2moe" && config.SharedExpertSize == 0) return "shared_expert_intermediate_size = 0 (llama.cpp's qwen2moe needs a shared expert)";
+        return null;
     }
 
     /// <summary>HF values → the file's, where this architecture stores them otherwise: q/k rows in GGML's layout

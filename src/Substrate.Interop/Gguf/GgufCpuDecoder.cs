@@ -27,7 +27,7 @@ public static class GgufCpuDecoder
     {
         var config = GgufImporter.ReadConfig(reader);
         var arch = GgufArchitecture.For(config);
-        var file = new MappedGguf(reader);
+        var file = new MappedGguf(reader, arch);
         try
         {
             return new CpuDecoder(config, file.Tensor, arch.PermuteQk, file, maxLength, threads);
@@ -44,15 +44,17 @@ public static class GgufCpuDecoder
     private sealed unsafe class MappedGguf : IDisposable
     {
         private readonly GgufReader reader;
+        private readonly GgufArchitecture arch;
+        private readonly Dictionary<string, CpuDecoderTensor> copies = new(StringComparer.Ordinal); // decoded once: an expert stack is asked for E times
         private readonly MemoryMappedFile map;
         private readonly MemoryMappedViewAccessor view;
         private readonly byte* data; // the start of the data section
         private readonly List<nint> decoded = [];
         private bool disposed;
 
-        public MappedGguf(GgufReader reader)
+        public MappedGguf(GgufReader reader, GgufArchitecture arch)
         {
-            this.reader = reader;
+            (this.reader, this.arch) = (reader, arch);
             map = MemoryMappedFile.CreateFromFile(reader.Path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
             view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
             if (view.Capacity < reader.FileLength)
@@ -70,7 +72,7 @@ public static class GgufCpuDecoder
         /// <summary>The tensor that HF parameter <paramref name="hfName"/> names.</summary>
         public CpuDecoderTensor Tensor(string hfName)
         {
-            var name = LlamaGgufNames.ToGguf(hfName) ?? throw new ArgumentException($"{hfName} has no GGUF name", nameof(hfName));
+            var name = arch.ToGguf(hfName) ?? throw new ArgumentException($"{hfName} has no GGUF name", nameof(hfName));
             if (!reader.Contains(name)) throw new InvalidDataException($"{reader.Path}: tensor '{name}' is missing");
             var info = reader.Tensor(name);
             WeightFormat? format = info.Type switch
@@ -84,11 +86,12 @@ public static class GgufCpuDecoder
                 _ => null,
             };
             if (format is { } f) return new CpuDecoderTensor((nint)(data + info.Offset), f, info.Shape);
+            if (copies.TryGetValue(name, out var copied)) return copied;
             var values = reader.ReadFloats(info); // decoded as ggml decodes it
             var copy = (float*)NativeMemory.Alloc((nuint)values.Length, sizeof(float));
             decoded.Add((nint)copy);
             values.CopyTo(new Span<float>(copy, values.Length));
-            return new CpuDecoderTensor((nint)copy, WeightFormat.Float32, info.Shape);
+            return copies[name] = new CpuDecoderTensor((nint)copy, WeightFormat.Float32, info.Shape);
         }
 
         public void Dispose()

@@ -38,7 +38,8 @@ public static class GgufExporter
             writer.Add("tokenizer.ggml.model", "none"); // no tokenizer.json: llama.cpp loads it without a vocabulary (ids only)
 
         var state = model.state_dict();
-        var names = TensorOrder(config).Where(state.ContainsKey).ToList(); // no lm_head when tied
+        var names = TensorOrder(config).Where(n => state.ContainsKey(n) || (arch.NeedsOutput && n == "lm_head.weight")) // no lm_head when tied
+            .Where(n => LlamaGgufNames.StackedName(n).Expert is null or 0).ToList(); // an expert stack once, at expert 0
         var types = new GgufTensorTypes(fileType, names.Select(n => arch.ToGguf(n)!).ToList(),
             config.NumAttentionHeads / config.NumKeyValueHeads);
         if (RopeFactors(config) is { } factors) writer.AddTensor("rope_freqs.weight", [factors.Length], factors, GgmlType.F32);
@@ -49,11 +50,9 @@ public static class GgufExporter
         }
         foreach (var hfName in names)
         {
-            var tensor = state[hfName];
             var ggufName = arch.ToGguf(hfName)!;
-            var shape = tensor.shape;
-            float[] values;
-            using (var f32 = tensor.detach().to(ScalarType.Float32).cpu().contiguous()) values = f32.data<float>().ToArray();
+            var (shape, values) = Values(state, hfName, config.ExpertCount);
+            if (ggufName.EndsWith("ffn_gate_inp_shexp.weight", StringComparison.Ordinal)) shape = [shape[^1]]; // (1, H) → llama.cpp's (H)
             values = arch.Values(ggufName, values, config, shape.Length == 2 ? (int)shape[1] : 1);
             writer.AddTensor(ggufName, shape, values, types.Next(ggufName, shape));
             progress?.Invoke(names.IndexOf(hfName) + 1, names.Count, ggufName);
@@ -61,6 +60,21 @@ public static class GgufExporter
         var dir = Path.GetDirectoryName(Path.GetFullPath(outPath));
         if (dir is not null) Directory.CreateDirectory(dir);
         writer.Write(outPath);
+    }
+
+    /// <summary>A parameter's shape and fp32 values; for an expert's weight, the stack of all <paramref name="experts"/>
+    /// experts' (E, rows, cols), as llama.cpp's <c>ffn_*_exps</c> hold them.</summary>
+    private static (long[] Shape, float[] Values) Values(Dictionary<string, Tensor> state, string hfName, int experts)
+    {
+        if (hfName == "lm_head.weight" && !state.ContainsKey(hfName)) hfName = "model.embed_tokens.weight"; // tied, for a file that needs output
+        var (stacked, expert) = LlamaGgufNames.StackedName(hfName);
+        var parts = expert is null ? [hfName]
+            : Enumerable.Range(0, experts).Select(e => stacked.Replace($".experts.{LlamaGgufNames.ExpertWildcard}.", $".experts.{e}.")).ToArray();
+        var values = new List<float>();
+        foreach (var part in parts)
+            using (var f32 = state[part].detach().to(ScalarType.Float32).cpu().contiguous()) values.AddRange(f32.data<float>());
+        var shape = state[hfName].shape;
+        return (expert is null ? shape : [experts, .. shape], values.ToArray());
     }
 
     /// <summary>The <c>{arch}.*</c> keys llama.cpp reads for these architectures (llama-arch.cpp's LLM_KV names).</summary>
@@ -82,6 +96,13 @@ public static class GgufExporter
         writer.Add(arch.Key("attention.layer_norm_rms_epsilon"), (float)config.RmsNormEps);
         writer.Add(arch.Key("rope.freq_base"), (float)config.RopeTheta);
         if (config.SlidingWindow is { } window) writer.Add(arch.Key("attention.sliding_window"), (uint)window);
+        if (config.ExpertCount > 0)
+        {
+            writer.Add(arch.Key("expert_count"), (uint)config.ExpertCount);
+            writer.Add(arch.Key("expert_used_count"), (uint)config.ExpertsPerToken);
+            if (config.MoeIntermediateSize is { } width) writer.Add(arch.Key("expert_feed_forward_length"), (uint)width);
+            if (config.SharedExpertSize > 0) writer.Add(arch.Key("expert_shared_feed_forward_length"), (uint)config.SharedExpertSize);
+        }
         switch (config.RopeScaling?.Type)
         {
             case null or "default" or "llama3": break; // llama3: the rope_freqs tensor

@@ -34,16 +34,21 @@ public static class GgufImporter
             {
                 var hf = arch.ToHf(info.Name)
                     ?? throw new NotSupportedException($"{ggufPath}: tensor '{info.Name}' has no counterpart in a Llama folder");
-                if (!state.TryGetValue(hf, out var target))
+                var parts = Unstacked(hf, config.ExpertCount); // an expert stack's E parameters, else hf alone
+                if (!state.TryGetValue(parts[0], out var target))
                     throw new InvalidDataException($"{ggufPath}: tensor '{info.Name}' does not belong to the model its metadata describes");
-                if (!info.Shape.SequenceEqual(target.shape))
+                long[] expected = parts.Length > 1 ? [parts.Length, .. target.shape]
+                    : info.Name.EndsWith("ffn_gate_inp_shexp.weight", StringComparison.Ordinal) ? [target.shape[^1]] : target.shape;
+                if (!info.Shape.SequenceEqual(expected))
                     throw new InvalidDataException(
                         $"{ggufPath}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}]; " +
-                        $"the metadata needs [{string.Join(", ", target.shape)}]");
+                        $"the metadata needs [{string.Join(", ", expected)}]");
                 var values = arch.Values(info.Name, reader.ReadFloats(info), config, info.Shape.Length == 2 ? (int)info.Shape[1] : 1, inverse: true);
-                using (no_grad())
-                using (var loaded = tensor(values, target.shape)) target.copy_(loaded);
-                seen.Add(hf);
+                var size = values.Length / parts.Length;
+                for (int e = 0; e < parts.Length; e++)
+                    using (no_grad())
+                    using (var loaded = tensor(values.AsSpan(e * size, size).ToArray(), target.shape)) state[parts[e]].copy_(loaded);
+                seen.UnionWith(parts);
                 progress?.Invoke(seen.Count, reader.Tensors.Count, info.Name);
             }
             var missing = state.Keys.Where(k => !seen.Contains(k)).ToList();
@@ -56,13 +61,22 @@ public static class GgufImporter
         return config;
     }
 
+    /// <summary>The HF parameters a GGUF tensor fills: an expert stack's one per expert, else the one named.</summary>
+    private static string[] Unstacked(string hf, int experts)
+    {
+        var wildcard = $".experts.{LlamaGgufNames.ExpertWildcard}.";
+        return hf.Contains(wildcard, StringComparison.Ordinal)
+            ? Enumerable.Range(0, experts).Select(e => hf.Replace(wildcard, $".experts.{e}.")).ToArray() : [hf];
+    }
+
     /// <summary>The model a llama, qwen2 or qwen3 GGUF file describes (a llama file with a sliding window is Mistral);
     /// unsupported variants → NotSupportedException.</summary>
     public static ModelConfig ReadConfig(GgufReader r)
     {
         var name = r.GetString("general.architecture") ?? throw new InvalidDataException($"{r.Path}: general.architecture is missing");
         var window = (int?)r.GetInt($"{name}.attention.sliding_window");
-        var arch = GgufArchitecture.FromFile(name, window is not null)
+        var experts = (int?)r.GetInt($"{name}.expert_count") ?? 0;
+        var arch = GgufArchitecture.FromFile(name, window is not null, experts > 0)
             ?? throw new NotSupportedException(
                 $"{r.Path}: architecture '{name}' cannot be imported (supported: {string.Join(", ", GgufArchitecture.All.Select(a => a.Name).Distinct())})");
         int Int(string key, int? fallback = null) =>
@@ -99,9 +113,25 @@ public static class GgufImporter
             BosTokenId = (int?)r.GetInt("tokenizer.ggml.bos_token_id"),
             EosTokenId = (int?)r.GetInt("tokenizer.ggml.eos_token_id"),
         }));
+        if (experts > 0) config = Experts(config, experts, Int("expert_used_count"), (int?)r.GetInt(arch.Key("expert_feed_forward_length")),
+            (int?)r.GetInt(arch.Key("expert_shared_feed_forward_length")));
         try { config.Validate(); }
         catch (ArgumentException e) { throw new InvalidDataException($"{r.Path}: {e.Message}", e); }
         return config;
+    }
+
+    /// <summary>A mixture of experts as llama.cpp runs it: every layer sparse, top-k renormalised but for qwen2moe, the
+    /// count under the family's key (Mixtral's num_local_experts, Qwen's num_experts), Qwen's expert widths.</summary>
+    private static ModelConfig Experts(ModelConfig config, int experts, int used, int? width, int? sharedWidth)
+    {
+        var mixtral = config.Family?.Experts?.CountKey == "num_local_experts";
+        return config with
+        {
+            NumLocalExperts = mixtral ? experts : null, NumExperts = mixtral ? null : experts, NumExpertsPerTok = used,
+            MoeIntermediateSize = mixtral ? null : width ?? config.IntermediateSize / used,
+            SharedExpertIntermediateSize = config.Family?.Experts?.SharedExpert == true ? sharedWidth ?? config.IntermediateSize : null,
+            NormTopkProb = mixtral ? null : config.Family?.Experts?.SharedExpert != true,
+        };
     }
 
     private static readonly string[] LongRopeTensors = ["rope_factors_long.weight", "rope_factors_short.weight"];

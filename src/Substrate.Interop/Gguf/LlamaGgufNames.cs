@@ -41,6 +41,45 @@ public static class LlamaGgufNames
         ("mlp.gate_up_proj.weight", "ffn_up.weight"),
     ];
 
+    /// <summary>Mixtral's sparse MLP: the router is ffn_gate_inp; the experts' w1/w3/w2 are stacked, (E, …), into one tensor
+    /// each (<see cref="ExpertWildcard"/> stands for the expert index).</summary>
+    public static readonly (string Hf, string Gguf)[] MixtralTable =
+    [
+        ("block_sparse_moe.gate.weight", "ffn_gate_inp.weight"),
+        ("block_sparse_moe.experts.*.w1.weight", "ffn_gate_exps.weight"),
+        ("block_sparse_moe.experts.*.w3.weight", "ffn_up_exps.weight"),
+        ("block_sparse_moe.experts.*.w2.weight", "ffn_down_exps.weight"),
+    ];
+
+    /// <summary>Qwen2-MoE / Qwen3-MoE's sparse MLP: router, stacked experts and Qwen2-MoE's shared expert with its gate
+    /// (ffn_gate_inp_shexp, a (H) vector where HF has (1, H)).</summary>
+    public static readonly (string Hf, string Gguf)[] QwenMoeTable =
+    [
+        ("mlp.gate.weight", "ffn_gate_inp.weight"),
+        ("mlp.experts.*.gate_proj.weight", "ffn_gate_exps.weight"),
+        ("mlp.experts.*.up_proj.weight", "ffn_up_exps.weight"),
+        ("mlp.experts.*.down_proj.weight", "ffn_down_exps.weight"),
+        ("mlp.shared_expert.gate_proj.weight", "ffn_gate_shexp.weight"),
+        ("mlp.shared_expert.up_proj.weight", "ffn_up_shexp.weight"),
+        ("mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight"),
+        ("mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight"),
+    ];
+
+    /// <summary>The expert index in a stacked tensor's HF name: <c>model.layers.0.mlp.experts.*.up_proj.weight</c>.</summary>
+    public const string ExpertWildcard = "*";
+
+    /// <summary>A HF expert parameter's name with its index replaced by <see cref="ExpertWildcard"/>, and the index; the name
+    /// as it is and null for other parameters.</summary>
+    public static (string Name, int? Expert) StackedName(string hf)
+    {
+        var at = hf.IndexOf(".experts.", StringComparison.Ordinal);
+        if (at < 0) return (hf, null);
+        var start = at + ".experts.".Length;
+        var end = hf.IndexOf('.', start);
+        if (end < 0 || !int.TryParse(hf.AsSpan(start, end - start), out var expert)) return (hf, null);
+        return (hf[..start] + ExpertWildcard + hf[end..], expert);
+    }
+
     private static readonly (string Hf, string Gguf)[] GlobalTable =
     [
         ("model.embed_tokens.weight", "token_embd.weight"),
@@ -57,12 +96,13 @@ public static class LlamaGgufNames
         if (!hf.StartsWith(prefix, StringComparison.Ordinal)) return null;
         int dot = hf.IndexOf('.', prefix.Length);
         if (dot < 0 || !int.TryParse(hf.AsSpan(prefix.Length, dot - prefix.Length), out int layer)) return null;
-        var rest = hf[(dot + 1)..];
+        var rest = StackedName(hf[(dot + 1)..]).Name; // an expert's weight goes to its stacked tensor
         foreach (var (h, g) in (overrides ?? []).Concat(LayerTable)) if (h == rest) return $"blk.{layer}.{g}";
         return null;
     }
 
-    /// <summary>HF name of a GGUF tensor; null for names this table does not know (e.g. rope_freqs.weight).</summary>
+    /// <summary>HF name of a GGUF tensor; null for names this table does not know (e.g. rope_freqs.weight). A stacked expert
+    /// tensor's name holds <see cref="ExpertWildcard"/> for the index.</summary>
     public static string? ToHf(string gguf, IReadOnlyList<(string Hf, string Gguf)>? overrides = null)
     {
         foreach (var (h, g) in GlobalTable) if (g == gguf) return h;

@@ -93,7 +93,8 @@ public sealed class LoraModel : IDisposable
         var targets = factory.Layers.Where(kv => config.Targets(kv.Key)).Select(kv => (kv.Key, kv.Value)).ToList();
         if (targets.Count == 0)
             throw new ArgumentException($"target modules [{string.Join(", ", config.TargetModules)}] match no projection of this model "
-                + "(Llama has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; or all-linear)");
+                + "(Llama has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; a mixture of experts gate (its router) and its experts' "
+                + "w1, w2, w3 (Mixtral) or gate_proj, up_proj, down_proj (Qwen MoE); or all-linear)");
         return targets;
     }
 

@@ -131,8 +131,12 @@ public static class Finetuner
                 count += targets[m].Count(v => v != PackedRows.Ignore);
             }
             var device = policy.Model.Options.Device;
-            (double stepLoss, gradNorm) = run.Step(index + 1, () => step.Run(lr, config.GradAccumSteps, m => loss.MaskedBackward(
-                SupervisedBatches.TrainingLogits(policy.Model, inputs[m], config.Pack ? segments[m] : null, B, T, device), targets[m], count)));
+            (double stepLoss, gradNorm) = run.Step(index + 1, () => step.Run(lr, config.GradAccumSteps, m =>
+            {
+                var logits = SupervisedBatches.TrainingLogits(policy.Model, inputs[m], config.Pack ? segments[m] : null, B, T, device);
+                RouterLossStep.Backward(policy.Model, config.GradAccumSteps); // mixture of experts: load balancing and z-loss
+                return loss.MaskedBackward(logits, targets[m], count);
+            }));
             state = state with { Step = index + 1, TokensSeen = state.TokensSeen + count, LastTrainLoss = stepLoss };
             double seconds = stepTimer.Elapsed.TotalSeconds;
             stepSeconds.Add(seconds);

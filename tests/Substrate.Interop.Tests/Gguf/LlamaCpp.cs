@@ -39,7 +39,9 @@ internal sealed class LlamaCpp : IDisposable
         lock (InitLock)
         {
             if (initialized) return;
-            NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+            // SUBSTRATE_LLAMA_LOG=1: llama.cpp's own log, appended to $TMPDIR/llama-cpp.log, to see why it refuses a file
+            var log = Environment.GetEnvironmentVariable("SUBSTRATE_LLAMA_LOG") == "1" ? Path.Combine(Path.GetTempPath(), "llama-cpp.log") : null;
+            NativeLibraryConfig.All.WithLogCallback((level, message) => { if (log is not null) File.AppendAllText(log, message); });
             NativeApi.llama_empty_call();
             initialized = true;
         }

@@ -47,6 +47,9 @@ public sealed class AdamW : IDisposable
 
     public IEnumerable<(string Name, bool Decay)> Groups => _slots.Select(s => (s.Name, s.Decay));
 
+    /// <summary>The parameters this optimizer updates, each once (a tied weight once), in a fixed order.</summary>
+    public IEnumerable<Tensor> Parameters => _slots.Select(s => s.Param);
+
     bool UseKernel(Slot s) => Fused && s.Param.device_type == DeviceType.CPU && s.Param.dtype == ScalarType.Float32
         && s.Param.is_contiguous() && s.Param.grad is { } g && g.is_contiguous() && g.dtype == ScalarType.Float32;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using Substrate.Training;
+using Substrate.Training.Distributed;
 
 namespace Substrate.Cli.Verbs;
 
@@ -49,12 +50,13 @@ public static class PretrainVerb
         return command;
     }
 
-    /// <summary>Prints the resolved config, trains under a live progress line, prints the outcome.</summary>
+    /// <summary>Prints the resolved config, trains under a live progress line, prints the outcome (under mpirun: rank 0 prints).</summary>
     static PretrainResult Run(PretrainOptions options, CancellationToken cancellation)
     {
         if (!Directory.Exists(options.DataDirectory))
             throw new DirectoryNotFoundException($"data folder not found: {options.DataDirectory} (run 'substrate data prepare' first)");
         var resolved = Pretrainer.ResolveConfig(options);
+        if (!World.Current.IsRoot) return Pretrainer.Run(options, null, cancellation);
         Terminal.Err.Write(new Panel(new Text(resolved.ToJson())).Header("config").Collapse());
         var result = Terminal.WithProgress("pretrain", report =>
             Pretrainer.Run(options, TrainProgress.Reporter(line => Terminal.Info(Markup.Escape($"pretrain: {line}")), report), cancellation));

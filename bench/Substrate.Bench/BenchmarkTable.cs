@@ -20,5 +20,6 @@ public static class BenchmarkTable
         ["serve-soak"] = ServeSoakBenchmark.Run,
         ["rag-embed"] = RagEmbedBenchmark.Run,
         ["rag-scale"] = RagScaleBenchmark.Run,
+        ["allreduce"] = AllReduceBenchmark.Run,
     };
 }

@@ -51,7 +51,7 @@ public static class Pretrainer
         using var run = RunFolder.Open(options.OutputDirectory, TrainerState.FileName, options.Resume, "training", writes: world.IsRoot);
         var config = ResolveConfig(options);
         DataParallel.CheckSameConfig(world, "configuration", $"{config.ToJson()}|{trainData.Meta.TokenizerFingerprint}|{trainData.Tokens}"
-            + $"|{(run.Checkpoint is { } c ? File.ReadAllText(Path.Combine(c, TrainerState.FileName)) : "fresh")}");
+            + $"|{(run.Checkpoint is { } c ? File.ReadAllText(Path.Combine(c, TrainerState.FileName)) : "fresh")}|{options.ShardOptimizer}");
         var (modelConfig, train) = (config.Model, config.Train);
         if (trainData.SequentialWindows(train.SeqLen) == 0)
             throw new InvalidDataException($"the training split has no shard longer than seq_len = {train.SeqLen} tokens: too little data");
@@ -87,7 +87,7 @@ public static class Pretrainer
                 if (File.Exists(Path.Combine(options.DataDirectory, tokenizerFile)))
                     AtomicFile.Copy(Path.Combine(options.DataDirectory, tokenizerFile), Path.Combine(run.Directory, tokenizerFile));
         }
-        using var parallel = new DataParallel(world, optimizer.Parameters);
+        using var parallel = DataParallel.Create(world, optimizer, options.ShardOptimizer); // after the checkpoint's moments are loaded
         parallel.BroadcastParameters(); // the same start everywhere, whatever each rank's seed or checkpoint read gave
 
         double peakFlops = options.PeakFlops ?? MatmulPeak.Measure(modelOptions.ComputeDtype, modelOptions.Device);
@@ -95,6 +95,7 @@ public static class Pretrainer
             ModelFlops.TrainingFlopsPerToken(modelConfig, train.SeqLen), peakFlops, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
             + (world.Size > 1 ? $", {world.Size} ranks × batch_size {train.BatchSize}" : "")
+            + (parallel.ShardsOptimizer ? $", optimizer sharded: {optimizer.StateElements * 4 / 1e6:F1} MB of moments on each rank" : "")
             + $", {model.ParameterCount():N0} parameters, {recipe.FlopsPerToken / 1e6:F1} MFLOP/token, peak {peakFlops / 1e9:F0} GFLOP/s"
             + (validate ? "" : ", no validation (the split is missing or shorter than seq_len)"));
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);

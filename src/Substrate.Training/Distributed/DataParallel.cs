@@ -21,6 +21,7 @@ public sealed unsafe class DataParallel : IDisposable
     sealed record Bucket(Tensor Buffer, (Tensor Parameter, long Offset)[] Members);
 
     readonly Bucket[] buckets;
+    readonly OptimizerShards? shards;
 
     /// <param name="parameters">The trained parameters, each once, in the same order on every rank.</param>
     /// <param name="bucketElements">Floats per bucket (a larger parameter gets a bucket of its own); long.MaxValue: one all-reduce.</param>
@@ -31,12 +32,29 @@ public sealed unsafe class DataParallel : IDisposable
         buckets = world.Size == 1 ? [] : Pack([.. Parameters], bucketElements);
     }
 
+    DataParallel(World world, AdamW optimizer)
+    {
+        World = world;
+        Parameters = optimizer.Parameters.ToArray();
+        buckets = [];
+        shards = new OptimizerShards(world, Parameters);
+        optimizer.Shard(shards);
+    }
+
+    /// <summary>
+    /// Data parallelism over <paramref name="optimizer"/>'s parameters; <paramref name="shardOptimizer"/>: ZeRO stage 1 — the
+    /// optimizer keeps the moments of this rank's share of the weights only (<see cref="OptimizerShards"/>; call after loading a
+    /// checkpoint's moments), gradients are reduce-scattered instead of all-reduced and the updated weights all-gathered.
+    /// </summary>
+    public static DataParallel Create(World world, AdamW optimizer, bool shardOptimizer) =>
+        shardOptimizer && world.Size > 1 ? new DataParallel(world, optimizer) : new DataParallel(world, optimizer.Parameters);
+
+    /// <summary>True when the optimizer's state is split over the ranks (ZeRO stage 1).</summary>
+    public bool ShardsOptimizer => shards is not null;
+
     public World World { get; }
     public IReadOnlyList<Tensor> Parameters { get; }
     public int BucketCount => buckets.Length;
-
-    /// <summary>A recipe's data parallelism over <paramref name="optimizer"/>'s parameters in this process's world.</summary>
-    public static DataParallel For(AdamW optimizer) => new(World.Current, optimizer.Parameters);
 
     static Bucket[] Pack(Tensor[] parameters, long bucketElements)
     {
@@ -78,6 +96,7 @@ public sealed unsafe class DataParallel : IDisposable
     public void AverageGradients()
     {
         if (World.Size == 1) return;
+        if (shards is not null) { shards.ReduceScatterGradients(); return; } // each rank needs the mean of its own range only
         using var noGrad = no_grad();
         float scale = 1f / World.Size;
         foreach (var bucket in buckets)
@@ -115,5 +134,6 @@ public sealed unsafe class DataParallel : IDisposable
     public void Dispose()
     {
         foreach (var b in buckets) b.Buffer.Dispose();
+        shards?.Dispose();
     }
 }

@@ -34,7 +34,8 @@ public static unsafe class AllReduceBenchmark
             bus_gbit_s = JsonLine.Round(busFactor * bytes * 8 / seconds / 1e9, 2), loadavg_1m = TrainBenchmark.LoadAverage(),
         }); }
 
-        foreach (var (method, bucket) in new[] { ("bucketed-25MiB", DataParallel.DefaultBucketElements), ("bucketed-1MiB", 1L << 18), ("one-shot", long.MaxValue) })
+        var methods = new[] { ("bucketed-25MiB", DataParallel.DefaultBucketElements), ("bucketed-1MiB", 1L << 18), ("one-shot", long.MaxValue) };
+        foreach (var (method, bucket) in methods)
         {
             using var parallel = new DataParallel(world, parameters, bucket);
             Report(method, parallel.BucketCount, Time(world, () => parallel.AverageGradients()));

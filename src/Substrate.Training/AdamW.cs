@@ -147,7 +147,7 @@ public sealed class AdamW : IDisposable
     public Dictionary<string, Tensor> StateDict()
     {
         if (_shards is not null)
-            return _shards.GatherMoments(_slots.Select(s => s.ExpAvg).ToArray(), _slots.Select(s => s.ExpAvgSq).ToArray(), _slots.Select(s => s.Name).ToArray());
+            return _shards.GatherMoments([.. _slots.Select(s => s.ExpAvg)], [.. _slots.Select(s => s.ExpAvgSq)], [.. _slots.Select(s => s.Name)]);
         var state = new Dictionary<string, Tensor>();
         foreach (var s in _slots)
         {

@@ -31,8 +31,7 @@ public static class DpoTrainer
     {
         o.Validate();
         var clock = Stopwatch.StartNew();
-        var world = World.Current;
-        if (!world.IsRoot) progress = null; // rank 0 reports for the job
+        var world = World.Current; // under mpirun rank 0 reports for the job
 
         // Resume: the checkpoint must exist and have been made with these hyperparameters.
         using var run = RunFolder.Open(o.OutputDirectory, DpoState.FileName, o.Resume, "alignment", writes: world.IsRoot);
@@ -89,8 +88,7 @@ public static class DpoTrainer
             torch.manual_seed(o.Seed + index); // dropout of this step, reproducible on resume
             DpoStats stats = null!;
             var (_, gradNorm) = run.Step(index + 1, () => step.Run(lr, 1, _ => Loss(policy.Model, x, y, refLogp, o.Beta, out stats)));
-            stats = new DpoStats(parallel.Average(stats.Loss), parallel.Average(stats.RewardAccuracy), parallel.Average(stats.RewardMargin),
-                parallel.Average(stats.ChosenReward), parallel.Average(stats.RejectedReward)); // the global batch's figures
+            stats = stats.Map(parallel.Average); // the global batch's figures
             recent.Enqueue(stats);
             while (recent.Count > 10) recent.Dequeue();
             state = state with { Step = index + 1 };
@@ -98,7 +96,7 @@ public static class DpoTrainer
             {
                 Step = state.Step, Loss = stats.Loss, Lr = lr, GradNorm = gradNorm, ElapsedSeconds = previousElapsed + clock.Elapsed.TotalSeconds,
             });
-            progress?.Report(new DpoProgress(state.Step, o.MaxSteps, stats.Loss, stats.RewardAccuracy, stats.RewardMargin,
+            if (world.IsRoot) progress?.Report(new DpoProgress(state.Step, o.MaxSteps, stats.Loss, stats.RewardAccuracy, stats.RewardMargin,
                 stats.ChosenReward, stats.RejectedReward, lr));
             if (o.CheckpointEvery > 0 && state.Step % o.CheckpointEvery == 0) { Checkpoint(); lastCheckpoint = state.Step; }
         }

@@ -67,7 +67,7 @@ public static class Finetuner
         state = recipe.State;
         recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.BestValidationLoss, message: stopReason);
         return new FinetuneResult(run.Directory, config.Method, state.Step, state.LastTrainLoss, state.BestValidationLoss, state.BestStep, stopReason,
-            policy.TrainableCount, policy.TotalCount, recipe.ElapsedSeconds, recipe.MeanStepSeconds, policy.WeightsBytes(run.Directory));
+            policy.TrainableCount, policy.TotalCount, recipe.ElapsedSeconds, recipe.MeanStepSeconds, run.Writes ? policy.WeightsBytes(run.Directory) : 0);
     }
 
     static LoraAdapterConfig Adapter(FinetuneConfig config, string baseDirectory) => new()

@@ -11,6 +11,9 @@ command -v npm >/dev/null || need_apt+=(npm)
 ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1 ' || need_apt+=(libgomp1)
 # An independent float64 NumPy Llama checks our logits from the saved safetensors (tests/Substrate.Models.Tests/Reference).
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || need_apt+=(python3-numpy)
+# Data-parallel training runs over Open MPI (mpirun, libmpi.so.40); its tests launch two ranks.
+command -v mpirun >/dev/null || need_apt+=(openmpi-bin)
+[ -f /usr/include/x86_64-linux-gnu/mpi/mpi.h ] || [ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ] || need_apt+=(libopenmpi-dev)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -22,5 +22,6 @@ public static class BenchmarkTable
         ["rag-scale"] = RagScaleBenchmark.Run,
         ["qlora"] = QloraBenchmark.Run,
         ["moe-vs-dense"] = MoeVsDenseBenchmark.Run,
+        ["allreduce"] = AllReduceBenchmark.Run,
     };
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Substrate.Training.Distributed;
 
 namespace Substrate.Cli;
 
@@ -43,6 +44,13 @@ public static class CommandLine
             Console.Error.WriteLine($"error: {parsed.Errors[0].Message} (see '{CommandPath(parsed)} --help')");
             return 2;
         }
+        int exitCode = await InvokeAsync(parsed);
+        World.End(exitCode); // under mpirun: finalize, or abort every rank after an error (none is left waiting in a collective)
+        return exitCode;
+    }
+
+    static async Task<int> InvokeAsync(ParseResult parsed)
+    {
         try
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

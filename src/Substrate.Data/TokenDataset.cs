@@ -85,8 +85,11 @@ public sealed unsafe class TokenDataset : IDisposable
     /// Fills a (B, T) batch of random windows: row r of micro-step m of step s starts at a position
     /// drawn from hash(seed, s, m, r), uniform over every start whose T+1 tokens lie in one shard.
     /// <paramref name="inputs"/> and <paramref name="targets"/> are (B*T) row-major; targets are inputs shifted by one.
+    /// <paramref name="firstRow"/> picks a slice of a larger global batch: rank k of N data-parallel ranks reads rows
+    /// [k·B, (k+1)·B) of the N·B rows, so N ranks × B see exactly the rows one process × N·B does.
     /// </summary>
-    public void ReadRandomBatch(ulong seed, long step, int microStep, int batchSize, int seqLen, Span<long> inputs, Span<long> targets)
+    public void ReadRandomBatch(ulong seed, long step, int microStep, int batchSize, int seqLen, Span<long> inputs, Span<long> targets,
+        int firstRow = 0)
     {
         CheckBuffers(batchSize, seqLen, inputs, targets);
         long starts = 0;
@@ -95,7 +98,7 @@ public sealed unsafe class TokenDataset : IDisposable
             throw new InvalidDataException($"the '{Split}' split has no shard with more than {seqLen} tokens: too little data for seq_len {seqLen}");
         for (int r = 0; r < batchSize; r++)
         {
-            ulong h = Mix(seed ^ Mix((ulong)step ^ Mix((ulong)microStep ^ Mix((ulong)r))));
+            ulong h = Mix(seed ^ Mix((ulong)step ^ Mix((ulong)microStep ^ Mix((ulong)(firstRow + r)))));
             long pick = (long)(((UInt128)h * (ulong)starts) >> 64); // uniform in [0, starts)
             foreach (var shard in _shards)
             {
@@ -113,7 +116,10 @@ public sealed unsafe class TokenDataset : IDisposable
     /// Fills a (B, T) batch of the split's windows in order: row r holds window (index*B + r) mod
     /// <see cref="SequentialWindows"/>. Used for fixed validation batches.
     /// </summary>
-    public void ReadSequentialBatch(long index, int batchSize, int seqLen, Span<long> inputs, Span<long> targets)
+    /// <remarks>A data-parallel rank reads its rows [<paramref name="firstRow"/>, +B) of a global batch of
+    /// <paramref name="globalBatchSize"/> rows: window (index·globalB + firstRow + r).</remarks>
+    public void ReadSequentialBatch(long index, int batchSize, int seqLen, Span<long> inputs, Span<long> targets,
+        int firstRow = 0, int? globalBatchSize = null)
     {
         CheckBuffers(batchSize, seqLen, inputs, targets);
         long windows = SequentialWindows(seqLen);
@@ -121,7 +127,7 @@ public sealed unsafe class TokenDataset : IDisposable
             throw new InvalidDataException($"the '{Split}' split has no shard with more than {seqLen} tokens: too little data for seq_len {seqLen}");
         for (int r = 0; r < batchSize; r++)
         {
-            long k = (index * batchSize + r) % windows;
+            long k = (index * (globalBatchSize ?? batchSize) + firstRow + r) % windows;
             foreach (var shard in _shards)
             {
                 long count = Math.Max(0, (shard.Tokens - 1) / seqLen);

@@ -16,13 +16,22 @@ public sealed record AdamWOptions(double Beta1 = 0.9, double Beta2 = 0.95, doubl
 /// m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
 /// p = p·(1 − lr·wd) − lr/(1−β1^t) · m / (√v / √(1−β2^t) + ε)
 /// </code>
+/// Sharded (ZeRO stage 1, <see cref="Shard"/>): each slot keeps the moments of its owned flat range of the parameter only and
+/// updates that range; <see cref="IOptimizerShards"/> sums the gradient norm over the ranks, gathers the updated weights and,
+/// for a checkpoint, the whole moments, so the saved state is the same as an unsharded run's.
 /// </summary>
 public sealed class AdamW : IDisposable
 {
-    sealed record Slot(string Name, Tensor Param, Tensor ExpAvg, Tensor ExpAvgSq, bool Decay);
+    /// <summary>Lo, Length: the flat range of the parameter this optimizer owns (Length −1: the whole parameter).</summary>
+    sealed record Slot(string Name, Tensor Param, Tensor ExpAvg, Tensor ExpAvgSq, bool Decay, long Lo = 0, long Length = -1)
+    {
+        /// <summary>The owned range of <paramref name="t"/> (the parameter or its gradient) as a contiguous 1-D view, or t itself.</summary>
+        public Tensor Part(Tensor t) => Length < 0 ? t : t.view(-1).narrow(0, Lo, Length);
+    }
 
     readonly Slot[] _slots;
     readonly AdamWOptions _options;
+    IOptimizerShards? _shards;
 
     /// <summary>Updates taken so far (t − 1 for the next update's bias correction).</summary>
     public long Steps { get; private set; }
@@ -47,24 +56,50 @@ public sealed class AdamW : IDisposable
 
     public IEnumerable<(string Name, bool Decay)> Groups => _slots.Select(s => (s.Name, s.Decay));
 
-    bool UseKernel(Slot s) => Fused && s.Param.device_type == DeviceType.CPU && s.Param.dtype == ScalarType.Float32
-        && s.Param.is_contiguous() && s.Param.grad is { } g && g.is_contiguous() && g.dtype == ScalarType.Float32;
+    /// <summary>The parameters this optimizer updates, each once (a tied weight once), in a fixed order.</summary>
+    public IEnumerable<Tensor> Parameters => _slots.Select(s => s.Param);
 
-    /// <summary>Global L2 norm of every gradient (a parameter without a gradient counts as zero).</summary>
+    /// <summary>Floats of moment state this process holds (2 per owned element): what sharding divides by the rank count.</summary>
+    public long StateElements => _slots.Sum(s => s.ExpAvg.numel() + s.ExpAvgSq.numel());
+
+    /// <summary>
+    /// Keeps only the moments of <paramref name="shards"/>' owned range of each parameter (in <see cref="Parameters"/> order; call
+    /// after a checkpoint's moments were loaded whole) and from now on updates that range only, the shards doing the rest.
+    /// </summary>
+    public void Shard(IOptimizerShards shards)
+    {
+        if (_shards is not null) throw new InvalidOperationException("the optimizer is already sharded");
+        using var noGrad = no_grad();
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            var s = _slots[i];
+            var (lo, length) = shards.OwnedRange(i);
+            var owned = s with { Lo = lo, Length = length };
+            _slots[i] = owned with
+            {
+                ExpAvg = owned.Part(s.ExpAvg).clone().DetachFromDisposeScope(), ExpAvgSq = owned.Part(s.ExpAvgSq).clone().DetachFromDisposeScope(),
+            };
+            s.ExpAvg.Dispose(); s.ExpAvgSq.Dispose();
+        }
+        _shards = shards;
+    }
+
+    bool UseKernel(Tensor p, Tensor g) => Fused && p.device_type == DeviceType.CPU && p.dtype == ScalarType.Float32
+        && p.is_contiguous() && g.is_contiguous() && g.dtype == ScalarType.Float32;
+
+    /// <summary>Global L2 norm of every gradient (a parameter without a gradient counts as zero); sharded, over every rank's range.</summary>
     public double GradNorm()
     {
         double sum = 0;
         foreach (var s in _slots)
         {
-            if (s.Param.grad is not { } g) continue;
-            if (UseKernel(s)) sum += AdamWKernel.SumOfSquares(g);
-            else
-            {
-                using var scope = NewDisposeScope();
-                sum += g.to_type(ScalarType.Float64).square().sum().item<double>();
-            }
+            if (s.Param.grad is not { } grad || s.Length == 0) continue;
+            using var scope = NewDisposeScope();
+            var g = s.Part(grad);
+            if (UseKernel(s.Part(s.Param), g)) sum += AdamWKernel.SumOfSquares(g);
+            else sum += g.to_type(ScalarType.Float64).square().sum().item<double>();
         }
-        return Math.Sqrt(sum);
+        return Math.Sqrt(_shards?.SumOverRanks(sum) ?? sum);
     }
 
     /// <summary>PyTorch's clip_grad_norm_ factor for a measured norm: min(1, maxNorm / (norm + 1e-6)); 1 when maxNorm is 0.</summary>
@@ -80,22 +115,24 @@ public sealed class AdamW : IDisposable
         using var noGrad = no_grad();
         foreach (var s in _slots)
         {
-            if (s.Param.grad is not { } grad) continue;
+            if (s.Param.grad is not { } grad || s.Length == 0) continue;
+            using var scope = NewDisposeScope();
             double wd = s.Decay ? o.WeightDecay : 0;
-            if (UseKernel(s))
+            var (param, owned) = (s.Part(s.Param), s.Part(grad)); // the whole tensors, or the owned flat range (sharded)
+            if (UseKernel(param, owned))
             {
-                AdamWKernel.Update(s.Param, grad, s.ExpAvg, s.ExpAvgSq, new AdamWKernel.Constants(
+                AdamWKernel.Update(param, owned, s.ExpAvg, s.ExpAvgSq, new AdamWKernel.Constants(
                     (float)o.Beta1, (float)o.Beta2, (float)o.Eps, (float)(1 - lr * wd), (float)(-lr / bc1), (float)bc2Sqrt, (float)gradScale));
                 continue;
             }
-            using var scope = NewDisposeScope();
-            var g = gradScale == 1.0 ? grad : grad.mul(gradScale);
+            var g = gradScale == 1.0 ? owned : owned.mul(gradScale);
             s.ExpAvg.mul_(o.Beta1).add_(g, alpha: 1 - o.Beta1);
             s.ExpAvgSq.mul_(o.Beta2).addcmul_(g, g, value: 1 - o.Beta2);
-            if (wd != 0) s.Param.mul_(1 - lr * wd);
+            if (wd != 0) param.mul_(1 - lr * wd);
             var denom = s.ExpAvgSq.sqrt().div_(bc2Sqrt).add_(o.Eps);
-            s.Param.addcdiv_(s.ExpAvg, denom, value: -lr / bc1);
+            param.addcdiv_(s.ExpAvg, denom, value: -lr / bc1);
         }
+        _shards?.AllGatherParameters(); // every rank's updated range, on every rank
     }
 
     /// <summary>Drops the gradients (PyTorch's set_to_none): the next backward hands each parameter its new gradient
@@ -105,9 +142,12 @@ public sealed class AdamW : IDisposable
         foreach (var s in _slots) s.Param.grad = null;
     }
 
-    /// <summary>The moments by parameter name: <c>{name}.exp_avg</c>, <c>{name}.exp_avg_sq</c> (views of the live state).</summary>
+    /// <summary>The moments by parameter name: <c>{name}.exp_avg</c>, <c>{name}.exp_avg_sq</c> (views of the live state). Sharded: the
+    /// whole moments gathered from every rank (a collective: every rank calls it), shaped like the parameters.</summary>
     public Dictionary<string, Tensor> StateDict()
     {
+        if (_shards is not null)
+            return _shards.GatherMoments([.. _slots.Select(s => s.ExpAvg)], [.. _slots.Select(s => s.ExpAvgSq)], [.. _slots.Select(s => s.Name)]);
         var state = new Dictionary<string, Tensor>();
         foreach (var s in _slots)
         {
@@ -120,6 +160,7 @@ public sealed class AdamW : IDisposable
     /// <summary>Restores moments saved by <see cref="StateDict"/> and the update count; every key must be present with its shape.</summary>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, long steps)
     {
+        if (_shards is not null) throw new InvalidOperationException("load the optimizer state before sharding it");
         using var noGrad = no_grad();
         foreach (var s in _slots)
             foreach (var (suffix, target) in new[] { (".exp_avg", s.ExpAvg), (".exp_avg_sq", s.ExpAvgSq) })

@@ -22,7 +22,7 @@ public sealed class MetricsLog : IDisposable
 {
     public const string FileName = "metrics.jsonl";
     static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
-    readonly StreamWriter _writer;
+    readonly TextWriter _writer;
 
     public string Path { get; }
 
@@ -34,6 +34,11 @@ public sealed class MetricsLog : IDisposable
         _writer = new StreamWriter(Path, append: false) { AutoFlush = true };
         foreach (var record in kept) Append(record);
     }
+
+    MetricsLog(string path, TextWriter writer) => (Path, _writer) = (path, writer);
+
+    /// <summary>A log that writes nothing (a data-parallel rank other than 0: rank 0 keeps the run's one log).</summary>
+    public static MetricsLog Discard(string directory) => new(System.IO.Path.Combine(directory, FileName), TextWriter.Null);
 
     public void Append(MetricRecord record) => _writer.WriteLine(JsonSerializer.Serialize(record, Json));
 

@@ -34,9 +34,9 @@ public sealed class NextTokenLoss : IDisposable
     }
 
     /// <summary>Backward of Σ / <paramref name="count"/>, the sum over the targets other than <see cref="PackedRows.Ignore"/>; returns it.</summary>
-    public Tensor MaskedBackward(Tensor logits, long[] targets, long count)
+    public Tensor MaskedBackward(Tensor logits, long[] targets, double count)
     {
-        long n = Math.Max(1, count);
+        double n = Math.Max(1, count);
         if (Fused && FusedCrossEntropy.Supports(logits))
         {
             var grad = Buffer(logits);

@@ -1,3 +1,4 @@
+using Substrate.Training.Distributed;
 using static TorchSharp.torch;
 
 namespace Substrate.Training;
@@ -5,9 +6,10 @@ namespace Substrate.Training;
 /// <summary>
 /// The step every recipe takes: for each micro-step, the recipe's loss runs its forward and backward and hands back its
 /// share of the step's loss (detached); then the global gradient norm, clipping folded into the AdamW update, and zeroed
-/// gradients. One dispose scope for the step; the shares are summed where they lie and read once (one host sync).
+/// gradients. One dispose scope for the step; the shares are summed where they lie and read once (one host sync). Under
+/// data parallelism the gradients and the loss are averaged over the ranks before the norm, so every rank takes the same update.
 /// </summary>
-public sealed class OptimizerStep(AdamW optimizer, double gradClip)
+public sealed class OptimizerStep(AdamW optimizer, double gradClip, DataParallel? parallel = null)
 {
     /// <summary>Forward and backward of micro-step m; returns its share of the step's loss (a detached scalar).</summary>
     public delegate Tensor MicroStepLoss(int microStep);
@@ -22,6 +24,11 @@ public sealed class OptimizerStep(AdamW optimizer, double gradClip)
             sum = sum is null ? share : sum + share;
         }
         double total = sum!.to(ScalarType.Float64).item<double>();
+        if (parallel is not null)
+        {
+            parallel.AverageGradients();
+            total = parallel.Average(total);
+        }
         double gradNorm = optimizer.GradNorm();
         if (!double.IsFinite(total) || !double.IsFinite(gradNorm))
         {

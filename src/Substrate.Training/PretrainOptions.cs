@@ -24,6 +24,9 @@ public sealed record PretrainOptions
     public string Device { get; init; } = "cpu";
     /// <summary>libtorch intra-op threads; 0: one per core.</summary>
     public int Threads { get; init; }
+    /// <summary>Under mpirun: split the AdamW moments over the ranks (ZeRO stage 1, <c>--shard-optimizer</c>); the results equal an
+    /// unsharded run's and the checkpoint holds the whole moments, so it resumes with or without sharding, with any rank count.</summary>
+    public bool ShardOptimizer { get; init; }
     /// <summary>Peak FLOP/s for MFU; null: measured with large square matmuls in the compute dtype (~1 s).</summary>
     public double? PeakFlops { get; init; }
 

@@ -2,6 +2,7 @@ using Substrate.IO;
 using System.Diagnostics;
 using Substrate.Data;
 using Substrate.Models;
+using Substrate.Training.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,6 +14,9 @@ namespace Substrate.Training;
 /// backward → clip → step } with validation, checkpoints, metrics.jsonl and loss.png along the way.
 /// The batch of step s is a pure function of (seed, s, micro-step), so a run resumed from its
 /// checkpoint sees the same data, weights and optimizer state as if it had never stopped.
+/// Under <c>mpirun -np N</c> each rank trains on its slice of every global batch (N × batch_size rows; rank k reads rows
+/// [k·B, (k+1)·B)), gradients are averaged over the ranks (<see cref="DataParallel"/>), every rank takes the same AdamW step,
+/// and rank 0 alone writes metrics, reports and checkpoints. The data position is the step, so --resume works with any N.
 /// </summary>
 public static class Pretrainer
 {
@@ -35,6 +39,8 @@ public static class Pretrainer
     public static PretrainResult Run(PretrainOptions options, IProgress<TrainProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var session = Stopwatch.StartNew();
+        var world = World.Current;
+        if (!world.IsRoot) progress = null; // rank 0 reports for the job
 
         // Data: the training split, and the validation split when it has any tokens.
         using var trainData = TokenDataset.Open(options.DataDirectory, DataPreparer.TrainSplit);
@@ -42,8 +48,10 @@ public static class Pretrainer
             ? TokenDataset.Open(options.DataDirectory, DataPreparer.ValidationSplit) : null;
 
         // Config: a fresh run resolves preset → file → overrides; a resumed run reads its checkpoint (--resume without one is an error).
-        using var run = RunFolder.Open(options.OutputDirectory, TrainerState.FileName, options.Resume, "training");
+        using var run = RunFolder.Open(options.OutputDirectory, TrainerState.FileName, options.Resume, "training", writes: world.IsRoot);
         var config = ResolveConfig(options);
+        DataParallel.CheckSameConfig(world, "configuration", $"{config.ToJson()}|{trainData.Meta.TokenizerFingerprint}|{trainData.Tokens}"
+            + $"|{(run.Checkpoint is { } c ? File.ReadAllText(Path.Combine(c, TrainerState.FileName)) : "fresh")}|{options.ShardOptimizer}");
         var (modelConfig, train) = (config.Model, config.Train);
         if (trainData.SequentialWindows(train.SeqLen) == 0)
             throw new InvalidDataException($"the training split has no shard longer than seq_len = {train.SeqLen} tokens: too little data");
@@ -71,16 +79,23 @@ public static class Pretrainer
 
         // The run folder: metrics (a resumed run drops lines past its checkpoint), resolved config, tokenizer.
         run.StartMetrics(state.Step);
-        AtomicFile.WriteAllText(Path.Combine(run.Directory, RunCheckpoint.TrainConfigFile), PretrainConfig.ToJson(train));
-        // The tokenizer travels with the data; copied here, the run folder is a complete HF model folder.
-        foreach (var tokenizerFile in new[] { "tokenizer.json", "tokenizer_config.json" })
-            if (File.Exists(Path.Combine(options.DataDirectory, tokenizerFile)))
-                AtomicFile.Copy(Path.Combine(options.DataDirectory, tokenizerFile), Path.Combine(run.Directory, tokenizerFile));
+        if (run.Writes)
+        {
+            AtomicFile.WriteAllText(Path.Combine(run.Directory, RunCheckpoint.TrainConfigFile), PretrainConfig.ToJson(train));
+            // The tokenizer travels with the data; copied here, the run folder is a complete HF model folder.
+            foreach (var tokenizerFile in new[] { "tokenizer.json", "tokenizer_config.json" })
+                if (File.Exists(Path.Combine(options.DataDirectory, tokenizerFile)))
+                    AtomicFile.Copy(Path.Combine(options.DataDirectory, tokenizerFile), Path.Combine(run.Directory, tokenizerFile));
+        }
+        using var parallel = DataParallel.Create(world, optimizer, options.ShardOptimizer); // after the checkpoint's moments are loaded
+        parallel.BroadcastParameters(); // the same start everywhere, whatever each rank's seed or checkpoint read gave
 
         double peakFlops = options.PeakFlops ?? MatmulPeak.Measure(modelOptions.ComputeDtype, modelOptions.Device);
-        using var recipe = new Session(train, model, optimizer, run, state, trainData, validate ? validationData : null,
+        using var recipe = new Session(train, model, optimizer, parallel, run, state, trainData, validate ? validationData : null,
             ModelFlops.TrainingFlopsPerToken(modelConfig, train.SeqLen), peakFlops, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
+            + (world.Size > 1 ? $", {world.Size} ranks × batch_size {train.BatchSize}" : "")
+            + (parallel.ShardsOptimizer ? $", optimizer sharded: {optimizer.StateElements * 4 / 1e6:F1} MB of moments on each rank" : "")
             + $", {model.ParameterCount():N0} parameters, {recipe.FlopsPerToken / 1e6:F1} MFLOP/token, peak {peakFlops / 1e9:F0} GFLOP/s"
             + (validate ? "" : ", no validation (the split is missing or shorter than seq_len)"));
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);
@@ -90,11 +105,13 @@ public static class Pretrainer
     }
 
     /// <summary>The loop and what it updates: the run state, the throughput window, validation, checkpoints, reports.</summary>
-    sealed class Session(TrainConfig train, LlamaForCausalLM model, AdamW optimizer, RunFolder run, TrainerState state, TokenDataset trainData,
-        TokenDataset? validationData, double flopsPerToken, double peakFlops, Stopwatch session, IProgress<TrainProgress>? progress) : IDisposable
+    sealed class Session(TrainConfig train, LlamaForCausalLM model, AdamW optimizer, DataParallel parallel, RunFolder run, TrainerState state,
+        TokenDataset trainData, TokenDataset? validationData, double flopsPerToken, double peakFlops, Stopwatch session,
+        IProgress<TrainProgress>? progress) : IDisposable
     {
         readonly LrSchedule schedule = LrSchedule.From(train);
-        readonly TrainStep trainStep = new(model, optimizer, train.BatchSize, train.SeqLen, train.GradAccumSteps, train.GradClip);
+        readonly TrainStep trainStep = new(model, optimizer, train.BatchSize, train.SeqLen, train.GradAccumSteps, train.GradClip, parallel);
+        readonly long tokensPerStep = train.TokensPerStep * parallel.World.Size; // the global batch's
         readonly Queue<(long Tokens, double Seconds)> recent = new(); // throughput window
         readonly double previousElapsed = state.ElapsedSeconds;
         double lr, gradNorm, tokensPerSecond;
@@ -127,13 +144,14 @@ public static class Pretrainer
         {
             var stepTimer = Stopwatch.StartNew();
             int step = state.Step, B = train.BatchSize, T = train.SeqLen; // step: 0-based index of this update
+            int firstRow = parallel.World.Rank * B; // this rank's rows of the global batch
             lr = schedule.At(step);
             (double loss, gradNorm) = run.Step(step + 1,
-                () => trainStep.Run(lr, (micro, x, y) => trainData.ReadRandomBatch((ulong)train.Seed, step, micro, B, T, x, y)));
-            state = state with { Step = step + 1, TokensSeen = state.TokensSeen + train.TokensPerStep, LastTrainLoss = loss };
+                () => trainStep.Run(lr, (micro, x, y) => trainData.ReadRandomBatch((ulong)train.Seed, step, micro, B, T, x, y, firstRow)));
+            state = state with { Step = step + 1, TokensSeen = state.TokensSeen + tokensPerStep, LastTrainLoss = loss };
             Losses.Add(loss);
 
-            recent.Enqueue((train.TokensPerStep, stepTimer.Elapsed.TotalSeconds));
+            recent.Enqueue((tokensPerStep, stepTimer.Elapsed.TotalSeconds));
             while (recent.Count > 20) recent.Dequeue();
             tokensPerSecond = recent.Sum(r => r.Tokens) / recent.Sum(r => r.Seconds);
             run.Metrics.Append(new MetricRecord
@@ -148,7 +166,8 @@ public static class Pretrainer
         {
             if (validationData is null) return;
             int B = train.BatchSize, T = train.SeqLen;
-            double loss = trainStep.Evaluate(train.EvalBatches, (i, x, y) => validationData.ReadSequentialBatch(i, B, T, x, y));
+            int firstRow = parallel.World.Rank * B, globalB = parallel.World.Size * B; // this rank's rows of each global batch
+            double loss = trainStep.Evaluate(train.EvalBatches, (i, x, y) => validationData.ReadSequentialBatch(i, B, T, x, y, firstRow, globalB));
             state = state with { LastValidationLoss = loss };
             run.Metrics.Append(new MetricRecord { Step = state.Step, ValidationLoss = loss });
             Report(TrainEvent.Validation, valLoss: loss);

@@ -27,6 +27,7 @@ public static class RunCheckpoint
             ModelFolder.Save(model, temp);
             AtomicFile.WriteAllText(Path.Combine(temp, TrainConfigFile), PretrainConfig.ToJson(train));
         }, optimizer, state.Step, state.ToJson());
+        if (final is null) return; // a rank that does not write
 
         foreach (var file in new[] { ModelFolder.ConfigFile, ModelFolder.GenerationConfigFile, ModelFolder.WeightsFile, TrainConfigFile })
         {

@@ -12,14 +12,19 @@ public sealed class RunFolder : IDisposable
     readonly string stateFile;
     MetricsLog? metrics;
 
-    RunFolder(string directory, string stateFile, string? checkpoint)
+    RunFolder(string directory, string stateFile, string? checkpoint, bool writes)
     {
+        Writes = writes;
         Directory = directory;
         this.stateFile = stateFile;
         Checkpoint = checkpoint;
     }
 
     public string Directory { get; }
+
+    /// <summary>False on data-parallel ranks other than 0: they read the run (its checkpoint) but write nothing into it;
+    /// metrics, the plot and checkpoints are rank 0's.</summary>
+    public bool Writes { get; }
 
     /// <summary>The checkpoint a resumed run continues from; null for a fresh run.</summary>
     public string? Checkpoint { get; }
@@ -29,9 +34,9 @@ public sealed class RunFolder : IDisposable
     /// <summary>
     /// Guards <paramref name="directory"/> for a run of <paramref name="kind"/> ("fine-tuning", "alignment", …) whose checkpoints
     /// end with <paramref name="stateFile"/>: without <paramref name="resume"/> a folder holding such a run is an error; with it,
-    /// a missing checkpoint is an error (a fresh start would overwrite the run).
+    /// a missing checkpoint is an error (a fresh start would overwrite the run). <paramref name="writes"/>: see <see cref="Writes"/>.
     /// </summary>
-    public static RunFolder Open(string directory, string stateFile, bool resume, string kind)
+    public static RunFolder Open(string directory, string stateFile, bool resume, string kind, bool writes = true)
     {
         var checkpoint = CheckpointFolder.Find(directory, stateFile);
         string article = "aeiou".Contains(kind[0]) ? "an" : "a";
@@ -41,7 +46,7 @@ public sealed class RunFolder : IDisposable
             throw new ArgumentException($"--resume: no {kind} checkpoint in '{directory}'");
         // Once per run, before anything is read from it: a checkpoint whose files changed is never resumed from.
         if (checkpoint is not null) CheckpointIntegrity.Verify(checkpoint, stateFile);
-        return new RunFolder(directory, stateFile, checkpoint) { LastCheckpoint = checkpoint };
+        return new RunFolder(directory, stateFile, checkpoint, writes) { LastCheckpoint = checkpoint };
     }
 
     /// <summary>The latest complete checkpoint of this run: the one it resumed from, or the last one it saved.</summary>
@@ -66,15 +71,22 @@ public sealed class RunFolder : IDisposable
     /// <summary>Creates the folder and opens <c>metrics.jsonl</c>, keeping only the lines up to the checkpoint's step.</summary>
     public MetricsLog StartMetrics(int keepThroughStep)
     {
-        System.IO.Directory.CreateDirectory(Directory);
         metrics?.Dispose();
+        if (!Writes) return metrics = MetricsLog.Discard(Directory);
+        System.IO.Directory.CreateDirectory(Directory);
         return metrics = new MetricsLog(Directory, keepThroughStep);
     }
 
     /// <summary>Writes a checkpoint (<paramref name="write"/> fills the folder, then the optimizer, then the state file), then
-    /// redraws <c>loss.png</c>. Returns the checkpoint folder.</summary>
-    public string SaveCheckpoint(Action<string> write, AdamW optimizer, int step, string stateJson)
+    /// redraws <c>loss.png</c>. Returns the checkpoint folder; null on a rank that does not write.</summary>
+    public string? SaveCheckpoint(Action<string> write, AdamW optimizer, int step, string stateJson)
     {
+        using var scope = TorchSharp.torch.NewDisposeScope(); // a sharded optimizer's gathered moments
+        if (!Writes)
+        {
+            optimizer.StateDict(); // sharded, it is a collective every rank joins; rank 0 writes
+            return null;
+        }
         var saved = CheckpointFolder.Save(Directory, write, optimizer, step, stateFile, stateJson);
         LastCheckpoint = saved;
         WritePlot();
@@ -82,7 +94,10 @@ public sealed class RunFolder : IDisposable
     }
 
     /// <summary><c>loss.png</c> from the metrics so far.</summary>
-    public void WritePlot() => LossPlot.Write(MetricsLog.Read(Metrics.Path), Path.Combine(Directory, LossPlot.FileName));
+    public void WritePlot()
+    {
+        if (Writes) LossPlot.Write(MetricsLog.Read(Metrics.Path), Path.Combine(Directory, LossPlot.FileName));
+    }
 
     /// <summary>A short hash of the data files' contents (null paths skipped), saved with a run and checked on resume.</summary>
     public static string Fingerprint(params string?[] paths)

@@ -1,4 +1,5 @@
 using Substrate.Models;
+using Substrate.Training.Distributed;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -7,12 +8,14 @@ namespace Substrate.Training;
 /// <summary>
 /// One optimizer step of next-token prediction (pretraining): for each micro-step, fill a (B, T) batch, forward to logits in
 /// the compute dtype, <see cref="NextTokenLoss"/> (the mean over B·T, backward of loss/accum), all inside the shared
-/// <see cref="OptimizerStep"/>. Shared by the recipe, the benchmark and the compute planner.
+/// <see cref="OptimizerStep"/>. Shared by the recipe, the benchmark and the compute planner. With <paramref name="parallel"/>,
+/// B is this rank's share of the global batch and the gradients are averaged over the ranks.
 /// </summary>
-public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batchSize, int seqLen, int gradAccumSteps, double gradClip) : IDisposable
+public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batchSize, int seqLen, int gradAccumSteps, double gradClip,
+    DataParallel? parallel = null) : IDisposable
 {
     readonly long[] _inputs = new long[batchSize * seqLen], _targets = new long[batchSize * seqLen];
-    readonly OptimizerStep _step = new(optimizer, gradClip);
+    readonly OptimizerStep _step = new(optimizer, gradClip, parallel);
     NextTokenLoss? _loss;
 
     /// <summary>Use the fused CPU cross-entropy where the logits allow it (default on).</summary>
@@ -36,7 +39,7 @@ public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batch
         return (sum / gradAccumSteps, gradNorm);
     }
 
-    /// <summary>Mean loss over batches without gradients (validation).</summary>
+    /// <summary>Mean loss over batches without gradients (validation); under data parallelism, over every rank's slices.</summary>
     public double Evaluate(int batches, BatchFiller fill)
     {
         var device = model.Options.Device;
@@ -52,7 +55,7 @@ public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batch
                 sum += F.cross_entropy(logits.view(-1, vocab), tensor(_targets, [batchSize * seqLen], device: device)).item<float>();
             }
         model.train();
-        return sum / batches;
+        return parallel?.Average(sum / batches) ?? sum / batches;
     }
 
     public void Dispose() => _loss?.Dispose();

@@ -4,6 +4,7 @@ using Spectre.Console;
 using Substrate.IO;
 using Substrate.Training;
 using Substrate.Training.Alignment;
+using Substrate.Training.Distributed;
 
 namespace Substrate.Cli.Verbs;
 
@@ -81,6 +82,7 @@ public static class AlignVerb
     static int Run(DpoOptions options, CancellationToken cancellation)
     {
         if (!Directory.Exists(options.ModelDirectory)) throw new DirectoryNotFoundException($"model folder not found: {options.ModelDirectory}");
+        if (!World.Current.IsRoot) { DpoTrainer.Run(options, null, cancellation); return 0; } // rank 0 prints (mpirun)
         if (!options.Resume) Terminal.Err.Write(new Panel(new Text(options.ToJson().TrimEnd())).Header("dpo config").Collapse());
         var result = Terminal.WithProgress("align dpo", report => DpoTrainer.Run(options, new InlineProgress<DpoProgress>(p =>
             report(

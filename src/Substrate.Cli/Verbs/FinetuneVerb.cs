@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Spectre.Console;
 using Substrate.Training;
+using Substrate.Training.Distributed;
 using Substrate.Training.Finetuning;
 
 namespace Substrate.Cli.Verbs;
@@ -71,6 +72,7 @@ public static class FinetuneVerb
                 TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
                 Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
             };
+            if (!World.Current.IsRoot) { Finetuner.Run(options, null, cancellation); return Task.FromResult(0); } // rank 0 prints (mpirun)
             var result = Run(options, cancellation);
             Console.Out.WriteLine(JsonSerializer.Serialize(Summary(result)));
             return Task.FromResult(0);

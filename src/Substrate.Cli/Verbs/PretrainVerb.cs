@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using Substrate.Training;
+using Substrate.Training.Distributed;
 
 namespace Substrate.Cli.Verbs;
 
@@ -30,9 +31,13 @@ public static class PretrainVerb
         };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)." };
+        var shardOptimizer = new Option<bool>("--shard-optimizer")
+        {
+            Description = "Under mpirun: split the AdamW moments over the ranks (ZeRO stage 1); same results, 1/N of the optimizer memory.",
+        };
         var command = new Command("pretrain", "Pretrain a Llama-style model with next-token prediction.")
         {
-            config, data, output, resume, maxSteps, timeLimit, set, device, threads,
+            config, data, output, resume, maxSteps, timeLimit, set, device, threads, shardOptimizer,
         };
         command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -42,6 +47,7 @@ public static class PretrainVerb
                 Resume = parsed.GetValue(resume), MaxSteps = parsed.GetValue(maxSteps),
                 TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
                 Overrides = parsed.GetValue(set) ?? [], Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
+                ShardOptimizer = parsed.GetValue(shardOptimizer),
             };
             Run(options, cancellation);
             return Task.FromResult(0);
@@ -49,12 +55,13 @@ public static class PretrainVerb
         return command;
     }
 
-    /// <summary>Prints the resolved config, trains under a live progress line, prints the outcome.</summary>
+    /// <summary>Prints the resolved config, trains under a live progress line, prints the outcome (under mpirun: rank 0 prints).</summary>
     static PretrainResult Run(PretrainOptions options, CancellationToken cancellation)
     {
         if (!Directory.Exists(options.DataDirectory))
             throw new DirectoryNotFoundException($"data folder not found: {options.DataDirectory} (run 'substrate data prepare' first)");
         var resolved = Pretrainer.ResolveConfig(options);
+        if (!World.Current.IsRoot) return Pretrainer.Run(options, null, cancellation);
         Terminal.Err.Write(new Panel(new Text(resolved.ToJson())).Header("config").Collapse());
         var result = Terminal.WithProgress("pretrain", report =>
             Pretrainer.Run(options, TrainProgress.Reporter(line => Terminal.Info(Markup.Escape($"pretrain: {line}")), report), cancellation));

@@ -11,6 +11,9 @@ public sealed record DpoStats(
     [property: JsonPropertyName("chosen_reward")] double ChosenReward,
     [property: JsonPropertyName("rejected_reward")] double RejectedReward)
 {
+    /// <summary>Each figure through <paramref name="f"/> (the mean over data-parallel ranks).</summary>
+    public DpoStats Map(Func<double, double> f) => new(f(Loss), f(RewardAccuracy), f(RewardMargin), f(ChosenReward), f(RejectedReward));
+
     /// <summary>The mean of each figure over <paramref name="steps"/> (zeros when there are none).</summary>
     public static DpoStats Mean(IReadOnlyCollection<DpoStats> steps) => steps.Count == 0 ? new(0, 0, 0, 0, 0)
         : new(steps.Average(s => s.Loss), steps.Average(s => s.RewardAccuracy), steps.Average(s => s.RewardMargin),

@@ -5,6 +5,7 @@ using Substrate.Models;
 using Substrate.Models.Lora;
 using Substrate.Nn;
 using Substrate.Tokenizers;
+using Substrate.Training.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -18,7 +19,9 @@ namespace Substrate.Training.Alignment;
 /// policy log-probs of B pairs, loss = −log σ(β·((πc − πr) − (refc − refr))), backward, clip, AdamW } with the
 /// implicit rewards β·(π − ref) reported: reward accuracy (chosen > rejected) and margin. Atomic checkpoints every
 /// N steps and at the end; pairs are a pure function of (seed, step) and dropout is seeded per step, so a resumed
-/// run continues exactly. Writes the adapter (PEFT) or the model (HF) with metrics.jsonl and loss.png.
+/// run continues exactly. Writes the adapter (PEFT) or the model (HF) with metrics.jsonl and loss.png. Under <c>mpirun</c>
+/// a step's N × B pairs are split over the ranks (rank k takes pairs [k·B, (k+1)·B)), gradients and figures are averaged,
+/// and rank 0 alone writes.
 /// </summary>
 public static class DpoTrainer
 {
@@ -28,9 +31,11 @@ public static class DpoTrainer
     {
         o.Validate();
         var clock = Stopwatch.StartNew();
+        var world = World.Current; // under mpirun rank 0 reports for the job
 
         // Resume: the checkpoint must exist and have been made with these hyperparameters.
-        using var run = RunFolder.Open(o.OutputDirectory, DpoState.FileName, o.Resume, "alignment");
+        using var run = RunFolder.Open(o.OutputDirectory, DpoState.FileName, o.Resume, "alignment", writes: world.IsRoot);
+        DataParallel.CheckSameConfig(world, "configuration", $"{o.ToJson()}|{run.Checkpoint is not null}");
         if (run.Checkpoint is { } saved && o.DifferencesFrom(File.ReadAllText(Path.Combine(saved, DpoOptions.ConfigFileName))) is { Count: > 0 } changed)
             throw new ArgumentException($"--resume: the run in '{run.Directory}' was started with other settings ({string.Join("; ", changed)}); "
                 + "repeat its settings or start a new run");
@@ -48,11 +53,13 @@ public static class DpoTrainer
         var state = run.Checkpoint is { } checkpoint ? Resume(checkpoint, optimizer, fingerprint) : new DpoState { DataFingerprint = fingerprint };
         var schedule = new LrSchedule(o.Lr, 0, o.WarmupSteps, o.MaxSteps);
         var metrics = run.StartMetrics(state.Step); // a resumed run drops lines past its checkpoint
-        AtomicFile.WriteAllText(Path.Combine(run.Directory, DpoOptions.ConfigFileName), o.ToJson());
-        int B = Math.Min(o.BatchSize, records), T = rows.SeqLen;
+        if (run.Writes) AtomicFile.WriteAllText(Path.Combine(run.Directory, DpoOptions.ConfigFileName), o.ToJson());
+        int B = Math.Min(o.BatchSize, records), T = rows.SeqLen, N = world.Size;
         var order = new EpochOrder(records, o.Seed);
         var recent = new Queue<DpoStats>(state.Recent);
-        var step = new OptimizerStep(optimizer, o.GradClip);
+        using var parallel = new DataParallel(world, optimizer.Parameters);
+        parallel.BroadcastParameters();
+        var step = new OptimizerStep(optimizer, o.GradClip, parallel);
         double previousElapsed = state.ElapsedSeconds;
         var x = new long[2 * B * T];
         var y = new long[2 * B * T];
@@ -74,13 +81,14 @@ public static class DpoTrainer
             if (cancellationToken.IsCancellationRequested) { stopReason = "cancelled"; break; }
             if (o.TimeLimit is { } limit && clock.Elapsed >= limit) { stopReason = "time limit reached"; break; }
             int index = state.Step;
-            var pairs = Enumerable.Range(0, B).Select(b => order.At((long)index * B + b)).ToArray();
+            var pairs = Enumerable.Range(0, B).Select(b => order.At((long)index * N * B + world.Rank * B + b)).ToArray(); // this rank's share
             FillPairs(rows, pairs, x, y);
             var refLogp = pairs.SelectMany(p => new[] { reference[2 * p], reference[2 * p + 1] }).ToArray();
             double lr = schedule.At(index);
             torch.manual_seed(o.Seed + index); // dropout of this step, reproducible on resume
             DpoStats stats = null!;
             var (_, gradNorm) = run.Step(index + 1, () => step.Run(lr, 1, _ => Loss(policy.Model, x, y, refLogp, o.Beta, out stats)));
+            stats = stats.Map(parallel.Average); // the global batch's figures
             recent.Enqueue(stats);
             while (recent.Count > 10) recent.Dequeue();
             state = state with { Step = index + 1 };
@@ -88,13 +96,13 @@ public static class DpoTrainer
             {
                 Step = state.Step, Loss = stats.Loss, Lr = lr, GradNorm = gradNorm, ElapsedSeconds = previousElapsed + clock.Elapsed.TotalSeconds,
             });
-            progress?.Report(new DpoProgress(state.Step, o.MaxSteps, stats.Loss, stats.RewardAccuracy, stats.RewardMargin,
+            if (world.IsRoot) progress?.Report(new DpoProgress(state.Step, o.MaxSteps, stats.Loss, stats.RewardAccuracy, stats.RewardMargin,
                 stats.ChosenReward, stats.RejectedReward, lr));
             if (o.CheckpointEvery > 0 && state.Step % o.CheckpointEvery == 0) { Checkpoint(); lastCheckpoint = state.Step; }
         }
 
         if (lastCheckpoint != state.Step || run.Checkpoint is null && state.Step == 0) Checkpoint();
-        policy.SaveWeights(run.Directory);
+        if (run.Writes) policy.SaveWeights(run.Directory);
         run.WritePlot();
         var mean = DpoStats.Mean(recent);
         return new DpoResult(run.Directory, o.Method, state.Step, mean.Loss, mean.RewardAccuracy, mean.RewardMargin, mean.ChosenReward, mean.RejectedReward,

@@ -3,6 +3,8 @@ using Substrate.Models;
 using Substrate.Tokenizers;
 using static TorchSharp.torch;
 
+using Substrate.Training.Distributed;
+
 namespace Substrate.Training.Finetuning;
 
 /// <summary>
@@ -13,8 +15,10 @@ public sealed record FinetuneData(
     int TrainRecords, int ValidationRecords, PackedRows TrainRows, PackedRows? ValidationRows, SupervisedBatches Batches,
     int MaxSteps, int PadId, string Fingerprint)
 {
-    public static FinetuneData Load(FinetuneOptions options, FinetuneConfig config)
+    /// <summary>Reads, splits, encodes and packs the data; <paramref name="world"/> picks this rank's rows of each global batch.</summary>
+    public static FinetuneData Load(FinetuneOptions options, FinetuneConfig config, World? world = null)
     {
+        world ??= World.Single;
         var tokenizer = TokenizerLoader.Load(options.ModelDirectory);
         var encoder = new SupervisedEncoder(tokenizer, TokenizerLoader.LoadConfig(options.ModelDirectory));
         var (trainRecords, validationRecords) = Split(InstructionFile.Read(options.DataPath), options.ValidationPath, config);
@@ -22,7 +26,7 @@ public sealed record FinetuneData(
         var trainRows = new PackedRows(trainRecords.Select(encoder.Encode), config.SeqLen, padId, config.Pack);
         var validationRows = validationRecords.Count > 0 ? new PackedRows(validationRecords.Select(encoder.Encode), config.SeqLen, padId, config.Pack) : null;
         if (trainRows.Count == 0) throw new InvalidDataException($"{options.DataPath}: no trainable tokens after encoding");
-        var batches = new SupervisedBatches(trainRows, config.BatchSize, config.GradAccumSteps, config.Seed);
+        var batches = new SupervisedBatches(trainRows, config.BatchSize, config.GradAccumSteps, config.Seed, world.Size, world.Rank);
         int maxSteps = config.MaxSteps > 0 ? config.MaxSteps : Math.Max(1, (int)Math.Ceiling(config.Epochs * batches.StepsPerEpoch));
         return new FinetuneData(trainRecords.Count, validationRecords.Count, trainRows, validationRows, batches, maxSteps, padId,
             RunFolder.Fingerprint(options.DataPath, options.ValidationPath));

@@ -4,6 +4,7 @@ using Substrate.IO;
 using Substrate.Models;
 using Substrate.Models.Lora;
 using Substrate.Nn.Quantized;
+using Substrate.Training.Distributed;
 using TorchSharp;
 
 namespace Substrate.Training.Finetuning;
@@ -14,7 +15,8 @@ namespace Substrate.Training.Finetuning;
 /// LoRA adapter, or every weight) → AdamW → loop { micro-steps of forward, masked cross-entropy (completion / assistant
 /// tokens only, <see cref="NextTokenLoss"/>), backward → clip → step } with validation and early stopping (the run folder
 /// keeps the best weights), atomic checkpoints, metrics.jsonl and loss.png. Batches and dropout are pure functions of
-/// (seed, step), so a resumed run continues exactly.
+/// (seed, step), so a resumed run continues exactly. Under <c>mpirun</c> the ranks split each global batch as in
+/// <see cref="Pretrainer"/>; the masked loss is normalized by the global target count, and rank 0 alone writes.
 /// </summary>
 public static class Finetuner
 {
@@ -23,17 +25,20 @@ public static class Finetuner
     public static FinetuneResult Run(FinetuneOptions options, IProgress<TrainProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var session = Stopwatch.StartNew();
+        var world = World.Current;
+        if (!world.IsRoot) progress = null; // rank 0 reports for the job
 
         // Config: the options' for a fresh run, the checkpoint's on resume.
-        using var run = RunFolder.Open(options.OutputDirectory, FinetuneState.FileName, options.Resume, "fine-tuning");
+        using var run = RunFolder.Open(options.OutputDirectory, FinetuneState.FileName, options.Resume, "fine-tuning", writes: world.IsRoot);
         var config = run.Checkpoint is { } saved ? FinetuneConfig.Read(Path.Combine(saved, FinetuneConfig.FileName)) : options.Config;
         config.Validate();
+        DataParallel.CheckSameConfig(world, "configuration", $"{config.ToJson()}|{options.ModelDirectory}|{run.Checkpoint is not null}");
         var modelConfig = ModelFolder.ReadConfig(options.ModelDirectory);
         if (config.SeqLen > modelConfig.MaxPositionEmbeddings)
             throw new ArgumentException($"config: seq_len {config.SeqLen} exceeds the model's max_position_embeddings {modelConfig.MaxPositionEmbeddings}");
 
         // Data, runtime, policy and optimizer (the checkpoint's state on resume).
-        var data = FinetuneData.Load(options, config);
+        var data = FinetuneData.Load(options, config, world);
         var modelOptions = options.Runtime.Start(config.Dtype, config.Attention, config.BaseDtype);
         using var policy = PolicyModel.Load(options.ModelDirectory, modelOptions, config.IsLora ? Adapter(config, options.ModelDirectory) : null,
             AdapterName, run.Checkpoint, config.Seed, config.BaseQuantization);
@@ -47,8 +52,10 @@ public static class Finetuner
 
         // The run folder: config, metrics (a resumed run drops lines past its checkpoint).
         run.StartMetrics(state.Step);
-        AtomicFile.WriteAllText(Path.Combine(run.Directory, FinetuneConfig.FileName), config.ToJson());
-        using var recipe = new Session(config, data, policy, optimizer, run, state, session, progress);
+        if (run.Writes) AtomicFile.WriteAllText(Path.Combine(run.Directory, FinetuneConfig.FileName), config.ToJson());
+        using var parallel = new DataParallel(world, optimizer.Parameters);
+        parallel.BroadcastParameters();
+        using var recipe = new Session(config, data, policy, optimizer, parallel, run, state, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
             + $", {config.Method}{(config.BaseQuantization is { } q ? $" on a {q.Name()} base" : "")}: "
             + $"{policy.TrainableCount:N0} trainable of {policy.TotalCount:N0} parameters "
@@ -57,12 +64,12 @@ public static class Finetuner
             + (data.TrainRows.Truncated > 0 ? $" ({data.TrainRows.Truncated} examples truncated)" : "") + $", {data.MaxSteps} steps");
 
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);
-        if (!data.HasValidation || recipe.State.BestValidationLoss is null)
+        if (run.Writes && (!data.HasValidation || recipe.State.BestValidationLoss is null))
             policy.SaveWeights(run.Directory); // no validation (or stopped before the first step): the last weights are the result
         state = recipe.State;
         recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.BestValidationLoss, message: stopReason);
         return new FinetuneResult(run.Directory, config.Method, state.Step, state.LastTrainLoss, state.BestValidationLoss, state.BestStep, stopReason,
-            policy.TrainableCount, policy.TotalCount, recipe.ElapsedSeconds, recipe.MeanStepSeconds, policy.WeightsBytes(run.Directory));
+            policy.TrainableCount, policy.TotalCount, recipe.ElapsedSeconds, recipe.MeanStepSeconds, run.Writes ? policy.WeightsBytes(run.Directory) : 0);
     }
 
     static LoraAdapterConfig Adapter(FinetuneConfig config, string baseDirectory) => new()
@@ -72,12 +79,12 @@ public static class Finetuner
     };
 
     /// <summary>The loop and what it updates: the run state, validation with early stopping, checkpoints, reports.</summary>
-    sealed class Session(FinetuneConfig config, FinetuneData data, PolicyModel policy, AdamW optimizer, RunFolder run, FinetuneState state,
-        Stopwatch session, IProgress<TrainProgress>? progress) : IDisposable
+    sealed class Session(FinetuneConfig config, FinetuneData data, PolicyModel policy, AdamW optimizer, DataParallel parallel, RunFolder run,
+        FinetuneState state, Stopwatch session, IProgress<TrainProgress>? progress) : IDisposable
     {
         readonly double previousElapsed = state.ElapsedSeconds;
         readonly LrSchedule schedule = new(config.Lr, config.MinLr, config.WarmupSteps, data.MaxSteps);
-        readonly OptimizerStep step = new(optimizer, config.GradClip);
+        readonly OptimizerStep step = new(optimizer, config.GradClip, parallel);
         readonly NextTokenLoss loss = new();
         readonly List<double> stepSeconds = [];
         readonly long[][] inputs = Rows(config), targets = Rows(config), segments = Rows(config); // per micro-step, (B·T) each
@@ -131,16 +138,19 @@ public static class Finetuner
                 count += targets[m].Count(v => v != PackedRows.Ignore);
             }
             var device = policy.Model.Options.Device;
+            // Every rank divides by the global target count / N: the mean of the ranks' gradients is then the global masked mean's.
+            long globalCount = (long)parallel.World.AllReduceSum(count);
+            double divisor = (double)globalCount / parallel.World.Size;
             (double stepLoss, gradNorm) = run.Step(index + 1, () => step.Run(lr, config.GradAccumSteps, m =>
             {
                 var logits = SupervisedBatches.TrainingLogits(policy.Model, inputs[m], config.Pack ? segments[m] : null, B, T, device);
                 RouterLossStep.Backward(policy.Model, config.GradAccumSteps); // mixture of experts: load balancing and z-loss
-                return loss.MaskedBackward(logits, targets[m], count);
+                return loss.MaskedBackward(logits, targets[m], divisor);
             }));
-            state = state with { Step = index + 1, TokensSeen = state.TokensSeen + count, LastTrainLoss = stepLoss };
+            state = state with { Step = index + 1, TokensSeen = state.TokensSeen + globalCount, LastTrainLoss = stepLoss };
             double seconds = stepTimer.Elapsed.TotalSeconds;
             stepSeconds.Add(seconds);
-            tokensPerSecond = (double)B * T * config.GradAccumSteps / seconds;
+            tokensPerSecond = (double)B * T * config.GradAccumSteps * parallel.World.Size / seconds;
             run.Metrics.Append(new MetricRecord
             {
                 Step = state.Step, Loss = stepLoss, Lr = lr, GradNorm = gradNorm, TokensSeen = state.TokensSeen,
@@ -162,7 +172,7 @@ public static class Finetuner
                 BestStep = improved ? state.Step : state.BestStep,
                 EvalsWithoutImprovement = improved ? 0 : state.EvalsWithoutImprovement + 1,
             };
-            if (improved) policy.SaveWeights(run.Directory);
+            if (improved && run.Writes) policy.SaveWeights(run.Directory);
             run.Metrics.Append(new MetricRecord { Step = state.Step, ValidationLoss = validationLoss });
             Report(TrainEvent.Validation, valLoss: validationLoss,
                 message: improved ? "new best" : $"no improvement ({state.EvalsWithoutImprovement}/{config.Patience})");

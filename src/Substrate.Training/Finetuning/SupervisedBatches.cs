@@ -8,9 +8,10 @@ namespace Substrate.Training.Finetuning;
 /// <summary>
 /// The rows of optimizer step s, micro-step m: row (s·accum + m)·B + b of an endless stream that visits every
 /// packed row once per epoch in an order shuffled by (seed, epoch) — a pure function of (seed, s, m), so a
-/// resumed run sees the same batches.
+/// resumed run sees the same batches. Under data parallelism a step's global batch is <paramref name="ranks"/> × B rows and
+/// rank k fills rows [k·B, (k+1)·B) of it, so N ranks × B see the rows one process × N·B does.
 /// </summary>
-public sealed class SupervisedBatches(PackedRows rows, int batchSize, int gradAccumSteps, long seed)
+public sealed class SupervisedBatches(PackedRows rows, int batchSize, int gradAccumSteps, long seed, int ranks = 1, int rank = 0)
 {
     private readonly EpochOrder order = new(rows.Count, seed);
 
@@ -18,7 +19,7 @@ public sealed class SupervisedBatches(PackedRows rows, int batchSize, int gradAc
     public int SeqLen => rows.SeqLen;
 
     /// <summary>Steps per epoch (at least 1).</summary>
-    public int StepsPerEpoch => Math.Max(1, (int)Math.Ceiling(rows.Count / (double)(batchSize * gradAccumSteps)));
+    public int StepsPerEpoch => Math.Max(1, (int)Math.Ceiling(rows.Count / (double)(batchSize * ranks * gradAccumSteps)));
 
     /// <summary>B rows of T inputs, targets and (when <paramref name="segments"/> is not empty) segment ids, row-major.</summary>
     public void Fill(int step, int micro, Span<long> inputs, Span<long> targets, Span<long> segments = default)
@@ -26,7 +27,7 @@ public sealed class SupervisedBatches(PackedRows rows, int batchSize, int gradAc
         int t = rows.SeqLen;
         for (int b = 0; b < batchSize; b++)
         {
-            int row = order.At(((long)step * gradAccumSteps + micro) * batchSize + b);
+            int row = order.At(((long)step * gradAccumSteps + micro) * batchSize * ranks + rank * batchSize + b);
             rows.Fill(row, inputs.Slice(b * t, t), targets.Slice(b * t, t), segments.IsEmpty ? default : segments.Slice(b * t, t));
         }
     }

@@ -1,0 +1,101 @@
+using Substrate.Nn.Kernels;
+using static TorchSharp.torch;
+
+namespace Substrate.Training.Distributed;
+
+/// <summary>
+/// ZeRO stage 1 over MPI: the parameters laid end to end as one flat vector of P floats, padded to N·S (S = ⌈P/N⌉); rank r owns
+/// [r·S, (r+1)·S) and keeps AdamW moments for that range only (2·S floats instead of 2·P). A step: every gradient into the flat
+/// host buffer → MPI_Reduce_scatter_block leaves rank r the sum of its range → scaled by 1/N into the owned part of each gradient →
+/// AdamW updates the owned ranges (the norm summed over ranks) → MPI_Allgather (in place, the same buffer) → every weight back.
+/// One buffer of N·S floats serves both collectives: the sharded run holds no more gradient buffers than the bucketed one.
+/// </summary>
+public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
+{
+    readonly World world;
+    readonly Tensor[] parameters;
+    readonly long[] offsets; // each parameter's first element in the flat vector
+    readonly long shard;     // S
+    readonly Tensor flat;    // (N·S) fp32, host
+
+    public OptimizerShards(World world, IReadOnlyList<Tensor> parameters)
+    {
+        this.world = world;
+        this.parameters = [.. parameters];
+        offsets = new long[this.parameters.Length];
+        long total = 0;
+        for (int i = 0; i < offsets.Length; i++) { offsets[i] = total; total += this.parameters[i].numel(); }
+        shard = (total + world.Size - 1) / world.Size;
+        if (shard > int.MaxValue) throw new NotSupportedException($"optimizer sharding: {shard} floats per rank exceeds MPI's int count");
+        flat = zeros(shard * world.Size, ScalarType.Float32).DetachFromDisposeScope();
+    }
+
+    long Begin => world.Rank * shard;
+
+    public (long Lo, long Length) OwnedRange(int index)
+    {
+        long start = offsets[index], end = start + parameters[index].numel();
+        long lo = Math.Max(start, Begin), hi = Math.Min(end, Begin + shard);
+        return hi > lo ? (lo - start, hi - lo) : (0, 0);
+    }
+
+    public double SumOverRanks(double value) => world.AllReduceSum(value);
+
+    /// <summary>Each rank's owned part of every gradient becomes the mean over ranks of that part (the rest is left as it was and unused).</summary>
+    public void ReduceScatterGradients()
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            var p = parameters[i];
+            p.grad ??= zeros_like(p).DetachFromDisposeScope();
+            flat.narrow(0, offsets[i], p.numel()).copy_(p.grad.reshape(-1));
+        }
+        var mine = empty(shard, ScalarType.Float32); // (S) this rank's summed range
+        world.ReduceScatterSum(TensorMemory.Floats(flat), TensorMemory.Floats(mine), (int)shard);
+        mine.mul_(1f / world.Size);
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            var (lo, length) = OwnedRange(i);
+            if (length > 0) parameters[i].grad!.view(-1).narrow(0, lo, length).copy_(mine.narrow(0, offsets[i] + lo - Begin, length));
+        }
+    }
+
+    public void AllGatherParameters()
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        Gather(parameters.Select(p => p.view(-1)).ToArray(), owned: false);
+        for (int i = 0; i < parameters.Length; i++) parameters[i].view(-1).copy_(flat.narrow(0, offsets[i], parameters[i].numel()));
+    }
+
+    public Dictionary<string, Tensor> GatherMoments(Tensor[] expAvg, Tensor[] expAvgSq, string[] names)
+    {
+        var state = new Dictionary<string, Tensor>();
+        foreach (var (parts, suffix) in new[] { (expAvg, ".exp_avg"), (expAvgSq, ".exp_avg_sq") })
+        {
+            Gather(parts, owned: true);
+            for (int i = 0; i < parameters.Length; i++)
+                state[names[i] + suffix] = flat.narrow(0, offsets[i], parameters[i].numel()).view(parameters[i].shape).clone(); // freed by the caller's scope
+        }
+        return state;
+    }
+
+    /// <summary>Writes this rank's range into the flat buffer — from <paramref name="tensors"/>' owned parts (<paramref name="owned"/>:
+    /// the tensors are the parts themselves) — and all-gathers it.</summary>
+    void Gather(Tensor[] tensors, bool owned)
+    {
+        using var scope = NewDisposeScope();
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            var (lo, length) = OwnedRange(i);
+            if (length == 0) continue;
+            var part = owned ? tensors[i].view(-1) : tensors[i].narrow(0, lo, length);
+            flat.narrow(0, offsets[i] + lo, length).copy_(part);
+        }
+        world.AllGatherInPlace(TensorMemory.Floats(flat), (int)shard);
+    }
+
+    public void Dispose() => flat.Dispose();
+}

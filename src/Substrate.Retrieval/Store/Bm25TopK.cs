@@ -10,14 +10,16 @@ namespace Substrate.Retrieval.Store;
 /// Full scores repeat FTS5's bm25 (k1 = 1.2, b = 0.75, idf = ln((N − n + ½)/(n + ½)), 1e-6 when ≤ 0; term frequency per
 /// query phrase, document length in tokens from FTS5's docsize, N and the average length from its averages record), summed
 /// in the query's phrase order, so the ranking is FTS5's. Term frequencies come from FTS5's own tokenizer: the candidates'
-/// text is put in an in-memory scratch FTS5 table and read back through fts5vocab. Document frequencies are counted once
+/// text is put in an in-memory contentless scratch FTS5 table and read back through fts5vocab. Document frequencies are counted once
 /// per word and kept until the store changes (<see cref="Invalidate"/>).
 /// </summary>
 internal sealed class Bm25TopK(ChunkStore store)
 {
     const double K1 = 1.2, B = 0.75;
+    const int MaxDepth = 2000;   // candidates rescored at most, before E takes another word
     const string Tokenizer = "porter unicode61";   // chunks_fts's, so the scratch table stems as the index does
     readonly Dictionary<string, long> documentFrequency = new(StringComparer.Ordinal);
+    readonly Dictionary<string, string> termOfWord = new(StringComparer.Ordinal);   // the tokenizer's, so never stale
     (long Rows, double AverageLength)? totals;
     bool scratchReady;
 
@@ -40,18 +42,25 @@ internal sealed class Bm25TopK(ChunkStore store)
         var (rows, averageLength) = totals ??= ReadTotals();
         var idf = terms.Select(t => Idf(rows, DocumentFrequency(t.Word, t.Term))).ToArray();
         var byBound = Enumerable.Range(0, words.Count).OrderByDescending(i => idf[i]).ThenBy(i => i).ToArray();
-        int depth = Math.Max(2 * top, top + 20);
-        for (int m = 1; m < words.Count; m++)
+        int depth = Math.Max(2 * top, top + 20), m = 1;
+        while (m < words.Count)
         {
             var essential = byBound.Take(m).ToArray();
             double boundOthers = byBound.Skip(m).Sum(i => idf[i] * (K1 + 1));
             var candidates = store.Bm25Reference(essential.Select(i => words[i]).ToList(), depth, pathPrefix);
             var scored = FullScores(candidates.Select(c => c.Id).ToList(), terms.Select(t => t.Term).ToList(), idf, averageLength);
             scored.Sort((a, b) => a.Score != b.Score ? b.Score.CompareTo(a.Score) : a.Id.CompareTo(b.Id));
+            double kth = scored.Count >= top ? scored[top - 1].Score : double.NegativeInfinity;
             double leftOut = candidates.Count < depth ? boundOthers : candidates[^1].Score + boundOthers;
-            if (scored.Count < top || scored[top - 1].Score <= leftOut) continue;
-            Counts = (Counts.Searches, Counts.Pruned + 1);
-            return scored.Take(top).ToList();
+            if (kth > leftOut)
+            {
+                Counts = (Counts.Searches, Counts.Pruned + 1);
+                return scored.Take(top).ToList();
+            }
+            // The k-th beats rows without a word of E but not E's rows past the depth (often ties of E's score): look deeper
+            // before widening E, which costs a scan of a commoner word.
+            if (kth > boundOthers && depth < MaxDepth) depth *= 4;
+            else m++;
         }
         return store.Bm25Reference(words, top, pathPrefix);
     }
@@ -87,7 +96,7 @@ internal sealed class Bm25TopK(ChunkStore store)
         var frequencies = new Dictionary<(long, string), double>();
         if (ids.Count == 0) return frequencies;
         EnsureScratch();
-        Run("DELETE FROM temp.bm25_scratch");
+        Run("INSERT INTO temp.bm25_scratch(bm25_scratch) VALUES ('delete-all')");
         Run($"INSERT INTO temp.bm25_scratch(rowid, text) SELECT id, text FROM chunks WHERE id IN ({string.Join(',', ids)})");
         using var command = store.Command($"""
             SELECT doc, term, count(*) FROM temp.bm25_scratch_terms
@@ -102,25 +111,29 @@ internal sealed class Bm25TopK(ChunkStore store)
     /// <summary>Each word's FTS5 term (stemmed), in order; null when a word is not exactly one token.</summary>
     List<(string Word, string Term)>? Stems(IReadOnlyList<string> words)
     {
-        EnsureScratch();
-        Run("DELETE FROM temp.bm25_scratch");
-        using (var insert = store.Command("INSERT INTO temp.bm25_scratch(rowid, text) VALUES (0, $t)"))
+        var unknown = words.Where(w => !termOfWord.ContainsKey(w)).ToList();
+        if (unknown.Count > 0)
         {
-            ChunkStore.Bind(insert, ("$t", string.Join(' ', words)));
-            insert.ExecuteNonQuery();
+            EnsureScratch();
+            Run("INSERT INTO temp.bm25_scratch(bm25_scratch) VALUES ('delete-all')");
+            using (var insert = store.Command("INSERT INTO temp.bm25_scratch(rowid, text) VALUES (0, $t)"))
+            {
+                ChunkStore.Bind(insert, ("$t", string.Join(' ', unknown)));
+                insert.ExecuteNonQuery();
+            }
+            var terms = new string?[unknown.Count];
+            using var command = store.Command("SELECT term, offset FROM temp.bm25_scratch_terms");
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                int offset = reader.GetInt32(1);
+                if (offset >= terms.Length || terms[offset] is not null) return null;
+                terms[offset] = reader.GetString(0);
+            }
+            if (terms.Any(t => t is null)) return null;
+            for (int i = 0; i < unknown.Count; i++) termOfWord[unknown[i]] = terms[i]!;
         }
-        var terms = new string?[words.Count];
-        using var command = store.Command("SELECT term, offset FROM temp.bm25_scratch_terms");
-        using var reader = command.ExecuteReader();
-        int count = 0;
-        while (reader.Read())
-        {
-            int offset = reader.GetInt32(1);
-            if (offset >= terms.Length || terms[offset] is not null) return null;
-            terms[offset] = reader.GetString(0);
-            count++;
-        }
-        return count == words.Count ? words.Select((w, i) => (w, terms[i]!)).ToList() : null;
+        return words.Select(w => (w, termOfWord[w])).ToList();
     }
 
     long DocumentFrequency(string word, string term)
@@ -172,7 +185,7 @@ internal sealed class Bm25TopK(ChunkStore store)
         if (scratchReady) return;
         Run($"""
             PRAGMA temp_store = MEMORY;
-            CREATE VIRTUAL TABLE IF NOT EXISTS temp.bm25_scratch USING fts5(text, tokenize='{Tokenizer}');
+            CREATE VIRTUAL TABLE IF NOT EXISTS temp.bm25_scratch USING fts5(text, content='', tokenize='{Tokenizer}');
             CREATE VIRTUAL TABLE IF NOT EXISTS temp.bm25_scratch_terms USING fts5vocab(temp, bm25_scratch, instance);
             """);
         scratchReady = true;

@@ -25,7 +25,11 @@ public sealed partial class ChunkStore
 
     /// <summary>FTS5 ranks every row matching any of <paramref name="words"/> (the plain query, the reference the pruned
     /// search is tested against): the best <paramref name="top"/> ids with −bm25, ties to the lower id.</summary>
-    internal List<(long Id, double Score)> Bm25Reference(IReadOnlyList<string> words, int top, string? pathPrefix)
+    internal List<(long Id, double Score)> Bm25Reference(IReadOnlyList<string> words, int top, string? pathPrefix) =>
+        Bm25Ranked(string.Join(" OR ", words.Select(Phrase)), top, pathPrefix);
+
+    /// <summary>The best <paramref name="top"/> rows matching an FTS5 expression, by bm25 over its phrases (−bm25, ties to the lower id).</summary>
+    internal List<(long Id, double Score)> Bm25Ranked(string match, int top, string? pathPrefix)
     {
         using var command = Command(pathPrefix is null
             ? "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH $q ORDER BY bm25(chunks_fts), rowid LIMIT $k"
@@ -33,7 +37,7 @@ public sealed partial class ChunkStore
               SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
               WHERE chunks_fts MATCH $q AND substr(c.path, 1, length($prefix)) = $prefix ORDER BY bm25(chunks_fts), chunks_fts.rowid LIMIT $k
               """);
-        Bind(command, ("$q", string.Join(" OR ", words.Select(Phrase))), ("$prefix", (object?)pathPrefix ?? DBNull.Value), ("$k", top));
+        Bind(command, ("$q", match), ("$prefix", (object?)pathPrefix ?? DBNull.Value), ("$k", top));
         using var reader = command.ExecuteReader();
         var found = new List<(long, double)>();
         while (reader.Read()) found.Add((reader.GetInt64(0), reader.GetDouble(1)));

@@ -5,9 +5,11 @@ namespace Substrate.Retrieval.Store;
 /// matches any word, so a query holding "the" scores most of the store. Here the words are split MaxScore-style (Turtle &amp;
 /// Flood): a word adds at most idf × (k1 + 1) to a score (k1 = 1.2; idf = ln((N − n + ½)/(n + ½)), 1e-6 when ≤ 0), so with
 /// E the rarest words and C the rest, a row matching no word of E scores at most Σ idf × (k1 + 1) over C. FTS5 ranks the
-/// rows of E in two queries that still hold every phrase — <c>E AND (C)</c> and <c>E NOT (C)</c> — so their bm25 is the
-/// full query's (a phrase absent from a row adds 0), while FTS5 walks only E's rows and seeks into C's. When the k-th best
-/// of those beats the bound of the rows left out, it is the answer; otherwise E takes the next word while E stays rare,
+/// rows of E in two queries: <c>E AND (C)</c> holds every phrase, so its bm25 is the full query's, while FTS5 walks only
+/// E's rows and seeks into C's; <c>E</c> alone gives the rows without C their full score (a phrase absent from a row adds
+/// 0). A row of both whose E score stands in for its higher full score is not in <c>E AND (C)</c>'s best k, so k rows beat
+/// it either way; a row of E alone past E's best k is beaten by those k. When the k-th best of the merge beats the bound
+/// of the rows left out, it is the answer; otherwise E takes the next word while E stays rare,
 /// and past that it is FTS5's plain query. Document frequencies for the bound are counted once per word and kept until
 /// the store changes (<see cref="Invalidate"/>).
 /// </summary>
@@ -43,7 +45,9 @@ internal sealed class Bm25TopK(ChunkStore store)
             double boundOthers = byRarity.Skip(m).Sum(i => Idf(n, hits[i]) * (K1 + 1));
             var e = Any(byRarity.Take(m).Select(i => words[i]));
             var c = Any(byRarity.Skip(m).Select(i => words[i]));
-            var found = store.Bm25Ranked($"({e}) AND ({c})", top, pathPrefix).Concat(store.Bm25Ranked($"({e}) NOT ({c})", top, pathPrefix))
+            var withOthers = store.Bm25Ranked($"({e}) AND ({c})", top, pathPrefix);
+            var seen = withOthers.Select(f => f.Id).ToHashSet();
+            var found = withOthers.Concat(store.Bm25Ranked(e, top, pathPrefix).Where(f => !seen.Contains(f.Id)))
                 .OrderByDescending(f => f.Score).ThenBy(f => f.Id).Take(top).ToList();
             if (found.Count == top && found[^1].Score > boundOthers)
             {

@@ -17,7 +17,8 @@ public sealed partial class ChunkStore
             ("$t", chunk.Text), ("$h", chunk.Hash.Length > 0 ? chunk.Hash : Sha256(chunk.Text)), ("$v", vector is { } x ? ToBlob(x.Span) : DBNull.Value));
         long id = Convert.ToInt64(command.ExecuteScalar());
         scope.Commit();
-        vectors = null;
+        Written([id]);
+        if (vector is { } added) VectorsAdded([id], chunk.Path, [added]);
         return id;
     }
 
@@ -37,7 +38,7 @@ public sealed partial class ChunkStore
         Bind(command, ("$id", id));
         command.ExecuteNonQuery();
         scope.Commit();
-        vectors = null;
+        Written([id]);
     }
 
     /// <summary>Every chunk and document gone; the embedding model forgotten.</summary>
@@ -48,6 +49,7 @@ public sealed partial class ChunkStore
         command.ExecuteNonQuery();
         scope.Commit();
         vectors = null;
+        bm25?.Invalidate();
     }
 
     /// <summary>A chunk's vector, or null when it has none (or there is no such chunk).</summary>

@@ -8,23 +8,44 @@ public sealed partial class ChunkStore
     public const int RrfK = 60;
 
     /// <summary>The best <paramref name="top"/> chunks for a query by FTS5's BM25 (the query's words, any of them;
-    /// Porter-stemmed), restricted to paths under <paramref name="pathPrefix"/> if given. Score: −bm25, higher is better.</summary>
+    /// Porter-stemmed), restricted to paths under <paramref name="pathPrefix"/> if given. Score: −bm25, higher is better;
+    /// ties go to the lower id. Rows matching only common words are not scored when they cannot make the top (<see cref="Bm25TopK"/>).</summary>
     public List<SearchHit> SearchBm25(string query, int top, string? pathPrefix = null)
     {
-        var words = Word().Matches(query).Select(m => "\"" + m.Value + "\"").Distinct().ToList();
+        var words = Word().Matches(query).Select(m => m.Value).Distinct().ToList();
         if (words.Count == 0 || top <= 0) return [];
-        using var command = Command("""
-            SELECT c.id, c.path, c.ordinal, c.position, c.text, c.hash, -bm25(chunks_fts) AS score
-            FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-            WHERE chunks_fts MATCH $q AND ($prefix IS NULL OR substr(c.path, 1, length($prefix)) = $prefix)
-            ORDER BY bm25(chunks_fts), c.id LIMIT $k
-            """);
-        Bind(command, ("$q", string.Join(" OR ", words)), ("$prefix", (object?)pathPrefix ?? DBNull.Value), ("$k", top));
-        using var reader = command.ExecuteReader();
-        var hits = new List<SearchHit>();
-        while (reader.Read()) hits.Add(new SearchHit(ReadChunk(reader), hits.Count + 1, reader.GetDouble(6)));
-        return hits;
+        ForgetIfWrittenElsewhere();
+        var found = (bm25 ??= new Bm25TopK(this)).Search(words, top, pathPrefix);
+        var chunks = GetChunks(found.Select(f => f.Id).ToList());
+        return chunks.Select((c, i) => new SearchHit(c, i + 1, found[i].Score)).ToList();
     }
+
+    /// <summary>BM25 searches run by this store, and how many were answered without scoring every match.</summary>
+    public (int Searches, int Pruned) Bm25Counts() => bm25?.Counts ?? (0, 0);
+
+    /// <summary>FTS5 ranks every row matching any of <paramref name="words"/> (the plain query, the reference the pruned
+    /// search is tested against): the best <paramref name="top"/> ids with −bm25, ties to the lower id.</summary>
+    internal List<(long Id, double Score)> Bm25Reference(IReadOnlyList<string> words, int top, string? pathPrefix) =>
+        Bm25Ranked(string.Join(" OR ", words.Select(Phrase)), top, pathPrefix);
+
+    /// <summary>The best <paramref name="top"/> rows matching an FTS5 expression, by bm25 over its phrases (−bm25, ties to the lower id).</summary>
+    internal List<(long Id, double Score)> Bm25Ranked(string match, int top, string? pathPrefix)
+    {
+        using var command = Command(pathPrefix is null
+            ? "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH $q ORDER BY bm25(chunks_fts), rowid LIMIT $k"
+            : """
+              SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
+              WHERE chunks_fts MATCH $q AND substr(c.path, 1, length($prefix)) = $prefix ORDER BY bm25(chunks_fts), chunks_fts.rowid LIMIT $k
+              """);
+        Bind(command, ("$q", match), ("$prefix", (object?)pathPrefix ?? DBNull.Value), ("$k", top));
+        using var reader = command.ExecuteReader();
+        var found = new List<(long, double)>();
+        while (reader.Read()) found.Add((reader.GetInt64(0), reader.GetDouble(1)));
+        return found;
+    }
+
+    /// <summary>A word as an FTS5 phrase (words are letters and digits only, so quoting is enough).</summary>
+    internal static string Phrase(string word) => "\"" + word + "\"";
 
     /// <summary>The best chunks by cosine similarity to an L2-normalised query vector (exact search).</summary>
     public List<SearchHit> SearchVector(ReadOnlySpan<float> query, int top, string? pathPrefix = null)

@@ -16,6 +16,8 @@ public sealed partial class ChunkStore : IDisposable
 {
     private readonly SqliteConnection connection;
     private VectorIndex? vectors;
+    private Bm25TopK? bm25;
+    private long seenDataVersion = -1;
     private SqliteTransaction? transaction;
 
     private ChunkStore(SqliteConnection connection, string path)
@@ -126,14 +128,15 @@ public sealed partial class ChunkStore : IDisposable
             throw new ArgumentException($"{chunks.Count} chunks but {vectors.Count} vectors");
         foreach (var length in vectors?.Select(v => v.Length).Distinct() ?? []) CheckDimensions(length);
         using var scope = Begin();
-        DeleteChunks(path);
-        using (var insert = Command("INSERT INTO chunks(path, ordinal, position, text, hash, vector) VALUES ($p, $o, $pos, $t, $h, $v)"))
+        var removed = DeleteChunks(path);
+        var added = new List<long>(chunks.Count);
+        using (var insert = Command("INSERT INTO chunks(path, ordinal, position, text, hash, vector) VALUES ($p, $o, $pos, $t, $h, $v) RETURNING id"))
         {
             for (int i = 0; i < chunks.Count; i++)
             {
                 Bind(insert, ("$p", path), ("$o", i), ("$pos", chunks[i].Position), ("$t", chunks[i].Text), ("$h", Sha256(chunks[i].Text)),
                     ("$v", vectors is null ? DBNull.Value : ToBlob(vectors[i].Span)));
-                insert.ExecuteNonQuery();
+                added.Add(Convert.ToInt64(insert.ExecuteScalar()));
                 ChunkWritten?.Invoke(i);
             }
         }
@@ -143,26 +146,59 @@ public sealed partial class ChunkStore : IDisposable
             document.ExecuteNonQuery();
         }
         scope.Commit();
-        this.vectors = null;
+        Written(removed);
+        if (vectors is not null) VectorsAdded(added, path, vectors);
     }
 
     /// <summary>Drops a document and its chunks, in one transaction.</summary>
     public void RemoveDocument(string path)
     {
         using var scope = Begin();
-        DeleteChunks(path);
+        var removed = DeleteChunks(path);
         using var command = Command("DELETE FROM documents WHERE path = $p");
         Bind(command, ("$p", path));
         command.ExecuteNonQuery();
         scope.Commit();
-        vectors = null;
+        Written(removed);
     }
 
-    void DeleteChunks(string path)
+    /// <summary>Deletes a document's chunks; returns their ids.</summary>
+    List<long> DeleteChunks(string path)
     {
-        using var command = Command("DELETE FROM chunks WHERE path = $p");
+        using var command = Command("DELETE FROM chunks WHERE path = $p RETURNING id");
         Bind(command, ("$p", path));
-        command.ExecuteNonQuery();
+        using var reader = command.ExecuteReader();
+        var ids = new List<long>();
+        while (reader.Read()) ids.Add(reader.GetInt64(0));
+        return ids;
+    }
+
+    /// <summary>After a commit: the vector index drops the removed rows (the caller adds new ones), cached BM25 counts go.</summary>
+    void Written(IReadOnlyCollection<long> removed)
+    {
+        vectors?.Remove(removed);
+        bm25?.Invalidate();
+    }
+
+    /// <summary>After a commit: new rows join a loaded vector index (one of another size, loaded empty, is dropped).</summary>
+    void VectorsAdded(IReadOnlyList<long> ids, string path, IReadOnlyList<ReadOnlyMemory<float>> added)
+    {
+        if (vectors is null || ids.Count == 0) return;
+        if (vectors.Dimensions != added[0].Length) vectors = null;
+        else vectors.Add(ids, path, added);
+    }
+
+    /// <summary>Another connection's commit changes PRAGMA data_version; what was loaded or counted from the file then goes
+    /// (this connection's own writes update it in place).</summary>
+    void ForgetIfWrittenElsewhere()
+    {
+        long version = Convert.ToInt64(Scalar("PRAGMA data_version"));
+        if (version != seenDataVersion && seenDataVersion != -1)
+        {
+            vectors = null;
+            bm25?.Invalidate();
+        }
+        seenDataVersion = version;
     }
 
     /// <summary>The chunks with these ids, in the order asked.</summary>
@@ -190,26 +226,31 @@ public sealed partial class ChunkStore : IDisposable
     internal static StoredChunk ReadChunk(SqliteDataReader reader) =>
         new(reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), reader.GetString(3), reader.GetString(4), reader.GetString(5));
 
-    /// <summary>The vectors of every chunk that has one, loaded once into one contiguous matrix (reloaded after a write).</summary>
+    /// <summary>The vectors of every chunk that has one, loaded once into one contiguous matrix and kept in step with this
+    /// store's writes (reloaded when another connection wrote).</summary>
     public VectorIndex Vectors()
     {
+        ForgetIfWrittenElsewhere();
         if (vectors is not null) return vectors;
         int dimensions = Embedding?.Dimensions ?? 0;
-        var ids = new List<long>();
-        var paths = new List<string>();
-        var data = new List<float>();
+        int rows = Convert.ToInt32(Scalar("SELECT count(*) FROM chunks WHERE vector IS NOT NULL"));
+        var ids = new long[rows];
+        var paths = new string[rows];
+        var matrix = new float[(long)rows * dimensions];
+        var shared = new Dictionary<string, string>(StringComparer.Ordinal);   // one path string a document, not a chunk
         using var command = Command("SELECT id, path, vector FROM chunks WHERE vector IS NOT NULL ORDER BY id");
         using var reader = command.ExecuteReader();
-        while (reader.Read())
+        for (int row = 0; row < rows && reader.Read(); row++)
         {
             var blob = (byte[])reader.GetValue(2);
             if (blob.Length != dimensions * sizeof(float))
                 throw new InvalidDataException($"{FilePath}: chunk {reader.GetInt64(0)} has {blob.Length / 4} dimensions, expected {dimensions}");
-            ids.Add(reader.GetInt64(0));
-            paths.Add(reader.GetString(1));
-            data.AddRange(MemoryMarshal.Cast<byte, float>(blob).ToArray());
+            ids[row] = reader.GetInt64(0);
+            var path = reader.GetString(1);
+            paths[row] = shared.TryGetValue(path, out var known) ? known : shared[path] = path;
+            MemoryMarshal.Cast<byte, float>(blob).CopyTo(matrix.AsSpan(row * dimensions, dimensions));
         }
-        return vectors = new VectorIndex(ids.ToArray(), paths.ToArray(), data.ToArray(), dimensions);
+        return vectors = new VectorIndex(ids, paths, matrix, dimensions);
     }
 
     public static byte[] ToBlob(ReadOnlySpan<float> vector) => MemoryMarshal.AsBytes(vector).ToArray();

@@ -63,7 +63,7 @@ public sealed class QuantizedWeight : IDisposable
     }
 
     /// <summary>The dense weight (out, in) in <paramref name="dtype"/>; the caller disposes it. On the CPU the blocks are decoded by
-    /// the scalar decoders, rows in chunks on libtorch's threads (<see cref="DecodeRows"/>: 30–60× faster than the libtorch-op path
+    /// the scalar decoders, rows in chunks on libtorch's threads (<see cref="DecodeRows"/>: 5–10× faster than the libtorch-op path
     /// here, whose integer passes dominate); elsewhere by libtorch ops (<see cref="DequantizeWithTensorOps"/>). Both are bit-identical.</summary>
     public Tensor Dequantize(ScalarType dtype)
     {

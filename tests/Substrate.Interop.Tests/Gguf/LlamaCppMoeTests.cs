@@ -1,6 +1,7 @@
 using Substrate.Inference;
 using Substrate.Interop.Gguf;
 using Substrate.Models;
+using Substrate.Nn.Ggml;
 using Substrate.Models.Tests;
 using Substrate.Tokenizers;
 using Xunit.Abstractions;

@@ -81,8 +81,8 @@ public static unsafe class CpuKQuantKernels
         {
             byte* wb = w + b * bytes, xb = x + b * Q8_KBytes;
             var dx = *(float*)xb;
-            var d = (float)*(Half*)wb * dx;
-            var dmin = (float)*(Half*)(wb + 2) * dx;
+            var d = CpuHalf.ToSingle(wb) * dx;
+            var dmin = CpuHalf.ToSingle(wb + 2) * dx;
             byte* scales = wb + 4, qh = wb + 16, qs = wb + (fifthBits ? 48 : 16);
             var q8 = (sbyte*)(xb + 4);
             var sums = (short*)(xb + 4 + Values);
@@ -141,7 +141,7 @@ public static unsafe class CpuKQuantKernels
         for (var b = 0; b < blocks; b++)
         {
             byte* wb = w + b * Q6_KBytes, xb = x + b * Q8_KBytes;
-            var d = (float)*(Half*)(wb + 208) * *(float*)xb;
+            var d = CpuHalf.ToSingle(wb + 208) * *(float*)xb;
             var scales = (sbyte*)(wb + 192);
             var q8 = (sbyte*)(xb + 4);
             var sums = (short*)(xb + 4 + Values);
@@ -198,7 +198,7 @@ public static unsafe class CpuKQuantKernels
         for (var b = 0; b < n / Values; b++)
         {
             var wb = w + b * Q6_KBytes;
-            var d = (float)*(Half*)(wb + 208);
+            var d = CpuHalf.ToSingle(wb + 208);
             for (var i = 0; i < Values; i++) y[b * Values + i] = d * ((sbyte*)(wb + 192))[i / 16] * (Q6(wb, i) - 32);
         }
     }
@@ -214,7 +214,7 @@ public static unsafe class CpuKQuantKernels
         for (var b = 0; b < n / Values; b++)
         {
             var wb = w + b * (fifthBits ? Q5_KBytes : Q4_KBytes);
-            float d = (float)*(Half*)wb, dmin = (float)*(Half*)(wb + 2);
+            float d = CpuHalf.ToSingle(wb), dmin = CpuHalf.ToSingle(wb + 2);
             var qs = wb + (fifthBits ? 48 : 16);
             for (var j = 0; j < 8; j++)
             {

@@ -37,8 +37,8 @@ public static unsafe class CpuQ2Q3KKernels
             var sums = (short*)(xb + 4 + Values);
             var mins = 0;
             for (var g = 0; g < 16; g++) (scales[g], mins) = ((short)(wb[g] & 0xF), mins + (wb[g] >> 4) * sums[g]);
-            rest = MathF.FusedMultiplyAdd(-(float)*(Half*)(wb + 82) * dx, mins, rest);
-            acc = Accumulate((float)*(Half*)(wb + 80) * dx, wb + 16, null, scales, (sbyte*)(xb + 4), acc, ref rest);
+            rest = MathF.FusedMultiplyAdd(-CpuHalf.ToSingle(wb + 82) * dx, mins, rest);
+            acc = Accumulate(CpuHalf.ToSingle(wb + 80) * dx, wb + 16, null, scales, (sbyte*)(xb + 4), acc, ref rest);
         }
         return CpuQuantKernels.SumLanes(acc) + rest;
     }
@@ -52,7 +52,7 @@ public static unsafe class CpuQ2Q3KKernels
         for (var b = 0; b < blocks; b++)
         {
             byte* wb = w + b * Q3_KBytes, xb = x + b * Q8_KBytes;
-            var d = (float)*(Half*)(wb + 108) * *(float*)xb;
+            var d = CpuHalf.ToSingle(wb + 108) * *(float*)xb;
             var sums = (short*)(xb + 4 + Values);
             var offset = 0;
             for (var g = 0; g < 16; g++) offset += (scales[g] = (short)Q3Scale(wb + 96, g)) * sums[g];
@@ -114,7 +114,7 @@ public static unsafe class CpuQ2Q3KKernels
         for (var b = 0; b < n / Values; b++)
         {
             var wb = w + b * Q2_KBytes;
-            float d = (float)*(Half*)(wb + 80), dmin = (float)*(Half*)(wb + 82);
+            float d = CpuHalf.ToSingle(wb + 80), dmin = CpuHalf.ToSingle(wb + 82);
             for (var i = 0; i < Values; i++) y[b * Values + i] = d * (wb[i / 16] & 0xF) * Quant(wb + 16, null, i) - dmin * (wb[i / 16] >> 4);
         }
     }
@@ -125,7 +125,7 @@ public static unsafe class CpuQ2Q3KKernels
         for (var b = 0; b < n / Values; b++)
         {
             var wb = w + b * Q3_KBytes;
-            var d = (float)*(Half*)(wb + 108);
+            var d = CpuHalf.ToSingle(wb + 108);
             for (var i = 0; i < Values; i++) y[b * Values + i] = d * Q3Scale(wb + 96, i / 16) * (Quant(wb + 32, wb, i) - 4);
         }
     }

@@ -65,7 +65,7 @@ public static unsafe class CpuQ4Q5Kernels
             for (var b = 0; b < blocks; b++)
             {
                 byte* wb = w + b * bytes, xb = x + b * CpuQuantKernels.Q8_0Bytes;
-                var d = Vector256.Create((float)*(Half*)wb * (float)*(Half*)xb);
+                var d = Vector256.Create(CpuHalf.ToSingle(wb) * CpuHalf.ToSingle(xb));
                 var q = (Unpack(wb + 2, fifthBits) - bias).AsSByte();
                 var sums = CpuQuantKernels.SumProducts(q, Vector256.Load((sbyte*)(xb + 2)));
                 acc = Fma.MultiplyAdd(d, Avx.ConvertToVector256Single(sums), acc);
@@ -79,7 +79,7 @@ public static unsafe class CpuQ4Q5Kernels
             var qx = (sbyte*)(xb + 2);
             var dot = 0;
             for (var i = 0; i < N; i++) dot += (Value(wb + 2, i, fifthBits) - offset) * qx[i];
-            sum += (float)*(Half*)wb * (float)*(Half*)xb * dot;
+            sum += CpuHalf.ToSingle(wb) * CpuHalf.ToSingle(xb) * dot;
         }
         return sum;
     }
@@ -92,8 +92,8 @@ public static unsafe class CpuQ4Q5Kernels
         for (var b = 0; b < blocks; b++)
         {
             byte* wb = w + b * bytes, xb = x + b * Q8_1Bytes;
-            acc += (float)*(Half*)(wb + 2) * (float)*(Half*)(xb + 2);
-            var d = (float)*(Half*)wb * (float)*(Half*)xb;
+            acc += CpuHalf.ToSingle(wb + 2) * CpuHalf.ToSingle(xb + 2);
+            var d = CpuHalf.ToSingle(wb) * CpuHalf.ToSingle(xb);
             var qx = (sbyte*)(xb + 4);
             if (simd)
             {
@@ -156,8 +156,8 @@ public static unsafe class CpuQ4Q5Kernels
         for (var b = 0; b < n / N; b++)
         {
             var wb = w + b * bytes;
-            var d = (float)*(Half*)wb;
-            var m = withMin ? (float)*(Half*)(wb + 2) : 0f;
+            var d = CpuHalf.ToSingle(wb);
+            var m = withMin ? CpuHalf.ToSingle(wb + 2) : 0f;
             for (var i = 0; i < N; i++)
             {
                 var v = d * (Value(wb + (withMin ? 4 : 2), i, fifthBits) - offset);

@@ -72,7 +72,7 @@ public static class RealSizeBenchmark
 
     /// <summary>The HF folder (bf16, N(0, 0.02) weights, norms at 1, shards of at most 512 MB) and its GGUF (unless
     /// <paramref name="folderOnly"/>); returns the GGUF's path.</summary>
-    private static string Write(string name, ModelConfig config, string dir, bool folderOnly)
+    internal static string Write(string name, ModelConfig config, string dir, bool folderOnly)
     {
         Console.Error.WriteLine($"real-size-vs-llamacpp: writing {name} (bf16, random weights) and its GGUF…");
         Directory.CreateDirectory(dir);
@@ -95,14 +95,17 @@ public static class RealSizeBenchmark
         return gguf;
     }
 
-    private sealed record Figures(double Prefill, double Decode, double Rss, double Peak);
+    internal sealed record Figures(double Prefill, double Decode, double Rss, double Peak);
 
-    /// <summary>Runs one engine in a fresh process of this program; forwards its JSON line and returns its figures.</summary>
-    private static Figures Child(string engine, string model, string path, int threads, int promptLength, int newTokens)
+    /// <summary>Runs one engine in a fresh process of this program (<see cref="RealSizeEngine"/>, its arguments after the
+    /// verb); forwards its JSON line and returns its figures.</summary>
+    internal static Figures Child(string engine, string model, string path, int threads, int promptLength, int newTokens,
+        int? decodePrompt = null)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") start.ArgumentList.Add(typeof(RealSizeBenchmark).Assembly.Location);
         foreach (var a in new[] { RealSizeEngine.Verb, engine, model, path, $"{threads}", $"{promptLength}", $"{newTokens}" }) start.ArgumentList.Add(a);
+        if (decodePrompt is { } d) start.ArgumentList.Add($"{d}");
         using var child = Process.Start(start)!;
         var line = child.StandardOutput.ReadToEnd().Trim();
         child.WaitForExit();
@@ -113,5 +116,5 @@ public static class RealSizeBenchmark
             json.GetProperty("rss_mb").GetDouble(), json.GetProperty("peak_rss_mb").GetDouble());
     }
 
-    private static int Setting(string name, int fallback) => int.TryParse(Environment.GetEnvironmentVariable(name), out var v) ? v : fallback;
+    internal static int Setting(string name, int fallback) => int.TryParse(Environment.GetEnvironmentVariable(name), out var v) ? v : fallback;
 }

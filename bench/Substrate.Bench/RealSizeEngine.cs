@@ -3,24 +3,27 @@ using LLama;
 using LLama.Common;
 using LLama.Native;
 using Substrate.Inference.CpuDecode;
+using Substrate.Interop.Gguf;
 using Substrate.Models;
 using static TorchSharp.torch;
 
 namespace Substrate.Bench;
 
 /// <summary>
-/// One engine's run for <see cref="RealSizeBenchmark"/>, in a process of its own: load the model (Substrate: the HF
-/// folder through <see cref="ModelFolder.LoadForInference"/>, mapped; llama.cpp: the GGUF, mapped), warm up (a 64-token
-/// prefill and 4 steps, which also pages the weights in), then the best of 2 runs of: prefill the prompt, greedy-decode
-/// the new tokens. Prints one JSON line: load seconds, prefill and decode tokens/s, resident memory after the runs
-/// (VmRSS) and its peak (VmHWM), both from /proc/self/status.
-/// Usage: real-size-engine substrate|llama.cpp MODEL_NAME PATH THREADS PROMPT_TOKENS NEW_TOKENS
+/// One engine's run for <see cref="RealSizeBenchmark"/> and <see cref="QuantizedRealSizeBenchmark"/>, in a process of its
+/// own: load the model (Substrate: the HF folder through <see cref="ModelFolder.LoadForInference"/>, or a .gguf file through
+/// <see cref="GgufCpuDecoder"/>, mapped either way; llama.cpp: the GGUF, mapped), warm up (a 64-token prefill and 4 steps,
+/// which also pages the weights in), then the best of $SUBSTRATE_BENCH_RUNS (default 2) runs of: prefill the prompt,
+/// greedy-decode the new tokens — or, given DECODE_PROMPT_TOKENS, prefill the prompt (timed) and separately decode the new
+/// tokens after the prompt's first DECODE_PROMPT_TOKENS. Prints one JSON line: load seconds, prefill and decode tokens/s,
+/// resident memory after the runs (VmRSS) and its peak (VmHWM), both from /proc/self/status.
+/// Usage: real-size-engine substrate|llama.cpp MODEL_NAME PATH THREADS PROMPT_TOKENS NEW_TOKENS [DECODE_PROMPT_TOKENS]
 /// </summary>
 public static class RealSizeEngine
 {
     public const string Verb = "real-size-engine";
 
-    private const int Runs = 2, WarmUpPrompt = 64, WarmUpSteps = 4;
+    private const int WarmUpPrompt = 64, WarmUpSteps = 4;
 
     /// <summary>Prefill the prompt and leave its last logits; then one step per token, leaving the next logits.</summary>
     private interface IEngine
@@ -33,24 +36,28 @@ public static class RealSizeEngine
     {
         var (engine, model, path) = (args[0], args[1], args[2]);
         var (threads, promptLength, newTokens) = (int.Parse(args[3]), int.Parse(args[4]), int.Parse(args[5]));
+        int? decodePrompt = args.Length > 6 ? int.Parse(args[6]) : null;
+        var runs = int.TryParse(Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_RUNS"), out var r) ? r : 2;
         var prompt = Enumerable.Range(0, promptLength).Select(i => 3 + (int)((i * 7919L + 13) % 1000)).ToArray(); // ids in [3, 1003)
         var clock = Stopwatch.StartNew();
-        var context = promptLength + newTokens;
+        var context = Math.Max(promptLength, decodePrompt ?? promptLength) + newTokens;
         using var opened = engine == "substrate" ? OpenSubstrate(path, threads, context) : OpenLlamaCpp(path, threads, context);
         var load = clock.Elapsed.TotalSeconds;
         var loadedRss = Status("VmRSS");
         Generate(opened.Engine, prompt[..WarmUpPrompt], WarmUpSteps + 1);
         var (prefill, decode, tokens) = (double.MaxValue, double.MaxValue, Array.Empty<int>());
-        for (var run = 0; run < Runs; run++)
+        for (var run = 0; run < runs; run++)
         {
-            var (p, d, t) = Generate(opened.Engine, prompt, newTokens);
+            var separate = decodePrompt is { } length && length != promptLength; // else one sequence: prefill, then decode
+            var (p, d, t) = Generate(opened.Engine, prompt, separate ? 1 : newTokens);
+            if (separate) (_, d, t) = Generate(opened.Engine, prompt[..decodePrompt!.Value], newTokens);
             (prefill, decode, tokens) = (Math.Min(prefill, p), Math.Min(decode, d), t);
         }
         JsonLine.Write(new
         {
-            benchmark = "real-size-vs-llamacpp", engine, model, batch = 1, threads,
-            dtype = engine == "substrate" || path.EndsWith("-bf16.gguf", StringComparison.Ordinal) ? "bf16" : "f16",
-            prompt_tokens = promptLength, new_tokens = newTokens, load_s = JsonLine.Round(load, 2),
+            benchmark = decodePrompt is null ? "real-size-vs-llamacpp" : "quantized-real-size", engine, model, batch = 1, threads,
+            dtype = path.EndsWith(".gguf", StringComparison.Ordinal) ? path[(path.LastIndexOf('-') + 1)..^".gguf".Length] : "bf16",
+            prompt_tokens = promptLength, decode_prompt_tokens = decodePrompt ?? promptLength, new_tokens = newTokens, load_s = JsonLine.Round(load, 2),
             prefill_tokens_per_s = JsonLine.Round(promptLength / prefill, 1), decode_tokens_per_s = JsonLine.Round((newTokens - 1) / decode, 2),
             rss_mb = JsonLine.Round(Status("VmRSS") / 1e6), peak_rss_mb = JsonLine.Round(Status("VmHWM") / 1e6),
             rss_file_mb = JsonLine.Round(Status("RssFile") / 1e6), rss_anon_mb = JsonLine.Round(Status("RssAnon") / 1e6),
@@ -75,8 +82,14 @@ public static class RealSizeEngine
         public void Dispose() => Owner.Dispose();
     }
 
-    private static Opened OpenSubstrate(string dir, int threads, int context)
+    private static Opened OpenSubstrate(string path, int threads, int context)
     {
+        if (path.EndsWith(".gguf", StringComparison.Ordinal))
+        {
+            var mapped = GgufCpuDecoder.Open(path, context, threads);
+            return new Opened(new SubstrateEngine(mapped), mapped);
+        }
+        var dir = path;
         set_num_threads(threads);
         var model = ModelFolder.LoadForInference(dir, new ModelOptions { ComputeDtype = ScalarType.BFloat16 });
         model.eval();
@@ -86,7 +99,7 @@ public static class RealSizeEngine
 
     private sealed class SubstrateEngine(CpuDecoder decoder) : IEngine
     {
-        private readonly float[] logits = new float[decoder.Model.Config.VocabSize];
+        private readonly float[] logits = new float[decoder.Config.VocabSize];
 
         public ReadOnlySpan<float> Prefill(int[] prompt)
         {

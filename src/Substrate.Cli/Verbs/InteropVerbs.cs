@@ -20,7 +20,7 @@ public static class InteropVerbs
         var type = new Option<string>("--type")
         {
             Description = "Tensor type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K_M, q4_K_S, q4_K_M, q5_K_M or q6_K " +
-                "(per tensor as llama.cpp's quantizer chooses; norms stay f32).",
+                "(q3_K, q4_K, q5_K: the _M mixes, as llama-quantize reads them; per tensor as llama.cpp's quantizer chooses; norms stay f32).",
             DefaultValueFactory = _ => "f16",
         };
         var gguf = new Command("gguf", "Write a GGUF v3 file that llama.cpp and Ollama load (tokenizer and chat template embedded).")
@@ -52,7 +52,8 @@ public static class InteropVerbs
         var output = new Option<string>("--out") { Description = "The .gguf file to write.", Required = true };
         var type = new Option<string>("--type")
         {
-            Description = "q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K_M, q4_K_S, q4_K_M, q5_K_M or q6_K (also f32, f16, bf16).",
+            Description = "q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K_M, q4_K_S, q4_K_M, q5_K_M or q6_K (also f32, f16, bf16; " +
+                "q3_K, q4_K, q5_K name the _M mixes, as in llama-quantize).",
             DefaultValueFactory = _ => "q4_K_M",
         };
         var command = new Command("quantize",

@@ -16,7 +16,7 @@ namespace Substrate.Inference.CpuDecode;
 /// worker's dot product in a fixed order, so the logits do not depend on the thread count.
 /// Activations stay fp32 whatever the weights' dtype (bf16 weights are widened on the fly).
 /// The model must outlive the decoder and keep its parameters in place. Built over a GGUF file's tensors instead (see
-/// <see cref="CpuDecoderTensor"/>), Q8_0 matrices are multiplied as blocks in place, with the activations quantized per block.
+/// <see cref="CpuDecoderTensor"/>), ggml block matrices (Q8_0, Q4_K, Q5_0 …) are multiplied as blocks in place, with the activations quantized per block.
 /// </summary>
 public sealed unsafe partial class CpuDecoder : IDisposable
 {
@@ -357,8 +357,9 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     {
         var s = scratch[worker];
         var first = (nint)CpuKernels.Input(a, input, (float*)s.Packed);
-        var second = b.Format == a.Format ? first : (nint)CpuKernels.Input(b, input, (float*)s.Packed2);
-        var third = c.Format == a.Format ? first : c.Format == b.Format ? second : (nint)CpuKernels.Input(c, input, (float*)s.Packed3);
+        var second = CpuKernels.SameInput(b.Format, a.Format) ? first : (nint)CpuKernels.Input(b, input, (float*)s.Packed2);
+        var third = CpuKernels.SameInput(c.Format, a.Format) ? first
+            : CpuKernels.SameInput(c.Format, b.Format) ? second : (nint)CpuKernels.Input(c, input, (float*)s.Packed3);
         scratch[worker] = s with { Input = first, Input2 = second, Input3 = third };
     }
 

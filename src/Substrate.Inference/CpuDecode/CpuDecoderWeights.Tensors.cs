@@ -9,7 +9,7 @@ public readonly record struct CpuDecoderTensor(nint Data, WeightFormat Format, l
 internal sealed partial class CpuDecoderWeights
 {
     /// <summary>The weights named by their Hugging Face parameter names in <paramref name="tensors"/>: matrices are
-    /// views (Q8_0 blocks stay blocks), norm and bias vectors are copied to pinned fp32 arrays.</summary>
+    /// views (ggml blocks stay blocks), norm and bias vectors are copied to pinned fp32 arrays.</summary>
     /// <param name="interleavedQk">q/k rows in ggml's interleaved rotary pairs (a llama-arch GGUF) rather than HF's
     /// rotate_half halves; the decoder puts each computed head back in HF order.</param>
     public CpuDecoderWeights(ModelConfig config, Func<string, CpuDecoderTensor> tensors, bool interleavedQk)
@@ -20,12 +20,7 @@ internal sealed partial class CpuDecoderWeights
             var t = ExpertRows(tensors(name), name, rows, cols);
             if (t.Shape.Length != 2 || t.Shape[0] != rows || t.Shape[1] != cols)
                 throw new InvalidDataException($"{name} has shape [{string.Join(", ", t.Shape)}]; expected [{rows}, {cols}]");
-            var block = t.Format switch
-            {
-                WeightFormat.Q8_0 => CpuQuantKernels.Q8_0Values,
-                WeightFormat.Q4_K or WeightFormat.Q6_K => CpuKQuantKernels.Values,
-                _ => 1,
-            };
+            var block = CpuBlockFormats.IsBlock(t.Format) ? CpuBlockFormats.For(t.Format).Values : 1;
             if (cols % block != 0)
                 throw new InvalidDataException($"{name}: {t.Format} rows of {cols} are not whole blocks");
             return new WeightMatrix((void*)t.Data, rows, cols, t.Format);

@@ -4,9 +4,9 @@ using System.Runtime.Intrinsics.X86;
 namespace Substrate.Inference.CpuDecode;
 
 /// <summary>
-/// ggml's K-quant dot products in place: a Q4_K or Q6_K weight row against the activations quantized to Q8_K once per
+/// ggml's K-quant dot products in place: a Q4_K, Q5_K or Q6_K weight row against the activations quantized to Q8_K once per
 /// matrix-vector product (256 values per block: an fp32 scale, int8 values, and the sums of each 16 — ggml's
-/// vec_dot_type for the K-quants). Per 256-block, the 4-bit values times the int8 activations are summed in 32-bit
+/// vec_dot_type for the K-quants). Per 256-block, the 4- (5-) bit values times the int8 activations are summed in 32-bit
 /// integers (AVX2 <c>maddubs</c> then <c>madd</c> by each 32-value sub-block's 6-bit scale), scaled by d_w·d_x into
 /// eight fp32 lanes; the sub-block minimums come in through the activations' 16-sums, as in ggml-cpu's x86 code.
 /// </summary>
@@ -18,6 +18,9 @@ public static unsafe class CpuKQuantKernels
 
     /// <summary>Bytes of a Q6_K block: 128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales (one per 16 values), fp16 d.</summary>
     public const int Q6_KBytes = 210;
+
+    /// <summary>Bytes of a Q5_K block: Q4_K's d, dmin and scales, 32 bytes of fifth bits, then Q4_K's 128 bytes of nibbles.</summary>
+    public const int Q5_KBytes = 176;
 
     /// <summary><paramref name="n"/> floats (whole 256-blocks) → Q8_K blocks as ggml's <c>quantize_row_q8_K</c>: with max the value
     /// of largest magnitude, q = nearest(x·−127/max) capped at 127, d = 1/(−127/max), and the sums of each 16 q.</summary>
@@ -61,18 +64,26 @@ public static unsafe class CpuKQuantKernels
         : ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
 
     /// <summary>Q4_K row (<paramref name="blocks"/> blocks) · Q8_K activations.</summary>
-    public static float DotQ4_K(byte* w, byte* x, int blocks)
+    public static float DotQ4_K(byte* w, byte* x, int blocks) => DotScaleMin(w, x, blocks, fifthBits: false);
+
+    /// <summary>Q5_K row (<paramref name="blocks"/> blocks) · Q8_K activations.</summary>
+    public static float DotQ5_K(byte* w, byte* x, int blocks) => DotScaleMin(w, x, blocks, fifthBits: true);
+
+    /// <summary>Q4_K, or Q5_K with <paramref name="fifthBits"/> (its 32 bytes of fifth bits — bit j of byte i: value i of
+    /// sub-block j — before the nibbles): Σ d·scale·Σq·q8 − dmin·min·(16-sums), per 32-value sub-block.</summary>
+    private static float DotScaleMin(byte* w, byte* x, int blocks, bool fifthBits)
     {
         var acc = Vector256<float>.Zero;
         var minimums = 0f;
         var scalar = 0f;
+        var bytes = fifthBits ? Q5_KBytes : Q4_KBytes;
         for (var b = 0; b < blocks; b++)
         {
-            byte* wb = w + b * Q4_KBytes, xb = x + b * Q8_KBytes;
+            byte* wb = w + b * bytes, xb = x + b * Q8_KBytes;
             var dx = *(float*)xb;
-            var d = (float)*(Half*)wb * dx;
-            var dmin = (float)*(Half*)(wb + 2) * dx;
-            byte* scales = wb + 4, qs = wb + 16;
+            var d = CpuHalf.ToSingle(wb) * dx;
+            var dmin = CpuHalf.ToSingle(wb + 2) * dx;
+            byte* scales = wb + 4, qh = wb + 16, qs = wb + (fifthBits ? 48 : 16);
             var q8 = (sbyte*)(xb + 4);
             var sums = (short*)(xb + 4 + Values);
             var summins = 0;
@@ -80,31 +91,45 @@ public static unsafe class CpuKQuantKernels
             minimums = MathF.FusedMultiplyAdd(-dmin, summins, minimums);
             if (Avx2.IsSupported && Fma.IsSupported)
             {
-                var sumi = Vector256<int>.Zero;
-                var low = Vector256.Create((byte)0xF);
-                for (var jj = 0; jj < 4; jj++)
-                {
-                    var packed = Vector256.Load(qs + 32 * jj);
-                    var (s0, s1) = (ScaleMin(scales, 2 * jj).Scale, ScaleMin(scales, 2 * jj + 1).Scale);
-                    var p0 = Avx2.MultiplyAddAdjacent(packed & low, Vector256.Load(q8 + 64 * jj));
-                    var p1 = Avx2.MultiplyAddAdjacent(Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low, Vector256.Load(q8 + 64 * jj + 32));
-                    sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)s0)) + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)s1));
-                }
-                acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), acc);
+                acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(SumScaleMin(scales, qs, fifthBits ? qh : null, q8)), acc);
                 continue;
             }
             var dot = 0;
             for (var j = 0; j < 8; j++)
             {
                 var (scale, _) = ScaleMin(scales, j);
-                var shift = j % 2 * 4;
                 var sub = 0;
-                for (var i = 0; i < 32; i++) sub += ((qs[32 * (j / 2) + i] >> shift) & 0xF) * q8[32 * j + i];
+                for (var i = 0; i < 32; i++)
+                    sub += ((qs[32 * (j / 2) + i] >> (j % 2 * 4)) & 0xF | (fifthBits ? (qh[i] >> j & 1) << 4 : 0)) * q8[32 * j + i];
                 dot += scale * sub;
             }
             scalar = MathF.FusedMultiplyAdd(d, dot, scalar);
         }
         return CpuQuantKernels.SumLanes(acc) + scalar + minimums;
+    }
+
+    /// <summary>Σ scale·q·q8 over a Q4_K/Q5_K block (q unsigned; the fifth bits from <paramref name="qh"/> when not null), in
+    /// eight int32 lanes.</summary>
+    private static Vector256<int> SumScaleMin(byte* scales, byte* qs, byte* qh, sbyte* q8)
+    {
+        var sumi = Vector256<int>.Zero;
+        var (low, one) = (Vector256.Create((byte)0xF), Vector256.Create((byte)1));
+        var high = qh == null ? default : Vector256.Load(qh);
+        for (var jj = 0; jj < 4; jj++) // values 64jj …: sub-blocks 2jj (low nibbles) and 2jj + 1 (high nibbles)
+        {
+            var packed = Vector256.Load(qs + 32 * jj);
+            var (q0, q1) = (packed & low, Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low);
+            if (qh != null)
+            {
+                q0 |= Avx2.ShiftLeftLogical((Vector256.ShiftRightLogical(high.AsUInt16(), 2 * jj).AsByte() & one).AsUInt16(), 4).AsByte();
+                q1 |= Avx2.ShiftLeftLogical((Vector256.ShiftRightLogical(high.AsUInt16(), 2 * jj + 1).AsByte() & one).AsUInt16(), 4).AsByte();
+            }
+            var (s0, s1) = (ScaleMin(scales, 2 * jj).Scale, ScaleMin(scales, 2 * jj + 1).Scale);
+            var p0 = Avx2.MultiplyAddAdjacent(q0, Vector256.Load(q8 + 64 * jj));
+            var p1 = Avx2.MultiplyAddAdjacent(q1, Vector256.Load(q8 + 64 * jj + 32));
+            sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)s0)) + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)s1));
+        }
+        return sumi;
     }
 
     /// <summary>Q6_K row (<paramref name="blocks"/> blocks) · Q8_K activations: Σ scale·(q−32)·q8 per 16 values, the −32
@@ -116,7 +141,7 @@ public static unsafe class CpuKQuantKernels
         for (var b = 0; b < blocks; b++)
         {
             byte* wb = w + b * Q6_KBytes, xb = x + b * Q8_KBytes;
-            var d = (float)*(Half*)(wb + 208) * *(float*)xb;
+            var d = CpuHalf.ToSingle(wb + 208) * *(float*)xb;
             var scales = (sbyte*)(wb + 192);
             var q8 = (sbyte*)(xb + 4);
             var sums = (short*)(xb + 4 + Values);
@@ -173,23 +198,33 @@ public static unsafe class CpuKQuantKernels
         for (var b = 0; b < n / Values; b++)
         {
             var wb = w + b * Q6_KBytes;
-            var d = (float)*(Half*)(wb + 208);
+            var d = CpuHalf.ToSingle(wb + 208);
             for (var i = 0; i < Values; i++) y[b * Values + i] = d * ((sbyte*)(wb + 192))[i / 16] * (Q6(wb, i) - 32);
         }
     }
 
     /// <summary>y = a Q4_K row dequantized (embedding lookups): d·scale·q − dmin·min per sub-block.</summary>
-    public static void DequantizeQ4_K(byte* w, float* y, int n)
+    public static void DequantizeQ4_K(byte* w, float* y, int n) => DequantizeScaleMin(w, y, n, fifthBits: false);
+
+    /// <summary>y = a Q5_K row dequantized: as Q4_K with each q's fifth bit.</summary>
+    public static void DequantizeQ5_K(byte* w, float* y, int n) => DequantizeScaleMin(w, y, n, fifthBits: true);
+
+    private static void DequantizeScaleMin(byte* w, float* y, int n, bool fifthBits)
     {
         for (var b = 0; b < n / Values; b++)
         {
-            var wb = w + b * Q4_KBytes;
-            float d = (float)*(Half*)wb, dmin = (float)*(Half*)(wb + 2);
+            var wb = w + b * (fifthBits ? Q5_KBytes : Q4_KBytes);
+            float d = CpuHalf.ToSingle(wb), dmin = CpuHalf.ToSingle(wb + 2);
+            var qs = wb + (fifthBits ? 48 : 16);
             for (var j = 0; j < 8; j++)
             {
                 var (scale, min) = ScaleMin(wb + 4, j);
                 float d1 = d * scale, m1 = dmin * min;
-                for (var i = 0; i < 32; i++) y[b * Values + 32 * j + i] = d1 * ((wb[16 + 32 * (j / 2) + i] >> (j % 2 * 4)) & 0xF) - m1;
+                for (var i = 0; i < 32; i++)
+                {
+                    var q = (qs[32 * (j / 2) + i] >> (j % 2 * 4)) & 0xF | (fifthBits ? (wb[16 + i] >> j & 1) << 4 : 0);
+                    y[b * Values + 32 * j + i] = d1 * q - m1;
+                }
             }
         }
     }

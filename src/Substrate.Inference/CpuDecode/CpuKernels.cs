@@ -4,8 +4,9 @@ using Substrate.Nn.Kernels;
 
 namespace Substrate.Inference.CpuDecode;
 
-/// <summary>How a weight matrix's elements lie in memory: a float type, or ggml's Q8_0, Q4_K or Q6_K blocks (each row whole blocks).</summary>
-public enum WeightFormat { Float32, BFloat16, Float16, Q8_0, Q4_K, Q6_K }
+/// <summary>How a weight matrix's elements lie in memory: a float type, or one of ggml's block types (each row whole blocks;
+/// <see cref="CpuBlockFormats"/> holds their geometry and kernels). The block types come after the float ones.</summary>
+public enum WeightFormat { Float32, BFloat16, Float16, Q8_0, Q4_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K }
 
 /// <summary>A (Rows, Cols) row-major matrix in native memory owned by a torch parameter or a mapped GGUF file: a view,
 /// never a copy.</summary>
@@ -19,10 +20,8 @@ internal readonly unsafe struct WeightMatrix(void* data, int rows, int cols, Wei
     public long RowBytes => Format switch
     {
         WeightFormat.Float32 => 4L * Cols,
-        WeightFormat.Q8_0 => (long)Cols / CpuQuantKernels.Q8_0Values * CpuQuantKernels.Q8_0Bytes,
-        WeightFormat.Q4_K => (long)Cols / CpuKQuantKernels.Values * CpuKQuantKernels.Q4_KBytes,
-        WeightFormat.Q6_K => (long)Cols / CpuKQuantKernels.Values * CpuKQuantKernels.Q6_KBytes,
-        _ => 2L * Cols,
+        WeightFormat.BFloat16 or WeightFormat.Float16 => 2L * Cols,
+        _ => (long)Cols / CpuBlockFormats.For(Format).Values * CpuBlockFormats.For(Format).Bytes,
     };
 
     public byte* RowData(int row) => (byte*)Data + row * RowBytes;
@@ -41,17 +40,13 @@ internal static unsafe class CpuKernels
     private const int Bf16Block = 32;
 
     /// <summary>The input a row dot product of <paramref name="w"/> reads: x itself, or x packed into
-    /// <paramref name="packed"/> (Cols floats) for bf16, or x quantized to Q8_0 blocks there for Q8_0, to Q8_K blocks for Q4_K and Q6_K.</summary>
+    /// <paramref name="packed"/> (Cols floats) for bf16, or x quantized there to the block type's activation format (Q8_0,
+    /// Q8_1 or Q8_K blocks, all smaller than Cols floats).</summary>
     public static float* Input(in WeightMatrix w, float* x, float* packed)
     {
-        if (w.Format == WeightFormat.Q8_0)
+        if (CpuBlockFormats.IsBlock(w.Format))
         {
-            CpuQuantKernels.QuantizeQ8_0(x, (byte*)packed, w.Cols);
-            return packed;
-        }
-        if (w.Format is WeightFormat.Q4_K or WeightFormat.Q6_K)
-        {
-            CpuKQuantKernels.QuantizeQ8_K(x, (byte*)packed, w.Cols);
+            CpuBlockFormats.QuantizeActivations(CpuBlockFormats.For(w.Format).Activation, x, (byte*)packed, w.Cols);
             return packed;
         }
         if (w.Format != WeightFormat.BFloat16) return x;
@@ -78,17 +73,19 @@ internal static unsafe class CpuKernels
                 return DotFloat32((float*)w.Data + (long)row * n, input, n);
             case WeightFormat.BFloat16:
                 return DotBFloat16((ushort*)w.Data + (long)row * n, input, n);
-            case WeightFormat.Q8_0:
-                return CpuQuantKernels.DotQ8_0(w.RowData(row), (byte*)input, n / CpuQuantKernels.Q8_0Values);
-            case WeightFormat.Q4_K:
-                return CpuKQuantKernels.DotQ4_K(w.RowData(row), (byte*)input, n / CpuKQuantKernels.Values);
-            case WeightFormat.Q6_K:
-                return CpuKQuantKernels.DotQ6_K(w.RowData(row), (byte*)input, n / CpuKQuantKernels.Values);
-            default:
+            case WeightFormat.Float16:
                 TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)w.Data + (long)row * n, n), new Span<float>(scratch, n));
                 return DotFloat32(scratch, input, n);
+            default:
+                ref readonly var block = ref CpuBlockFormats.For(w.Format);
+                return block.Dot(w.RowData(row), (byte*)input, n / block.Values);
         }
     }
+
+    /// <summary>Whether rows of <paramref name="a"/> and <paramref name="b"/> read the same <see cref="Input"/> (one
+    /// quantized copy of x serves every block type of the same activation format).</summary>
+    public static bool SameInput(WeightFormat a, WeightFormat b) => a == b
+        || (CpuBlockFormats.IsBlock(a) && CpuBlockFormats.IsBlock(b) && CpuBlockFormats.For(a).Activation == CpuBlockFormats.For(b).Activation);
 
     /// <summary>y[i] = row start+i of w · input (from <see cref="Input"/>) for rows [start, end). One row at a time:
     /// a four-row kernel sharing the input loads measured slower here (22 vs 27 GB/s, fp32, one core).</summary>
@@ -214,17 +211,11 @@ internal static unsafe class CpuKernels
             case WeightFormat.BFloat16:
                 for (var i = 0; i < n; i++) y[i] = BFloat16Bits.ToSingle(((ushort*)w.Data)[(long)row * n + i]);
                 break;
-            case WeightFormat.Q8_0:
-                CpuQuantKernels.DequantizeQ8_0(w.RowData(row), y, n);
-                break;
-            case WeightFormat.Q4_K:
-                CpuKQuantKernels.DequantizeQ4_K(w.RowData(row), y, n);
-                break;
-            case WeightFormat.Q6_K:
-                CpuKQuantKernels.DequantizeQ6_K(w.RowData(row), y, n);
+            case WeightFormat.Float16:
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)w.Data + (long)row * n, n), new Span<float>(y, n));
                 break;
             default:
-                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)w.Data + (long)row * n, n), new Span<float>(y, n));
+                CpuBlockFormats.For(w.Format).Dequantize(w.RowData(row), y, n);
                 break;
         }
     }

@@ -42,7 +42,7 @@ public static unsafe class CpuQuantKernels
             for (var b = 0; b < blocks; b++)
             {
                 byte* wb = w + b * Q8_0Bytes, xb = x + b * Q8_0Bytes;
-                var d = Vector256.Create((float)*(Half*)wb * (float)*(Half*)xb);
+                var d = Vector256.Create(CpuHalf.ToSingle(wb) * CpuHalf.ToSingle(xb));
                 var sums = SumProducts(Vector256.Load((sbyte*)(wb + 2)), Vector256.Load((sbyte*)(xb + 2)));
                 acc = Fma.MultiplyAdd(d, Avx.ConvertToVector256Single(sums), acc);
             }
@@ -55,7 +55,7 @@ public static unsafe class CpuQuantKernels
             sbyte* qw = (sbyte*)(wb + 2), qx = (sbyte*)(xb + 2);
             var dot = 0;
             for (var i = 0; i < Q8_0Values; i++) dot += qw[i] * qx[i];
-            sum += (float)*(Half*)wb * (float)*(Half*)xb * dot;
+            sum += CpuHalf.ToSingle(wb) * CpuHalf.ToSingle(xb) * dot;
         }
         return sum;
     }
@@ -66,7 +66,7 @@ public static unsafe class CpuQuantKernels
         for (var b = 0; b < n / Q8_0Values; b++)
         {
             var block = w + b * Q8_0Bytes;
-            var d = (float)*(Half*)block;
+            var d = CpuHalf.ToSingle(block);
             var q = (sbyte*)(block + 2);
             for (var i = 0; i < Q8_0Values; i++) y[b * Q8_0Values + i] = d * q[i];
         }

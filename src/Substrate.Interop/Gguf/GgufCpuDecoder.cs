@@ -7,9 +7,10 @@ using Substrate.Models;
 namespace Substrate.Interop.Gguf;
 
 /// <summary>
-/// A <see cref="CpuDecoder"/> over a GGUF file mapped into memory: F32, F16, BF16, Q8_0, Q4_K and Q6_K tensors are read where they
-/// lie in the file (the quantized blocks are multiplied in place, never widened to a full-precision copy); tensors of
-/// the other block types are decoded once to fp32 native memory, as ggml decodes them. llama-arch q/k rows stay in
+/// A <see cref="CpuDecoder"/> over a GGUF file mapped into memory: F32, F16, BF16 and the block types Q4_0, Q4_1, Q5_0,
+/// Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K are read where they lie in the file (the quantized blocks are multiplied in
+/// place, never widened to a full-precision copy, so resident memory is about the file's size plus the KV cache); tensors
+/// of any other type are decoded once to fp32 native memory, as ggml decodes them. llama-arch q/k rows stay in
 /// ggml's interleaved rotary order — the decoder reorders each computed head instead of the weights.
 /// </summary>
 public static class GgufCpuDecoder
@@ -83,6 +84,13 @@ public static class GgufCpuDecoder
                 GgmlType.Q8_0 => WeightFormat.Q8_0,
                 GgmlType.Q4_K => WeightFormat.Q4_K,
                 GgmlType.Q6_K => WeightFormat.Q6_K,
+                GgmlType.Q4_0 => WeightFormat.Q4_0,
+                GgmlType.Q4_1 => WeightFormat.Q4_1,
+                GgmlType.Q5_0 => WeightFormat.Q5_0,
+                GgmlType.Q5_1 => WeightFormat.Q5_1,
+                GgmlType.Q2_K => WeightFormat.Q2_K,
+                GgmlType.Q3_K => WeightFormat.Q3_K,
+                GgmlType.Q5_K => WeightFormat.Q5_K,
                 _ => null,
             };
             if (format is { } f) return new CpuDecoderTensor((nint)(data + info.Offset), f, info.Shape);

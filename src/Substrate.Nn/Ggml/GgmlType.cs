@@ -66,11 +66,14 @@ public static class GgmlTypes
     /// <summary>The names <see cref="IsSupported"/> accepts, for error messages.</summary>
     public const string SupportedNames = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K";
 
-    /// <summary>"f32", "f16", "bf16", "q8_0", "q4_0", … "q4_K_M" (any case) → the file type; else ArgumentException listing them.</summary>
+    /// <summary>"f32", "f16", "bf16", "q8_0", "q4_0", … "q4_K_M" (any case) → the file type, and llama-quantize's aliases
+    /// q3_K, q4_K, q5_K for the _M mixes; else ArgumentException listing them.</summary>
     public static GgufFileType ParseFileType(string name) =>
-        Enum.GetValues<GgufFileType>().Where(t => t.ToString().Equals(name, StringComparison.OrdinalIgnoreCase))
+        Enum.GetValues<GgufFileType>().Where(t => t.ToString().Equals(name, StringComparison.OrdinalIgnoreCase)
+                || t.ToString().Equals(name + "_M", StringComparison.OrdinalIgnoreCase) && name.EndsWith("_k", StringComparison.OrdinalIgnoreCase))
             .Cast<GgufFileType?>().FirstOrDefault()
-        ?? throw new ArgumentException($"unknown GGUF type '{name}' (known: {string.Join(", ", Enum.GetValues<GgufFileType>().Select(Name))})");
+        ?? throw new ArgumentException($"unknown GGUF type '{name}' (known: {string.Join(", ", Enum.GetValues<GgufFileType>().Select(Name))}; " +
+            "q3_K, q4_K and q5_K name the _M mixes, as in llama-quantize)");
 
     /// <summary>llama.cpp's spelling of a file type: f32, q4_0, q4_K_M …</summary>
     public static string Name(GgufFileType fileType) =>

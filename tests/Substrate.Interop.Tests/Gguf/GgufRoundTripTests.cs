@@ -149,7 +149,13 @@ public class GgufRoundTripTests
         Assert.Equal(GgufFileType.F32, GgmlTypes.ParseFileType("f32"));
         Assert.Equal(GgufFileType.Q4_K_M, GgmlTypes.ParseFileType("q4_K_M"));
         Assert.Equal("q4_K_M", GgmlTypes.Name(GgufFileType.Q4_K_M));
-        Assert.Contains("q4_0", Assert.Throws<ArgumentException>(() => GgmlTypes.ParseFileType("q5_k")).Message);
+        Assert.Contains("q4_0", Assert.Throws<ArgumentException>(() => GgmlTypes.ParseFileType("q7_k")).Message);
+        // llama-quantize's aliases: q4_K is Q4_K_M, q5_K is Q5_K_M, q3_K is Q3_K_M (any case); q6_K and q2_K are their own.
+        Assert.Equal(GgufFileType.Q4_K_M, GgmlTypes.ParseFileType("q4_K"));
+        Assert.Equal(GgufFileType.Q5_K_M, GgmlTypes.ParseFileType("q5_k"));
+        Assert.Equal(GgufFileType.Q3_K_M, GgmlTypes.ParseFileType("Q3_K"));
+        Assert.Equal(GgufFileType.Q6_K, GgmlTypes.ParseFileType("q6_K"));
+        Assert.Throws<ArgumentException>(() => GgmlTypes.ParseFileType("q4_0_M"));
     }
 
     [Fact]

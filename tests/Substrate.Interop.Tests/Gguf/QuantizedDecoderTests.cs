@@ -69,7 +69,7 @@ public class QuantizedDecoderTests(ITestOutputHelper output)
     }
 
     /// <summary>Activations (n normals ·3, the last <paramref name="zeroTail"/> zero) and a source of weight rows (normals ·0.05).</summary>
-    private static (float[] X, Func<float[]> Weights) Inputs(int n, int seed, int zeroTail)
+    internal static (float[] X, Func<float[]> Weights) Inputs(int n, int seed, int zeroTail)
     {
         var random = new Random(seed);
         float Normal() => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
@@ -84,6 +84,13 @@ public class QuantizedDecoderTests(ITestOutputHelper output)
         { "qwen2", GgufFileType.Q8_0 },
         { "llama", GgufFileType.Q4_K_M },
         { "qwen2", GgufFileType.Q4_K_M },
+        { "llama", GgufFileType.Q4_0 },
+        { "qwen2", GgufFileType.Q5_0 },
+        { "llama", GgufFileType.Q4_1 },
+        { "llama", GgufFileType.Q5_1 },
+        { "llama", GgufFileType.Q5_K_M },
+        { "llama", GgufFileType.Q3_K_M },
+        { "llama", GgufFileType.Q2_K },
     };
 
     /// <summary>A file cut short after its header was checked is refused before any tensor is read through the mapping.</summary>
@@ -129,7 +136,8 @@ public class QuantizedDecoderTests(ITestOutputHelper output)
         output.WriteLine($"{family} {fileType}: max |logit diff| vs llama.cpp {versusCpp:G3}, vs decoded fp32 {versusDecoded:G3} (logit spread {spread:F1})");
         // Measured (AVX-512 host, 2 threads): Q8_0 0 vs llama.cpp — the same activation quantizer and the same dot products,
         // in the same order — and ~1% of the logit spread vs fp32, the activations' own Q8 rounding, which llama.cpp shares.
-        // A tensor of a block type run decoded to fp32 (not Q8_0/Q4_K/Q6_K) skips the activation rounding llama.cpp does.
+        // Every block type runs in place now, its activations rounded as llama.cpp rounds them; what remains is the order
+        // of the K-quants' fp32 adds and of attention's and the norms' float sums.
         Assert.True(versusCpp < (fileType == GgufFileType.Q8_0 ? 1e-3 : 0.01) * spread, $"vs llama.cpp {versusCpp}");
         Assert.True(versusDecoded < 0.02 * spread, $"vs the decoded model {versusDecoded}");
 

@@ -12,6 +12,7 @@ public static class BenchmarkTable
         ["quantize-vs-llamacpp"] = QuantizeVsLlamaCppBenchmark.Run,
         ["real-size-vs-llamacpp"] = RealSizeBenchmark.Run,
         ["quantized-decode"] = QuantizedDecodeBenchmark.Run,
+        ["serve-quantized"] = ServeQuantizedBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
         ["decode-families"] = DecodeFamiliesBenchmark.Run,

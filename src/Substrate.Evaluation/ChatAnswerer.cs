@@ -23,7 +23,8 @@ public sealed class ChatAnswerer
     private readonly Generator generator;
 
     public ChatAnswerer(LoadedModel loaded)
-        : this(new Generator(loaded.Model, loaded.Tokenizer), loaded.TokenizerConfig, loaded.Model.Config, loaded.Model.Config.MaxPositionEmbeddings, loaded.Model)
+        : this(new Generator(loaded.Model, loaded.Tokenizer), loaded.TokenizerConfig, loaded.Model.Config,
+            loaded.Model.Config.MaxPositionEmbeddings, loaded.Model)
     {
     }
 
@@ -75,7 +76,8 @@ public sealed class ChatAnswerer
         var scores = answers.Select(answer =>
         {
             var example = encoder.Encode(new ChatRecord([.. messages, new ChatMessage("assistant", answer)], "choice"));
-            return SequenceLikelihood.Sum(model ?? throw new NotSupportedException("choosing among answers needs a model folder"), example.Ids, Enumerable.Range(0, example.Ids.Length).Where(t => t >= promptLength && example.Train[t]));
+            var scored = Enumerable.Range(0, example.Ids.Length).Where(t => t >= promptLength && example.Train[t]);
+            return SequenceLikelihood.Sum(model ?? throw new NotSupportedException("choosing among answers needs a model folder"), example.Ids, scored);
         }).ToList();
         return Enumerable.Range(0, scores.Count).MaxBy(k => scores[k]);
     }

@@ -49,7 +49,8 @@ public sealed class GgufGenerator : IDisposable
         var decoder = GgufCpuDecoder.Open(reader, context, threads, slots);
         if (decoder.Config.VocabSize >= tokenizer.VocabSize) return decoder;
         decoder.Dispose();
-        throw new InvalidDataException($"{reader.Path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {decoder.Config.VocabSize}");
+        throw new InvalidDataException(
+            $"{reader.Path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {decoder.Config.VocabSize}");
     }
 
     /// <summary>The file's <c>tokenizer.ggml.*</c> as a tokenizer and its config (chat template, special tokens), through the

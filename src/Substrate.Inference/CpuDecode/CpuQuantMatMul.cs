@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Substrate.Inference.CpuDecode;
 
 /// <summary>
@@ -14,6 +17,11 @@ public static unsafe class CpuQuantMatMul
     /// as <see cref="CpuKernels.Input"/> made it for <paramref name="w"/>. <paramref name="scratch"/>: Cols floats (fp16 rows).</summary>
     internal static void MatMul(in WeightMatrix w, int start, int end, nint* inputs, int n, float* y, long yStride, float* scratch)
     {
+        if (w.Format == WeightFormat.Q4_K && n > 1 && Avx2.IsSupported && Fma.IsSupported && n <= MaxFusedRows)
+        {
+            MatMulQ4_K(w, start, end, inputs, n, y, yStride);
+            return;
+        }
         for (var r = start; r < end; r++)
             for (var i = 0; i < n; i++)
                 y[i * yStride + r - start] = CpuKernels.Dot(w, r, (float*)inputs[i], scratch);
@@ -33,6 +41,62 @@ public static unsafe class CpuQuantMatMul
         {
             for (var i = 0; i < n; i++) ins[i] = (nint)CpuKernels.Input(w, x + (long)i * cols, p + (long)i * cols);
             MatMul(w, 0, rows, ins, n, y, rows, s);
+        }
+    }
+
+    private const int MaxFusedRows = 256;
+
+    /// <summary>Q4_K rows · N Q8_K inputs with each weight block unpacked once for all N: its scales and mins, its nibbles
+    /// split into low and high vectors; then per input row the exact operations of <see cref="CpuKQuantKernels.DotQ4_K"/>'s
+    /// AVX2 path (integer sums, then d·sumi into eight fp32 lanes and −dmin·summins, block after block), so each output
+    /// equals the batch-1 dot product bit for bit.</summary>
+    private static void MatMulQ4_K(in WeightMatrix w, int start, int end, nint* inputs, int n, float* y, long yStride)
+    {
+        var blocks = w.Cols / CpuKQuantKernels.Values;
+        var acc = stackalloc Vector256<float>[n];
+        var minimums = stackalloc float[n];
+        var nibbles = stackalloc Vector256<byte>[8]; // (low, high) of each 32-byte quarter of the block
+        var scales = stackalloc Vector256<short>[8];
+        var mins = stackalloc int[8];
+        var low = Vector256.Create((byte)0xF);
+        for (var r = start; r < end; r++)
+        {
+            for (var i = 0; i < n; i++) (acc[i], minimums[i]) = (Vector256<float>.Zero, 0f);
+            for (var b = 0; b < blocks; b++)
+            {
+                var wb = w.RowData(r) + (long)b * CpuKQuantKernels.Q4_KBytes;
+                float wd = (float)*(Half*)wb, wdmin = (float)*(Half*)(wb + 2);
+                for (var j = 0; j < 8; j++)
+                {
+                    var (scale, min) = CpuKQuantKernels.ScaleMin(wb + 4, j);
+                    (scales[j], mins[j]) = (Vector256.Create((short)scale), min);
+                }
+                for (var jj = 0; jj < 4; jj++)
+                {
+                    var packed = Vector256.Load(wb + 16 + 32 * jj);
+                    nibbles[2 * jj] = packed & low;
+                    nibbles[2 * jj + 1] = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low;
+                }
+                for (var i = 0; i < n; i++)
+                {
+                    var xb = (byte*)inputs[i] + (long)b * CpuKQuantKernels.Q8_KBytes;
+                    var dx = *(float*)xb;
+                    var q8 = (sbyte*)(xb + 4);
+                    var sums = (short*)(xb + 4 + CpuKQuantKernels.Values);
+                    var summins = 0;
+                    for (var j = 0; j < 8; j++) summins += mins[j] * (sums[2 * j] + sums[2 * j + 1]);
+                    minimums[i] = MathF.FusedMultiplyAdd(-(wdmin * dx), summins, minimums[i]);
+                    var sumi = Vector256<int>.Zero;
+                    for (var jj = 0; jj < 4; jj++)
+                    {
+                        var p0 = Avx2.MultiplyAddAdjacent(nibbles[2 * jj], Vector256.Load(q8 + 64 * jj));
+                        var p1 = Avx2.MultiplyAddAdjacent(nibbles[2 * jj + 1], Vector256.Load(q8 + 64 * jj + 32));
+                        sumi += Avx2.MultiplyAddAdjacent(p0, scales[2 * jj]) + Avx2.MultiplyAddAdjacent(p1, scales[2 * jj + 1]);
+                    }
+                    acc[i] = Fma.MultiplyAdd(Vector256.Create(wd * dx), Avx.ConvertToVector256Single(sumi), acc[i]);
+                }
+            }
+            for (var i = 0; i < n; i++) y[i * yStride + r - start] = CpuQuantKernels.SumLanes(acc[i]) + 0f + minimums[i]; // as DotQ4_K adds
         }
     }
 }

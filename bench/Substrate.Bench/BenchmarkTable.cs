@@ -13,6 +13,7 @@ public static class BenchmarkTable
         ["real-size-vs-llamacpp"] = RealSizeBenchmark.Run,
         ["quantized-decode"] = QuantizedDecodeBenchmark.Run,
         ["quantized-real-size"] = QuantizedRealSizeBenchmark.Run,
+        ["serve-quantized"] = ServeQuantizedBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
         ["decode-families"] = DecodeFamiliesBenchmark.Run,

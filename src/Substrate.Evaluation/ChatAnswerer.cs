@@ -1,5 +1,7 @@
 using Substrate.Data.Instructions;
 using Substrate.Inference;
+using Substrate.Models;
+using Substrate.Tokenizers;
 using Substrate.Tokenizers.ChatTemplates;
 
 namespace Substrate.Evaluation;
@@ -14,15 +16,24 @@ namespace Substrate.Evaluation;
 /// </summary>
 public sealed class ChatAnswerer
 {
-    private readonly LoadedModel loaded;
+    private readonly LlamaForCausalLM? model; // for Choose; null over a GGUF file on the CPU decoder
+    private readonly ModelConfig config;
+    private readonly int context;
     private readonly SupervisedEncoder encoder;
     private readonly Generator generator;
 
     public ChatAnswerer(LoadedModel loaded)
+        : this(new Generator(loaded.Model, loaded.Tokenizer), loaded.TokenizerConfig, loaded.Model.Config,
+            loaded.Model.Config.MaxPositionEmbeddings, loaded.Model)
     {
-        this.loaded = loaded;
-        encoder = new SupervisedEncoder(loaded.Tokenizer, loaded.TokenizerConfig);
-        generator = new Generator(loaded.Model, loaded.Tokenizer);
+    }
+
+    /// <summary>Replies through any <paramref name="generator"/> (a GGUF file's CPU decoder: <c>GgufGenerator</c>) holding
+    /// <paramref name="context"/> tokens; <see cref="Choose"/> needs the TorchSharp <paramref name="model"/>.</summary>
+    public ChatAnswerer(Generator generator, TokenizerConfig tokenizerConfig, ModelConfig config, int context, LlamaForCausalLM? model = null)
+    {
+        (this.generator, this.config, this.context, this.model) = (generator, config, context, model);
+        encoder = new SupervisedEncoder(generator.Tokenizer, tokenizerConfig);
     }
 
     public bool UsesChatTemplate => encoder.UsesChatTemplate;
@@ -47,9 +58,9 @@ public sealed class ChatAnswerer
     /// <summary>The assistant's reply to <paramref name="messages"/>, streamed piece by piece to <paramref name="onPiece"/>.</summary>
     public string Reply(List<ChatMessage> messages, GenerationOptions options, Action<string>? onPiece = null)
     {
-        var prompt = Prompt(messages, Math.Max(16, loaded.Model.Config.MaxPositionEmbeddings - options.MaxTokens));
+        var prompt = Prompt(messages, Math.Max(16, context - options.MaxTokens));
         var reply = new System.Text.StringBuilder();
-        foreach (var piece in generator.Stream(prompt, options, StopRules.For(loaded.Model, loaded.Tokenizer, options, Format)))
+        foreach (var piece in generator.Stream(prompt, options, StopRules.For(config, context, generator.Tokenizer, options, Format)))
         {
             reply.Append(piece);
             onPiece?.Invoke(piece);
@@ -65,7 +76,8 @@ public sealed class ChatAnswerer
         var scores = answers.Select(answer =>
         {
             var example = encoder.Encode(new ChatRecord([.. messages, new ChatMessage("assistant", answer)], "choice"));
-            return SequenceLikelihood.Sum(loaded.Model, example.Ids, Enumerable.Range(0, example.Ids.Length).Where(t => t >= promptLength && example.Train[t]));
+            var scored = Enumerable.Range(0, example.Ids.Length).Where(t => t >= promptLength && example.Train[t]);
+            return SequenceLikelihood.Sum(model ?? throw new NotSupportedException("choosing among answers needs a model folder"), example.Ids, scored);
         }).ToList();
         return Enumerable.Range(0, scores.Count).MaxBy(k => scores[k]);
     }

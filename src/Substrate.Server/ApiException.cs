@@ -28,6 +28,7 @@ public sealed class ApiException(int status, string message, string type = "inva
         Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: 413 } => new(413, "the request body is too large", code: "request_too_large"),
         System.Text.Json.JsonException => new(400, $"the body is not valid JSON: {e.Message}", code: "invalid_json"),
         ArgumentException => new(400, e.Message),
+        NotSupportedException => new(400, e.Message, code: "unsupported"), // e.g. embeddings of a GGUF file served on the CPU decoder
         _ => null,
     };
 }

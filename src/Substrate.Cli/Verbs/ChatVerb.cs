@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Substrate.Evaluation;
 using Substrate.Inference;
+using Substrate.Interop.Gguf;
 using Substrate.Tokenizers.ChatTemplates;
 
 namespace Substrate.Cli.Verbs;
@@ -14,7 +15,10 @@ public static class ChatVerb
 {
     public static Command Build()
     {
-        var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
+        var model = new Option<string>("--model")
+        {
+            Description = "A model folder, or a .gguf file (run quantized in place on the CPU decoder, its own chat template).", Required = true,
+        };
         var system = new Option<string?>("--system") { Description = "Text placed before the conversation." };
         var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder to apply on top of the model." };
         var runtime = new ModelOptionFlags();
@@ -24,17 +28,29 @@ public static class ChatVerb
         sampling.AddTo(command);
         command.SetAction((ParseResult parsed) =>
         {
-            var (loaded, settings) = sampling.Load(parsed, runtime, parsed.GetValue(model)!, parsed.GetValue(adapter), "chat");
-            using (loaded) Converse(loaded, parsed.GetValue(system), settings);
+            var path = parsed.GetValue(model)!;
+            if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+            {
+                if (parsed.GetValue(adapter) is not null) throw new ArgumentException("--adapter needs a model folder, not a .gguf file");
+                if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}");
+                var options = sampling.Read(parsed, GenerationDefaults.HuggingFace);
+                runtime.StartInference(parsed, path);
+                using var gguf = GgufGenerator.Open(path);
+                Console.Error.WriteLine($"chat: {sampling.Describe(parsed, options, GenerationDefaults.HuggingFace)}");
+                var decoder = gguf.Decoder;
+                Converse(new ChatAnswerer(gguf.Generator, gguf.TokenizerConfig, decoder.Config, decoder.MaxLength), parsed.GetValue(system), options);
+                return 0;
+            }
+            var (loaded, settings) = sampling.Load(parsed, runtime, path, parsed.GetValue(adapter), "chat");
+            using (loaded) Converse(new ChatAnswerer(loaded), parsed.GetValue(system), settings);
             return 0;
         });
         return command;
     }
 
     /// <summary>Turns rendered with the model's chat format; the oldest turns are dropped when the prompt outgrows the context.</summary>
-    static void Converse(LoadedModel loaded, string? system, GenerationOptions options)
+    static void Converse(ChatAnswerer answerer, string? system, GenerationOptions options)
     {
-        var answerer = new ChatAnswerer(loaded);
         var messages = new List<ChatMessage>();
         if (system is not null) messages.Add(new ChatMessage("system", system.Trim()));
         while (true)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Substrate.Inference;
 using Substrate.Inference.Serving;
+using Substrate.Interop.Gguf;
 using Substrate.Server;
 using Substrate.Server.Wire;
 
@@ -14,7 +15,10 @@ public static class ServeVerb
 {
     public static Command Build()
     {
-        var model = new Option<string>("--model") { Description = "A model folder.", Required = true };
+        var model = new Option<string>("--model")
+        {
+            Description = "A model folder, or a .gguf file (run quantized in place on the CPU decoder; no adapters, no embeddings).", Required = true,
+        };
         var adapters = new Option<string[]>("--adapter") { Description = "A LoRA adapter as name=<dir> (repeatable); served as <model>:<name>." };
         var urls = new Option<string[]>("--urls") { Description = "Where to listen.", DefaultValueFactory = _ => ["http://127.0.0.1:8080"] };
         var apiKeys = new Option<string[]>("--api-key")
@@ -57,11 +61,11 @@ public static class ServeVerb
                 .. parsed.GetValue(keysFile) is { } file ? ReadKeys(file) : []];
             var baseName = parsed.GetValue(name) ?? Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/'));
             var modelOptions = runtime.StartInference(parsed, folder);
-            using var engine = InferenceEngine.Load(folder, baseName, modelOptions, adapterDirs,
-                new BatchSchedulerOptions
-                {
-                    MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue), ContextLength = parsed.GetValue(context),
-                });
+            var scheduling = new BatchSchedulerOptions
+            {
+                MaxBatch = parsed.GetValue(maxBatch), QueueCapacity = parsed.GetValue(queue), ContextLength = parsed.GetValue(context),
+            };
+            using var engine = Open(folder, baseName, modelOptions, adapterDirs, scheduling);
             await using var server = SubstrateServer.Create(engine, new ServerOptions
             {
                 Urls = parsed.GetValue(urls)!, ApiKeys = keys, MaxRequestBytes = parsed.GetValue(maxBody),
@@ -78,6 +82,16 @@ public static class ServeVerb
             return 0;
         });
         return command;
+    }
+
+    /// <summary>A model folder through TorchSharp, or a .gguf file on the CPU decoder (one batched pass over its blocks a step).</summary>
+    static InferenceEngine Open(string path, string baseName, Substrate.Models.ModelOptions modelOptions,
+        List<(string Name, string Dir)> adapters, BatchSchedulerOptions scheduling)
+    {
+        if (!path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return InferenceEngine.Load(path, baseName, modelOptions, adapters, scheduling);
+        if (adapters.Count > 0) throw new ArgumentException("--adapter needs a model folder, not a .gguf file (import it: substrate import gguf)");
+        if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}");
+        return GgufInferenceEngine.Open(path, baseName, scheduling);
     }
 
     /// <summary>The keys of an --api-keys-file: one a line, trimmed; blank lines and lines starting with # skipped.</summary>

@@ -37,8 +37,9 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     private readonly float* attended; // (nH·hd) attention output, o_proj's input
     private readonly float* mlp;      // (I) silu(gate) · up, down_proj's input
     private readonly float* branch;   // (H) the attention or MLP output before its post norm (PostNorms)
-    private readonly float* keys;     // (L, nKv, maxT, hd), rotated
-    private readonly float* values;   // (L, nKv, maxT, hd)
+    private readonly float* keys;     // (S, L, nKv, maxT, hd), rotated: one cache row per slot (S = 1 but for batched serving)
+    private readonly float* values;   // (S, L, nKv, maxT, hd)
+    private readonly long slotFloats; // L·nKv·maxT·hd: one slot's share of keys (or values)
     private readonly float* cos;      // (maxT, hd/2): cos(t · θ^(−2i/hd)), fp64 rounded to fp32 like RotaryEmbedding
     private readonly float* sin;      // (maxT, hd/2)
     private readonly float* localCos; // (maxT, hd/2): the sliding layers' tables (rope_local_base_freq); = cos without them
@@ -73,14 +74,19 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     /// <summary>A decoder over weights in memory that <paramref name="owner"/> keeps (a mapped GGUF file), named by their
     /// Hugging Face parameter names; the decoder disposes <paramref name="owner"/>. Prefill runs token by token.</summary>
     /// <param name="interleavedQk">q/k rows in ggml's interleaved rotary pairs (llama-arch GGUF files).</param>
+    /// <param name="slots">KV-cache rows for <see cref="Forward"/>'s batched serving; <see cref="Step"/> and
+    /// <see cref="Prefill"/> use slot 0.</param>
     public CpuDecoder(ModelConfig config, Func<string, CpuDecoderTensor> tensors, bool interleavedQk, IDisposable? owner,
-        int? maxLength = null, int? threads = null)
-        : this(config, new CpuDecoderWeights(config, tensors, interleavedQk), null, owner, maxLength, threads)
+        int? maxLength = null, int? threads = null, int slots = 1)
+        : this(config, new CpuDecoderWeights(config, tensors, interleavedQk), null, owner, maxLength, threads, slots)
     {
     }
 
-    private CpuDecoder(ModelConfig config, CpuDecoderWeights weights, LlamaForCausalLM? model, IDisposable? owner, int? maxLength, int? threads)
+    private CpuDecoder(ModelConfig config, CpuDecoderWeights weights, LlamaForCausalLM? model, IDisposable? owner, int? maxLength, int? threads,
+        int slots = 1)
     {
+        if (slots < 1) throw new ArgumentOutOfRangeException(nameof(slots), $"slots must be ≥ 1 (got {slots})");
+        Slots = slots;
         this.model = model;
         this.owner = owner;
         this.weights = weights;
@@ -103,9 +109,9 @@ public sealed unsafe partial class CpuDecoder : IDisposable
         mlp = Allocate(mlpWidth);
         AllocateRouter(config);
         branch = Allocate(hidden);
-        long cacheSize = (long)config.NumHiddenLayers * kvHeads * this.maxLength * headDim;
-        keys = Allocate(cacheSize);
-        values = Allocate(cacheSize);
+        slotFloats = (long)config.NumHiddenLayers * kvHeads * this.maxLength * headDim;
+        keys = Allocate(slotFloats * slots);
+        values = Allocate(slotFloats * slots);
         var factor = config.RopeAttentionFactor;
         var (c, s) = Tables(RopeScaling.Frequencies(headDim, config.RopeTheta, config.RopeScaling), factor); // (hd/2), as RotaryEmbedding
         var (lc, ls) = config.LocalRopeTheta is { } localTheta ? Tables(RopeScaling.Frequencies(headDim, localTheta, null), 1) : (c, s);
@@ -156,6 +162,9 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     public int Threads => pool.Workers;
     public int MaxLength => maxLength;
 
+    /// <summary>KV-cache rows (sequences <see cref="Forward"/> can hold at once).</summary>
+    public int Slots { get; }
+
     /// <summary>Positions in the cache: the position the next token gets.</summary>
     public int Length { get; private set; }
 
@@ -171,9 +180,7 @@ public sealed unsafe partial class CpuDecoder : IDisposable
             throw new InvalidOperationException($"the CPU decoder's context is full: it holds {maxLength} positions");
         if ((uint)token >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(token), $"token id {token} is outside [0, {vocab})");
         if (output.Length < vocab) throw new ArgumentException($"output holds {output.Length} logits; the vocabulary has {vocab}", nameof(output));
-        CpuKernels.Row(weights.Embedding, token, x);
-        if (embeddingScale != 1f) // in the table's dtype, as TokenEmbedding
-            for (var i = 0; i < hidden; i++) x[i] = CpuKernels.Round(x[i] * embeddingScale, weights.Embedding.Format);
+        Embed(token, x);
         fixed (float* o = output)
         {
             logits = o;
@@ -183,10 +190,10 @@ public sealed unsafe partial class CpuDecoder : IDisposable
                 pool.Run(heads + 2 * kvHeads, attentionInput, attentionInputPrepare);
                 pool.Run(heads, attention);
                 pool.Run(Chunks(w.O), attentionOutput, attentionOutputPrepare);
-                if (w.PostFeedforwardNorm is not null) AddNormed(w.PostAttentionNorm);
+                if (w.PostFeedforwardNorm is not null) AddNormed(w.PostAttentionNorm, x, branch);
                 if (w.Experts is { } experts) RunExperts(w, experts);
                 else RunMlp(w.Gate, w.Up, w.Down, 1f);
-                if (w.PostFeedforwardNorm is { } post) AddNormed(post);
+                if (w.PostFeedforwardNorm is { } post) AddNormed(post, x, branch);
             }
             pool.Run(Chunks(weights.Head), head, headPrepare);
             logits = null;
@@ -195,13 +202,20 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     }
 
     /// <summary>Runs the prompt through the model, leaving its keys/values in the cache and the logits after its last
-    /// token in <paramref name="output"/>. Long prompts take one batched TorchSharp forward (matrix-matrix products
-    /// beat per-token matrix-vector ones) whose keys/values are copied in; short ones go token by token.</summary>
+    /// token in <paramref name="output"/>. Over a file's tensors the prompt goes through <see cref="Forward"/> in chunks of
+    /// <see cref="PrefillChunk"/> tokens (the weights read once per chunk; logits equal token by token's bit for bit). Over
+    /// a model, long prompts take one batched TorchSharp forward (matrix-matrix products beat per-token matrix-vector
+    /// ones) whose keys/values are copied in; short ones go token by token.</summary>
     public void Prefill(IReadOnlyList<int> prompt, Span<float> output)
     {
         if (prompt.Count == 0) throw new ArgumentException("the prompt is empty", nameof(prompt));
         if (Length + prompt.Count > maxLength)
             throw new InvalidOperationException($"the CPU decoder's context is full: {Length} + {prompt.Count} positions exceed {maxLength}");
+        if (model is null && prompt.Count > 1) // a file's blocks: chunks of the prompt through the batched forward
+        {
+            PrefillChunks(prompt, output);
+            return;
+        }
         if (Length > 0 || prompt.Count < BatchedPrefillFrom || model is null)
         {
             foreach (var token in prompt) Step(token, output);
@@ -222,6 +236,14 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     /// machine, but must wake libtorch's thread team, which on a busy one took 80–950 ms for 16 tokens (15 ms on one thread).</summary>
     public const int BatchedPrefillFrom = 32;
 
+    /// <summary>target (H) = the token's embedding row, × √H in the table's dtype with scaled embeddings (as TokenEmbedding).</summary>
+    private void Embed(int token, float* target)
+    {
+        CpuKernels.Row(weights.Embedding, token, target);
+        if (embeddingScale != 1f)
+            for (var i = 0; i < hidden; i++) target[i] = CpuKernels.Round(target[i] * embeddingScale, weights.Embedding.Format);
+    }
+
     // ---- The jobs of one layer, in order. A job is chunks of rows (or heads) that the workers claim; a worker's
     // "prepare" computes what all its chunks read (the normed input, packed for bf16) in its own scratch. ----
 
@@ -235,16 +257,26 @@ public sealed unsafe partial class CpuDecoder : IDisposable
         var y = qkv + (long)u * headDim; // (hd)
         var input = u < heads ? s.Input : u < heads + kvHeads ? s.Input2 : s.Input3;
         CpuKernels.MatVec(matrix, first * headDim, (first + 1) * headDim, (float*)input, y, (float*)s.Row);
-        if (weights.InterleavedQk && u < heads + kvHeads) Deinterleave(y, (float*)s.Row);
+        FinishHead(u, y, (float*)s.Row, 0, Length);
+    }
+
+    /// <summary>Head unit <paramref name="u"/> (as <see cref="AttentionInput"/> numbers them) of a token at
+    /// <paramref name="position"/>, just multiplied into y (hd): HF order, bias, q/k norm, rotary; k and v into the cache row
+    /// of <paramref name="slot"/>.</summary>
+    private void FinishHead(int u, float* y, float* scratchRow, int slot, int position)
+    {
+        var w = weights.Layers[layer];
+        var first = u < heads ? u : u < heads + kvHeads ? u - heads : u - heads - kvHeads;
+        if (weights.InterleavedQk && u < heads + kvHeads) Deinterleave(y, scratchRow);
         var (bias, norm) = u < heads ? (w.QBias, w.QNorm) : u < heads + kvHeads ? (w.KBias, w.KNorm) : (w.VBias, null);
         var head = new Span<float>(y, headDim);
         if (bias is not null) TensorPrimitives.Add(head, bias.AsSpan(first * headDim, headDim), head);
         if (norm is not null) CpuKernels.RmsNorm(y, Pin(norm), y, headDim, eps); // in place: the sum of squares is taken first
-        if (u < heads + kvHeads) Rotate(y);
+        if (u < heads + kvHeads) Rotate(y, position);
         if (u >= heads)
         {
             var cache = u < heads + kvHeads ? keys : values;
-            new ReadOnlySpan<float>(y, headDim).CopyTo(new Span<float>(cache + CacheOffset(first, Length), headDim));
+            new ReadOnlySpan<float>(y, headDim).CopyTo(new Span<float>(cache + CacheOffset(slot, first, position), headDim));
         }
     }
 
@@ -257,20 +289,22 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     /// <summary>Per query head (a chunk): softmax(q·kᵀ/√hd) over positions [first, Length] — first = 0, or Length + 1 − window
     /// with a sliding window — and the weighted sum of v. Query head h reads kv head h / (nH / nKv), the pairing of
     /// repeat_interleave.</summary>
-    private void Attention(int worker, int h)
+    private void Attention(int worker, int h) =>
+        Attend(h, qkv + (long)h * headDim, attended + (long)h * headDim, (float*)scratch[worker].Scores, 0, Length);
+
+    /// <summary>Query head h (q, hd) of a token at <paramref name="position"/> over the cache row of <paramref name="slot"/>
+    /// into y (hd); <paramref name="scores"/> holds up to maxT floats.</summary>
+    private void Attend(int h, float* q, float* y, float* scores, int slot, int position)
     {
-        var scores = (float*)scratch[worker].Scores; // (positions)
-        var first = Math.Max(0, Length + 1 - windows[layer]);
-        var positions = Length + 1 - first;
-        var q = qkv + (long)h * headDim;
+        var first = Math.Max(0, position + 1 - windows[layer]);
+        var positions = position + 1 - first;
         var kv = h / (heads / kvHeads);
-        var k = keys + CacheOffset(kv, first);
+        var k = keys + CacheOffset(slot, kv, first);
         for (var t = 0; t < positions; t++) scores[t] = CpuKernels.DotFloat32(k + (long)t * headDim, q, headDim) * scale;
         var p = new Span<float>(scores, positions);
         TensorPrimitives.SoftMax(p, p);
-        var y = attended + (long)h * headDim; // (hd)
         new Span<float>(y, headDim).Clear();
-        var v = values + CacheOffset(kv, first);
+        var v = values + CacheOffset(slot, kv, first);
         for (var t = 0; t < positions; t++) CpuKernels.AddScaled(v + (long)t * headDim, scores[t], y, headDim);
     }
 
@@ -279,8 +313,8 @@ public sealed unsafe partial class CpuDecoder : IDisposable
 
     private void AttentionOutputPrepare(int worker) => PrepareInput(worker, weights.Layers[layer].O, attended);
 
-    /// <summary>With post norms: x += norm(branch), the branch (attention or MLP output) summed by the job before.</summary>
-    private void AddNormed(float[] norm)
+    /// <summary>With post norms: x += norm(branch), the branch (attention or MLP output) summed by the job before (H each).</summary>
+    private void AddNormed(float[] norm, float* x, float* branch)
     {
         CpuKernels.RmsNorm(branch, Pin(norm), branch, hidden, eps);
         TensorPrimitives.Add(new ReadOnlySpan<float>(x, hidden), new ReadOnlySpan<float>(branch, hidden), new Span<float>(x, hidden));
@@ -303,8 +337,10 @@ public sealed unsafe partial class CpuDecoder : IDisposable
         var up = (float*)s.Product; // (rows of the chunk)
         CpuKernels.MatVec(mlpGate, start, end, (float*)s.Input, mlp + start, (float*)s.Row);
         CpuKernels.MatVec(mlpUp, start, end, (float*)s.Input2, up, (float*)s.Row);
-        for (var r = start; r < end; r++) mlp[r] = (gelu ? CpuKernels.GeluTanh(mlp[r]) : CpuKernels.Silu(mlp[r])) * up[r - start];
+        for (var r = start; r < end; r++) mlp[r] = Activation(mlp[r]) * up[r - start];
     }
+
+    private float Activation(float gate) => gelu ? CpuKernels.GeluTanh(gate) : CpuKernels.Silu(gate);
 
     private void MlpInputPrepare(int worker)
     {
@@ -376,15 +412,16 @@ public sealed unsafe partial class CpuDecoder : IDisposable
         return (chunk * rows, Math.Min(w.Rows, (chunk + 1) * rows));
     }
 
-    /// <summary>HF rotate_half at position Length: (a, b) → (a·cos − b·sin, b·cos + a·sin) for the halves a, b of a head, with
-    /// the layer's tables: the sliding layers' own (Gemma 3), or longrope's long ones once Length + 1 passes longFrom (a step is
-    /// a forward of one position, as transformers decides per forward).</summary>
-    private void Rotate(float* y) // (hd)
+    /// <summary>HF rotate_half at <paramref name="position"/>: (a, b) → (a·cos − b·sin, b·cos + a·sin) for the halves a, b of a
+    /// head, with the layer's tables: the sliding layers' own (Gemma 3), or longrope's long ones once position + 1 passes
+    /// longFrom (a step is a forward of one position, as transformers decides per forward; a batched prefill decides per row,
+    /// so it equals the steps).</summary>
+    private void Rotate(float* y, int position) // (hd)
     {
         var half = headDim / 2;
         var (cosines, sines) = local[layer] ? ((nint)localCos, (nint)localSin)
-            : Length + 1 > longFrom ? ((nint)longCos, (nint)longSin) : ((nint)cos, (nint)sin);
-        float* c = (float*)cosines + (long)Length * half, s = (float*)sines + (long)Length * half;
+            : position + 1 > longFrom ? ((nint)longCos, (nint)longSin) : ((nint)cos, (nint)sin);
+        float* c = (float*)cosines + (long)position * half, s = (float*)sines + (long)position * half;
         for (var i = 0; i < half; i++)
         {
             var (a, b) = (y[i], y[i + half]);
@@ -402,6 +439,8 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     }
 
     private long CacheOffset(int kvHead, int position) => (((long)layer * kvHeads + kvHead) * maxLength + position) * headDim;
+
+    private long CacheOffset(int slot, int kvHead, int position) => slot * slotFloats + CacheOffset(kvHead, position);
 
     private static float* Pin(float[] vector) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(vector)); // a pinned array
 

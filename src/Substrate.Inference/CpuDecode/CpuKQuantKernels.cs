@@ -59,7 +59,7 @@ public static unsafe class CpuKQuantKernels
     private static int Nearest(float value) => (BitConverter.SingleToInt32Bits(value + 12582912f) & 0x007fffff) - 0x00400000;
 
     /// <summary>Sub-block <paramref name="j"/>'s (scale, min) from a Q4_K block's 12 packed bytes (ggml's get_scale_min_k4).</summary>
-    private static (int Scale, int Min) ScaleMin(byte* q, int j) => j < 4
+    internal static (int Scale, int Min) ScaleMin(byte* q, int j) => j < 4
         ? (q[j] & 63, q[j + 4] & 63)
         : ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
 

@@ -22,22 +22,31 @@ public sealed record BatchSchedulerOptions
     public int? ContextLength { get; init; }
 
     public const int DefaultContextLength = 4096;
+
+    /// <summary>The context a model of <paramref name="config"/> runs with under these options (see <see cref="ContextLength"/>).</summary>
+    public int ContextFor(ModelConfig config)
+    {
+        var maxPositions = config.MaxPositionEmbeddings;
+        if (ContextLength is { } asked && (asked < 2 || asked > maxPositions))
+            throw new ArgumentException($"the context length must be in [2, {maxPositions}] (max_position_embeddings); got {asked}");
+        return Math.Min(maxPositions, ContextLength ?? DefaultContextLength);
+    }
 }
 
 /// <summary>
 /// Continuous batching on one thread. Requests wait in a bounded queue; each admitted sequence gets a KV-cache row
 /// (slot), its prompt is prefilled alone, and then every step decodes one token for all active sequences in one
-/// forward pass (each row at its own position and with its own adapter). A finished or cancelled sequence frees
+/// forward pass (each row at its own position and with its own adapter) of an <see cref="IBatchModel"/>: the TorchSharp
+/// model, or the CPU decoder over a GGUF file's quantized blocks. A finished or cancelled sequence frees
 /// its row at the next step — the last row moves into the hole, so active rows stay [0, n). All model calls
 /// (embeddings too, through <see cref="RunAsync{T}"/>) happen on this thread.
 /// </summary>
 public sealed class BatchScheduler : IDisposable
 {
-    private readonly LlamaForCausalLM model;
+    private readonly IBatchModel model;
     private readonly ITokenizer tokenizer;
     private readonly IAdapterSwitch? adapters;
     private readonly BatchSchedulerOptions options;
-    private readonly KvCache cache;
     private readonly Channel<object> queue; // ActiveSequence or a Work item
     private readonly List<ActiveSequence> active = [];
     private readonly Thread thread;
@@ -47,19 +56,30 @@ public sealed class BatchScheduler : IDisposable
     private int admitted; // sequences and work items submitted and not yet retired: at most MaxBatch + QueueCapacity
 
     public BatchScheduler(LlamaForCausalLM model, ITokenizer tokenizer, BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null)
+        : this(TorchModel(model, options ?? new BatchSchedulerOptions()), tokenizer, options, adapters)
+    {
+    }
+
+    /// <summary>Steps through <paramref name="model"/> (disposed with the scheduler): <see cref="BatchSchedulerOptions.MaxBatch"/>
+    /// is its rows and <see cref="Context"/> its context. <paramref name="adapters"/> need its TorchSharp <see cref="IBatchModel.Model"/>.</summary>
+    public BatchScheduler(IBatchModel model, ITokenizer tokenizer, BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null)
     {
         (this.model, this.tokenizer, this.adapters) = (model, tokenizer, adapters);
         this.options = options ?? new BatchSchedulerOptions();
-        if (this.options.MaxBatch < 1 || this.options.QueueCapacity < 1) throw new ArgumentException("MaxBatch and QueueCapacity must be ≥ 1");
-        var maxPositions = model.Config.MaxPositionEmbeddings;
-        Context = Math.Min(maxPositions, this.options.ContextLength ?? BatchSchedulerOptions.DefaultContextLength);
-        if (this.options.ContextLength is { } asked && (asked < 2 || asked > maxPositions))
-            throw new ArgumentException($"the context length must be in [2, {maxPositions}] (max_position_embeddings); got {asked}");
-        cache = model.CreateCache(this.options.MaxBatch, Context);
+        if (this.options.QueueCapacity < 1) throw new ArgumentException("QueueCapacity must be ≥ 1");
+        if (model.Rows != this.options.MaxBatch) throw new ArgumentException($"the model has {model.Rows} rows; MaxBatch is {this.options.MaxBatch}");
+        if (adapters is not null && model.Model is null) throw new ArgumentException("adapters need a TorchSharp model, not a GGUF file on the CPU decoder");
+        Context = model.Context;
         allowed = new bool[Math.Min(model.Config.VocabSize, tokenizer.VocabSize)];
         queue = Channel.CreateUnbounded<object>(); // bounded by Reserve; not SingleReader, whose reader cannot Count
         thread = new Thread(Loop) { IsBackground = true, Name = "substrate-scheduler" };
         thread.Start();
+    }
+
+    private static TorchBatchModel TorchModel(LlamaForCausalLM model, BatchSchedulerOptions options)
+    {
+        if (options.MaxBatch < 1 || options.QueueCapacity < 1) throw new ArgumentException("MaxBatch and QueueCapacity must be ≥ 1");
+        return new TorchBatchModel(model, options.MaxBatch, options.ContextFor(model.Config));
     }
 
     /// <summary>Tokens a sequence may hold (see <see cref="BatchSchedulerOptions.ContextLength"/>).</summary>
@@ -87,9 +107,11 @@ public sealed class BatchScheduler : IDisposable
         return sequence.Reader;
     }
 
-    /// <summary>Runs <paramref name="work"/> on the scheduler thread between steps (the model is single-threaded here).</summary>
+    /// <summary>Runs <paramref name="work"/> on the scheduler thread between steps (the model is single-threaded here);
+    /// <see cref="NotSupportedException"/> where the model has no TorchSharp form (a GGUF file on the CPU decoder).</summary>
     public Task<T> RunAsync<T>(Func<LlamaForCausalLM, T> work, string? adapter = null)
     {
+        if (model.Model is null) throw new NotSupportedException("this needs a model folder: a GGUF file runs on the CPU decoder, which only generates");
         Reserve();
         var item = new Work(m => { using var _ = Select(adapter); return work(m)!; });
         if (!queue.Writer.TryWrite(item)) { Interlocked.Decrement(ref admitted); throw new ObjectDisposedException(nameof(BatchScheduler)); }
@@ -152,7 +174,7 @@ public sealed class BatchScheduler : IDisposable
         {
             if (item is Work work)
             {
-                try { work.Done.TrySetResult(work.Run(model)); }
+                try { work.Done.TrySetResult(work.Run(model.Model!)); }
                 catch (Exception e) { work.Done.TrySetException(e); }
                 finally { Interlocked.Decrement(ref admitted); }
                 continue;
@@ -174,11 +196,9 @@ public sealed class BatchScheduler : IDisposable
         using var adapter = Select(sequence.Request.Adapter);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        using var slot = cache.Row(sequence.Row);
-        var input = tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Count], device: model.Options.Device); // (1, T)
-        var logits = model.forward(input, slot, 0);                                                                 // (1, T, V)
+        var logits = model.Prefill(sequence.Row, prompt); // (V)
         sequence.Position = prompt.Count;
-        Choose(sequence, logits[0, -1]);
+        Choose(sequence, logits);
         sequence.Stats.PrefillTime = sequence.Clock.Elapsed;
     }
 
@@ -189,14 +209,13 @@ public sealed class BatchScheduler : IDisposable
         using var adapter = names.Distinct().Count() == 1 ? Select(names[0]) : adapters!.UseRows(names);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var input = tensor(active.Select(s => (long)s.Pending).ToArray(), [active.Count, 1], device: model.Options.Device); // (B, 1)
-        var logits = model.forward(input, cache, active.Select(s => (long)s.Position).ToArray());                          // (B, 1, V)
+        var logits = model.Step(active.Select(s => s.Pending).ToArray(), active.Select(s => s.Position).ToArray()); // (B, V)
         for (var i = 0; i < active.Count; i++)
         {
             var sequence = active[i];
             sequence.Position++;
             // A failure in one row (its constraint, its sampler: NaN logits) ends that row, never its neighbours.
-            try { Choose(sequence, logits[i, 0]); }
+            try { Choose(sequence, logits[i]); }
             catch (Exception e) when (e is not OutOfMemoryException) { sequence.Fail(e); }
             sequence.Stats.DecodeTime = sequence.Clock.Elapsed - sequence.Stats.PrefillTime;
         }
@@ -253,7 +272,7 @@ public sealed class BatchScheduler : IDisposable
             var last = active[^1];
             if (last != sequence)
             {
-                cache.CopyRow(last.Row, sequence.Row, last.Position);
+                model.CopyRow(last.Row, sequence.Row, last.Position);
                 last.Row = sequence.Row;
                 active[i] = last;
             }
@@ -269,6 +288,6 @@ public sealed class BatchScheduler : IDisposable
         stopping.Cancel();
         queue.Writer.TryComplete();
         thread.Join();
-        cache.Dispose();
+        model.Dispose();
     }
 }

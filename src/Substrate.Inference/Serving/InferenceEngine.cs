@@ -15,7 +15,7 @@ namespace Substrate.Inference.Serving;
 /// </summary>
 public sealed class InferenceEngine : IInferenceEngine
 {
-    private readonly LlamaForCausalLM model;
+    private readonly ModelConfig config;
     private readonly ITokenizer tokenizer;
     private readonly IDisposable? owner;
     private readonly BatchScheduler scheduler;
@@ -29,15 +29,29 @@ public sealed class InferenceEngine : IInferenceEngine
     public InferenceEngine(LlamaForCausalLM model, ITokenizer tokenizer, TokenizerConfig tokenizerConfig, string baseModel,
         BatchSchedulerOptions? options = null, IAdapterSwitch? adapters = null, IDisposable? owner = null, ChatFormat? chatFormat = null,
         GenerationDefaults? generationDefaults = null)
+        : this(new BatchScheduler(model, tokenizer, options, adapters), model.Config, tokenizer, tokenizerConfig, baseModel, adapters?.Names ?? [],
+            owner, chatFormat, generationDefaults)
     {
-        (this.model, this.tokenizer, this.owner) = (model, tokenizer, owner);
+    }
+
+    /// <summary>An engine over any <see cref="IBatchModel"/> (a GGUF file on the CPU decoder: no adapters, no embeddings);
+    /// <paramref name="model"/> is disposed with the engine, and <paramref name="owner"/> after it.</summary>
+    public InferenceEngine(IBatchModel model, ITokenizer tokenizer, TokenizerConfig tokenizerConfig, string baseModel,
+        BatchSchedulerOptions? options = null, IDisposable? owner = null, GenerationDefaults? generationDefaults = null)
+        : this(new BatchScheduler(model, tokenizer, options), model.Config, tokenizer, tokenizerConfig, baseModel, [], owner, null, generationDefaults)
+    {
+    }
+
+    private InferenceEngine(BatchScheduler scheduler, ModelConfig config, ITokenizer tokenizer, TokenizerConfig tokenizerConfig, string baseModel,
+        IReadOnlyList<string> adapterNames, IDisposable? owner, ChatFormat? chatFormat, GenerationDefaults? generationDefaults)
+    {
+        (this.scheduler, this.config, this.tokenizer, this.owner) = (scheduler, config, tokenizer, owner);
         BaseModel = baseModel;
         GenerationDefaults = generationDefaults ?? GenerationDefaults.HuggingFace;
-        adapterNames = adapters?.Names ?? [];
+        this.adapterNames = adapterNames;
         Models = [baseModel, .. adapterNames.Select(a => $"{baseModel}:{a}")];
-        scheduler = new BatchScheduler(model, tokenizer, options, adapters);
         chat = chatFormat ?? new ChatFormat(tokenizer, tokenizerConfig);
-        jsonTokens = new JsonTokenTable(tokenizer, model.Config.VocabSize);
+        jsonTokens = new JsonTokenTable(tokenizer, config.VocabSize);
     }
 
     public InferenceEngine(LoadedModel loaded, string baseModel, BatchSchedulerOptions? options = null)
@@ -127,7 +141,7 @@ public sealed class InferenceEngine : IInferenceEngine
         var forcedTool = tools.Count > 0 && request.ToolChoice.ForcesCall;
         var ids = request.Messages is { } messages ? EncodeChat(messages, tools)
             : tokenizer.Encode(request.Prompt ?? throw new ArgumentException("a prompt is required"), addSpecialTokens: true);
-        var stops = StopRules.For(model, tokenizer, options, request.Messages is null ? null : chat);
+        var stops = StopRules.For(config, config.MaxPositionEmbeddings, tokenizer, options, request.Messages is null ? null : chat);
         if (ids.Length >= Context) throw new PromptTooLongException(ids.Length, Context);
         var sequence = new SequenceRequest
         {

@@ -16,22 +16,23 @@ namespace Substrate.Interop.Gguf;
 public static class GgufCpuDecoder
 {
     /// <summary>Maps <paramref name="path"/> and builds the decoder; the decoder unmaps the file when disposed.</summary>
-    public static CpuDecoder Open(string path, int? maxLength = null, int? threads = null)
+    /// <param name="slots">KV-cache rows, one per sequence served together (<see cref="CpuDecoder.Forward"/>).</param>
+    public static CpuDecoder Open(string path, int? maxLength = null, int? threads = null, int slots = 1)
     {
         using var reader = new GgufReader(path);
-        return Open(reader, maxLength, threads);
+        return Open(reader, maxLength, threads, slots);
     }
 
     /// <summary>Builds the decoder over the file <paramref name="reader"/> has checked; the reader may be disposed after.
     /// A file that has shrunk since the reader checked it is refused (the tensors' offsets would point past the mapping).</summary>
-    public static CpuDecoder Open(GgufReader reader, int? maxLength = null, int? threads = null)
+    public static CpuDecoder Open(GgufReader reader, int? maxLength = null, int? threads = null, int slots = 1)
     {
         var config = GgufImporter.ReadConfig(reader);
         var arch = GgufArchitecture.For(config);
         var file = new MappedGguf(reader, arch);
         try
         {
-            return new CpuDecoder(config, file.Tensor, arch.PermuteQk, file, maxLength, threads);
+            return new CpuDecoder(config, file.Tensor, arch.PermuteQk, file, maxLength, threads, slots);
         }
         catch
         {

@@ -17,39 +17,52 @@ public sealed class GgufGenerator : IDisposable
 
     private readonly CpuDecoder decoder;
 
-    private GgufGenerator(CpuDecoder decoder, ITokenizer tokenizer)
+    private GgufGenerator(CpuDecoder decoder, ITokenizer tokenizer, TokenizerConfig tokenizerConfig)
     {
         this.decoder = decoder;
         Tokenizer = tokenizer;
+        TokenizerConfig = tokenizerConfig;
         Generator = new Generator(new TokenGenerator(decoder), tokenizer);
     }
 
     public Generator Generator { get; }
     public ITokenizer Tokenizer { get; }
 
+    /// <summary>The file's tokenizer settings, its chat template (<c>tokenizer.chat_template</c>) among them.</summary>
+    public TokenizerConfig TokenizerConfig { get; }
+
+    /// <summary>The CPU decoder over the file: its Config, and its MaxLength, the context.</summary>
+    public CpuDecoder Decoder => decoder;
+
     public static GgufGenerator Open(string path, int? context = null, int? threads = null)
     {
         using var reader = new GgufReader(path); // read once: the tokenizer, the config and the tensors' places
-        var tokenizer = ReadTokenizer(reader);
+        var (tokenizer, tokenizerConfig) = ReadTokenizer(reader);
         var maxPositions = GgufImporter.ReadConfig(reader).MaxPositionEmbeddings;
-        var decoder = GgufCpuDecoder.Open(reader, Math.Min(maxPositions, context ?? DefaultContext), threads);
-        if (decoder.Config.VocabSize < tokenizer.VocabSize)
-        {
-            decoder.Dispose();
-            throw new InvalidDataException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {decoder.Config.VocabSize}");
-        }
-        return new GgufGenerator(decoder, tokenizer);
+        var decoder = OpenDecoder(reader, tokenizer, Math.Min(maxPositions, context ?? DefaultContext), threads, slots: 1);
+        return new GgufGenerator(decoder, tokenizer, tokenizerConfig);
     }
 
-    /// <summary>The file's <c>tokenizer.ggml.*</c> as a tokenizer, through the importer's tokenizer.json (one reader of those keys).</summary>
-    private static ITokenizer ReadTokenizer(GgufReader reader)
+    /// <summary>The decoder over the file, checked against the file's tokenizer.</summary>
+    internal static CpuDecoder OpenDecoder(GgufReader reader, ITokenizer tokenizer, int context, int? threads, int slots)
+    {
+        var decoder = GgufCpuDecoder.Open(reader, context, threads, slots);
+        if (decoder.Config.VocabSize >= tokenizer.VocabSize) return decoder;
+        decoder.Dispose();
+        throw new InvalidDataException(
+            $"{reader.Path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {decoder.Config.VocabSize}");
+    }
+
+    /// <summary>The file's <c>tokenizer.ggml.*</c> as a tokenizer and its config (chat template, special tokens), through the
+    /// importer's tokenizer.json and tokenizer_config.json (one reader of those keys).</summary>
+    internal static (ITokenizer Tokenizer, TokenizerConfig Config) ReadTokenizer(GgufReader reader)
     {
         var folder = Directory.CreateTempSubdirectory("substrate-gguf-tokenizer-");
         try
         {
             if (!GgufTokenizerImporter.WriteFolder(reader, folder.FullName))
-                throw new InvalidDataException($"{reader.Path} carries no tokenizer (tokenizer.ggml.model); generate needs one");
-            return TokenizerLoader.Load(folder.FullName);
+                throw new InvalidDataException($"{reader.Path} carries no tokenizer (tokenizer.ggml.model); it is needed to run the file");
+            return (TokenizerLoader.Load(folder.FullName), TokenizerLoader.LoadConfig(folder.FullName));
         }
         finally
         {

@@ -21,7 +21,7 @@ public class LlamaCppFamilyTests(ITestOutputHelper output)
         new() { RopeType = "llama3", Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 32 };
 
     /// <summary>The family's config of the shared tiny shape (hidden 64, 4 heads over 2 kv heads, hd 16 unless said).</summary>
-    private static ModelConfig Config(string family) => family switch
+    internal static ModelConfig Config(string family) => family switch
     {
         "llama3" => GgufTestModels.Config with { RopeScaling = Llama3, RopeTheta = 10000 },  // wavelengths 6, 20, 63, …: high, middle, low
         "linear" => GgufTestModels.Config with { RopeScaling = new RopeScaling { RopeType = "linear", Factor = 2 } },

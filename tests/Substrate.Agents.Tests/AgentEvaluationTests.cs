@@ -17,7 +17,8 @@ public class AgentEvaluationTests
             foreach (var update in (await GetResponseAsync(messages, options, cancellationToken)).ToChatResponseUpdates()) yield return update;
         }
 
-        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+            CancellationToken cancellationToken = default)
         {
             var list = messages.ToList();
             var result = list.SelectMany(m => m.Contents).OfType<FunctionResultContent>().LastOrDefault();

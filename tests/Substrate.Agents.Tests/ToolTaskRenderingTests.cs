@@ -62,12 +62,13 @@ public class ToolTaskRenderingTests : IDisposable
         var format = encoder.Format;
         var assistantTurns = Enumerable.Range(0, record.Messages.Count).Where(i => record.Messages[i].Role == "assistant").ToList();
         // What the model wrote in each assistant turn of the training chat, as the format renders it after "Assistant:".
-        var replies = new Queue<string>(assistantTurns.Select(i =>
-            format.Render(record.Messages.Take(i + 1).ToList(), false, record.Tools)[format.Render(record.Messages.Take(i).ToList(), true, record.Tools).Length..]));
+        string Rendered(int count, bool prompt) => format.Render(record.Messages.Take(count).ToList(), prompt, record.Tools);
+        var replies = new Queue<string>(assistantTurns.Select(i => Rendered(i + 1, false)[Rendered(i, true).Length..]));
         var offered = record.Tools!;
         Assert.Equal("lookup", Assert.Single(format.ParseToolCalls(replies.Peek(), offered) ?? throw new InvalidOperationException(replies.Peek())).Name);
         var engine = new ScriptedEngine(format, replies);
-        var loop = new AgentLoop(new SubstrateChatClient(engine), task.Task.Tools.Select(n => tools.Single(t => t.Name == n)).ToList()); // as the evaluation offers them
+        // The tools in the task's order, as the evaluation offers them.
+        var loop = new AgentLoop(new SubstrateChatClient(engine), task.Task.Tools.Select(n => tools.Single(t => t.Name == n)).ToList());
         var result = await loop.RunAsync(task.Task.Goal);
 
         Assert.Equal(task.Task.Answer, result.Answer);

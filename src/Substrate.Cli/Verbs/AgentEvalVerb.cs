@@ -51,14 +51,18 @@ public static class AgentEvalVerb
                     if (parsed.GetValue(perTask)) Console.WriteLine(JsonSerializer.Serialize(outcome, Json));
                     if (!outcome.WithTools && ++done % 10 == 0) Console.Error.WriteLine($"agent eval: {done}/{list.Count} tasks");
                 }, cancellation);
-                Console.WriteLine(JsonSerializer.Serialize(new { tasks = list.Count, with_tools = report.WithTools, without_tools = report.WithoutTools }, Json));
-                foreach (var (name, f) in new[] { ("with tools", report.WithTools), ("without tools", report.WithoutTools) })
-                    Console.Error.WriteLine($"agent eval: {name,-13} success {f.Success:P1} ({string.Join(", ", f.SuccessByKind.Select(k => $"{k.Key} {k.Value:P0}"))}), "
-                        + $"{f.StepsPerTask:F2} steps/task, {f.ToolCallsPerTask:F2} tool calls/task, {f.TokensPerTask:F0} tokens/task, errors: "
-                        + (f.Errors.Count == 0 ? "none" : string.Join(", ", f.Errors.Select(e => $"{e.Key} {e.Value}"))));
+                var summary = new { tasks = list.Count, with_tools = report.WithTools, without_tools = report.WithoutTools };
+                Console.WriteLine(JsonSerializer.Serialize(summary, Json));
+                Console.Error.WriteLine(Summary("with tools", report.WithTools));
+                Console.Error.WriteLine(Summary("without tools", report.WithoutTools));
                 return 0;
             }
         });
         return command;
     }
+
+    static string Summary(string name, AgentEvalFigures f) =>
+        $"agent eval: {name,-13} success {f.Success:P1} ({string.Join(", ", f.SuccessByKind.Select(k => $"{k.Key} {k.Value:P0}"))}), "
+        + $"{f.StepsPerTask:F2} steps/task, {f.ToolCallsPerTask:F2} tool calls/task, {f.TokensPerTask:F0} tokens/task, errors: "
+        + (f.Errors.Count == 0 ? "none" : string.Join(", ", f.Errors.Select(e => $"{e.Key} {e.Value}")));
 }

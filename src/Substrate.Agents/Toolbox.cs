@@ -6,7 +6,7 @@ using Substrate.Retrieval.Store;
 namespace Substrate.Agents;
 
 /// <summary>
-/// The tools an agent gets from <c>--tools</c> specs: <c>calc</c>, <c>time</c>, <c>files:&lt;dir&gt;</c>,
+/// The tools an agent gets from <c>--tools</c> specs: <c>calc</c>, <c>time</c>, <c>files:&lt;dir&gt;</c>, <c>lookup:&lt;table.tsv&gt;</c>,
 /// <c>search:&lt;store.db&gt;</c>, <c>mcp:&lt;command line&gt;</c> or <c>mcp:http://…</c>. Specs come comma-separated or one
 /// per flag; an <c>mcp:</c> spec takes the rest of its string, commas included. Owns the MCP connections and the opened
 /// stores (dispose to close them).
@@ -77,6 +77,9 @@ public sealed class Toolbox : IAsyncDisposable
             case "files" when argument.Length > 0:
                 Tools.AddRange(BuiltInTools.Folder(new FolderTools(argument)));
                 break;
+            case "lookup" when argument.Length > 0:
+                Tools.Add(BuiltInTools.Lookup(LookupTable.Load(argument)));
+                break;
             case "search" when argument.Length > 0:
                 var store = StoreSearch.Open(argument, storeEmbedder);
                 stores.Add(store);
@@ -88,7 +91,8 @@ public sealed class Toolbox : IAsyncDisposable
                 Tools.AddRange(server.Tools);
                 break;
             default:
-                throw new ArgumentException($"unknown tool '{spec}': use calc, time, files:<dir>, search:<store.db>, mcp:<command line> or mcp:http://…");
+                throw new ArgumentException($"unknown tool '{spec}': use calc, time, files:<dir>, lookup:<table.tsv>, search:<store.db>, "
+                    + "mcp:<command line> or mcp:http://…");
         }
     }
 

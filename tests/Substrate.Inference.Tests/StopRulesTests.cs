@@ -45,7 +45,7 @@ public class StopRulesTests
         Assert.False(StopRules.For(model, new EndOfTurnTokenizer(), Options).IsStopId(EndOfTurnTokenizer.EndOfTurn)); // not a chat
 
         var transcript = StopRules.For(model, Bytes, Options, new ChatFormat(Bytes, TokenizerConfig.Empty));
-        Assert.Equal(["END", "\nUser:"], transcript.StopStrings);
+        Assert.Equal(["END", "\nUser:", "\nTool:"], transcript.StopStrings);
     }
 
     [Fact]

@@ -35,6 +35,11 @@ public static class BuiltInTools
             "list_files", "Lists the files and folders in a folder of the agent's folder."),
     ];
 
+    /// <summary>lookup over one key → value table (<see cref="LookupTable"/>).</summary>
+    public static AIFunction Lookup(LookupTable table) => AIFunctionFactory.Create(
+        ([Description("A word or a chapter, e.g. ship or Genesis 1")] string key) => table.Lookup(key),
+        "lookup", "Looks up a word (its definition) or a Bible chapter (its number of verses).");
+
     /// <summary>search over one chunk store (<see cref="StoreSearch"/>).</summary>
     public static AIFunction Search(StoreSearch search) => AIFunctionFactory.Create(SearchMethod(search), "search", SearchDescription);
 

@@ -18,11 +18,7 @@ public static class AgentVerb
     public static Command Build()
     {
         var goal = new Argument<string>("goal") { Description = "What the agent should do." };
-        var model = new Option<string?>("--model") { Description = "A model folder, run in process." };
-        var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder to apply on top of --model." };
-        var endpoint = new Option<string?>("--endpoint") { Description = "An OpenAI-compatible API instead of --model, e.g. http://127.0.0.1:8080/v1." };
-        var apiKey = new Option<string?>("--api-key") { Description = "The endpoint's key (default from SUBSTRATE_API_KEY)." };
-        var modelName = new Option<string?>("--model-name") { Description = "The model to ask the endpoint for." };
+        var models = new AgentModelFlags();
         var tools = new Option<string[]>("--tools")
         {
             Description = "Tools, comma-separated or repeated: calc, time, files:<dir>, search:<store.db>, mcp:<command line>, mcp:http://… " +
@@ -39,10 +35,10 @@ public static class AgentVerb
             Description = "A JSON file holding the conversation: read before the run (if it exists), written after.",
         };
         var trace = new Option<string>("--trace") { Description = "OpenTelemetry traces: none, console (stderr) or otlp.", DefaultValueFactory = _ => "none" };
-        var runtime = new ModelOptionFlags();
         var command = new Command("agent", "Run an agent: a model that calls tools until it can answer the goal.")
-            { goal, model, adapter, endpoint, apiKey, modelName, tools, maxSteps, toolTimeout, maxResult, maxTokens, temperature, system, sessionFile, trace };
-        runtime.AddTo(command);
+            { goal, tools, maxSteps, toolTimeout, maxResult, maxTokens, temperature, system, sessionFile, trace };
+        models.AddTo(command);
+        command.Subcommands.Add(AgentEvalVerb.Build());
         command.SetAction(async (ParseResult parsed, CancellationToken cancellation) =>
         {
             var options = new AgentOptions
@@ -57,22 +53,8 @@ public static class AgentVerb
             var answerOut = Console.Out;
             if (parsed.GetValue(trace) == "console") Console.SetOut(Console.Error);
             using var tracing = AgentTelemetry.Start(parsed.GetValue(trace));
-            InferenceEngine? engine = null;
-            IChatClient chat;
-            if (parsed.GetValue(endpoint) is { } url)
-            {
-                if (parsed.GetValue(model) is not null) throw new ArgumentException("give --model or --endpoint, not both");
-                var name = parsed.GetValue(modelName) ?? throw new ArgumentException("--endpoint needs --model-name");
-                var key = parsed.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SUBSTRATE_API_KEY");
-                chat = OpenAiCompatible.ChatClient(new Uri(url), key, name);
-            }
-            else
-            {
-                var folder = parsed.GetValue(model) ?? throw new ArgumentException("give --model <dir> or --endpoint <url>");
-                (engine, var modelId) = InProcessModel.Load(folder, parsed.GetValue(adapter), runtime.StartInference(parsed, folder));
-                options = options with { ModelId = modelId };
-                chat = new SubstrateChatClient(engine);
-            }
+            var (chat, engine, modelId) = models.Open(parsed);
+            options = options with { ModelId = modelId };
             using (engine)
             {
                 await using var toolbox = await Toolbox.OpenAsync(parsed.GetValue(tools) ?? [], cancellationToken: cancellation,

@@ -7,7 +7,7 @@ namespace Substrate.Cli.Verbs;
 /// <summary><c>substrate data prepare</c>: a corpus into memory-mapped token shards.</summary>
 public static class DataVerbs
 {
-    public static Command Build() => new("data", "Prepare training data.") { BuildPrepare() };
+    public static Command Build() => new("data", "Prepare training data.") { BuildPrepare(), DataToolsVerb.Build() };
 
     static Command BuildPrepare()
     {

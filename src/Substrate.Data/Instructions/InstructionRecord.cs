@@ -10,16 +10,19 @@ public abstract record InstructionRecord(string Source);
 
 public sealed record PromptCompletionRecord(string Prompt, string Completion, string Source) : InstructionRecord(Source);
 
-public sealed record ChatRecord(IReadOnlyList<ChatMessage> Messages, string Source) : InstructionRecord(Source);
+/// <summary>A chat; with <paramref name="Tools"/> the model is shown those tools (rendered as inference renders them).</summary>
+public sealed record ChatRecord(IReadOnlyList<ChatMessage> Messages, string Source, IReadOnlyList<ToolDefinition>? Tools = null)
+    : InstructionRecord(Source);
 
 /// <summary>
 /// Reads instruction JSONL (optionally .gz): <c>{"prompt","completion"}</c> or <c>{"messages":[{"role","content"}]}</c>
-/// per line. Bad input — malformed JSON, a record of neither shape, an unknown role, a chat with no assistant
+/// per line. Chats may carry tools in OpenAI's shape (<see cref="ChatToolFields"/>): <c>"tools"</c>, an assistant's
+/// <c>"tool_calls"</c> and <c>"tool"</c> messages. Bad input — malformed JSON, a record of neither shape, an unknown role, a chat with no assistant
 /// turn, an empty completion — is one <see cref="InvalidDataException"/> naming file:line.
 /// </summary>
 public static class InstructionFile
 {
-    public static readonly IReadOnlySet<string> Roles = new HashSet<string>(StringComparer.Ordinal) { "system", "user", "assistant" };
+    public static readonly IReadOnlySet<string> Roles = new HashSet<string>(StringComparer.Ordinal) { "system", "user", "assistant", "tool" };
 
     public static List<InstructionRecord> Read(string path) =>
         JsonLines.Read(path).Select(r => Parse(r.Record, r.Source)).ToList();
@@ -37,12 +40,13 @@ public static class InstructionFile
             {
                 string role = String(m, "role", source), content = String(m, "content", source);
                 if (!Roles.Contains(role))
-                    throw new InvalidDataException($"{source}: unknown role '{role}' (expected system, user or assistant)");
-                list.Add(new ChatMessage(role, content));
+                    throw new InvalidDataException($"{source}: unknown role '{role}' (expected system, user, assistant or tool)");
+                list.Add(ChatToolFields.Message(m, role, content, source));
             }
             if (!list.Any(m => m.Role == "assistant")) throw new InvalidDataException($"{source}: the chat has no assistant turn to learn from");
-            if (list.Any(m => m.Role == "assistant" && m.Content.Length == 0)) throw new InvalidDataException($"{source}: an assistant turn is empty");
-            return new ChatRecord(list, source);
+            if (list.Any(m => m.Role == "assistant" && m.Content.Length == 0 && m.ToolCalls is not { Count: > 0 }))
+                throw new InvalidDataException($"{source}: an assistant turn is empty");
+            return new ChatRecord(list, source, ChatToolFields.Tools(root, source));
         }
         if (root.TryGetProperty("prompt", out _) || root.TryGetProperty("completion", out _))
         {

@@ -49,11 +49,21 @@ public sealed class SupervisedEncoder
         return new SupervisedExample([.. prompt, .. completion], [.. prompt.Select(_ => false), .. completion.Select(_ => true)], r.Source);
     }
 
+    /// <summary>In the transcript a turn ends where the model writes a stop string ("\nUser:", "\nTool:"): when one
+    /// follows the turn (its "\n" is the turn's last character), the rest of it is a target too, so the model learns to
+    /// end a tool call or an answer before the next message. Templates end turns with a token inside the turn: 0.</summary>
+    private int StopAfter(string full, int end)
+    {
+        if (UsesChatTemplate || end == 0) return 0;
+        var stop = Format.StopStrings.FirstOrDefault(s => string.CompareOrdinal(full, end - 1, s, 0, s.Length) == 0);
+        return stop is null ? 0 : stop.Length - 1;
+    }
+
     private SupervisedExample EncodeChat(ChatRecord r)
     {
         string Render(int count, bool generationPrompt)
         {
-            try { return Format.Render(r.Messages.Take(count).ToList(), generationPrompt); }
+            try { return Format.Render(r.Messages.Take(count).ToList(), generationPrompt, r.Tools); }
             catch (ChatTemplateException e) { throw new InvalidDataException($"{r.Source}: the chat template rejects this chat: {e.Message}"); }
         }
 
@@ -66,7 +76,7 @@ public sealed class SupervisedEncoder
             if (!through.StartsWith(before, StringComparison.Ordinal) || !full.StartsWith(through, StringComparison.Ordinal))
                 throw new InvalidDataException($"{r.Source}: the chat template does not render turn by turn "
                     + $"(the text before assistant turn {i} is not a prefix of the chat), so assistant tokens cannot be located");
-            spans.Add((before.Length, through.Length));
+            spans.Add((before.Length, through.Length + StopAfter(full, through.Length)));
         }
         var ids = new List<int>();
         var train = new List<bool>();

@@ -66,7 +66,7 @@ public sealed class SubstrateChatClient(IInferenceEngine engine, string? model =
         if (options?.Instructions is { } instructions) turns.Add(new Turn("system", instructions));
         foreach (var m in messages)
         {
-            var calls = m.Contents.OfType<FunctionCallContent>().Select(c => new ToolCall(c.CallId, c.Name, JsonSerializer.Serialize(c.Arguments))).ToList();
+            var calls = m.Contents.OfType<FunctionCallContent>().Select(c => new ToolCall(c.CallId, c.Name, ArgumentsText(c.Arguments))).ToList();
             var results = m.Contents.OfType<FunctionResultContent>().ToList();
             if (results.Count > 0)
                 foreach (var r in results) turns.Add(new Turn("tool", r.Result is string s ? s : JsonSerializer.Serialize(r.Result), ToolCallId: r.CallId));
@@ -102,6 +102,13 @@ public sealed class SubstrateChatClient(IInferenceEngine engine, string? model =
             Model = options?.ModelId ?? defaultModel, Messages = turns, Options = generation, Tools = tools, ToolChoice = choice, ResponseFormat = format,
         };
     }
+
+    /// <summary>A call's arguments as the history shows them to the model: compact JSON, characters as they are ("+", not
+    /// "\u002B": the model wrote them so). Tool-use training data writes calls with this too.</summary>
+    public static string ArgumentsText(IDictionary<string, object?>? arguments) =>
+        JsonSerializer.Serialize(arguments ?? new Dictionary<string, object?>(), RelaxedJson);
+
+    private static readonly JsonSerializerOptions RelaxedJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public object? GetService(Type serviceType, object? serviceKey = null) =>
         serviceKey is not null ? null

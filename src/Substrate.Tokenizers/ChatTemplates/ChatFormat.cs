@@ -10,7 +10,7 @@ namespace Substrate.Tokenizers.ChatTemplates;
 /// Llama 3.1, Mistral) gets the tools, tool calls and tool results as structured values and describes them its own way
 /// (<see cref="NativeTools"/>); otherwise tools are described in a leading system message and a tool call is its JSON
 /// text (<c>{"name": …, "arguments": {…}}</c>) in the assistant's content. Calls are read back by <see cref="ParseToolCalls"/>.
-/// The turn ends at EOS or an end-of-turn token of the vocabulary, and in the transcript at the next "\nUser:" line.
+/// The turn ends at EOS or an end-of-turn token of the vocabulary, and in the transcript at the next "\nUser:" or "\nTool:" line.
 /// </summary>
 public sealed class ChatFormat
 {
@@ -22,6 +22,9 @@ public sealed class ChatFormat
 
     /// <summary>Where the transcript's assistant turn ends: the model starts the user's next line.</summary>
     public const string TranscriptStop = "\nUser:";
+
+    /// <summary>Where a transcript turn that calls a tool ends: the model starts the tool's result line.</summary>
+    public const string TranscriptToolStop = "\nTool:";
 
     private static readonly string[] EndOfTurnTokens = ["<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>", "</s>"];
 
@@ -37,7 +40,7 @@ public sealed class ChatFormat
         addedPrefix = tokenizer.Encode("", addSpecialTokens: true);
         var ids = EndOfTurnTokens.Select(tokenizer.TokenToId).Append(tokenizer.Special.Eos).OfType<int>();
         StopIds = ids.Distinct().ToList();
-        StopStrings = UsesChatTemplate ? [] : [TranscriptStop];
+        StopStrings = UsesChatTemplate ? [] : [TranscriptStop, TranscriptToolStop];
     }
 
     public bool UsesChatTemplate { get; }

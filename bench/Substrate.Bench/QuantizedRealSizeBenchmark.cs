@@ -1,4 +1,5 @@
 using Substrate.Interop.Gguf;
+using Substrate.Nn.Ggml;
 
 namespace Substrate.Bench;
 

@@ -7,6 +7,7 @@ using Substrate.Interop.Gguf;
 using Substrate.Models;
 using Substrate.Tokenizers.Formats;
 using Substrate.Tokenizers.Training;
+using Substrate.Nn.Ggml;
 using static TorchSharp.torch;
 
 namespace Substrate.Bench;

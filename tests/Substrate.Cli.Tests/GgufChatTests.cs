@@ -3,6 +3,7 @@ using Substrate.Evaluation;
 using Substrate.Inference;
 using Substrate.Interop.Gguf;
 using Substrate.Tokenizers.ChatTemplates;
+using Substrate.Nn.Ggml;
 
 namespace Substrate.Cli.Tests;
 

@@ -4,6 +4,7 @@ using Substrate.Inference;
 using Substrate.Inference.Serving;
 using Substrate.Interop.Gguf;
 using Substrate.Models;
+using Substrate.Nn.Ggml;
 using static TorchSharp.torch;
 
 namespace Substrate.Server.Tests;

@@ -1,6 +1,7 @@
 using Substrate.Inference.CpuDecode;
 using Substrate.Interop.Gguf;
 using Substrate.Models;
+using Substrate.Nn.Ggml;
 
 namespace Substrate.Interop.Tests.Gguf;
 

@@ -98,7 +98,8 @@ public sealed class Toolbox : IAsyncDisposable
                 Tools.AddRange(server.Tools);
                 break;
             default:
-                throw new ArgumentException($"unknown tool '{spec}': use calc, time, files:<dir>, search:<store.db>, memory, mcp:<command line> or mcp:http://…");
+                throw new ArgumentException(
+                    $"unknown tool '{spec}': use calc, time, files:<dir>, search:<store.db>, memory, mcp:<command line> or mcp:http://…");
         }
     }
 

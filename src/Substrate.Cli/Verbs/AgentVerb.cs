@@ -23,7 +23,10 @@ public static class AgentVerb
         public readonly Argument<string> Goal = new("goal") { Description = "What the agent should do." };
         public readonly Option<string?> Model = new("--model") { Description = "A model folder, run in process." };
         public readonly Option<string?> Adapter = new("--adapter") { Description = "A PEFT LoRA adapter folder to apply on top of --model." };
-        public readonly Option<string?> Endpoint = new("--endpoint") { Description = "An OpenAI-compatible API instead of --model, e.g. http://127.0.0.1:8080/v1." };
+        public readonly Option<string?> Endpoint = new("--endpoint")
+        {
+            Description = "An OpenAI-compatible API instead of --model, e.g. http://127.0.0.1:8080/v1.",
+        };
         public readonly Option<string?> ApiKey = new("--api-key") { Description = "The endpoint's key (default from SUBSTRATE_API_KEY)." };
         public readonly Option<string?> ModelName = new("--model-name") { Description = "The model to ask the endpoint for." };
         public readonly Option<string[]> Tools = new("--tools")
@@ -33,7 +36,10 @@ public static class AgentVerb
         };
         public readonly Option<int> MaxSteps = new("--max-steps") { Description = "Model calls at most.", DefaultValueFactory = _ => 10 };
         public readonly Option<string> ToolTimeout = new("--tool-timeout") { Description = "Time one tool call may take.", DefaultValueFactory = _ => "30s" };
-        public readonly Option<int> MaxResult = new("--max-tool-result") { Description = "Characters of a tool result the model sees.", DefaultValueFactory = _ => 16_000 };
+        public readonly Option<int> MaxResult = new("--max-tool-result")
+        {
+            Description = "Characters of a tool result the model sees.", DefaultValueFactory = _ => 16_000,
+        };
         public readonly Option<int> MaxTokens = new("--max-tokens") { Description = "Tokens per model reply at most.", DefaultValueFactory = _ => 256 };
         public readonly Option<float> Temperature = new("--temperature") { Description = "Sampling temperature; 0 is greedy.", DefaultValueFactory = _ => 0 };
         public readonly Option<string?> System = new("--system") { Description = "Instructions for the agent (default: a short helpful-assistant prompt)." };
@@ -50,7 +56,10 @@ public static class AgentVerb
         {
             Description = "Over the context budget: drop the oldest turns (with a note) or summarize them with the model.", DefaultValueFactory = _ => "drop",
         };
-        public readonly Option<string> Trace = new("--trace") { Description = "OpenTelemetry traces: none, console (stderr) or otlp.", DefaultValueFactory = _ => "none" };
+        public readonly Option<string> Trace = new("--trace")
+        {
+            Description = "OpenTelemetry traces: none, console (stderr) or otlp.", DefaultValueFactory = _ => "none",
+        };
         public readonly ModelOptionFlags Runtime = new();
     }
 
@@ -101,10 +110,12 @@ public static class AgentVerb
             try
             {
                 await using var toolbox = await Toolbox.OpenAsync(parsed.GetValue(f.Tools) ?? [], cancellationToken: cancellation,
-                    storeEmbedder: s => RagEmbedder.ForStore(s, null), memory: () => new FactMemory(Store(), memoryEmbedder = RagEmbedder.Open(RagEmbedder.MiniLm)));
+                    storeEmbedder: s => RagEmbedder.ForStore(s, null),
+                    memory: () => new FactMemory(Store(), memoryEmbedder = RagEmbedder.Open(RagEmbedder.MiniLm)));
                 var budget = ContextBudgetReducer.BudgetFor(context, options.MaxOutputTokens, options.Instructions ?? AgentOptions.DefaultInstructions,
                     toolbox.Tools, countTokens);
-                if (budget < 1) throw new ArgumentException($"the context ({context} tokens) leaves no room for the conversation after the reply, instructions and tools");
+                if (budget < 1)
+                    throw new ArgumentException($"the context ({context} tokens) leaves no room for the conversation after the reply, instructions and tools");
                 options = options with
                 {
                     ContextReducer = new ContextBudgetReducer(budget, countTokens, policy, chat),

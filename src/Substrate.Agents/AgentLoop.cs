@@ -22,7 +22,7 @@ public sealed class AgentLoop
         this.options = options ?? new AgentOptions();
         if (this.options.MaxSteps < 1) throw new ArgumentException("the step limit must be ≥ 1");
         guard = new ToolGuard(this.options, sourceGone);
-        var pipeline = new ChatClientBuilder(model)
+        var builder = new ChatClientBuilder(model)
             .UseFunctionInvocation(configure: f =>
             {
                 f.MaximumIterationsPerRequest = this.options.MaxSteps;
@@ -30,13 +30,18 @@ public sealed class AgentLoop
                 f.IncludeDetailedErrors = true;
                 f.TerminateOnUnknownCalls = false;
                 f.FunctionInvoker = guard.InvokeAsync;
-            })
+            });
+        // Inside the function invocation: the budget is checked before every model call, tool rounds included.
+        if (this.options.ContextReducer is { } reducer) builder = builder.UseChatReducer(reducer);
+        var pipeline = builder
             .UseOpenTelemetry(sourceName: AgentTelemetry.SourceName, configure: c => c.EnableSensitiveData = this.options.TraceContent)
             .Build();
         Agent = new ChatClientAgent(pipeline, new ChatClientAgentOptions
         {
             Name = "substrate-agent",
             UseProvidedChatClientAsIs = true, // the pipeline above already invokes functions
+            ChatHistoryProvider = History,
+            AIContextProviders = this.options.ContextProviders,
             ChatOptions = new ChatOptions
             {
                 Instructions = this.options.Instructions ?? AgentOptions.DefaultInstructions,
@@ -48,6 +53,9 @@ public sealed class AgentLoop
             },
         });
     }
+
+    /// <summary>Where a session's conversation lives while it runs (<see cref="StoredSession"/> loads and saves it).</summary>
+    public InMemoryChatHistoryProvider History { get; } = new();
 
     /// <summary>The Agent Framework agent (for a caller that wants sessions or its own run loop).</summary>
     public AIAgent Agent { get; }

@@ -30,6 +30,13 @@ public sealed record AgentOptions
     /// <summary>Whether traces carry message and tool-argument text (OpenTelemetry's sensitive data), not only names and counts.</summary>
     public bool TraceContent { get; init; } = true;
 
+    /// <summary>Run on the messages before each model call: <see cref="Context.ContextBudgetReducer"/> keeps them within
+    /// the model's context (null: sent as they are).</summary>
+    public Microsoft.Extensions.AI.IChatReducer? ContextReducer { get; init; }
+
+    /// <summary>Agent Framework context providers run before each goal (<see cref="Memory.MemoryRecall"/>).</summary>
+    public IEnumerable<Microsoft.Agents.AI.AIContextProvider>? ContextProviders { get; init; }
+
     public const string DefaultInstructions =
         "You are a helpful assistant. Use the tools when they help; when you have the answer, reply with it plainly.";
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.AI;
 using Substrate.Agents.Mcp;
+using Substrate.Agents.Memory;
 using Substrate.Agents.Tools;
 using Substrate.Retrieval.Store;
 
@@ -7,7 +8,7 @@ namespace Substrate.Agents;
 
 /// <summary>
 /// The tools an agent gets from <c>--tools</c> specs: <c>calc</c>, <c>time</c>, <c>files:&lt;dir&gt;</c>, <c>lookup:&lt;table.tsv&gt;</c>,
-/// <c>search:&lt;store.db&gt;</c>, <c>mcp:&lt;command line&gt;</c> or <c>mcp:http://…</c>. Specs come comma-separated or one
+/// <c>search:&lt;store.db&gt;</c>, <c>memory</c>, <c>mcp:&lt;command line&gt;</c> or <c>mcp:http://…</c>. Specs come comma-separated or one
 /// per flag; an <c>mcp:</c> spec takes the rest of its string, commas included. Owns the MCP connections and the opened
 /// stores (dispose to close them).
 /// </summary>
@@ -18,20 +19,24 @@ public sealed class Toolbox : IAsyncDisposable
 
     public List<AITool> Tools { get; } = [];
 
+    /// <summary>With the <c>memory</c> tool: recall of its facts before each goal (for <see cref="AgentOptions.ContextProviders"/>).</summary>
+    public MemoryRecall? Recall { get; private set; }
+
     /// <summary>Which server a tool came from, gone or not: the hook <see cref="AgentLoop"/> ends the run with.</summary>
     public async ValueTask<string?> SourceGoneAsync(AIFunction function) =>
         servers.FirstOrDefault(s => s.Tools.Contains(function)) is { } server ? await server.GoneAfterFailureAsync(TimeSpan.FromSeconds(1)) : null;
 
     /// <summary>Opens the tools of <paramref name="specs"/>; <paramref name="storeEmbedder"/> gives a <c>search:</c> store's
-    /// embedder (the one its vectors were made with), and without it a store is searched by words only.</summary>
+    /// embedder (the one its vectors were made with), and without it a store is searched by words only;
+    /// <paramref name="memory"/> opens the long-term memory the <c>memory</c> tool writes (called only when it is asked for).</summary>
     public static async Task<Toolbox> OpenAsync(IEnumerable<string> specs, TimeProvider? clock = null, CancellationToken cancellationToken = default,
-        Func<ChunkStore, IEmbeddingGenerator<string, Embedding<float>>?>? storeEmbedder = null)
+        Func<ChunkStore, IEmbeddingGenerator<string, Embedding<float>>?>? storeEmbedder = null, Func<FactMemory>? memory = null)
     {
         var toolbox = new Toolbox();
         try
         {
             foreach (var spec in specs.SelectMany(Split))
-                await toolbox.AddAsync(spec, clock, storeEmbedder, cancellationToken);
+                await toolbox.AddAsync(spec, clock, storeEmbedder, memory, cancellationToken);
         }
         catch
         {
@@ -62,7 +67,7 @@ public sealed class Toolbox : IAsyncDisposable
     }
 
     async Task AddAsync(string spec, TimeProvider? clock, Func<ChunkStore, IEmbeddingGenerator<string, Embedding<float>>?>? storeEmbedder,
-        CancellationToken cancellationToken)
+        Func<FactMemory>? memory, CancellationToken cancellationToken)
     {
         var colon = spec.IndexOf(':');
         var (kind, argument) = colon < 0 ? (spec, "") : (spec[..colon], spec[(colon + 1)..]);
@@ -85,13 +90,18 @@ public sealed class Toolbox : IAsyncDisposable
                 stores.Add(store);
                 Tools.Add(BuiltInTools.Search(store));
                 break;
+            case "memory" when colon < 0:
+                var facts = memory?.Invoke() ?? throw new ArgumentException("the memory tool needs a memory store (none was given)");
+                Tools.Add(facts.RememberTool());
+                Recall = new MemoryRecall(facts);
+                break;
             case "mcp" when argument.Length > 0:
                 var server = await McpToolSource.ConnectAsync(argument, cancellationToken);
                 servers.Add(server);
                 Tools.AddRange(server.Tools);
                 break;
             default:
-                throw new ArgumentException($"unknown tool '{spec}': use calc, time, files:<dir>, lookup:<table.tsv>, search:<store.db>, "
+                throw new ArgumentException($"unknown tool '{spec}': use calc, time, files:<dir>, lookup:<table.tsv>, search:<store.db>, memory, "
                     + "mcp:<command line> or mcp:http://…");
         }
     }

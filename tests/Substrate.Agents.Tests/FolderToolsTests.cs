@@ -89,4 +89,26 @@ public sealed class FolderToolsTests : IDisposable
     [Fact]
     public void Missing_files_are_named() =>
         Assert.Contains("'nope.txt'", Assert.Throws<FileNotFoundException>(() => tools.ReadFile("nope.txt")).Message);
+
+    [Fact]
+    public void A_link_swapped_in_between_the_check_and_the_open_is_refused()
+    {
+        tools.BeforeOpen = checkedPath =>
+        {
+            File.Delete(checkedPath); // a.txt passed the check; now it becomes a link to a file outside
+            File.CreateSymbolicLink(checkedPath, Path.Combine(temp, "secret.txt"));
+        };
+        var error = Assert.Throws<UnauthorizedAccessException>(() => tools.ReadFile("a.txt"));
+        Assert.Equal("'a.txt' leads outside the folder (it changed while it was opened)", error.Message);
+    }
+
+    [Fact]
+    public async Task A_fifo_is_refused_not_waited_on()
+    {
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", Path.Combine(inside, "pipe")))
+            await mkfifo.WaitForExitAsync();
+        var read = Task.Run(() => tools.ReadFile("pipe")); // no writer: an ordinary open would block for ever
+        var error = await Assert.ThrowsAsync<UnauthorizedAccessException>(() => read.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("'pipe' is not a regular file (a FIFO): only files are read", error.Message);
+    }
 }

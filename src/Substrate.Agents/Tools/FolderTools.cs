@@ -28,12 +28,16 @@ public sealed class FolderTools
 
     public string Folder => root;
 
+    /// <summary>Tests only: called between the path check and the open (to swap the file there).</summary>
+    internal Action<string>? BeforeOpen { get; set; }
+
     /// <summary>The text of a file in the folder (UTF-8), its first <c>maxReadBytes</c> bytes with a note when longer.</summary>
     public string ReadFile(string path)
     {
         var full = Resolve(path);
         if (!File.Exists(full)) throw new FileNotFoundException($"no file '{path}' in the folder");
-        using var stream = File.OpenRead(full);
+        BeforeOpen?.Invoke(full);
+        using var stream = ConfinedFile.OpenRead(full, realRoot, path);
         var buffer = new byte[(int)Math.Min(stream.Length, maxReadBytes)];
         stream.ReadExactly(buffer);
         var text = Encoding.UTF8.GetString(buffer);
@@ -89,6 +93,6 @@ public sealed class FolderTools
         return Path.TrimEndingDirectorySeparator(current);
     }
 
-    static bool IsInside(string path, string folder) =>
+    internal static bool IsInside(string path, string folder) =>
         path == folder || path.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.AI;
 using Substrate.Agents;
+using Substrate.Agents.Context;
 using Substrate.Inference.DotNetAI;
 using Substrate.Inference.Serving;
 
@@ -16,6 +17,9 @@ public sealed class AgentModelFlags
     readonly Option<string?> apiKey = new("--api-key") { Description = "The endpoint's key (default from SUBSTRATE_API_KEY)." };
     readonly Option<string?> modelName = new("--model-name") { Description = "The model to ask the endpoint for." };
     readonly ModelOptionFlags runtime = new();
+
+    /// <summary>The context an endpoint is assumed to have when --context does not say.</summary>
+    const int EndpointContext = 8192;
 
     public void AddTo(Command command)
     {
@@ -36,5 +40,15 @@ public sealed class AgentModelFlags
         var folder = parsed.GetValue(model) ?? throw new ArgumentException("give --model <dir> or --endpoint <url>");
         var (engine, modelId) = InProcessModel.Load(folder, parsed.GetValue(adapter), runtime.StartInference(parsed, folder));
         return (new SubstrateChatClient(engine), engine, modelId);
+    }
+
+    /// <summary><see cref="Open"/>, with what a context budget needs: a token counter (the model's tokenizer in process,
+    /// 4 characters a token for an endpoint) and the context (the model's, or <see cref="EndpointContext"/>).</summary>
+    public (IChatClient Chat, InferenceEngine? Engine, string? ModelId, Func<string, int> CountTokens, int Context) OpenCounted(ParseResult parsed)
+    {
+        var (chat, engine, modelId) = Open(parsed);
+        return engine is null
+            ? (chat, null, modelId, ContextBudgetReducer.EstimateTokens, EndpointContext)
+            : (chat, engine, modelId, text => engine.Tokenizer.Encode(text).Length, engine.Context);
     }
 }

@@ -256,9 +256,9 @@ public class LlamaTests(ITestOutputHelper output)
     [Fact]
     public void PresetsAreKnownAndUnknownNamesAreListed()
     {
-        Assert.Equal(["tiny", "small", "base", "bench-12m"], ModelPresets.Names);
+        Assert.Equal(["tiny", "small", "base", "bench-12m", "tiny-moe", "small-moe"], ModelPresets.Names);
         var ex = Assert.Throws<ArgumentException>(() => ModelPresets.Get("huge"));
-        Assert.Contains("tiny, small, base, bench-12m", ex.Message);
+        Assert.Contains("tiny, small, base, bench-12m, tiny-moe, small-moe", ex.Message);
         var bench = ModelPresets.Get("bench-12m");
         Assert.Equal((8192, 384, 6, 6, 2, 1024, 256, 10000.0, 1e-5, true),
             (bench.VocabSize, bench.HiddenSize, bench.NumHiddenLayers, bench.NumAttentionHeads, bench.NumKeyValueHeads,

@@ -68,7 +68,10 @@ public sealed partial class ChunkStore
             fused[hit.Chunk.Id] = fused.TryGetValue(hit.Chunk.Id, out var f) ? (f.Chunk, f.Score + score) : (hit.Chunk, score);
         }
         var best = fused.Values.OrderByDescending(f => f.Score).ThenBy(f => f.Chunk.Id).Take(top).ToList();
-        var similarity = Vectors().Similarities(vector, best.Select(f => f.Chunk.Id).ToHashSet());
+        // The vector list holds the cosines of most; only chunks BM25 alone found cost a pass over the index's ids.
+        var similarity = lists[0].ToDictionary(h => h.Chunk.Id, h => h.Score);
+        var missing = best.Select(f => f.Chunk.Id).Where(id => !similarity.ContainsKey(id)).ToHashSet();
+        if (missing.Count > 0) foreach (var (id, cosine) in Vectors().Similarities(vector, missing)) similarity[id] = cosine;
         return best.Select((f, i) => new SearchHit(f.Chunk, i + 1, f.Score)
             { Similarity = similarity.TryGetValue(f.Chunk.Id, out var cosine) ? cosine : null }).ToList();
     }

@@ -13,7 +13,7 @@ namespace Substrate.Server.Tests;
 /// File search through the official OpenAI SDK: upload a file, create a vector store, attach, search, list, delete; a
 /// second key sees none of it (404); files and stores survive a restart of the server on the same data folder.
 /// </summary>
-public sealed class FileSearchTests : IAsyncLifetime
+public sealed partial class FileSearchTests : IAsyncLifetime
 {
     private const string Alice = "alice-key", Bob = "bob-key";
     private readonly string dataDir = Path.Combine(Path.GetTempPath(), $"substrate-file-search-{Guid.NewGuid():N}");

@@ -52,10 +52,11 @@ public sealed partial class ChunkStore
     {
         var found = Vectors().Search(query, top, pathPrefix);
         var chunks = GetChunks(found.Select(f => f.Id).ToList());
-        return chunks.Select((c, i) => new SearchHit(c, i + 1, found[i].Score)).ToList();
+        return chunks.Select((c, i) => new SearchHit(c, i + 1, found[i].Score) { Similarity = found[i].Score }).ToList();
     }
 
-    /// <summary>Both searches, each <paramref name="depth"/> deep, fused by reciprocal rank (k = 60); ties go to the lower id.</summary>
+    /// <summary>Both searches, each <paramref name="depth"/> deep, fused by reciprocal rank (k = 60); ties go to the lower id.
+    /// Each hit carries its cosine similarity to <paramref name="vector"/>, found by BM25 alone or not.</summary>
     public List<SearchHit> SearchHybrid(string query, ReadOnlySpan<float> vector, int top, string? pathPrefix = null, int depth = 50)
     {
         depth = Math.Max(depth, top);
@@ -66,8 +67,13 @@ public sealed partial class ChunkStore
             var score = 1.0 / (RrfK + hit.Rank);
             fused[hit.Chunk.Id] = fused.TryGetValue(hit.Chunk.Id, out var f) ? (f.Chunk, f.Score + score) : (hit.Chunk, score);
         }
-        return fused.Values.OrderByDescending(f => f.Score).ThenBy(f => f.Chunk.Id).Take(top)
-            .Select((f, i) => new SearchHit(f.Chunk, i + 1, f.Score)).ToList();
+        var best = fused.Values.OrderByDescending(f => f.Score).ThenBy(f => f.Chunk.Id).Take(top).ToList();
+        // The vector list holds the cosines of most; only chunks BM25 alone found cost a pass over the index's ids.
+        var similarity = lists[0].ToDictionary(h => h.Chunk.Id, h => h.Score);
+        var missing = best.Select(f => f.Chunk.Id).Where(id => !similarity.ContainsKey(id)).ToHashSet();
+        if (missing.Count > 0) foreach (var (id, cosine) in Vectors().Similarities(vector, missing)) similarity[id] = cosine;
+        return best.Select((f, i) => new SearchHit(f.Chunk, i + 1, f.Score)
+            { Similarity = similarity.TryGetValue(f.Chunk.Id, out var cosine) ? cosine : null }).ToList();
     }
 
     [GeneratedRegex(@"[\p{L}\p{N}]+")]

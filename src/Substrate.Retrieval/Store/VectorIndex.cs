@@ -68,6 +68,17 @@ public sealed class VectorIndex
         return best.Results();
     }
 
+    /// <summary>The exact cosine similarity of the query to each of these ids that has a row (one pass over the ids,
+    /// a dot product only for the rows asked).</summary>
+    public Dictionary<long, double> Similarities(ReadOnlySpan<float> query, IReadOnlySet<long> wanted)
+    {
+        CheckQuery(query);
+        var found = new Dictionary<long, double>(wanted.Count);
+        for (int row = 0; row < count && found.Count < wanted.Count; row++)
+            if (ids[row] != 0 && wanted.Contains(ids[row])) found[ids[row]] = TensorPrimitives.Dot(query, Row(row));
+        return found;
+    }
+
     /// <summary>Appends rows (ids new to the index).</summary>
     public void Add(IReadOnlyList<long> newIds, string path, IReadOnlyList<ReadOnlyMemory<float>> vectors)
     {

@@ -25,8 +25,14 @@ internal static class FilesEndpoint
         return Json(Wire(file));
     }
 
-    public static IResult List(HttpContext context, FileSearchStorage storage) =>
-        Json(new WirePage<WireFile>(storage.Files(ApiKeyAuthentication.Owner(context)).Select(Wire).ToList()));
+    /// <summary>One page of the caller's files (newest first unless <c>order=asc</c>), only those of <c>purpose</c> if given.</summary>
+    public static IResult List(HttpContext context, FileSearchStorage storage)
+    {
+        var purpose = context.Request.Query["purpose"].ToString();
+        var files = storage.Files(ApiKeyAuthentication.Owner(context)).Where(f => purpose.Length == 0 || f.Purpose == purpose);
+        var (page, more) = ListQuery.Read(context.Request.Query, ListQuery.Files).Apply(files, f => f.Id, f => f.CreatedAt);
+        return Json(new WirePage<WireFile>(page.Select(Wire).ToList(), more));
+    }
 
     public static IResult Get(string id, HttpContext context, FileSearchStorage storage) => Json(Wire(storage.File(ApiKeyAuthentication.Owner(context), id)));
 

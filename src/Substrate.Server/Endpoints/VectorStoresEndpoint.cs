@@ -36,7 +36,8 @@ internal static class VectorStoresEndpoint
     public static IResult List(HttpContext context, FileSearchStorage storage)
     {
         var owner = ApiKeyAuthentication.Owner(context);
-        return Json(new WirePage<WireVectorStore>(storage.VectorStores(owner).Select(s => Wire(owner, s, storage)).ToList()));
+        var (page, more) = ListQuery.Read(context.Request.Query, ListQuery.VectorStores).Apply(storage.VectorStores(owner), s => s.Id, s => s.CreatedAt);
+        return Json(new WirePage<WireVectorStore>(page.Select(s => Wire(owner, s, storage)).ToList(), more));   // counts read for this page only
     }
 
     public static IResult Get(string id, HttpContext context, FileSearchStorage storage)
@@ -60,8 +61,17 @@ internal static class VectorStoresEndpoint
         return Json(WireFile(id, storage.File(owner, fileId)));
     }
 
-    public static IResult ListFiles(string id, HttpContext context, FileSearchStorage storage) =>
-        Json(new WirePage<WireVectorStoreFile>(storage.StoreFiles(ApiKeyAuthentication.Owner(context), id).Select(f => WireFile(id, f.File)).ToList()));
+    /// <summary>One page of the store's files; <c>filter</c> is a status, and every file here is <c>completed</c>.</summary>
+    public static IResult ListFiles(string id, HttpContext context, FileSearchStorage storage)
+    {
+        var query = ListQuery.Read(context.Request.Query, ListQuery.VectorStores);
+        var status = context.Request.Query["filter"].ToString();
+        if (status is not ("" or "completed" or "in_progress" or "failed" or "cancelled"))
+            throw ApiException.Invalid($"'filter' must be in_progress, completed, failed or cancelled (got '{status}')", "filter", "invalid_value");
+        var files = storage.StoreFiles(ApiKeyAuthentication.Owner(context), id).Select(f => f.File);
+        var (page, more) = query.Apply(status is "" or "completed" ? files : [], f => f.Id, f => f.CreatedAt);
+        return Json(new WirePage<WireVectorStoreFile>(page.Select(f => WireFile(id, f)).ToList(), more));
+    }
 
     public static async Task<IResult> DetachFile(string id, string fileId, HttpContext context, FileSearchStorage storage)
     {
@@ -77,14 +87,22 @@ internal static class VectorStoresEndpoint
         if (query.Trim().Length == 0) throw ApiException.Invalid("'query' must not be empty", "query");
         var top = (int)(r.Integer("max_num_results", 1, MaxResults) ?? 10);
         if (r.Bool("rewrite_query") == true) throw ApiException.Invalid("rewrite_query is not supported", "rewrite_query", "unsupported_value");
-        if (r.Has("ranking_options"))
-            throw ApiException.Invalid("ranking_options is not supported (the ranking is hybrid: MiniLM and BM25 fused by reciprocal rank)",
-                "ranking_options", "unsupported_value");
+        var threshold = r.Object("ranking_options") is { } ranking ? ScoreThreshold(ranking) : 0;
         var filter = r.Object("filters") is { } filters ? FileFilter.Parse(filters) : null;
         var hits = await storage.SearchAsync(ApiKeyAuthentication.Owner(context), id, query, top,
-            filter is null ? null : f => filter(f.Id, f.Filename), context.RequestAborted);
+            filter is null ? null : f => filter(f.Id, f.Filename), threshold, context.RequestAborted);
         return Json(new WireSearchPage([query],
-            hits.Select(h => new WireSearchResult(h.Hit.Chunk.Path, h.Filename, h.Hit.Score, [new WireSearchContent(h.Hit.Chunk.Text)])).ToList()));
+            hits.Select(h => new WireSearchResult(h.Hit.Chunk.Path, h.Filename, h.Score, [new WireSearchContent(h.Hit.Chunk.Text)])).ToList()));
+    }
+
+    /// <summary><c>ranking_options</c>: <c>score_threshold</c> (0–1) drops hits scoring below it; <c>ranker</c> may be
+    /// <c>auto</c> or <c>none</c> (there is no re-ranker here; the ranking is MiniLM and BM25 fused by reciprocal rank).</summary>
+    private static double ScoreThreshold(RequestReader ranking)
+    {
+        if (ranking.String("ranker") is { } ranker && ranker is not ("auto" or "none"))
+            throw ApiException.Invalid($"ranker must be auto or none (got '{ranker}'; results are hybrid MiniLM and BM25, not re-ranked)",
+                ranking.Param("ranker"), "unsupported_value");
+        return ranking.Number("score_threshold", 0, 1) ?? 0;
     }
 
     private static WireVectorStore Wire(string owner, StoredVectorStore store, FileSearchStorage storage)

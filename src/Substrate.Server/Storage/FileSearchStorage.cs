@@ -118,19 +118,26 @@ internal sealed class FileSearchStorage(string dataDir, Func<IEmbeddingGenerator
     }
 
     /// <summary>Hybrid search (MiniLM + BM25, fused by reciprocal rank) over the store's chunks whose file passes
-    /// <paramref name="keep"/>; each hit with its file's name.</summary>
-    public async Task<List<(SearchHit Hit, string Filename)>> SearchAsync(string owner, string storeId, string query, int top,
-        Func<StoredFile, bool>? keep, CancellationToken cancellation)
+    /// <paramref name="keep"/> and whose <see cref="Score"/> is at least <paramref name="scoreThreshold"/>, in hybrid order;
+    /// each hit with its file's name and score.</summary>
+    public async Task<List<(SearchHit Hit, string Filename, double Score)>> SearchAsync(string owner, string storeId, string query, int top,
+        Func<StoredFile, bool>? keep, double scoreThreshold, CancellationToken cancellation)
     {
         using var store = Open(VectorStore(owner, storeId));
         var names = store.Documents().Keys.Select(files.Get).OfType<StoredFile>().Where(f => keep?.Invoke(f) ?? true).ToDictionary(f => f.Id, f => f.Filename);
         int chunks = store.ChunkCount();
         if (chunks == 0 || names.Count == 0) return [];
-        // With a filter every chunk is ranked, so the filter cannot leave fewer than top hits that a deeper search would find.
+        // With a filter or a threshold every chunk is ranked, so neither can leave fewer than top hits that a deeper search would find.
         var retriever = new ChunkRetriever(store, embedder());
-        var hits = await retriever.SearchAsync(query, keep is null ? top : chunks, SearchMode.Hybrid, cancellationToken: cancellation);
-        return hits.Where(h => names.ContainsKey(h.Chunk.Path)).Take(top).Select(h => (h, names[h.Chunk.Path])).ToList();
+        var hits = await retriever.SearchAsync(query, keep is null && scoreThreshold <= 0 ? top : chunks, SearchMode.Hybrid, cancellationToken: cancellation);
+        return hits.Where(h => names.ContainsKey(h.Chunk.Path)).Select(h => (h, names[h.Chunk.Path], Score(h)))
+            .Where(h => h.Item3 >= scoreThreshold).Take(top).ToList();
     }
+
+    /// <summary>A hit's score on OpenAI's 0–1 scale: the cosine similarity of the query's and the chunk's MiniLM embeddings,
+    /// a negative one (pointing away from the query) clamped to 0. It measures how close the chunk is, where the fused
+    /// reciprocal-rank score only says where it ranked (its best chunk would score alike for any query).</summary>
+    public static double Score(SearchHit hit) => Math.Clamp(hit.Similarity ?? 0, 0, 1);
 
     private ChunkStore Open(StoredVectorStore store) => ChunkStore.Open(Path.Combine(stores.FolderOf(store.Id), "store.db"), create: false);
 

@@ -8,13 +8,12 @@ public sealed record WireFile(string Id, long Bytes, long CreatedAt, string File
     public string Status => "processed";
 }
 
-/// <summary>A list page: everything in one page (has_more false), oldest first.</summary>
-public sealed record WirePage<T>(IReadOnlyList<T> Data)
+/// <summary>A list page as <see cref="ListQuery"/> cut it: first_id and last_id are the cursors for the pages either side.</summary>
+public sealed record WirePage<T>(IReadOnlyList<T> Data, bool HasMore)
 {
     public string Object => "list";
     public string? FirstId => Data.Count > 0 ? Id(Data[0]) : null;
     public string? LastId => Data.Count > 0 ? Id(Data[^1]) : null;
-    public bool HasMore => false;
 
     private static string? Id(T item) => item switch { WireFile f => f.Id, WireVectorStore s => s.Id, WireVectorStoreFile f => f.Id, _ => null };
 }

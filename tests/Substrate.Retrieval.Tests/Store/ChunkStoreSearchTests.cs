@@ -87,6 +87,23 @@ public class ChunkStoreSearchTests
         Assert.Equal([1, 2, 3, 4], hybrid.Select(h => h.Rank));
     }
 
+    /// <summary>Every hybrid hit carries its exact cosine to the query vector, a hit only BM25 found too: the words
+    /// ("baking") find the bread, the vector (of the whale sentence) the whales, one deep each.</summary>
+    [Fact]
+    public void HybridHitsCarryTheirCosineSimilarityEvenWhenOnlyBm25FoundThem()
+    {
+        using var folder = new TempFolder();
+        using var store = Filled(folder);
+        var vector = WordHashEmbedder.Embed(Texts[1]);
+        var cosine = store.Vectors().SearchExact(vector, store.ChunkCount()).ToDictionary(f => f.Id, f => f.Score);
+        var hybrid = store.SearchHybrid("baking", vector, 2, depth: 1);
+        Assert.Equal([2L, 4L], hybrid.Select(h => h.Chunk.Id));
+        Assert.Equal([cosine[2], cosine[4]], hybrid.Select(h => h.Similarity!.Value));
+        Assert.Equal(1.0, cosine[2], 6);
+        Assert.All(store.SearchVector(vector, 4), h => Assert.Equal(h.Score, h.Similarity));
+        Assert.All(store.SearchBm25("baking", 4), h => Assert.Null(h.Similarity));
+    }
+
     [Fact]
     public void AStoreRefusesVectorsOfAnotherModel()
     {

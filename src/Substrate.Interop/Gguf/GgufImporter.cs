@@ -30,7 +30,7 @@ public static class GgufImporter
         {
             var state = model.state_dict();
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var info in reader.Tensors.Where(t => !LongRopeTensors.Contains(t.Name))) // longrope's factors are config
+            foreach (var info in reader.Tensors.Where(t => !RopeTensors.Contains(t.Name))) // rotary factors are config
             {
                 var hf = arch.ToHf(info.Name)
                     ?? throw new NotSupportedException($"{ggufPath}: tensor '{info.Name}' has no counterpart in a Llama folder");
@@ -86,7 +86,6 @@ public static class GgufImporter
                 : throw new NotSupportedException($"{r.Path}: rope scaling '{type}' is not supported")
             : null;
         if (LongRope(r, arch) is { } longRope) scaling = longRope;
-        if (r.Contains("rope_freqs.weight")) throw new NotSupportedException($"{r.Path}: rope_freqs (Llama 3.1 rope scaling) is not supported");
         if (!r.Contains("token_embd.weight")) throw new InvalidDataException($"{r.Path}: tensor 'token_embd.weight' is missing");
 
         int hidden = Int("embedding_length");
@@ -94,6 +93,10 @@ public static class GgufImporter
         int headDim = Int("attention.key_length", hidden / Math.Max(1, heads));
         int rotary = Int("rope.dimension_count", headDim);
         if (rotary != headDim) throw new NotSupportedException($"{r.Path}: partial rotary ({rotary} of {headDim} dims) is not supported");
+        var theta = Shortest(r.GetDouble(arch.Key("rope.freq_base")) ?? 10000);
+        if (GgufRopeFreqs.Read(r, arch, headDim, theta, Int("context_length")) is { } freqs)
+            scaling = scaling is null ? freqs // llama3 (or explicit factors) from rope_freqs
+                : throw new NotSupportedException($"{r.Path}: rope_freqs together with rope scaling '{scaling.Type}' is not supported");
         var config = arch.Implied(arch.Family.Apply(new ModelConfig
         {
             VocabSize = (int)r.Tensor("token_embd.weight").Shape[0],
@@ -103,13 +106,13 @@ public static class GgufImporter
             NumKeyValueHeads = Int("attention.head_count_kv", heads),
             IntermediateSize = Int("feed_forward_length"),
             MaxPositionEmbeddings = Int("context_length"),
-            RopeTheta = Shortest(r.GetDouble(arch.Key("rope.freq_base")) ?? 10000),
+            RopeTheta = theta,
             RmsNormEps = Shortest(r.GetDouble(arch.Key("attention.layer_norm_rms_epsilon")) ?? 1e-5),
             TieWordEmbeddings = !r.Contains("output.weight"),
             HeadDimOverride = headDim * heads != hidden || arch.Family.QkNorm ? headDim : null,
             RopeScaling = scaling,
             SlidingWindowSize = window,
-            OriginalMaxPositionEmbeddings = scaling is { IsLongRope: true } ? Int("rope.scaling.original_context_length") : null,
+            OriginalMaxPositionEmbeddings = scaling is { IsLongRope: true, FrequencyFactors: null } ? Int("rope.scaling.original_context_length") : null,
             BosTokenId = (int?)r.GetInt("tokenizer.ggml.bos_token_id"),
             EosTokenId = (int?)r.GetInt("tokenizer.ggml.eos_token_id"),
         }));
@@ -135,6 +138,7 @@ public static class GgufImporter
     }
 
     private static readonly string[] LongRopeTensors = ["rope_factors_long.weight", "rope_factors_short.weight"];
+    private static readonly string[] RopeTensors = [.. LongRopeTensors, GgufRopeFreqs.TensorName];
 
     /// <summary>Phi-3's longrope from its factor tensors, with attention_factor where the file's differs from the one the
     /// config implies; null without them.</summary>
@@ -156,6 +160,6 @@ public static class GgufImporter
     }
 
     // GGUF stores these as float32: 1e-5f widens to 9.99999974737875E-06. Keep the decimal the writer meant.
-    private static double Shortest(double value) =>
+    internal static double Shortest(double value) =>
         double.Parse(((float)value).ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 }

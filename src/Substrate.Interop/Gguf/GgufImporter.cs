@@ -8,8 +8,9 @@ namespace Substrate.Interop.Gguf;
 /// <summary>
 /// Imports a llama, qwen2, qwen3, gemma3 or phi3 GGUF file into a Hugging Face folder of that family: config.json from the
 /// <c>{arch}.*</c> keys (a <c>rope_freqs</c> tensor as llama3 <c>rope_scaling</c>, see <see cref="GgufRopeFreqs"/>),
-/// model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q2_K…Q6_K are decoded as ggml decodes them; llama-arch q/k rows are put back in HF's rotate_half order, gemma
-/// norms lose the 1 the file adds), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
+/// model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q2_K…Q6_K
+/// are decoded as ggml decodes them; llama-arch q/k rows are put back in HF's rotate_half order, gemma norms lose the 1
+/// the file adds), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
 /// </summary>
 public static class GgufImporter
 {

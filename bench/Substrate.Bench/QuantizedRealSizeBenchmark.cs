@@ -28,8 +28,7 @@ public static class QuantizedRealSizeBenchmark
             var dir = Path.Combine(Path.GetTempPath(), "substrate-bench-qreal-" + Guid.NewGuid().ToString("N"));
             try
             {
-                // Without llama3 rope scaling: GgufImporter does not read a rope_freqs tensor yet; the speed is the same.
-                RealSizeBenchmark.Write(name, RealSizeBenchmark.Shapes[name] with { RopeScaling = null }, dir, folderOnly: true);
+                RealSizeBenchmark.Write(name, RealSizeBenchmark.Shapes[name], dir, folderOnly: true); // Llama 3.2's llama3 scaling as rope_freqs
                 foreach (var type in types)
                 {
                     var file = Path.Combine(dir, $"{name}-{GgmlTypes.Name(type)}.gguf");

@@ -211,6 +211,8 @@ public sealed record ModelConfig
         Check(RopeScaling is not { IsLongRope: true } || (LongRopeFrom is > 0 && RopeScaling.ShortFactor?.Count == HeadDim / 2
                 && RopeScaling.LongFactor?.Count == HeadDim / 2),
             $"rope_scaling: longrope needs original_max_position_embeddings and short_factor / long_factor of head_dim / 2 = {HeadDim / 2} values");
+        Check(RopeScaling?.FrequencyFactors is null || RopeScaling.FrequencyFactors.Count == HeadDim / 2,
+            $"rope_scaling: {RopeScaling?.FrequencyFactors?.Count} frequency factors (rope_freqs) for head_dim / 2 = {HeadDim / 2} frequencies");
         Check(PartialRotaryFactor is null or 1.0, $"partial_rotary_factor = {PartialRotaryFactor} is not supported (only 1.0)");
         foreach (var dropout in new[] { "embd_pdrop", "resid_pdrop" })
             Check(OtherKeys is null || !OtherKeys.TryGetValue(dropout, out var p) || p.ValueKind != JsonValueKind.Number || p.GetDouble() == 0,

@@ -22,6 +22,13 @@ public sealed record RopeScaling
     [JsonPropertyName("short_factor")] public IReadOnlyList<double>? ShortFactor { get; init; }
     [JsonPropertyName("long_factor")] public IReadOnlyList<double>? LongFactor { get; init; }
     [JsonPropertyName("attention_factor")] public double? AttentionFactor { get; init; }
+    /// <summary>
+    /// Explicit per-frequency factors, as llama.cpp's <c>rope_freqs</c> tensor holds them (hd/2 values; ggml's rope with
+    /// freq_factors): the plain inverse frequency θ^(−2i/hd) is divided by factor i. Where set they replace the type's own
+    /// formula (a GGUF file's factors are used as stored, in float32); the type's keys then say what they came from.
+    /// Not a config.json key: a folder stores the type's keys (llama3 parameters, or longrope's factors).
+    /// </summary>
+    [JsonIgnore] public IReadOnlyList<float>? FrequencyFactors { get; init; }
     /// <summary>Keys of other scaling types (yarn's beta_fast, …), kept so they are refused, not dropped.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? OtherKeys { get; init; }
 
@@ -41,6 +48,7 @@ public sealed record RopeScaling
             Check(ShortFactor?.All(f => f > 0) == true && LongFactor?.All(f => f > 0) == true, "longrope needs positive short_factor and long_factor");
             Check(AttentionFactor is null or > 0, $"attention_factor must be positive (got {AttentionFactor})");
         }
+        Check(FrequencyFactors?.All(f => f > 0 && float.IsFinite(f)) != false, "frequency factors (rope_freqs) must be positive");
         if (Type == "default" || IsLongRope) return;
         Check(Factor is >= 1, $"factor must be at least 1 (got {Factor?.ToString() ?? "none"})");
         if (Type != "llama3") return;
@@ -62,10 +70,12 @@ public sealed record RopeScaling
     /// The scaled rotary inverse frequencies from the plain ones (θ^(−2i/hd)). linear: all / factor. llama3: wavelengths
     /// 2π/f shorter than original/high_freq_factor keep f, longer than original/low_freq_factor take f / factor, and those
     /// between blend the two by smooth = (original/wavelength − low) / (high − low): (1 − smooth)·f/factor + smooth·f.
-    /// longrope: f_i / short_factor_i, or f_i / long_factor_i with <paramref name="longFactors"/>.
+    /// longrope: f_i / short_factor_i, or f_i / long_factor_i with <paramref name="longFactors"/>. With
+    /// <see cref="FrequencyFactors"/>: f_i / factor_i, whatever the type.
     /// </summary>
     public double[] Scale(IReadOnlyList<double> inverseFrequencies, bool longFactors = false)
     {
+        if (FrequencyFactors is { } explicitFactors) return inverseFrequencies.Select((f, i) => f / explicitFactors[i]).ToArray();
         var factor = Factor ?? 1;
         if (IsLongRope) return inverseFrequencies.Select((f, i) => f / (longFactors ? LongFactor! : ShortFactor!)[i]).ToArray();
         return Type switch

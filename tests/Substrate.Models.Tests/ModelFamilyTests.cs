@@ -172,6 +172,31 @@ public class ModelFamilyTests
         Assert.Equal(plain, new RopeScaling { RopeType = "dynamic", Factor = 4 }.Scale(plain));
     }
 
+    /// <summary>Explicit factors (a GGUF file's rope_freqs) divide the plain frequencies whatever the type says, and a model
+    /// built with llama3's own factors as explicit ones gives the llama3 model's logits (to the factors' float32 rounding).</summary>
+    [Fact]
+    public void Explicit_frequency_factors_divide_the_plain_frequencies_in_the_model()
+    {
+        var llama3 = new RopeScaling { RopeType = "llama3", Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 16 };
+        var config = TinyModels.Config with { RopeScaling = llama3 };
+        var plain = RopeScaling.Frequencies(config.HeadDim, config.RopeTheta, null);
+        var scaled = RopeScaling.Frequencies(config.HeadDim, config.RopeTheta, llama3);
+        var factors = plain.Select((f, i) => (float)(f / scaled[i])).ToArray();
+        Assert.Contains(factors, f => f != 1 && f != 8);
+        Assert.Equal(plain.Select((f, i) => f / factors[i]), (llama3 with { FrequencyFactors = factors }).Scale(plain));
+        Assert.Equal(plain.Select((f, i) => f / factors[i]), new RopeScaling { FrequencyFactors = factors }.Scale(plain));
+
+        using var expected = TinyModels.Create(config);
+        using var fromFactors = TinyModels.Create(config with { RopeScaling = new RopeScaling { FrequencyFactors = factors } });
+        using var unscaled = TinyModels.Create(config with { RopeScaling = null });
+        using var ids = TinyModels.Ids();
+        using var want = expected.forward(ids);
+        using var got = fromFactors.forward(ids);
+        using var plainLogits = unscaled.forward(ids);
+        var (difference, unscaledDifference) = ((want - got).abs().max().item<float>(), (want - plainLogits).abs().max().item<float>());
+        Assert.True(difference < 1e-3f * unscaledDifference, $"explicit factors {difference}, plain rotary {unscaledDifference} from llama3's logits");
+    }
+
     /// <summary>Linear scaling by 2 puts position 2p where plain rotary puts p: the logits of ids at positions 0, 2, 4, …
     /// (packed positions) equal the plain model's at 0, 1, 2, ….</summary>
     [Fact]

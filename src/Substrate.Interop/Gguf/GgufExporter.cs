@@ -7,7 +7,7 @@ namespace Substrate.Interop.Gguf;
 /// <summary>
 /// Exports a Llama-family model folder (config.json + safetensors + tokenizer.json) to a GGUF v3 file llama.cpp
 /// loads: the family's architecture (<see cref="GgufArchitecture"/>: llama, qwen2, qwen3; Mistral as llama with its
-/// sliding window) and its <c>{arch}.*</c> hyperparameters, rope scaling (linear as keys, llama3 as a <c>rope_freqs</c>
+/// sliding window) and its <c>{arch}.*</c> hyperparameters, rope scaling (linear as keys, llama3 and explicit factors as a <c>rope_freqs</c>
 /// tensor), the tokenizer as <c>tokenizer.ggml.*</c>, tensors under llama.cpp's names with llama-arch q/k rows
 /// permuted for its rotary layout. 2-D weights take the type llama.cpp's quantizer would give them in that file type
 /// (<see cref="GgufTensorTypes"/>: the K-quant mixes, Q6_K heads, fallbacks for rows that are not whole blocks); norms and
@@ -42,8 +42,8 @@ public static class GgufExporter
             .Where(n => LlamaGgufNames.StackedName(n).Expert is null or 0).ToList(); // an expert stack once, at expert 0
         var types = new GgufTensorTypes(fileType, names.Select(n => arch.ToGguf(n)!).ToList(),
             config.NumAttentionHeads / config.NumKeyValueHeads);
-        if (RopeFactors(config) is { } factors) writer.AddTensor("rope_freqs.weight", [factors.Length], factors, GgmlType.F32);
-        if (config.RopeScaling is { IsLongRope: true } longRope)
+        if (RopeFactors(config, arch) is { } factors) writer.AddTensor(GgufRopeFreqs.TensorName, [factors.Length], factors, GgmlType.F32);
+        if (config.RopeScaling is { IsLongRope: true } longRope && arch.Name == "phi3")
         {
             writer.AddTensor("rope_factors_long.weight", [longRope.LongFactor!.Count], longRope.LongFactor.Select(f => (float)f).ToArray(), GgmlType.F32);
             writer.AddTensor("rope_factors_short.weight", [longRope.ShortFactor!.Count], longRope.ShortFactor.Select(f => (float)f).ToArray(), GgmlType.F32);
@@ -106,6 +106,7 @@ public static class GgufExporter
         switch (config.RopeScaling?.Type)
         {
             case null or "default" or "llama3": break; // llama3: the rope_freqs tensor
+            case "longrope" or "su" when arch.Name == "llama" && ExplicitFactors(config) is not null: break; // rope_freqs too
             case "longrope" or "su" when arch.Name == "phi3": // the rope_factors_long / _short tensors
                 writer.Add(arch.Key("rope.scaling.original_context_length"), (uint)config.LongRopeFrom!.Value);
                 writer.Add(arch.Key("rope.scaling.attn_factor"), (float)config.RopeAttentionFactor);
@@ -121,16 +122,24 @@ public static class GgufExporter
     }
 
     /// <summary>
-    /// llama3 rope scaling as llama.cpp takes it: a <c>rope_freqs</c> tensor of hd/2 factors that divide the plain
-    /// frequencies (plain / scaled, from the one <see cref="RopeScaling.Scale"/>); null for other configs.
+    /// Rope scaling that llama.cpp takes as a <c>rope_freqs</c> tensor of hd/2 factors dividing the plain frequencies: llama3
+    /// (plain / scaled, from the one <see cref="RopeScaling.Scale"/>), and for the llama architecture a longrope that is only explicit
+    /// factors (<see cref="ExplicitFactors"/>: what an import of a rope_freqs that fits no llama3 parameters writes); null
+    /// for other configs.
     /// </summary>
-    public static float[]? RopeFactors(ModelConfig config)
+    public static float[]? RopeFactors(ModelConfig config, GgufArchitecture arch) => config.RopeScaling switch
     {
-        if (config.RopeScaling is not { Type: "llama3" } scaling) return null;
-        var plain = RopeScaling.Frequencies(config.HeadDim, config.RopeTheta, null);
-        var scaled = RopeScaling.Frequencies(config.HeadDim, config.RopeTheta, scaling);
-        return plain.Select((f, i) => (float)(f / scaled[i])).ToArray();
-    }
+        { Type: "llama3" } scaling => GgufRopeFreqs.Factors(scaling, config.HeadDim, config.RopeTheta),
+        { IsLongRope: true } when arch.Name == "llama" => ExplicitFactors(config),
+        _ => null,
+    };
+
+    /// <summary>A longrope whose short and long factors are the same and whose attention factor is 1: the same frequencies at
+    /// every position, each plain one divided by its factor — those factors as float32; null for any other scaling.</summary>
+    private static float[]? ExplicitFactors(ModelConfig config) =>
+        config.RopeScaling is { IsLongRope: true, ShortFactor: { } shortFactor, LongFactor: { } longFactor }
+        && shortFactor.SequenceEqual(longFactor) && config.RopeAttentionFactor == 1
+            ? shortFactor.Select(f => (float)f).ToArray() : null;
 
     /// <summary>HF parameter names in llama.cpp's order: embeddings, then each block, then the final norm and head
     /// (<see cref="ModelLayout"/>'s order, with <c>lm_head</c> even when tied).</summary>

@@ -7,9 +7,10 @@ namespace Substrate.Interop.Gguf;
 
 /// <summary>
 /// Imports a llama, qwen2, qwen3, gemma3 or phi3 GGUF file into a Hugging Face folder of that family: config.json from the
-/// <c>{arch}.*</c> keys, model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
-/// K-quants Q2_K…Q6_K are decoded as ggml decodes them; llama-arch q/k rows are put back in HF's rotate_half order, gemma
-/// norms lose the 1 the file adds), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
+/// <c>{arch}.*</c> keys (a <c>rope_freqs</c> tensor as llama3 <c>rope_scaling</c>, see <see cref="GgufRopeFreqs"/>),
+/// model.safetensors (fp32) from the tensors (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q2_K…Q6_K
+/// are decoded as ggml decodes them; llama-arch q/k rows are put back in HF's rotate_half order, gemma norms lose the 1
+/// the file adds), tokenizer.json and tokenizer_config.json from <c>tokenizer.ggml.*</c>.
 /// </summary>
 public static class GgufImporter
 {
@@ -30,7 +31,7 @@ public static class GgufImporter
         {
             var state = model.state_dict();
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var info in reader.Tensors.Where(t => !LongRopeTensors.Contains(t.Name))) // longrope's factors are config
+            foreach (var info in reader.Tensors.Where(t => !RopeTensors.Contains(t.Name))) // rotary factors are config
             {
                 var hf = arch.ToHf(info.Name)
                     ?? throw new NotSupportedException($"{ggufPath}: tensor '{info.Name}' has no counterpart in a Llama folder");
@@ -86,7 +87,6 @@ public static class GgufImporter
                 : throw new NotSupportedException($"{r.Path}: rope scaling '{type}' is not supported")
             : null;
         if (LongRope(r, arch) is { } longRope) scaling = longRope;
-        if (r.Contains("rope_freqs.weight")) throw new NotSupportedException($"{r.Path}: rope_freqs (Llama 3.1 rope scaling) is not supported");
         if (!r.Contains("token_embd.weight")) throw new InvalidDataException($"{r.Path}: tensor 'token_embd.weight' is missing");
 
         int hidden = Int("embedding_length");
@@ -94,6 +94,10 @@ public static class GgufImporter
         int headDim = Int("attention.key_length", hidden / Math.Max(1, heads));
         int rotary = Int("rope.dimension_count", headDim);
         if (rotary != headDim) throw new NotSupportedException($"{r.Path}: partial rotary ({rotary} of {headDim} dims) is not supported");
+        var theta = Shortest(r.GetDouble(arch.Key("rope.freq_base")) ?? 10000);
+        if (GgufRopeFreqs.Read(r, arch, headDim, theta, Int("context_length")) is { } freqs)
+            scaling = scaling is null ? freqs // llama3 (or explicit factors) from rope_freqs
+                : throw new NotSupportedException($"{r.Path}: rope_freqs together with rope scaling '{scaling.Type}' is not supported");
         var config = arch.Implied(arch.Family.Apply(new ModelConfig
         {
             VocabSize = (int)r.Tensor("token_embd.weight").Shape[0],
@@ -103,13 +107,13 @@ public static class GgufImporter
             NumKeyValueHeads = Int("attention.head_count_kv", heads),
             IntermediateSize = Int("feed_forward_length"),
             MaxPositionEmbeddings = Int("context_length"),
-            RopeTheta = Shortest(r.GetDouble(arch.Key("rope.freq_base")) ?? 10000),
+            RopeTheta = theta,
             RmsNormEps = Shortest(r.GetDouble(arch.Key("attention.layer_norm_rms_epsilon")) ?? 1e-5),
             TieWordEmbeddings = !r.Contains("output.weight"),
             HeadDimOverride = headDim * heads != hidden || arch.Family.QkNorm ? headDim : null,
             RopeScaling = scaling,
             SlidingWindowSize = window,
-            OriginalMaxPositionEmbeddings = scaling is { IsLongRope: true } ? Int("rope.scaling.original_context_length") : null,
+            OriginalMaxPositionEmbeddings = scaling is { IsLongRope: true, FrequencyFactors: null } ? Int("rope.scaling.original_context_length") : null,
             BosTokenId = (int?)r.GetInt("tokenizer.ggml.bos_token_id"),
             EosTokenId = (int?)r.GetInt("tokenizer.ggml.eos_token_id"),
         }));
@@ -135,6 +139,7 @@ public static class GgufImporter
     }
 
     private static readonly string[] LongRopeTensors = ["rope_factors_long.weight", "rope_factors_short.weight"];
+    private static readonly string[] RopeTensors = [.. LongRopeTensors, GgufRopeFreqs.TensorName];
 
     /// <summary>Phi-3's longrope from its factor tensors, with attention_factor where the file's differs from the one the
     /// config implies; null without them.</summary>
@@ -156,6 +161,6 @@ public static class GgufImporter
     }
 
     // GGUF stores these as float32: 1e-5f widens to 9.99999974737875E-06. Keep the decimal the writer meant.
-    private static double Shortest(double value) =>
+    internal static double Shortest(double value) =>
         double.Parse(((float)value).ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 }

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace Substrate.Server.Tests;
 
 /// <summary>
-/// A tiny seeded Llama fully fine-tuned here, in seconds, until it has memorised a handful of tool-use chats in the
+/// A tiny seeded Llama fully fine-tuned here (about a hundred Adam steps on one batch of three chats) until it has memorised a handful of tool-use chats in the
 /// server's own chat format (the prompts are the ids <see cref="InferenceEngine.EncodeChat"/> serves, so what it learned
 /// is exactly what it is asked): question → a calculator call, and question + call + the tool's result → an answer
 /// that quotes the result. Training stops when greedy decoding under teacher forcing reproduces every target token,
@@ -95,28 +95,27 @@ public static class ToolCallingModel
         return ([.. ids], [.. targets]);
     }
 
-    /// <summary>Full fine-tuning with Adam on the assistant tokens only, until every one is the argmax (at most 400 steps).</summary>
+    /// <summary>Full fine-tuning with Adam on the assistant tokens only, all chats in one batch (right-padded: causal
+    /// attention keeps padding out of the real positions), until every target is the argmax (at most 400 steps).</summary>
     static int Fit(LlamaForCausalLM model, List<(long[] Ids, bool[] Targets)> examples)
     {
+        var length = examples.Max(e => e.Ids.Length);
+        long[] Pad(long[] ids) => [.. ids, .. new long[length - ids.Length]];
+        bool[] PadTargets(bool[] targets) => [.. targets, .. new bool[length - targets.Length]];
+        using var ids = stack(examples.Select(e => tensor(Pad(e.Ids))).ToArray());              // (B, L)
+        using var targets = stack(examples.Select(e => tensor(PadTargets(e.Targets))).ToArray()); // (B, L)
+        using var input = ids[.., ..^1];                                                       // (B, L-1)
+        using var mask = targets[.., 1..];                                                     // (B, L-1): the next token is a target
+        using var wanted = ids[.., 1..].index(mask);                                           // (N)
         model.train();
         using var optimizer = optim.Adam(model.parameters(), lr: 3e-3);
         for (var step = 1; step <= 400; step++)
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            var allRight = true;
-            foreach (var (ids, targets) in examples)
-            {
-                using var input = tensor(ids[..^1]).unsqueeze(0);                                     // (1, T)
-                using var next = tensor(ids[1..]);                                                   // (T)
-                using var mask = tensor(targets[1..]);                                               // (T): next token is a target
-                using var logits = model.forward(input).squeeze(0).index(mask);                      // (targets, V)
-                using var wanted = next.index(mask);                                                 // (targets)
-                using var loss = nn.functional.cross_entropy(logits, wanted);
-                loss.backward();
-                allRight &= logits.argmax(1).eq(wanted).all().item<bool>();
-            }
-            if (allRight) return step - 1; // the weights before this step already reproduce every reply
+            var logits = model.forward(input).index(mask);                                    // (N, V)
+            if (logits.argmax(1).eq(wanted).all().item<bool>()) return step - 1; // these weights already reproduce every reply
+            nn.functional.cross_entropy(logits, wanted).backward();
             optimizer.step();
         }
         throw new InvalidOperationException("the tool-calling model did not learn its chats in 400 steps");

@@ -17,7 +17,7 @@ namespace Substrate.Server.Tests;
 [Trait("Category", "Integration")]
 public class OpenAiSdkToolLoopTests
 {
-    [Theory(Skip = "unfinished: the fine-tuned model did not yet end its replies with <|eot_id|> within 800 steps (see the agentmem report)")]
+    [Theory]
     [InlineData("What is 6 * 7?", "6 * 7", "42")]
     [InlineData("What is 3 * 15?", "3 * 15", "45")]
     public async Task The_sdk_tool_loop_calls_the_calculator_and_answers_from_its_result(string question, string expression, string result)

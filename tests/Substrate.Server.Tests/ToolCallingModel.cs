@@ -1,5 +1,6 @@
 using Substrate.Inference.Serving;
 using Substrate.Models;
+using Substrate.Tokenizers;
 using Substrate.Tokenizers.ChatTemplates;
 using Substrate.Tokenizers.Formats;
 using Substrate.Tokenizers.Training;
@@ -9,7 +10,7 @@ using static TorchSharp.torch;
 namespace Substrate.Server.Tests;
 
 /// <summary>
-/// A tiny seeded Llama fully fine-tuned here, in seconds, until it has memorised a handful of tool-use chats in the
+/// A tiny seeded Llama fully fine-tuned here (about a hundred Adam steps on one batch of three chats) until it has memorised a handful of tool-use chats in the
 /// server's own chat format (the prompts are the ids <see cref="InferenceEngine.EncodeChat"/> serves, so what it learned
 /// is exactly what it is asked): question → a calculator call, and question + call + the tool's result → an answer
 /// that quotes the result. Training stops when greedy decoding under teacher forcing reproduces every target token,
@@ -52,9 +53,8 @@ public static class ToolCallingModel
             IntermediateSize = 128, MaxPositionEmbeddings = 1024, RmsNormEps = 1e-5, TieWordEmbeddings = true,
         }))
             ModelFolder.Save(random, dir);
-        List<(long[] Ids, int PromptLength)> examples;
-        using (var engine = InferenceEngine.Load(dir, "tool"))
-            examples = [.. Chats.SelectMany(c => Examples(engine, c))];
+        var format = new ChatFormat(TokenizerLoader.Load(dir), TokenizerLoader.LoadConfig(dir));
+        var examples = Chats.Select(c => Example(format, c)).ToList();
         using var model = ModelFolder.Load(dir);
         var steps = Fit(model, examples);
         ModelFolder.Save(model, dir);
@@ -64,50 +64,60 @@ public static class ToolCallingModel
     static string ToolCallText(string expression) =>
         ChatFormat.ToolCallText(new ToolCall("", "calculator", $"{{\"expression\": \"{expression}\"}}"));
 
-    /// <summary>Both steps of one chat as (prompt ++ target ids, prompt length): the served prompt, then the reply and the
-    /// template's end of turn (<c>&lt;|eot_id|&gt;</c>, which ends generation there).</summary>
-    static IEnumerable<(long[], int)> Examples(InferenceEngine engine, (string Question, string Expression, string Result) chat)
+    /// <summary>One chat — question, calculator call, the tool's result, answer — as ids and which of them are targets:
+    /// each assistant turn exactly as the template renders it, through its end of turn (<c>&lt;|eot_id|&gt;</c>, which
+    /// ends generation there), the rest exactly the prompt <see cref="InferenceEngine.EncodeChat"/> serves before it.</summary>
+    static (long[] Ids, bool[] Targets) Example(ChatFormat format, (string Question, string Expression, string Result) chat)
     {
-        var question = new ChatMessage("user", chat.Question);
         var call = new ToolCall("call_1", "calculator", $"{{\"expression\": \"{chat.Expression}\"}}");
-        (IReadOnlyList<ChatMessage> Prompt, string Reply)[] steps =
+        List<ChatMessage> messages =
         [
-            ([question], ToolCallText(chat.Expression)),
-            ([question, new ChatMessage("assistant", "", [call]), new ChatMessage("tool", chat.Result, ToolCallId: "call_1")], Answer(chat.Result)),
+            new("user", chat.Question), new("assistant", "", [call]),
+            new("tool", chat.Result, ToolCallId: "call_1"), new("assistant", Answer(chat.Result)),
         ];
-        foreach (var (prompt, reply) in steps)
+        var (ids, targets, done) = (new List<long>(), new List<bool>(), "");
+        void Add(string text, bool target)
         {
-            var promptIds = engine.EncodeChat(prompt, [Calculator]);
-            var target = engine.Tokenizer.Encode(reply).Append(EndOfTurn(engine)).ToArray();
-            yield return ([.. promptIds.Concat(target).Select(i => (long)i)], promptIds.Length);
+            var piece = format.Encode(text);
+            ids.AddRange(piece.Select(i => (long)i));
+            targets.AddRange(Enumerable.Repeat(target, piece.Length));
         }
+        foreach (var turn in new[] { 1, 3 })
+        {
+            var before = format.Render(messages[..turn], addGenerationPrompt: true, [Calculator]);
+            var through = format.Render(messages[..(turn + 1)], addGenerationPrompt: false, [Calculator]);
+            if (!through.StartsWith(before, StringComparison.Ordinal) || !before.StartsWith(done, StringComparison.Ordinal))
+                throw new InvalidOperationException("the tiny model's template does not render turn by turn");
+            Add(before[done.Length..], false);
+            Add(through[before.Length..], true);
+            done = through;
+        }
+        return ([.. ids], [.. targets]);
     }
 
-    static int EndOfTurn(InferenceEngine engine) =>
-        engine.Tokenizer.TokenToId("<|eot_id|>") ?? throw new InvalidOperationException("the tiny model's template has no <|eot_id|>");
-
-    /// <summary>Full fine-tuning with Adam on the reply tokens only, until every one is the argmax (at most 800 steps).</summary>
-    static int Fit(LlamaForCausalLM model, List<(long[] Ids, int PromptLength)> examples)
+    /// <summary>Full fine-tuning with Adam on the assistant tokens only, all chats in one batch (right-padded: causal
+    /// attention keeps padding out of the real positions), until every target is the argmax (at most 400 steps).</summary>
+    static int Fit(LlamaForCausalLM model, List<(long[] Ids, bool[] Targets)> examples)
     {
+        var length = examples.Max(e => e.Ids.Length);
+        long[] Pad(long[] ids) => [.. ids, .. new long[length - ids.Length]];
+        bool[] PadTargets(bool[] targets) => [.. targets, .. new bool[length - targets.Length]];
+        using var ids = stack(examples.Select(e => tensor(Pad(e.Ids))).ToArray());              // (B, L)
+        using var targets = stack(examples.Select(e => tensor(PadTargets(e.Targets))).ToArray()); // (B, L)
+        using var input = ids[.., ..^1];                                                       // (B, L-1)
+        using var mask = targets[.., 1..];                                                     // (B, L-1): the next token is a target
+        using var wanted = ids[.., 1..].index(mask);                                           // (N)
         model.train();
-        using var optimizer = optim.Adam(model.parameters(), lr: 1e-2);
-        for (var step = 1; step <= 800; step++)
+        using var optimizer = optim.Adam(model.parameters(), lr: 3e-3);
+        for (var step = 1; step <= 400; step++)
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            var allRight = true;
-            foreach (var (ids, promptLength) in examples)
-            {
-                using var input = tensor(ids[..^1]).unsqueeze(0);                       // (1, T)
-                using var logits = model.forward(input).squeeze(0)[(promptLength - 1)..]; // (targets, V)
-                using var targets = tensor(ids[promptLength..]);                          // (targets)
-                using var loss = nn.functional.cross_entropy(logits, targets);
-                loss.backward();
-                allRight &= logits.argmax(1).eq(targets).all().item<bool>();
-            }
-            if (allRight) return step - 1; // the weights before this step already reproduce every reply
+            var logits = model.forward(input).index(mask);                                    // (N, V)
+            if (logits.argmax(1).eq(wanted).all().item<bool>()) return step - 1; // these weights already reproduce every reply
+            nn.functional.cross_entropy(logits, wanted).backward();
             optimizer.step();
         }
-        throw new InvalidOperationException("the tool-calling model did not learn its chats in 800 steps");
+        throw new InvalidOperationException("the tool-calling model did not learn its chats in 400 steps");
     }
 }

@@ -8,6 +8,7 @@ namespace Substrate.Training.Distributed;
 /// [r·S, (r+1)·S) and keeps AdamW moments for that range only (2·S floats instead of 2·P). A step: every gradient into the flat
 /// host buffer → MPI_Reduce_scatter_block leaves rank r the sum of its range → scaled by 1/N into the owned part of each gradient →
 /// AdamW updates the owned ranges (the norm summed over ranks) → MPI_Allgather (in place, the same buffer) → every weight back.
+/// A checkpoint gathers the moments to rank 0 alone (MPI_Gather into the same buffer), the only rank that writes.
 /// One buffer of N·S floats serves both collectives: the sharded run holds no more gradient buffers than the bucketed one.
 /// </summary>
 public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
@@ -66,25 +67,34 @@ public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        Gather(parameters.Select(p => p.view(-1)).ToArray(), owned: false);
+        Place(parameters.Select(p => p.view(-1)).ToArray(), owned: false);
+        world.AllGatherInPlace(TensorMemory.Floats(flat), (int)shard);
         for (int i = 0; i < parameters.Length; i++) parameters[i].view(-1).copy_(flat.narrow(0, offsets[i], parameters[i].numel()));
     }
 
+    /// <summary>Rank 0 alone receives (MPI_Gather): the other ranks send their parts and get an empty dictionary, holding nothing
+    /// the size of the whole. On rank 0 exp_avg is copied out of the flat buffer and exp_avg_sq left in it as views (one copy
+    /// of the model's size, not two), valid until the buffer's next use: the next step's gradients.</summary>
     public Dictionary<string, Tensor> GatherMoments(Tensor[] expAvg, Tensor[] expAvgSq, string[] names)
     {
         var state = new Dictionary<string, Tensor>();
-        foreach (var (parts, suffix) in new[] { (expAvg, ".exp_avg"), (expAvgSq, ".exp_avg_sq") })
+        foreach (var (parts, suffix, copy) in new[] { (expAvg, ".exp_avg", true), (expAvgSq, ".exp_avg_sq", false) })
         {
-            Gather(parts, owned: true);
+            Place(parts, owned: true);
+            world.GatherInPlace(TensorMemory.Floats(flat), (int)shard);
+            if (!world.IsRoot) continue;
             for (int i = 0; i < parameters.Length; i++)
-                state[names[i] + suffix] = flat.narrow(0, offsets[i], parameters[i].numel()).view(parameters[i].shape).clone(); // freed by the caller's scope
+            {
+                var whole = flat.narrow(0, offsets[i], parameters[i].numel()).view(parameters[i].shape); // freed by the caller's scope
+                state[names[i] + suffix] = copy ? whole.clone() : whole;
+            }
         }
         return state;
     }
 
-    /// <summary>Writes this rank's range into the flat buffer — from <paramref name="tensors"/>' owned parts (<paramref name="owned"/>:
-    /// the tensors are the parts themselves) — and all-gathers it.</summary>
-    void Gather(Tensor[] tensors, bool owned)
+    /// <summary>Writes this rank's range into the flat buffer, from <paramref name="tensors"/>' owned parts (<paramref name="owned"/>:
+    /// the tensors are the parts themselves).</summary>
+    void Place(Tensor[] tensors, bool owned)
     {
         using var scope = NewDisposeScope();
         for (int i = 0; i < parameters.Length; i++)
@@ -94,7 +104,6 @@ public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
             var part = owned ? tensors[i].view(-1) : tensors[i].narrow(0, lo, length);
             flat.narrow(0, offsets[i] + lo, length).copy_(part);
         }
-        world.AllGatherInPlace(TensorMemory.Floats(flat), (int)shard);
     }
 
     public void Dispose() => flat.Dispose();

@@ -6,10 +6,11 @@ namespace Substrate.Training.Distributed;
 /// <summary>
 /// ZeRO stage 1 over MPI: the parameters laid end to end as one flat vector of P floats, padded to N·S (S = ⌈P/N⌉); rank r owns
 /// [r·S, (r+1)·S) and keeps AdamW moments for that range only (2·S floats instead of 2·P). A step: every gradient into the flat
-/// host buffer → MPI_Reduce_scatter_block leaves rank r the sum of its range → scaled by 1/N into the owned part of each gradient →
+/// host buffer → MPI_Reduce_scatter_block (in place) leaves rank r the sum of its range → scaled by 1/N into the owned part of each gradient →
 /// AdamW updates the owned ranges (the norm summed over ranks) → MPI_Allgather (in place, the same buffer) → every weight back.
 /// A checkpoint gathers the moments to rank 0 alone (MPI_Gather into the same buffer), the only rank that writes.
-/// One buffer of N·S floats serves both collectives: the sharded run holds no more gradient buffers than the bucketed one.
+/// One buffer of N·S floats serves every collective (the reduce-scatter leaves its result at the start): the sharded run holds
+/// no more gradient buffers than the bucketed one, and no second one for the result.
 /// </summary>
 public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
 {
@@ -53,9 +54,8 @@ public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
             p.grad ??= zeros_like(p).DetachFromDisposeScope();
             flat.narrow(0, offsets[i], p.numel()).copy_(p.grad.reshape(-1));
         }
-        var mine = empty(shard, ScalarType.Float32); // (S) this rank's summed range
-        world.ReduceScatterSum(TensorMemory.Floats(flat), TensorMemory.Floats(mine), (int)shard);
-        mine.mul_(1f / world.Size);
+        world.ReduceScatterSumInPlace(TensorMemory.Floats(flat), (int)shard);
+        var mine = flat.narrow(0, 0, shard).mul_(1f / world.Size); // (S) this rank's summed range, at the buffer's start
         for (int i = 0; i < parameters.Length; i++)
         {
             var (lo, length) = OwnedRange(i);

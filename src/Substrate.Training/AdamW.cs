@@ -18,15 +18,41 @@ public sealed record AdamWOptions(double Beta1 = 0.9, double Beta2 = 0.95, doubl
 /// </code>
 /// Sharded (ZeRO stage 1, <see cref="Shard"/>): each slot keeps the moments of its owned flat range of the parameter only and
 /// updates that range; <see cref="IOptimizerShards"/> sums the gradient norm over the ranks, gathers the updated weights and,
-/// for a checkpoint, the whole moments, so the saved state is the same as an unsharded run's.
+/// for a checkpoint, the whole moments on rank 0, so the saved state is the same as an unsharded run's.
 /// </summary>
 public sealed class AdamW : IDisposable
 {
-    /// <summary>Lo, Length: the flat range of the parameter this optimizer owns (Length −1: the whole parameter).</summary>
-    sealed record Slot(string Name, Tensor Param, Tensor ExpAvg, Tensor ExpAvgSq, bool Decay, long Lo = 0, long Length = -1)
+    /// <summary>
+    /// One parameter and its moments. Lo, Length: the flat range of the parameter this optimizer owns (Length −1: the whole
+    /// parameter). The moments are made on first use, shaped like the parameter or (sharded) 1-D of the owned length, so a sharded
+    /// optimizer never holds the whole moments, not even for a moment (a freed block stays in the process's heap).
+    /// </summary>
+    sealed class Slot(string name, Tensor param, bool decay)
     {
-        /// <summary>The owned range of <paramref name="t"/> (the parameter or its gradient) as a contiguous 1-D view, or t itself.</summary>
+        Tensor? expAvg, expAvgSq;
+
+        public string Name => name;
+        public Tensor Param => param;
+        public bool Decay => decay;
+        public long Lo { get; private set; }
+        public long Length { get; private set; } = -1;
+        public bool HasMoments => expAvg is not null;
+
+        /// <summary>Floats per moment this slot keeps: the owned range's, or the parameter's.</summary>
+        public long Owned => Length < 0 ? param.numel() : Length;
+
+        public Tensor ExpAvg => expAvg ??= NewMoment();
+        public Tensor ExpAvgSq => expAvgSq ??= NewMoment();
+
+        Tensor NewMoment() => (Length < 0 ? zeros_like(param) : zeros(Length, param.dtype, param.device)).DetachFromDisposeScope();
+
+        public void Own(long lo, long length) => (Lo, Length) = (lo, length);
+
+        /// <summary>The owned range of <paramref name="t"/> (the parameter, its gradient or a saved moment, shaped like the parameter)
+        /// as a contiguous 1-D view, or t itself.</summary>
         public Tensor Part(Tensor t) => Length < 0 ? t : t.view(-1).narrow(0, Lo, Length);
+
+        public void DisposeMoments() { expAvg?.Dispose(); expAvgSq?.Dispose(); }
     }
 
     readonly Slot[] _slots;
@@ -45,9 +71,7 @@ public sealed class AdamW : IDisposable
         var seen = new HashSet<IntPtr>();
         _slots = parameters
             .Where(p => p.Parameter.requires_grad && seen.Add(p.Parameter.Handle)) // a tied weight is updated once
-            .Select(p => new Slot(p.Name, p.Parameter,
-                zeros_like(p.Parameter).DetachFromDisposeScope(), zeros_like(p.Parameter).DetachFromDisposeScope(),
-                Decays(p.Name, p.Parameter)))
+            .Select(p => new Slot(p.Name, p.Parameter, Decays(p.Name, p.Parameter)))
             .ToArray();
     }
 
@@ -59,27 +83,23 @@ public sealed class AdamW : IDisposable
     /// <summary>The parameters this optimizer updates, each once (a tied weight once), in a fixed order.</summary>
     public IEnumerable<Tensor> Parameters => _slots.Select(s => s.Param);
 
-    /// <summary>Floats of moment state this process holds (2 per owned element): what sharding divides by the rank count.</summary>
-    public long StateElements => _slots.Sum(s => s.ExpAvg.numel() + s.ExpAvgSq.numel());
+    /// <summary>Floats of moment state this process keeps (2 per owned element; made on the first step or load): what sharding
+    /// divides by the rank count.</summary>
+    public long StateElements => _slots.Sum(s => 2 * s.Owned);
 
     /// <summary>
-    /// Keeps only the moments of <paramref name="shards"/>' owned range of each parameter (in <see cref="Parameters"/> order; call
-    /// after a checkpoint's moments were loaded whole) and from now on updates that range only, the shards doing the rest.
+    /// From now on keeps the moments of <paramref name="shards"/>' owned range of each parameter only (in <see cref="Parameters"/>
+    /// order) and updates that range, the shards doing the rest. Call before the first step or load, so the moments are only ever
+    /// made at the owned size (a checkpoint's are then read one slice per rank, <see cref="LoadState"/>).
     /// </summary>
     public void Shard(IOptimizerShards shards)
     {
         if (_shards is not null) throw new InvalidOperationException("the optimizer is already sharded");
-        using var noGrad = no_grad();
+        if (_slots.Any(s => s.HasMoments)) throw new InvalidOperationException("shard the optimizer before its first step or load");
         for (int i = 0; i < _slots.Length; i++)
         {
-            var s = _slots[i];
             var (lo, length) = shards.OwnedRange(i);
-            var owned = s with { Lo = lo, Length = length };
-            _slots[i] = owned with
-            {
-                ExpAvg = owned.Part(s.ExpAvg).clone().DetachFromDisposeScope(), ExpAvgSq = owned.Part(s.ExpAvgSq).clone().DetachFromDisposeScope(),
-            };
-            s.ExpAvg.Dispose(); s.ExpAvgSq.Dispose();
+            _slots[i].Own(lo, length);
         }
         _shards = shards;
     }
@@ -142,8 +162,9 @@ public sealed class AdamW : IDisposable
         foreach (var s in _slots) s.Param.grad = null;
     }
 
-    /// <summary>The moments by parameter name: <c>{name}.exp_avg</c>, <c>{name}.exp_avg_sq</c> (views of the live state). Sharded: the
-    /// whole moments gathered from every rank (a collective: every rank calls it), shaped like the parameters.</summary>
+    /// <summary>The moments by parameter name: <c>{name}.exp_avg</c>, <c>{name}.exp_avg_sq</c> (views of the live state). Sharded: a
+    /// collective every rank calls; rank 0 gets the whole moments gathered from every rank, shaped like the parameters, and the
+    /// other ranks an empty dictionary (only rank 0 writes the checkpoint).</summary>
     public Dictionary<string, Tensor> StateDict()
     {
         if (_shards is not null)
@@ -158,25 +179,32 @@ public sealed class AdamW : IDisposable
     }
 
     /// <summary>Restores moments saved by <see cref="StateDict"/> and the update count; every key must be present with its shape.</summary>
-    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, long steps)
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, long steps) =>
+        LoadState(name => state.TryGetValue(name, out var saved) ? saved : null, steps);
+
+    /// <summary>
+    /// Restores the moments from <paramref name="read"/> (a saved moment by name, shaped like its parameter, or null when missing),
+    /// one tensor at a time: each is read, its owned range copied (sharded: 1/N of it, so a memory-mapped file is read only there)
+    /// and released inside a scope of its own.
+    /// </summary>
+    public void LoadState(Func<string, Tensor?> read, long steps)
     {
-        if (_shards is not null) throw new InvalidOperationException("load the optimizer state before sharding it");
         using var noGrad = no_grad();
         foreach (var s in _slots)
             foreach (var (suffix, target) in new[] { (".exp_avg", s.ExpAvg), (".exp_avg_sq", s.ExpAvgSq) })
             {
-                if (!state.TryGetValue(s.Name + suffix, out var saved))
-                    throw new InvalidDataException($"optimizer state has no '{s.Name + suffix}'");
-                if (!saved.shape.SequenceEqual(target.shape))
+                using var scope = NewDisposeScope();
+                var saved = read(s.Name + suffix) ?? throw new InvalidDataException($"optimizer state has no '{s.Name + suffix}'");
+                if (!saved.shape.SequenceEqual(s.Param.shape))
                     throw new InvalidDataException($"optimizer state '{s.Name + suffix}' has shape [{string.Join(", ", saved.shape)}], "
-                        + $"the parameter [{string.Join(", ", target.shape)}]");
-                target.copy_(saved);
+                        + $"the parameter [{string.Join(", ", s.Param.shape)}]");
+                target.copy_(s.Part(saved.contiguous()));
             }
         Steps = steps;
     }
 
     public void Dispose()
     {
-        foreach (var s in _slots) { s.ExpAvg.Dispose(); s.ExpAvgSq.Dispose(); }
+        foreach (var s in _slots) s.DisposeMoments();
     }
 }

@@ -49,11 +49,11 @@ public static class CheckpointFolder
         return final;
     }
 
-    /// <summary>Restores the AdamW moments saved beside a checkpoint into <paramref name="optimizer"/>.</summary>
+    /// <summary>Restores the AdamW moments saved beside a checkpoint into <paramref name="optimizer"/>, one tensor at a time, each a
+    /// view of the memory-mapped file where it can be: a sharded optimizer reads only its slices, nothing the size of the whole.</summary>
     public static void LoadOptimizer(string checkpointDirectory, AdamW optimizer, long optimizerSteps)
     {
-        using var scope = NewDisposeScope();
         using var reader = new SafetensorsReader(Path.Combine(checkpointDirectory, OptimizerFile));
-        optimizer.LoadStateDict(reader.Entries.ToDictionary(e => e.Name, e => reader.Read(e.Name)), optimizerSteps);
+        optimizer.LoadState(name => reader.Contains(name) ? reader.Map(name) ?? reader.Read(name) : null, optimizerSteps);
     }
 }

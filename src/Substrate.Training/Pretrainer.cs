@@ -70,6 +70,8 @@ public static class Pretrainer
         model.train();
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)),
             new AdamWOptions(train.Beta1, train.Beta2, train.Eps, train.WeightDecay));
+        // Sharded before the checkpoint's moments are read: each rank then makes and reads only its slice of them.
+        using var parallel = DataParallel.Create(world, optimizer, options.ShardOptimizer);
         var state = run.Checkpoint is { } checkpoint
             ? RunCheckpoint.LoadOptimizer(checkpoint, optimizer)
             : new TrainerState { Seed = train.Seed, TokenizerFingerprint = trainData.Meta.TokenizerFingerprint, DataTrainTokens = trainData.Tokens };
@@ -87,7 +89,6 @@ public static class Pretrainer
                 if (File.Exists(Path.Combine(options.DataDirectory, tokenizerFile)))
                     AtomicFile.Copy(Path.Combine(options.DataDirectory, tokenizerFile), Path.Combine(run.Directory, tokenizerFile));
         }
-        using var parallel = DataParallel.Create(world, optimizer, options.ShardOptimizer); // after the checkpoint's moments are loaded
         parallel.BroadcastParameters(); // the same start everywhere, whatever each rank's seed or checkpoint read gave
 
         double peakFlops = options.PeakFlops ?? MatmulPeak.Measure(modelOptions.ComputeDtype, modelOptions.Device);
@@ -95,13 +96,31 @@ public static class Pretrainer
             ModelFlops.TrainingFlopsPerToken(modelConfig, train.SeqLen), peakFlops, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
             + (world.Size > 1 ? $", {world.Size} ranks × batch_size {train.BatchSize}" : "")
-            + (parallel.ShardsOptimizer ? $", optimizer sharded: {optimizer.StateElements * 4 / 1e6:F1} MB of moments on each rank" : "")
+            + ShardingNote(world, optimizer, parallel)
             + $", {model.ParameterCount():N0} parameters, {recipe.FlopsPerToken / 1e6:F1} MFLOP/token, peak {peakFlops / 1e9:F0} GFLOP/s"
             + (validate ? "" : ", no validation (the split is missing or shorter than seq_len)"));
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);
         state = recipe.State;
-        recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.LastValidationLoss, message: stopReason);
+        recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.LastValidationLoss, message: stopReason + PeakMemoryNote(world));
         return new PretrainResult(run.Directory, state.Step, state.TokensSeen, state.LastTrainLoss, state.LastValidationLoss, stopReason, recipe.Losses);
+    }
+
+    /// <summary>Sharded: the moment floats each rank keeps (a collective), against the whole's (2 per trained weight).</summary>
+    static string ShardingNote(World world, AdamW optimizer, DataParallel parallel)
+    {
+        if (!parallel.ShardsOptimizer) return "";
+        long[] perRank = world.AllGather(optimizer.StateElements);
+        long whole = 2 * optimizer.Parameters.Sum(p => p.numel());
+        return $", optimizer sharded: moment floats per rank {string.Join(" + ", perRank)} of {whole} "
+            + $"({optimizer.StateElements * 4 / 1e6:F1} of {whole * 4 / 1e6:F1} MB on this rank)";
+    }
+
+    /// <summary>Several ranks: each one's peak resident memory (VmHWM; a collective), for the log.</summary>
+    static string PeakMemoryNote(World world)
+    {
+        if (world.Size == 1) return "";
+        long[] peaks = world.AllGather(Process.GetCurrentProcess().PeakWorkingSet64);
+        return $"; peak RSS per rank {string.Join(" / ", peaks.Select(b => $"{b / 1e6:F0}"))} MB";
     }
 
     /// <summary>The loop and what it updates: the run state, the throughput window, validation, checkpoints, reports.</summary>

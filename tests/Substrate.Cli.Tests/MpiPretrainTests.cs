@@ -95,15 +95,29 @@ public sealed class MpiPretrainTests(MpiTestData fixture) : IClassFixture<MpiTes
         Skip.If(MpiProcess.Missing is not null, MpiProcess.Missing);
         // Three steps of ZeRO-1 over 2 ranks × 2 against one process × 4 …
         var sharded = Mpi(2, Pretrain("s", batchSize: 2, maxSteps: 3, "--shard-optimizer"));
-        Assert.Contains("optimizer sharded", sharded.Stderr + sharded.Stdout);
+        AssertHalfOfTheMomentsPerRank(sharded.Stderr + sharded.Stdout);
         MpiTestData.Ok(SubstrateProcess.Run(Pretrain("u", batchSize: 4, maxSteps: 3)));
         AssertClose(Metrics("u"), Metrics("s"), Tolerance);
         Assert.True(WeightDifference("u", "s") <= Tolerance);
         // … then each resumed the other way: the sharded checkpoint (whole moments) by one process, the unsharded one sharded.
         MpiTestData.Ok(SubstrateProcess.Run(Pretrain("s", batchSize: 4, maxSteps: 6, "--resume")));
-        Mpi(2, Pretrain("u", batchSize: 2, maxSteps: 6, "--resume", "--shard-optimizer"));
+        var resumed = Mpi(2, Pretrain("u", batchSize: 2, maxSteps: 6, "--resume", "--shard-optimizer"));
+        AssertHalfOfTheMomentsPerRank(resumed.Stderr + resumed.Stdout);
         AssertClose(Metrics("u"), Metrics("s"), Tolerance);
         Assert.True(WeightDifference("u", "s") <= Tolerance);
+    }
+
+    /// <summary>ZeRO-1's point: each of the 2 ranks keeps half of the 2 moment floats per weight (⌈P/2⌉ weights at most), so the
+    /// optimizer memory per rank cannot silently grow back to the whole.</summary>
+    static void AssertHalfOfTheMomentsPerRank(string log)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(log, @"moment floats per rank (\d+) \+ (\d+) of (\d+) ");
+        Assert.True(match.Success, log);
+        long first = long.Parse(match.Groups[1].Value), second = long.Parse(match.Groups[2].Value), whole = long.Parse(match.Groups[3].Value);
+        Assert.True(whole > 100_000, $"{whole} moment floats"); // the tiny model's 2 × P
+        Assert.Equal(whole, first + second);
+        Assert.InRange(first, whole / 2, whole / 2 + 2); // rank 0 owns ⌈P/2⌉ weights, rank 1 the rest
+        Assert.Matches(@"peak RSS per rank \d+ / \d+ MB", log);
     }
 
     [SkippableFact]

@@ -81,6 +81,59 @@ public class AdamWTests
         Assert.Equal(1.0, AdamW.ClipScale(5.0, 0.0)); // clipping off
     }
 
+    /// <summary>Rank 1 of 2 (ZeRO-1's layout): the parameters end to end, padded to 2·S, this rank owning [S, 2·S). One process:
+    /// the sums and gathers are its own values; the "gathered" moments are this rank's parts, to look at.</summary>
+    sealed class SecondOfTwoRanks(long[] sizes) : IOptimizerShards
+    {
+        readonly long shard = (sizes.Sum() + 1) / 2;
+
+        public (long Lo, long Length) OwnedRange(int index)
+        {
+            long start = sizes.Take(index).Sum(), end = start + sizes[index];
+            long lo = Math.Max(start, shard), hi = Math.Min(end, 2 * shard);
+            return hi > lo ? (lo - start, hi - lo) : (0, 0);
+        }
+
+        public double SumOverRanks(double value) => value;
+        public void AllGatherParameters() { }
+        public Dictionary<string, Tensor> GatherMoments(Tensor[] expAvg, Tensor[] expAvgSq, string[] names) =>
+            names.SelectMany((n, i) => new[] { (n + ".exp_avg", expAvg[i]), (n + ".exp_avg_sq", expAvgSq[i]) }).ToDictionary();
+    }
+
+    [Fact]
+    public void AShardedOptimizerMakesAndLoadsOnlyItsSliceOfTheMoments()
+    {
+        using var scope = NewDisposeScope();
+        var p = new Parameter(zeros(2, 3)); // flat [0, 6): rank 1 owns [5, 6)
+        var q = new Parameter(zeros(4));    // flat [6, 10): all rank 1's
+        (string, Tensor)[] parameters = [("a.weight", p), ("b.weight", q)];
+        using var whole = new AdamW(parameters, Options);
+        Assert.Equal(2 * 10, whole.StateElements);
+
+        using var sharded = new AdamW(parameters, Options);
+        sharded.Shard(new SecondOfTwoRanks([6, 4]));
+        Assert.Equal(2 * 5, sharded.StateElements); // half of the whole, and never made whole first
+
+        // A checkpoint's whole moments: each rank copies its slice only.
+        var saved = new Dictionary<string, Tensor>
+        {
+            ["a.weight.exp_avg"] = arange(6f).view(2, 3), ["a.weight.exp_avg_sq"] = arange(6f).view(2, 3) + 100,
+            ["b.weight.exp_avg"] = arange(4f) + 10, ["b.weight.exp_avg_sq"] = arange(4f) + 110,
+        };
+        sharded.LoadStateDict(saved, steps: 7);
+        var state = sharded.StateDict();
+        AssertClose([5], state["a.weight.exp_avg"]);
+        AssertClose([105], state["a.weight.exp_avg_sq"]);
+        AssertClose([10, 11, 12, 13], state["b.weight.exp_avg"]);
+        AssertClose([110, 111, 112, 113], state["b.weight.exp_avg_sq"]);
+        Assert.Equal(10, state.Values.Sum(t => t.numel()));
+        Assert.Equal(7, sharded.Steps);
+
+        SetGrad(p, [1, 1, 1, 1, 1, 1]); SetGrad(q, [1, 1, 1, 1]);
+        whole.Step(lr: 0.1);
+        Assert.Throws<InvalidOperationException>(() => whole.Shard(new SecondOfTwoRanks([6, 4]))); // its moments are whole already
+    }
+
     static void AssertClose(double[] expected, Tensor actual)
     {
         var values = actual.data<float>().ToArray();

@@ -43,8 +43,9 @@ public sealed unsafe class DataParallel : IDisposable
 
     /// <summary>
     /// Data parallelism over <paramref name="optimizer"/>'s parameters; <paramref name="shardOptimizer"/>: ZeRO stage 1 — the
-    /// optimizer keeps the moments of this rank's share of the weights only (<see cref="OptimizerShards"/>; call after loading a
-    /// checkpoint's moments), gradients are reduce-scattered instead of all-reduced and the updated weights all-gathered.
+    /// optimizer keeps the moments of this rank's share of the weights only (<see cref="OptimizerShards"/>; call before its first
+    /// step or before loading a checkpoint's moments, which each rank then reads only its share of), gradients are reduce-scattered
+    /// instead of all-reduced and the updated weights all-gathered.
     /// </summary>
     public static DataParallel Create(World world, AdamW optimizer, bool shardOptimizer) =>
         shardOptimizer && world.Size > 1 ? new DataParallel(world, optimizer) : new DataParallel(world, optimizer.Parameters);

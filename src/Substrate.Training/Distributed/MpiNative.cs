@@ -53,5 +53,7 @@ static unsafe partial class MpiNative
     [LibraryImport(Library)]
     public static partial int MPI_Reduce_scatter_block(void* send, void* receive, int receiveCount, nint type, nint op, nint comm);
     [LibraryImport(Library)]
+    public static partial int MPI_Gather(void* send, int sendCount, nint sendType, void* receive, int receiveCount, nint receiveType, int root, nint comm);
+    [LibraryImport(Library)]
     public static partial int MPI_Allgather(void* send, int sendCount, nint sendType, void* receive, int receiveCount, nint receiveType, nint comm);
 }

@@ -105,11 +105,12 @@ public sealed unsafe class World
     }
 
     /// <summary>Sums <paramref name="data"/> (Size × <paramref name="shard"/> floats) over ranks and leaves shard r of the sum in
-    /// rank r's <paramref name="result"/> (MPI_Reduce_scatter_block).</summary>
-    public void ReduceScatterSum(float* data, float* result, int shard)
+    /// rank r's first <paramref name="shard"/> floats of <paramref name="data"/> (MPI_Reduce_scatter_block in place: no second
+    /// buffer; the rest of <paramref name="data"/> is left undefined).</summary>
+    public void ReduceScatterSumInPlace(float* data, int shard)
     {
-        if (Size == 1) { Buffer.MemoryCopy(data, result, (long)shard * 4, (long)shard * 4); return; }
-        Check(MPI_Reduce_scatter_block(data, result, shard, FloatType, OpSum, CommWorld), "MPI_Reduce_scatter_block");
+        if (Size == 1) return;
+        Check(MPI_Reduce_scatter_block((void*)InPlace, data, shard, FloatType, OpSum, CommWorld), "MPI_Reduce_scatter_block");
     }
 
     /// <summary>Gathers every rank's <paramref name="shard"/> floats (rank r's at r × shard of <paramref name="result"/>), in place:
@@ -118,6 +119,17 @@ public sealed unsafe class World
     {
         if (Size == 1) return;
         Check(MPI_Allgather((void*)InPlace, 0, FloatType, result, shard, FloatType, CommWorld), "MPI_Allgather");
+    }
+
+    /// <summary>Gathers every rank's <paramref name="shard"/> floats into rank <paramref name="root"/>'s <paramref name="data"/> (rank r's
+    /// at r × shard), in place: each rank's shard lies at its place in its own <paramref name="data"/>; only the root's is filled.</summary>
+    public void GatherInPlace(float* data, int shard, int root = 0)
+    {
+        if (Size == 1) return;
+        if (Rank == root)
+            Check(MPI_Gather((void*)InPlace, 0, FloatType, data, shard, FloatType, root, CommWorld), "MPI_Gather");
+        else
+            Check(MPI_Gather(data + (long)Rank * shard, shard, FloatType, null, 0, FloatType, root, CommWorld), "MPI_Gather");
     }
 
     public void Barrier()

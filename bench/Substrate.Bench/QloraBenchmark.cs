@@ -23,7 +23,7 @@ public static class QloraBenchmark
 
     static readonly ModelConfig Shape = ModelFamily.Find("llama").Apply(new ModelConfig
     {
-        VocabSize = 16384, HiddenSize = 2048, NumHiddenLayers = 16, NumAttentionHeads = 32, NumKeyValueHeads = 8, IntermediateSize = 8192,
+        VocabSize = 16384, HiddenSize = 2048, NumHiddenLayers = int.TryParse(Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_LAYERS"), out var l) ? l : 16, NumAttentionHeads = 32, NumKeyValueHeads = 8, IntermediateSize = 8192,
         MaxPositionEmbeddings = 2048, RopeTheta = 500_000, RmsNormEps = 1e-5, TieWordEmbeddings = true,
     });
 
@@ -124,7 +124,11 @@ public static class QloraBenchmark
         var clock = Stopwatch.StartNew();
         double loadSeconds = 0;
         var result = Finetuner.Run(new FinetuneOptions { ModelDirectory = dir, DataPath = data, OutputDirectory = output, Config = config },
-            new SyncProgress(p => { if (p.Event == TrainEvent.Started) loadSeconds = clock.Elapsed.TotalSeconds; }));
+            new SyncProgress(p =>
+            {
+                if (p.Event == TrainEvent.Started) loadSeconds = clock.Elapsed.TotalSeconds;
+                Trace($"{p.Event} {p.Step}");
+            }));
         JsonLine.Write(new
         {
             benchmark = "qlora", variant, model = "llama-3.2-1b-shape (vocab 16384)", steps = result.Step, batch = $"{config.BatchSize}x{config.SeqLen}",
@@ -133,6 +137,13 @@ public static class QloraBenchmark
             load_average = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "",
         });
         return 0;
+    }
+
+    /// <summary>With $SUBSTRATE_BENCH_TRACE set: resident and peak memory at <paramref name="phase"/>, on stderr.</summary>
+    public static void Trace(string phase)
+    {
+        if (Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_TRACE") is null) return;
+        Console.Error.WriteLine($"qlora trace {phase}: VmRSS {RealSizeEngine.Status("VmRSS") >> 20} MB, VmHWM {RealSizeEngine.Status("VmHWM") >> 20} MB");
     }
 
     sealed class SyncProgress(Action<TrainProgress> report) : IProgress<TrainProgress>

@@ -49,22 +49,13 @@ public sealed class PolicyModel : IDisposable
     {
         if (adapter is null && baseQuantization is not null) throw new ArgumentException("a quantized base trains LoRA adapters only");
         if (adapter is null) return new PolicyModel(ModelFolder.Load(checkpoint ?? baseDirectory, options), null, adapterName, baseDirectory);
-        var lora = baseQuantization is null ? LoraModel.Load(baseDirectory, options)
-            : ReturningFreedMemory(() => LoraModel.Load(baseDirectory, options, baseQuantization));
+        // A quantized base frees a dense transient per layer between the blocks it keeps: the run returns freed memory to the
+        // kernel (Finetuner), or those holes would stay resident (a 1B-shaped q4_K base peaked at 3.5 GB, as much as bf16 LoRA).
+        var lora = LoraModel.Load(baseDirectory, options, baseQuantization);
         if (checkpoint is not null) lora.LoadAdapter(adapterName, checkpoint);
         else lora.AddAdapter(adapterName, adapter, seed);
         lora.Router.Default = new LoraSelection(adapterName);
         return new PolicyModel(lora.Model, lora, adapterName, baseDirectory);
-    }
-
-    /// <summary>Quantizing a base layer by layer frees a dense transient per layer between the blocks it keeps; under training's
-    /// retain-everything malloc policy those holes stay resident (a 1B-shaped q4_K base peaked at 3.5 GB, as much as bf16 LoRA).
-    /// While loading, freed memory goes back to the kernel; the process's policy is restored after.</summary>
-    static T ReturningFreedMemory<T>(Func<T> load)
-    {
-        NativeMemory.ReturnFreedMemory();
-        try { return load(); }
-        finally { if (ProcessRuntime.Current?.RetainFreedMemory ?? false) NativeMemory.RetainFreedMemory(); }
     }
 
     /// <summary>The policy's result into <paramref name="directory"/>: the PEFT adapter (LoRA), or the HF model folder with the base's tokenizer.</summary>

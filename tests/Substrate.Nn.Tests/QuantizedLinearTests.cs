@@ -42,6 +42,17 @@ public class QuantizedLinearTests
         using var ops = w.DequantizeWithTensorOps(ScalarType.Float32); // the any-device path
         Assert.Equal(ScalarDecode(w), dense.data<float>().ToArray());
         Assert.Equal(ScalarDecode(w), ops.data<float>().ToArray());
+        using var direct = w.Dequantize(ScalarType.BFloat16);   // decoded straight into bf16, no fp32 (out, in) in between
+        using var rounded = dense.to(ScalarType.BFloat16);      // libtorch's rounding of the fp32 decode
+        Assert.Equal(ScalarType.BFloat16, direct.dtype);
+        Assert.Equal(Bits(rounded), Bits(direct));
+    }
+
+    /// <summary>The bit patterns of a bf16 tensor's values (widened exactly to fp32), so −0 and 0 differ.</summary>
+    static int[] Bits(Tensor bf16)
+    {
+        using var wide = bf16.to(ScalarType.Float32);
+        return wide.data<float>().ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
     }
 
     [Fact]

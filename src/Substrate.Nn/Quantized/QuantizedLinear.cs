@@ -56,6 +56,9 @@ public sealed class QuantizedMatmul : autograd.SingleTensorFunction<QuantizedMat
     {
         var (x, weight) = ((Tensor)vars[0], (QuantizedWeight)vars[1]);
         ctx.save_data("weight", weight);
+        // Nothing inside records a graph (as under PyTorch's Function.apply): this node is the graph, and W must not be
+        // saved by a linear node until backward.
+        using var noGrad = no_grad();
         using var w = weight.Dequantize(x.dtype);  // (out, in)
         return nn.functional.linear(x, w);         // (…, out)
     }

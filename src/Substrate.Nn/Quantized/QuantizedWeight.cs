@@ -64,11 +64,13 @@ public sealed class QuantizedWeight : IDisposable
 
     /// <summary>The dense weight (out, in) in <paramref name="dtype"/>; the caller disposes it. On the CPU the blocks are decoded by
     /// the scalar decoders, rows in chunks on libtorch's threads (<see cref="DecodeRows"/>: 5–10× faster than the libtorch-op path
-    /// here, whose integer passes dominate); elsewhere by libtorch ops (<see cref="DequantizeWithTensorOps"/>). Both are bit-identical.</summary>
+    /// here, whose integer passes dominate) — straight into bf16 when that is the dtype, so no fp32 copy of W exists; elsewhere by
+    /// libtorch ops (<see cref="DequantizeWithTensorOps"/>). Both are bit-identical.</summary>
     public Tensor Dequantize(ScalarType dtype)
     {
         if (Blocks.device_type != TorchSharp.DeviceType.CPU) return DequantizeWithTensorOps(dtype);
-        using var dense = DecodeRows();
+        if (dtype == ScalarType.BFloat16) return DecodeRows(bfloat16: true);
+        using var dense = DecodeRows(bfloat16: false);
         return dense.to(dtype);
     }
 
@@ -87,24 +89,29 @@ public sealed class QuantizedWeight : IDisposable
         return dense.view(OutFeatures, InFeatures).to(dtype).MoveToOuterDisposeScope();
     }
 
-    /// <summary>(out, in) fp32 from the CPU blocks: ggml's dequantize_row_* and <see cref="Nf4.DecodeBlock"/>, 16 rows a chunk.</summary>
-    unsafe Tensor DecodeRows()
+    /// <summary>(out, in) fp32, or bf16 where <paramref name="bfloat16"/>, from the CPU blocks: ggml's dequantize_row_* and
+    /// <see cref="Nf4.DecodeBlock"/>, 16 rows a chunk. For bf16 each row is decoded into one fp32 row of the chunk's own and narrowed
+    /// as libtorch's .to(bf16) rounds (<see cref="BFloat16Bits.Narrow"/>): the fp32 (out, in) temporary, twice the bf16 one, never exists.</summary>
+    unsafe Tensor DecodeRows(bool bfloat16)
     {
-        var dense = empty([OutFeatures, InFeatures], ScalarType.Float32);
+        var dense = empty([OutFeatures, InFeatures], bfloat16 ? ScalarType.BFloat16 : ScalarType.Float32);
         var (values, bytes) = Format.Block();
         int inFeatures = InFeatures, rowBytes = (int)Blocks.shape[1];
         var type = Format == WeightQuantization.Q8_0 ? GgmlType.Q8_0 : GgmlType.Q4_K;
         bool nf4 = Format == WeightQuantization.Nf4;
-        nint target = (nint)TensorMemory.Floats(dense), source;
+        nint target = bfloat16 ? (nint)TensorMemory.BFloat16s(dense) : (nint)TensorMemory.Floats(dense), source;
         fixed (byte* b = Blocks.bytes) source = (nint)b;
         RowChunks.For(OutFeatures, 16, (_, first, end) =>
         {
+            var decoded = bfloat16 ? new float[inFeatures] : null; // (in) fp32, this chunk's row before narrowing
             for (long row = first; row < end; row++)
             {
                 var x = new ReadOnlySpan<byte>((byte*)source + row * rowBytes, rowBytes);
-                var y = new Span<float>((float*)target + row * inFeatures, inFeatures);
-                if (!nf4) { GgmlQuant.Decode(x, type, y); continue; }
-                for (int k = 0; k < inFeatures / values; k++) Nf4.DecodeBlock(x.Slice(k * bytes, bytes), y.Slice(k * values, values));
+                var y = decoded ?? new Span<float>((float*)target + row * inFeatures, inFeatures);
+                if (!nf4) GgmlQuant.Decode(x, type, y);
+                else for (int k = 0; k < inFeatures / values; k++) Nf4.DecodeBlock(x.Slice(k * bytes, bytes), y.Slice(k * values, values));
+                if (decoded is null) continue;
+                fixed (float* p = decoded) BFloat16Bits.Narrow(p, (ushort*)target + row * inFeatures, inFeatures);
             }
         });
         return dense;

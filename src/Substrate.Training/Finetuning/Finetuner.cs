@@ -39,7 +39,9 @@ public static class Finetuner
 
         // Data, runtime, policy and optimizer (the checkpoint's state on resume).
         var data = FinetuneData.Load(options, config, world);
-        var modelOptions = options.Runtime.Start(config.Dtype, config.Attention, config.BaseDtype);
+        // A QLoRA run returns freed memory to the kernel: each product dequantizes a dense temporary of its weight (up to
+        // 8192 × 2048) and training's retain-everything malloc policy would keep every hole the quantized base was built around.
+        var modelOptions = options.Runtime.Start(config.Dtype, config.Attention, config.BaseDtype, retainFreedMemory: config.BaseQuantization is null);
         using var policy = PolicyModel.Load(options.ModelDirectory, modelOptions, config.IsLora ? Adapter(config, options.ModelDirectory) : null,
             AdapterName, run.Checkpoint, config.Seed, config.BaseQuantization);
         policy.Model.train();

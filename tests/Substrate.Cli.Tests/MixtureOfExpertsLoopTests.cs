@@ -50,7 +50,10 @@ public sealed class MixtureOfExpertsLoopTests : IDisposable
         string model = TinyMoe(), chats = Path.Combine(work, "chats.jsonl");
         File.WriteAllLines(chats, Enumerable.Range(0, 8).Select(i => JsonSerializer.Serialize(new
         {
-            messages = new[] { new { role = "user", content = $"Name ship {i % 4}." }, new { role = "assistant", content = $"The ship is the Pequod {i % 4}." } },
+            messages = new[]
+            {
+                new { role = "user", content = $"Name ship {i % 4}." }, new { role = "assistant", content = $"The ship is the Pequod {i % 4}." },
+            },
         })));
 
         string adapter = Path.Combine(work, "sft");
@@ -108,7 +111,8 @@ public sealed class MixtureOfExpertsLoopTests : IDisposable
             }
             async Task<string> Complete(string name)
             {
-                var response = await http.PostAsJsonAsync("/v1/completions", new { model = name, prompt = "Name ship 2.", max_tokens = 16, temperature = 0 });
+                var body = new { model = name, prompt = "Name ship 2.", max_tokens = 16, temperature = 0 };
+                var response = await http.PostAsJsonAsync("/v1/completions", body);
                 response.EnsureSuccessStatusCode();
                 return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("choices")[0].GetProperty("text").GetString()!;
             }

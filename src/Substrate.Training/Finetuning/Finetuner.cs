@@ -154,7 +154,8 @@ public static class Finetuner
             tokensPerSecond = (double)B * T * config.GradAccumSteps * parallel.World.Size / seconds;
             run.Metrics.Append(new MetricRecord
             {
-                Step = state.Step, Loss = stepLoss, RouterLoss = router is double r ? parallel.Average(r / config.GradAccumSteps) : null, Lr = lr, GradNorm = gradNorm, TokensSeen = state.TokensSeen,
+                Step = state.Step, Loss = stepLoss, RouterLoss = router is double r ? parallel.Average(r / config.GradAccumSteps) : null,
+                Lr = lr, GradNorm = gradNorm, TokensSeen = state.TokensSeen,
                 TokensPerSecond = tokensPerSecond, ElapsedSeconds = ElapsedSeconds,
             });
             Report(TrainEvent.Step, loss: stepLoss);

@@ -76,6 +76,7 @@ public sealed class SparseMoe : nn.Module<Tensor, Tensor>
     private readonly int topK;
     private readonly bool renormalize;
     private readonly RouterRecord? record;
+    private readonly LoraRouter? adapters; // LoRA: which adapter each batch row uses (serving mixes them in one batch)
 
     public SparseMoe(ModelConfig config, ModelOptions options, string path, RouterRecord? record) : base(nameof(SparseMoe))
     {
@@ -91,6 +92,7 @@ public sealed class SparseMoe : nn.Module<Tensor, Tensor>
             shared_expert_gate = f.Create($"{path}.shared_expert_gate", config.HiddenSize, 1);
         }
         (topK, renormalize, this.record) = (config.ExpertsPerToken, config.RenormalizeTopK, record);
+        adapters = (f as LoraLinearFactory)?.Router;
         RegisterComponents();
     }
 
@@ -98,10 +100,20 @@ public sealed class SparseMoe : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var flat = x.reshape(-1, x.shape[^1]);                                      // (N, H)
+        // A batch mixing adapters names one per batch row (B); the flat tokens and each expert's rows need one per row of theirs.
+        var batchRows = adapters?.Current.Rows;
+        long T = x.shape[1];
+        IDisposable? ForTokens(Tensor tokens) => batchRows is null ? null            // tokens (n) int64: indices into the N
+            : adapters!.UseRows([.. tokens.cpu().data<long>().ToArray().Select(n => batchRows[n / T])]);
+        using var allTokens = batchRows is null ? null : ForTokens(arange(flat.shape[0]));
         var logits = gate.call(flat);                                                // (N, E)
         record?.Add(logits);
         var (weights, chosen) = ExpertRouting.Route(logits, topK, renormalize, x.dtype); // (N, k) each
-        var y = ExpertRouting.Dispatch(flat, weights, chosen, experts.Count, (e, rows) => experts[e].call(rows)); // (N, H)
+        var y = ExpertRouting.Dispatch(flat, weights, chosen, experts.Count, (e, rows, tokens) =>
+        {
+            using var expertTokens = ForTokens(tokens);
+            return experts[e].call(rows);
+        }); // (N, H)
         if (shared_expert is not null && shared_expert_gate is not null)
             y = y + F.sigmoid(shared_expert_gate.call(flat)) * shared_expert.call(flat); // (N, 1) · (N, H)
         return y.view(x.shape).MoveToOuterDisposeScope();

@@ -24,9 +24,10 @@ public static class ExpertRouting
     /// <summary>
     /// Σ over each token's chosen experts of weight · expert(x), computing each expert once on the rows routed to it (no
     /// dense compute of unused experts): the N·k (token, expert) pairs sorted by expert, the rows gathered, one call per
-    /// expert that has rows, the weighted outputs added back to their tokens.
+    /// expert that has rows, the weighted outputs added back to their tokens. <paramref name="expert"/> gets (e, its rows
+    /// (count, H), their token indices (count) int64) — the indices let a batch that mixes LoRA adapters pick each row's.
     /// </summary>
-    public static Tensor Dispatch(Tensor x, Tensor weights, Tensor experts, int expertCount, Func<int, Tensor, Tensor> expert)
+    public static Tensor Dispatch(Tensor x, Tensor weights, Tensor experts, int expertCount, Func<int, Tensor, Tensor, Tensor> expert)
     {   // x (N, H); weights (N, k); experts (N, k) → (N, H) in x's dtype
         using var scope = NewDisposeScope();
         var k = experts.shape[1];
@@ -40,7 +41,8 @@ public static class ExpertRouting
         for (int e = 0; e < expertCount; e++)
         {
             if (counts[e] == 0) continue;
-            outputs.Add(expert(e, rows.narrow(0, offset, counts[e])) * sortedWeights.narrow(0, offset, counts[e])); // (count, H)
+            var (expertRows, expertTokens) = (rows.narrow(0, offset, counts[e]), tokens.narrow(0, offset, counts[e]));
+            outputs.Add(expert(e, expertRows, expertTokens) * sortedWeights.narrow(0, offset, counts[e])); // (count, H)
             offset += counts[e];
         }
         var y = zeros_like(x);

@@ -8,6 +8,8 @@ public sealed record MetricRecord
 {
     [JsonPropertyName("step")] public int Step { get; init; }
     [JsonPropertyName("loss")] public double? Loss { get; init; }
+    /// <summary>Mixture of experts: the router's weighted load-balancing + z-loss, mean over the step's micro-steps (not in loss).</summary>
+    [JsonPropertyName("router_loss")] public double? RouterLoss { get; init; }
     [JsonPropertyName("val_loss")] public double? ValidationLoss { get; init; }
     [JsonPropertyName("lr")] public double? Lr { get; init; }
     [JsonPropertyName("grad_norm")] public double? GradNorm { get; init; }

@@ -175,7 +175,7 @@ public static class Pretrainer
             tokensPerSecond = recent.Sum(r => r.Tokens) / recent.Sum(r => r.Seconds);
             run.Metrics.Append(new MetricRecord
             {
-                Step = state.Step, Loss = loss, Lr = lr, GradNorm = gradNorm, TokensSeen = state.TokensSeen,
+                Step = state.Step, Loss = loss, RouterLoss = trainStep.LastRouterLoss, Lr = lr, GradNorm = gradNorm, TokensSeen = state.TokensSeen,
                 TokensPerSecond = tokensPerSecond, Mfu = tokensPerSecond * flopsPerToken / peakFlops, ElapsedSeconds = ElapsedSeconds,
             });
             Report(TrainEvent.Step, loss: loss);

@@ -9,13 +9,16 @@ namespace Substrate.Training;
 /// </summary>
 public static class RouterLossStep
 {
-    /// <summary>Runs the router loss's backward; returns its value (0 when there is none).</summary>
-    public static double Backward(LlamaForCausalLM model, int divisor)
+    /// <summary>Runs the router loss's backward; returns its value (null when there is none: a dense model, or no coefficient).</summary>
+    public static double? Backward(LlamaForCausalLM model, int divisor)
     {
         using var loss = model.RouterLoss();
-        if (loss is null) return 0;
+        if (loss is null) return null;
         using var scaled = loss / divisor;
         scaled.backward(retain_graph: true); // the logits' backward runs next over the same graph
         return loss.item<float>();
     }
+
+    /// <summary>Adds a micro-step's router loss to the step's sum (null stays null: nothing to record for a dense model).</summary>
+    public static double? Accumulate(double? sum, double? microStep) => microStep is double value ? (sum ?? 0) + value : sum;
 }

@@ -21,6 +21,9 @@ public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batch
     /// <summary>Use the fused CPU cross-entropy where the logits allow it (default on).</summary>
     public bool FusedLoss { get; init; } = true;
 
+    /// <summary>The last <see cref="Run"/>'s router loss (mixture of experts; mean over micro-steps and ranks); null for a dense model.</summary>
+    public double? LastRouterLoss { get; private set; }
+
     /// <summary>Fills (inputs, targets) of micro-step m, each (B·T) row-major.</summary>
     public delegate void BatchFiller(int microStep, Span<long> inputs, Span<long> targets);
 
@@ -29,13 +32,15 @@ public sealed class TrainStep(LlamaForCausalLM model, AdamW optimizer, int batch
         var device = model.Options.Device;
         int vocab = model.Config.VocabSize;
         var loss = _loss ??= new NextTokenLoss { Fused = FusedLoss };
+        double? router = null;
         var (sum, gradNorm) = _step.Run(lr, gradAccumSteps, micro =>
         {
             fill(micro, _inputs, _targets);
             var logits = model.ComputeDtypeLogits(tensor(_inputs, [batchSize, seqLen], device: device)).view(-1, vocab); // (B·T, V) compute dtype
-            RouterLossStep.Backward(model, gradAccumSteps); // mixture of experts: load balancing and z-loss
+            router = RouterLossStep.Accumulate(router, RouterLossStep.Backward(model, gradAccumSteps)); // mixture of experts: load balancing and z-loss
             return loss.MeanBackward(logits, _targets, gradAccumSteps);
         });
+        LastRouterLoss = router is double r ? parallel?.Average(r / gradAccumSteps) ?? r / gradAccumSteps : null;
         return (sum / gradAccumSteps, gradNorm);
     }
 

@@ -70,7 +70,7 @@ public class SparseMoeTests
         using var experts = tensor(new long[] { 2, 0, 2, 0, 0, 2, 2, 0 }, [4, 2]); // experts 1 and 3 get nothing
         using var weights = full(4, 2, 0.5f);
         var calls = new List<(int Expert, long Rows)>();
-        using var y = ExpertRouting.Dispatch(x, weights, experts, 4, (e, rows) => { calls.Add((e, rows.shape[0])); return rows * (e + 1); });
+        using var y = ExpertRouting.Dispatch(x, weights, experts, 4, (e, rows, _) => { calls.Add((e, rows.shape[0])); return rows * (e + 1); });
         Assert.Equal([(0, 4L), (2, 4L)], calls);
         using var expected = x * 0.5 * (1 + 3);                                     // each token: ½·1·x + ½·3·x
         Assert.True(y.allclose(expected, rtol: 0, atol: 0));

@@ -35,4 +35,29 @@ public class MoeTrainStepTests
         Assert.True(plain.abs().sum().item<float>() > 0); // the next-token loss reaches the router through the routing weights
         Assert.False(plain.allclose(balanced, rtol: 0, atol: 1e-7));
     }
+
+    /// <summary>The step's router loss (metrics.jsonl's router_loss) is the one its forward trained on: the model's own
+    /// RouterLoss on the same batch, the mean over micro-steps; null without coefficients (nothing to watch).</summary>
+    [Fact]
+    public void The_step_reports_the_router_loss_of_its_batch()
+    {
+        long[] x = [.. Enumerable.Range(0, 16).Select(i => (long)(i * 7 % 64))], y = [.. x.Select(v => (v + 1) % 64)];
+        foreach (var (aux, z) in new[] { (0.5, 0.1), (0.0, 0.0) })
+        {
+            manual_seed(3);
+            using var model = new LlamaForCausalLM(Mixtral with { RouterAuxLossCoef = aux, RouterZLossCoef = z });
+            double? expected = null;
+            using (var scope = NewDisposeScope())
+            {
+                model.ComputeDtypeLogits(tensor(x, [2, 8])); // (2, 8, V): records the router logits, gradients on
+                expected = model.RouterLoss()?.item<float>();
+            }
+            using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)), new AdamWOptions());
+            using var step = new TrainStep(model, optimizer, batchSize: 2, seqLen: 8, gradAccumSteps: 2, gradClip: 0);
+            step.Run(1e-2, (_, inputs, targets) => { x.CopyTo(inputs); y.CopyTo(targets); }); // the same batch in both micro-steps
+            Assert.Equal(aux > 0, expected is not null);
+            if (expected is null) Assert.Null(step.LastRouterLoss);
+            else Assert.Equal(expected.Value, step.LastRouterLoss!.Value, 1e-6);
+        }
+    }
 }

@@ -41,7 +41,7 @@ public static class GgufExporter
         var names = TensorOrder(config).Where(n => state.ContainsKey(n) || (arch.NeedsOutput && n == "lm_head.weight")) // no lm_head when tied
             .Where(n => LlamaGgufNames.StackedName(n).Expert is null or 0).ToList(); // an expert stack once, at expert 0
         var types = new GgufTensorTypes(fileType, names.Select(n => arch.ToGguf(n)!).ToList(),
-            config.NumAttentionHeads / config.NumKeyValueHeads);
+            config.NumAttentionHeads / config.NumKeyValueHeads, config.ExpertCount);
         if (RopeFactors(config, arch) is { } factors) writer.AddTensor(GgufRopeFreqs.TensorName, [factors.Length], factors, GgmlType.F32);
         if (config.RopeScaling is { IsLongRope: true } longRope && arch.Name == "phi3")
         {

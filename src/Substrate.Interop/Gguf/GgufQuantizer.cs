@@ -34,7 +34,8 @@ public static class GgufQuantizer
                 writer.Add("general.quantization_version", 2u);
             }
         }
-        var types = new GgufTensorTypes(fileType, reader.Tensors.Select(t => t.Name).ToList(), config.NumAttentionHeads / config.NumKeyValueHeads);
+        var types = new GgufTensorTypes(fileType, reader.Tensors.Select(t => t.Name).ToList(), config.NumAttentionHeads / config.NumKeyValueHeads,
+            config.ExpertCount);
         int done = 0;
         foreach (var tensor in reader.Tensors)
         {

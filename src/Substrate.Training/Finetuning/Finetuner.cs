@@ -143,10 +143,11 @@ public static class Finetuner
             // Every rank divides by the global target count / N: the mean of the ranks' gradients is then the global masked mean's.
             long globalCount = (long)parallel.World.AllReduceSum(count);
             double divisor = (double)globalCount / parallel.World.Size;
+            double? router = null;
             (double stepLoss, gradNorm) = run.Step(index + 1, () => step.Run(lr, config.GradAccumSteps, m =>
             {
                 var logits = SupervisedBatches.TrainingLogits(policy.Model, inputs[m], config.Pack ? segments[m] : null, B, T, device);
-                RouterLossStep.Backward(policy.Model, config.GradAccumSteps); // mixture of experts: load balancing and z-loss
+                router = RouterLossStep.Accumulate(router, RouterLossStep.Backward(policy.Model, config.GradAccumSteps)); // load balancing and z-loss
                 return loss.MaskedBackward(logits, targets[m], divisor);
             }));
             state = state with { Step = index + 1, TokensSeen = state.TokensSeen + globalCount, LastTrainLoss = stepLoss };
@@ -155,7 +156,8 @@ public static class Finetuner
             tokensPerSecond = (double)B * T * config.GradAccumSteps * parallel.World.Size / seconds;
             run.Metrics.Append(new MetricRecord
             {
-                Step = state.Step, Loss = stepLoss, Lr = lr, GradNorm = gradNorm, TokensSeen = state.TokensSeen,
+                Step = state.Step, Loss = stepLoss, RouterLoss = router is double r ? parallel.Average(r / config.GradAccumSteps) : null,
+                Lr = lr, GradNorm = gradNorm, TokensSeen = state.TokensSeen,
                 TokensPerSecond = tokensPerSecond, ElapsedSeconds = ElapsedSeconds,
             });
             Report(TrainEvent.Step, loss: stepLoss);

@@ -61,7 +61,7 @@ public class LlamaCppMixTests(ITestOutputHelper output)
     }
 
     /// <summary>Same tensors (llama.cpp writes them in its own order), same types, same bytes; returns "type × count".</summary>
-    private static string AssertSameTensors(string expectedPath, string actualPath)
+    internal static string AssertSameTensors(string expectedPath, string actualPath)
     {
         using var expected = new GgufReader(expectedPath);
         using var actual = new GgufReader(actualPath);

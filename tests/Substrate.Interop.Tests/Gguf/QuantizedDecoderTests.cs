@@ -145,7 +145,7 @@ public class QuantizedDecoderTests(ITestOutputHelper output)
         Assert.Equal(cpp.Greedy(prompt, 32), Greedy(decoder, prompt, 32, config.VocabSize));
     }
 
-    private static int[] Greedy(CpuDecoder decoder, int[] prompt, int count, int vocab)
+    internal static int[] Greedy(CpuDecoder decoder, int[] prompt, int count, int vocab)
     {
         var logits = new float[vocab];
         decoder.Prefill(prompt, logits);

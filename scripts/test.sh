@@ -24,7 +24,7 @@ fi
 # The quantized decoder's integer dot products have AVX2/VNNI paths and a scalar fallback: run its tests on the fallback too.
 if [ "$status" -eq 0 ] && [[ " $* " != *" --filter"* ]]; then
   DOTNET_EnableAVX2=0 dotnet test tests/Substrate.Interop.Tests --nologo --no-build "$@" \
-    --filter "FullyQualifiedName~QuantizedDecoder" 2>&1 | tee -a "$log"
+    --filter "FullyQualifiedName~QuantizedDecoder|FullyQualifiedName~BlockKernel|FullyQualifiedName~QuantizedBatch" 2>&1 | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 fi
 

@@ -31,7 +31,13 @@ public class HostileModelFileTests
     [InlineData(false, "mistral")]
     public void The_layout_is_the_models_own_state_dict(bool tied, string modelType)
     {
-        var config = ModelFamily.Find(modelType).Apply(TinyModels.Config with { TieWordEmbeddings = tied, HeadDimOverride = 16 });
+        AssertLayoutIsTheStateDict(ModelFamily.Find(modelType).Apply(TinyModels.Config with { TieWordEmbeddings = tied, HeadDimOverride = 16 }));
+    }
+
+    /// <summary>ModelLayout (what the memory check and the loaders read) names and shapes exactly the parameters a model of
+    /// <paramref name="config"/> has, in its state-dict order.</summary>
+    internal static void AssertLayoutIsTheStateDict(ModelConfig config)
+    {
         using var model = TinyModels.Create(config);
         var expected = model.state_dict().Select(kv => (kv.Key, kv.Value.shape)).ToList();
         var layout = ModelLayout.Parameters(config).ToList();

@@ -273,9 +273,14 @@ public sealed record ModelConfig
             $"shared_expert_intermediate_size is not supported for model_type '{ModelType}'");
         Check(SharedExpertIntermediateSize is null or >= 0, $"shared_expert_intermediate_size must not be negative (got {SharedExpertIntermediateSize})");
         Check(DecoderSparseStep is null or > 0, $"decoder_sparse_step must be positive (got {DecoderSparseStep})");
+        Check(MlpOnlyLayers is null || MlpOnlyLayers.All(layer => layer >= 0 && layer < NumHiddenLayers),
+            $"mlp_only_layers must name layers 0 to num_hidden_layers - 1 = {NumHiddenLayers - 1} "
+            + $"(got [{string.Join(", ", MlpOnlyLayers ?? [])}])");
         Check(RouterJitterNoise is null or 0, $"router_jitter_noise = {RouterJitterNoise} is not supported (only 0)");
-        Check(RouterAuxLossCoef is null or >= 0, $"router_aux_loss_coef must not be negative (got {RouterAuxLossCoef})");
-        Check(RouterZLossCoef is null or >= 0, $"router_z_loss_coef must not be negative (got {RouterZLossCoef})");
+        Check(RouterAuxLossCoef is null || RouterAuxLossCoef >= 0 && double.IsFinite(RouterAuxLossCoef.Value),
+            $"router_aux_loss_coef must be a finite number, not negative (got {RouterAuxLossCoef})");
+        Check(RouterZLossCoef is null || RouterZLossCoef >= 0 && double.IsFinite(RouterZLossCoef.Value),
+            $"router_z_loss_coef must be a finite number, not negative (got {RouterZLossCoef})");
     }
 
     /// <summary>Keys that change the math and are not implemented: present with any value but null or false, they are refused.</summary>

@@ -135,6 +135,27 @@ public class SparseMoeTests
         Assert.Throws<ArgumentException>(() => (Moe("qwen3_moe") with { NumExperts = 0 }).Validate());
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(2)]
+    public void A_dense_layer_outside_the_model_is_one_clear_error(int layer)
+    {
+        var error = Assert.Throws<ArgumentException>(() => (Moe("qwen2_moe") with { MlpOnlyLayers = [0, layer] }).Validate());
+        Assert.Equal($"config: mlp_only_layers must name layers 0 to num_hidden_layers - 1 = 1 (got [0, {layer}])", error.Message);
+    }
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(-0.01)]
+    public void A_router_loss_weight_that_is_not_a_finite_non_negative_number_is_one_clear_error(double coef)
+    {
+        var aux = Assert.Throws<ArgumentException>(() => (Moe("mixtral") with { RouterAuxLossCoef = coef }).Validate());
+        Assert.StartsWith("config: router_aux_loss_coef must be a finite number, not negative", aux.Message);
+        var z = Assert.Throws<ArgumentException>(() => (Moe("mixtral") with { RouterZLossCoef = coef }).Validate());
+        Assert.StartsWith("config: router_z_loss_coef must be a finite number, not negative", z.Message);
+    }
+
     [Fact]
     public void Hugging_face_config_json_of_each_family_reads_and_writes_its_keys()
     {

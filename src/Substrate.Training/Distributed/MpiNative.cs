@@ -17,18 +17,25 @@ static unsafe partial class MpiNative
     public static nint CommWorld, FloatType, DoubleType, LongType, ByteType, OpSum, OpMax, OpMin;
 
     /// <summary>Loads libmpi with RTLD_GLOBAL (its plugins, opened later by Open MPI, resolve their symbols against it) and reads the
-    /// handles. Throws <see cref="DllNotFoundException"/> naming the packages when Open MPI is not installed.</summary>
+    /// handles. Throws <see cref="NotSupportedException"/> (a user error: the CLI prints one <c>error:</c> line) naming the launcher's
+    /// variables and the packages when Open MPI is not installed.</summary>
     public static void Load()
     {
-        const int RtldNow = 2, RtldGlobal = 0x100;
-        if (dlopen(Library, RtldNow | RtldGlobal) == 0)
-            throw new DllNotFoundException($"{Library} could not be loaded ({Marshal.PtrToStringUTF8(dlerror())}); "
-                + "install Open MPI (Debian: openmpi-bin libopenmpi-dev)");
+        Open(Library);
         var lib = NativeLibrary.Load(Library);
         nint Export(string name) => NativeLibrary.GetExport(lib, name);
         CommWorld = Export("ompi_mpi_comm_world");
         (FloatType, DoubleType, LongType, ByteType) = (Export("ompi_mpi_float"), Export("ompi_mpi_double"), Export("ompi_mpi_long"), Export("ompi_mpi_byte"));
         (OpSum, OpMax, OpMin) = (Export("ompi_mpi_op_sum"), Export("ompi_mpi_op_max"), Export("ompi_mpi_op_min"));
+    }
+
+    /// <summary>dlopen(<paramref name="library"/>, RTLD_NOW | RTLD_GLOBAL), or the one clear error when it is absent.</summary>
+    internal static void Open(string library)
+    {
+        const int RtldNow = 2, RtldGlobal = 0x100;
+        if (dlopen(library, RtldNow | RtldGlobal) == 0)
+            throw new NotSupportedException($"MPI: OMPI_COMM_WORLD_SIZE or PMIX_RANK is set (launched by mpirun) but {library} could not be "
+                + $"loaded ({Marshal.PtrToStringUTF8(dlerror())}); install Open MPI (Debian: openmpi-bin libopenmpi-dev) or unset them");
     }
 
     /// <summary>Throws when an MPI call did not return MPI_SUCCESS (only reached where the error handler is not fatal).</summary>

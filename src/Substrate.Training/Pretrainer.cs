@@ -96,7 +96,7 @@ public static class Pretrainer
             ModelFlops.TrainingFlopsPerToken(modelConfig, train.SeqLen), peakFlops, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
             + (world.Size > 1 ? $", {world.Size} ranks × batch_size {train.BatchSize}" : "")
-            + ShardingNote(world, optimizer, parallel)
+            + ShardingNote(world, optimizer, parallel, options.ShardOptimizer)
             + $", {model.ParameterCount():N0} parameters, {recipe.FlopsPerToken / 1e6:F1} MFLOP/token, peak {peakFlops / 1e9:F0} GFLOP/s"
             + (validate ? "" : ", no validation (the split is missing or shorter than seq_len)"));
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);
@@ -105,10 +105,11 @@ public static class Pretrainer
         return new PretrainResult(run.Directory, state.Step, state.TokensSeen, state.LastTrainLoss, state.LastValidationLoss, stopReason, recipe.Losses);
     }
 
-    /// <summary>Sharded: the moment floats each rank keeps (a collective), against the whole's (2 per trained weight).</summary>
-    static string ShardingNote(World world, AdamW optimizer, DataParallel parallel)
+    /// <summary>Sharded: the moment floats each rank keeps (a collective), against the whole's (2 per trained weight). Asked for
+    /// on one rank, it is said to do nothing rather than ignored in silence.</summary>
+    static string ShardingNote(World world, AdamW optimizer, DataParallel parallel, bool asked)
     {
-        if (!parallel.ShardsOptimizer) return "";
+        if (!parallel.ShardsOptimizer) return asked ? ", --shard-optimizer has no effect on one rank (it splits the moments under mpirun)" : "";
         long[] perRank = world.AllGather(optimizer.StateElements);
         long whole = 2 * optimizer.Parameters.Sum(p => p.numel());
         return $", optimizer sharded: moment floats per rank {string.Join(" + ", perRank)} of {whole} "

@@ -83,6 +83,17 @@ public class PretrainerTests
     }
 
     [Fact]
+    public void ShardOptimizerOnOneRankSaysItDoesNothing()
+    {
+        using var dir = new TempDirectory();
+        var data = TestData.Prepare(dir.Path);
+        var reports = new List<TrainProgress>();
+        Pretrainer.Run(Options(data, dir.Combine("run"), 1000) with { TimeLimit = TimeSpan.Zero, ShardOptimizer = true },
+            new SyncProgress<TrainProgress>(reports.Add));
+        Assert.Contains("--shard-optimizer has no effect on one rank", reports.First(r => r.Event == TrainEvent.Started).Message);
+    }
+
+    [Fact]
     public void ClearErrorsForAnExistingRunAndATooSmallVocabulary()
     {
         using var dir = new TempDirectory();

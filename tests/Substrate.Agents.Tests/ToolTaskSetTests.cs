@@ -55,6 +55,16 @@ public class ToolTaskSetTests : IDisposable
         _ => [Regex.Match(task.Task.Goal, @"Genesis \d+").Value, Regex.Match(task.Task.Goal, @"(?<!Genesis )\b\d+\b").Value],
     };
 
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(-1, 5)]
+    [InlineData(5, -1)]
+    [InlineData(int.MaxValue, 5)]
+    [InlineData(5, ToolTaskSet.MaxTasks + 1)]
+    public void Task_counts_out_of_range_are_an_argument_error(int train, int heldOut) =>
+        Assert.Contains("must be from 0 to", Assert.Throws<ArgumentException>(() =>
+            ToolTaskSet.Generate(table, new ToolTaskOptions { Train = train, HeldOut = heldOut })).Message);
+
     [Fact]
     public async Task Training_chats_hold_the_real_tools_results_and_answer_with_the_last()
     {

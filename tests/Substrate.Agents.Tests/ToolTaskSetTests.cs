@@ -55,6 +55,17 @@ public class ToolTaskSetTests : IDisposable
         _ => [Regex.Match(task.Task.Goal, @"Genesis \d+").Value, Regex.Match(task.Task.Goal, @"(?<!Genesis )\b\d+\b").Value],
     };
 
+    [Fact]
+    public void A_table_file_with_crlf_endings_and_spaced_keys_reads_as_meant()
+    {
+        var path = Path.Combine(dir, "crlf.tsv");
+        File.WriteAllText(path, "Genesis 1\t31 verses\r\n ship \ta boat\r\n");
+        var loaded = LookupTable.Load(path);
+        Assert.Equal(("31 verses", "a boat"), (loaded.Lookup("genesis 1"), loaded.Lookup("Ship")));
+        File.WriteAllText(path, "  \tnothing\n");
+        Assert.Contains("crlf.tsv:1: expected key<TAB>value", Assert.Throws<InvalidDataException>(() => LookupTable.Load(path)).Message);
+    }
+
     [Theory]
     [InlineData(0, 0)]
     [InlineData(-1, 5)]

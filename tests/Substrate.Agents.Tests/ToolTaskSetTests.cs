@@ -56,6 +56,27 @@ public class ToolTaskSetTests : IDisposable
     };
 
     [Fact]
+    public void A_table_file_with_crlf_endings_and_spaced_keys_reads_as_meant()
+    {
+        var path = Path.Combine(dir, "crlf.tsv");
+        File.WriteAllText(path, "Genesis 1\t31 verses\r\n ship \ta boat\r\n");
+        var loaded = LookupTable.Load(path);
+        Assert.Equal(("31 verses", "a boat"), (loaded.Lookup("genesis 1"), loaded.Lookup("Ship")));
+        File.WriteAllText(path, "  \tnothing\n");
+        Assert.Contains("crlf.tsv:1: expected key<TAB>value", Assert.Throws<InvalidDataException>(() => LookupTable.Load(path)).Message);
+    }
+
+    [Theory]
+    [InlineData(0, 0)]
+    [InlineData(-1, 5)]
+    [InlineData(5, -1)]
+    [InlineData(int.MaxValue, 5)]
+    [InlineData(5, ToolTaskSet.MaxTasks + 1)]
+    public void Task_counts_out_of_range_are_an_argument_error(int train, int heldOut) =>
+        Assert.Contains("must be from 0 to", Assert.Throws<ArgumentException>(() =>
+            ToolTaskSet.Generate(table, new ToolTaskOptions { Train = train, HeldOut = heldOut })).Message);
+
+    [Fact]
     public async Task Training_chats_hold_the_real_tools_results_and_answer_with_the_last()
     {
         var (train, _) = ToolTaskSet.Generate(table, new ToolTaskOptions { Train = 9, HeldOut = 3 });

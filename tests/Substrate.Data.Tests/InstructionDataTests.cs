@@ -57,6 +57,10 @@ public class InstructionDataTests
     [InlineData("""{"prompt":"x","completion":""" , "malformed JSON")]
     [InlineData("""{"text":"x"}""", "expected")]
     [InlineData("""{"prompt":"x","completion":3}""", "must be a string")]
+    [InlineData("""{"messages":[{"role":"assistant","content":"","tool_calls":[{"function":{"name":"c","arguments":"{oops"}}]}]}""",
+        "must be a JSON object")]
+    [InlineData("""{"messages":[{"role":"assistant","content":"","tool_calls":[{"function":{"name":"c","arguments":"3"}}]}]}""",
+        "must be a JSON object")]
     public void BadRecordsNameFileAndLine(string line, string message)
     {
         var path = Path.Combine(Path.GetTempPath(), $"substrate-sft-{Guid.NewGuid():N}.jsonl");

@@ -24,10 +24,13 @@ public static class ToolTaskSet
 {
     public const string Calculator = "calculator", Lookup = "lookup";
 
+    /// <summary>Most tasks of either side: past it the task list alone outgrows memory (and <c>count * 20</c> attempts overflow).</summary>
+    public const int MaxTasks = 1_000_000;
+
     public static (List<ToolTask> Train, List<ToolTask> HeldOut) Generate(LookupTable table, ToolTaskOptions options)
     {
-        if (options.Train < 0 || options.HeldOut < 0 || options.Train + options.HeldOut == 0)
-            throw new ArgumentException("the numbers of training and held-out tasks must be ≥ 0, and not both 0");
+        if (options.Train is < 0 or > MaxTasks || options.HeldOut is < 0 or > MaxTasks || options.Train + options.HeldOut == 0)
+            throw new ArgumentException($"the numbers of training and held-out tasks must be from 0 to {MaxTasks:N0}, and not both 0");
         var keys = table.Keys.Order(StringComparer.Ordinal).ToList();
         var random = new Random(options.Seed);
         return (Make(options.Train, heldOut: false), Make(options.HeldOut, heldOut: true));

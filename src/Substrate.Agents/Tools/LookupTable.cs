@@ -27,11 +27,13 @@ public sealed class LookupTable
     public static LookupTable Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"lookup table not found: {path}", path);
-        var lines = File.ReadLines(path).Select((line, i) => (line, i)).Where(l => l.line.Length > 0).Select(l =>
+        // A file saved with CRLF endings would leave '\r' on every value, and a key written with surrounding space could
+        // never be found (Lookup trims what it is asked): both are read as the table meant.
+        var lines = File.ReadLines(path).Select((line, i) => (line: line.TrimEnd('\r'), i)).Where(l => l.line.Length > 0).Select(l =>
         {
             var tab = l.line.IndexOf('\t');
-            if (tab <= 0) throw new InvalidDataException($"{path}:{l.i + 1}: expected key<TAB>value");
-            return KeyValuePair.Create(l.line[..tab], l.line[(tab + 1)..]);
+            if (tab <= 0 || l.line[..tab].Trim().Length == 0) throw new InvalidDataException($"{path}:{l.i + 1}: expected key<TAB>value");
+            return KeyValuePair.Create(l.line[..tab].Trim(), l.line[(tab + 1)..]);
         });
         try { return new LookupTable(lines.ToList()); }
         catch (ArgumentException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }

@@ -26,7 +26,7 @@ public static class ChatToolFields
             var text = arguments.ValueKind switch
             {
                 JsonValueKind.Object => arguments.GetRawText(),
-                JsonValueKind.String => arguments.GetString()!,
+                JsonValueKind.String => ObjectText(arguments.GetString()!, source),
                 _ => throw new InvalidDataException($"{source}: a tool call's \"arguments\" must be an object or its JSON text"),
             };
             var callId = c.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString()! : "call_" + name;
@@ -48,6 +48,19 @@ public static class ChatToolFields
             var parameters = function.TryGetProperty("parameters", out var p) && p.ValueKind == JsonValueKind.Object ? p.GetRawText() : null;
             return new ToolDefinition(name, description, parameters);
         }).ToList();
+    }
+
+    /// <summary>Arguments given as text must be a JSON object's text: the transcript inlines them as written, so
+    /// anything else would train the model on a call it could never parse back.</summary>
+    static string ObjectText(string text, string source)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object) return text;
+        }
+        catch (JsonException) { }
+        throw new InvalidDataException($"{source}: a tool call's \"arguments\" text must be a JSON object (got '{text}')");
     }
 
     static JsonElement Property(JsonElement e, string name, JsonValueKind kind, string source) =>

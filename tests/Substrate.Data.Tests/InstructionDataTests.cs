@@ -61,6 +61,8 @@ public class InstructionDataTests
         "must be a JSON object")]
     [InlineData("""{"messages":[{"role":"assistant","content":"","tool_calls":[{"function":{"name":"c","arguments":"3"}}]}]}""",
         "must be a JSON object")]
+    [InlineData("""{"messages":[{"role":"assistant","content":"","tool_calls":[{"function":{"name":" ","arguments":{}}}]}]}""",
+        "\"name\" is empty")]
     public void BadRecordsNameFileAndLine(string line, string message)
     {
         var path = Path.Combine(Path.GetTempPath(), $"substrate-sft-{Guid.NewGuid():N}.jsonl");

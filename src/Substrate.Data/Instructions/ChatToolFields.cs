@@ -21,7 +21,7 @@ public static class ChatToolFields
         var list = calls.EnumerateArray().Select(c =>
         {
             var function = Property(c, "function", JsonValueKind.Object, source);
-            var name = Property(function, "name", JsonValueKind.String, source).GetString()!;
+            var name = Name(function, source);
             var arguments = function.TryGetProperty("arguments", out var a) ? a : default;
             var text = arguments.ValueKind switch
             {
@@ -43,7 +43,7 @@ public static class ChatToolFields
         return tools.EnumerateArray().Select(t =>
         {
             var function = Property(t, "function", JsonValueKind.Object, source);
-            var name = Property(function, "name", JsonValueKind.String, source).GetString()!;
+            var name = Name(function, source);
             var description = function.TryGetProperty("description", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
             var parameters = function.TryGetProperty("parameters", out var p) && p.ValueKind == JsonValueKind.Object ? p.GetRawText() : null;
             return new ToolDefinition(name, description, parameters);
@@ -62,6 +62,11 @@ public static class ChatToolFields
         catch (JsonException) { }
         throw new InvalidDataException($"{source}: a tool call's \"arguments\" text must be a JSON object (got '{text}')");
     }
+
+    /// <summary>A tool's or call's name: a call to "" could never be run, and a tool named "" never called.</summary>
+    static string Name(JsonElement function, string source) =>
+        Property(function, "name", JsonValueKind.String, source).GetString() is { } name && !string.IsNullOrWhiteSpace(name) ? name
+        : throw new InvalidDataException($"{source}: a tool entry's \"name\" is empty");
 
     static JsonElement Property(JsonElement e, string name, JsonValueKind kind, string source) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == kind ? v

@@ -446,10 +446,14 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     private static float* Pin(float[] vector) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(vector)); // a pinned array
 
     /// <summary>Refuses, before anything is allocated, a KV cache (keys and values: layers × kv heads × positions × head_dim
-    /// floats a slot) larger than the memory the process may use; allocating and clearing it would crash the process.</summary>
+    /// floats a slot) and batched-forward buffers (a row a slot, see CreateBatch) larger than the memory the process may use;
+    /// allocating and clearing them would crash the process.</summary>
     private static void CheckCacheFits(ModelConfig config, int positions, int slots)
     {
-        var bytes = 2.0 * sizeof(float) * config.NumHiddenLayers * config.NumKeyValueHeads * config.HeadDim * positions * slots;
+        var (h, q, kv, hd, m) = ((double)config.HiddenSize, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim, config.IntermediateSize);
+        var widest = Math.Max(Math.Max(h, q * hd), m);
+        var row = 4 * h + (q + 2 * kv) * hd + q * hd + 2 * m + 3 * widest + 8;
+        var bytes = sizeof(float) * ((2.0 * config.NumHiddenLayers * kv * hd * positions + row) * slots);
         var available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (bytes > available)
             throw new ArgumentOutOfRangeException(nameof(slots), $"the KV cache of {slots} slots × {positions} positions needs "

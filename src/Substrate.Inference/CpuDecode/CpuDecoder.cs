@@ -95,6 +95,7 @@ public sealed unsafe partial class CpuDecoder : IDisposable
         this.maxLength = maxLength ?? config.MaxPositionEmbeddings;
         if (this.maxLength < 1 || this.maxLength > config.MaxPositionEmbeddings)
             throw new ArgumentOutOfRangeException(nameof(maxLength), $"maxLength must be in [1, {config.MaxPositionEmbeddings}] (got {maxLength})");
+        CheckCacheFits(config, this.maxLength, slots);
         Config = config;
         (eps, scale) = ((float)config.RmsNormEps, (float)config.AttentionScale);
         windows = Enumerable.Range(0, config.NumHiddenLayers).Select(l => config.WindowOf(l) ?? int.MaxValue).ToArray();
@@ -443,6 +444,21 @@ public sealed unsafe partial class CpuDecoder : IDisposable
     private long CacheOffset(int slot, int kvHead, int position) => slot * slotFloats + CacheOffset(kvHead, position);
 
     private static float* Pin(float[] vector) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(vector)); // a pinned array
+
+    /// <summary>Refuses, before anything is allocated, a KV cache (keys and values: layers × kv heads × positions × head_dim
+    /// floats a slot) and batched-forward buffers (a row a slot, see CreateBatch) larger than the memory the process may use;
+    /// allocating and clearing them would crash the process.</summary>
+    private static void CheckCacheFits(ModelConfig config, int positions, int slots)
+    {
+        var (h, q, kv, hd, m) = ((double)config.HiddenSize, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim, config.IntermediateSize);
+        var widest = Math.Max(Math.Max(h, q * hd), m);
+        var row = 4 * h + (q + 2 * kv) * hd + q * hd + 2 * m + 3 * widest + 8;
+        var bytes = sizeof(float) * ((2.0 * config.NumHiddenLayers * kv * hd * positions + row) * slots);
+        var available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (bytes > available)
+            throw new ArgumentOutOfRangeException(nameof(slots), $"the KV cache of {slots} slots × {positions} positions needs "
+                + $"{bytes / (1 << 30):0.#} GiB; this machine has {available / (double)(1 << 30):0.#} GiB: use fewer slots or a shorter context");
+    }
 
     private float* Allocate(long floats)
     {

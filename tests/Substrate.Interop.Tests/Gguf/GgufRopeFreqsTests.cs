@@ -66,6 +66,28 @@ public class GgufRopeFreqsTests(ITestOutputHelper output)
         Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(again));
     }
 
+    /// <summary>A hostile rope_freqs (a NaN, zero or negative factor patched into the file) is refused as bad data when the
+    /// file is read, not turned into NaN rotations.</summary>
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(0f)]
+    [InlineData(-2f)]
+    [InlineData(float.PositiveInfinity)]
+    public void A_rope_freqs_factor_that_is_not_positive_and_finite_is_refused(float bad)
+    {
+        var (_, path) = Export(GgufTestModels.Config with { RopeScaling = Llama3(8, 8192), RopeTheta = 500000 });
+        long at;
+        using (var reader = new GgufReader(path)) at = reader.DataOffset + reader.Tensor(GgufRopeFreqs.TensorName).Offset + 3 * sizeof(float);
+        using (var file = File.OpenWrite(path))
+        {
+            file.Position = at;
+            file.Write(BitConverter.GetBytes(bad));
+        }
+        using var hostile = new GgufReader(path);
+        var e = Assert.Throws<InvalidDataException>(() => GgufImporter.ReadConfig(hostile));
+        Assert.Contains("positive and finite", e.Message);
+    }
+
     /// <summary>Factors no llama3 parameters give (a llama longrope with equal short and long factors and attention factor 1,
     /// exported as rope_freqs): read back as that longrope, run by llama.cpp as by the GGUF decoder, and re-exported bit for bit.</summary>
     [Fact]

@@ -81,6 +81,16 @@ public class QuantizedBatchTests
         AssertChunkedEqualsSteps(file, prompt, config.VocabSize, maxLength: 128);
     }
 
+    /// <summary>Slots × context beyond the machine's memory (serve --max-batch/--context too large) are refused with an
+    /// argument error before the cache is allocated, not an out-of-memory crash.</summary>
+    [Fact]
+    public void A_cache_larger_than_memory_is_refused()
+    {
+        var file = Export(ModelFamily.Qwen2.Apply(LlamaCppMixTests.Wide), GgufFileType.Q4_K_M);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => GgufCpuDecoder.Open(file, maxLength: 64, threads: 1, slots: int.MaxValue));
+        Assert.Contains("KV cache", e.Message);
+    }
+
     /// <summary>Three sequences in three slots, prefilled apart, then decoded together (each row at its own position) give
     /// each sequence's logits alone, and moving a slot (a scheduler closing a hole) keeps them.</summary>
     [Fact]

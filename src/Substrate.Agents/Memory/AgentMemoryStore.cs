@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.AI;
+using Substrate.Retrieval.Store;
 
 namespace Substrate.Agents.Memory;
 
@@ -32,22 +33,8 @@ public sealed class AgentMemoryStore : IDisposable
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null) Directory.CreateDirectory(folder);
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false,
-        }.ToString());
-        var store = new AgentMemoryStore(connection, path);
-        try
-        {
-            connection.Open();
-            store.Execute(Schema);
-            return store;
-        }
-        catch (SqliteException e)
-        {
-            store.Dispose();
-            throw new InvalidDataException($"{path} is not an agent memory file: {e.Message}", e);
-        }
+        return SqliteFile.Open(path, SqliteOpenMode.ReadWriteCreate, c => new AgentMemoryStore(c, path),
+            store => store.Execute(Schema), "an agent memory file");
     }
 
     const string Schema = """

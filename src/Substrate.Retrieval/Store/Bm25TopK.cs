@@ -17,6 +17,7 @@ internal sealed class Bm25TopK(ChunkStore store)
 {
     const double K1 = 1.2;
     const int RareShare = 8;   // E is "rare" while its rows are at most 1/8 of the store; past that the plain query is as cheap
+    const int MaxTries = 8;    // splits tried (two queries each) before the plain query: a long query must not cost O(words²) queries
     readonly Dictionary<string, long> documentFrequency = new(StringComparer.Ordinal);
     long? rows;
 
@@ -35,10 +36,14 @@ internal sealed class Bm25TopK(ChunkStore store)
     {
         Counts = (Counts.Searches + 1, Counts.Pruned);
         long n = rows ??= Convert.ToInt64(Scalar("SELECT count(*) FROM chunks"));
+        // A word no row holds matches nothing and adds 0 to every score: dropping it changes no rank or score, and a long
+        // query of unknown words would otherwise try a split per word (minutes for a few thousand words).
+        words = words.Where(w => DocumentFrequency(w) > 0).ToList();
+        if (words.Count == 0) return [];
         var hits = words.Select(DocumentFrequency).ToArray();
         var byRarity = Enumerable.Range(0, words.Count).OrderBy(i => hits[i]).ThenBy(i => i).ToArray();
         long essentialRows = 0;
-        for (int m = 1; m < words.Count; m++)
+        for (int m = 1; m < words.Count && m <= MaxTries; m++)
         {
             essentialRows += hits[byRarity[m - 1]];
             if (essentialRows > n / RareShare) break;

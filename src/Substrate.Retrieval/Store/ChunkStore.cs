@@ -31,18 +31,13 @@ public sealed partial class ChunkStore : IDisposable
     /// <summary>Tests only: called after each chunk row a document write inserts, inside its transaction (to fail there).</summary>
     internal Action<int>? ChunkWritten { get; set; }
 
-    /// <summary>Opens (creating if need be) the store at <paramref name="path"/>.</summary>
+    /// <summary>Opens (creating if need be) the store at <paramref name="path"/>; a file that is not a chunk store is an
+    /// error naming it.</summary>
     public static ChunkStore Open(string path, bool create = true)
     {
         if (!create && !File.Exists(path)) throw new FileNotFoundException($"store not found: {path}", path);
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = path, Mode = create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite, Pooling = false,
-        }.ToString());
-        connection.Open();
-        var store = new ChunkStore(connection, path);
-        store.Execute(Schema);
-        return store;
+        return SqliteFile.Open(path, create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite,
+            c => new ChunkStore(c, path), store => store.Execute(Schema), "a chunk store");
     }
 
     /// <summary>Opens an existing store to read only (a search tool's): a missing file, or one that is not a chunk store
@@ -50,23 +45,11 @@ public sealed partial class ChunkStore : IDisposable
     public static ChunkStore OpenReadOnly(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"store not found: {path}", path);
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        return SqliteFile.Open(path, SqliteOpenMode.ReadOnly, c => new ChunkStore(c, path), store =>
         {
-            DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false,
-        }.ToString());
-        var store = new ChunkStore(connection, path);
-        try
-        {
-            connection.Open();
             store.Scalar("SELECT count(*) FROM chunks JOIN documents USING (path) WHERE 0");
             store.Scalar("SELECT count(*) FROM chunks_fts WHERE 0");
-            return store;
-        }
-        catch (SqliteException e)
-        {
-            store.Dispose();
-            throw new InvalidDataException($"{path} is not a chunk store: {e.Message}", e);
-        }
+        }, "a chunk store");
     }
 
     const string Schema = """

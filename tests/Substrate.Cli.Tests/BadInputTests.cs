@@ -32,6 +32,8 @@ public class BadInputTests
     [InlineData("agent: unknown tool", new[] { "agent", "--endpoint", "http://127.0.0.1:9/v1", "--model-name", "m", "--tools", "shell", "goal" })]
     [InlineData("agent: bad trace", new[] { "agent", "--endpoint", "http://127.0.0.1:9/v1", "--model-name", "m", "--trace", "jaeger", "goal" })]
     [InlineData("mcp: missing model", new[] { "mcp", "--model", "/nonexistent/model" })]
+    [InlineData("generate: threads above ggml's limit", new[] { "generate", "--model", "/tmp", "--prompt", "x", "--threads", "20000" })]
+    [InlineData("pretrain: negative threads", new[] { "pretrain", "--data", "/tmp", "--out", "/tmp/never", "--threads", "-1" })]
     public void FailsWithOneErrorLine(string why, string[] args)
     {
         var result = SubstrateProcess.Run(args);

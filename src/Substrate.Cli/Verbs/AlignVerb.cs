@@ -49,7 +49,7 @@ public static class AlignVerb
             AllowMultipleArgumentsPerToken = true,
         };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)." };
+        var threads = ModelOptionFlags.ThreadsOption();
         var checkpointEvery = new Option<int>("--checkpoint-every")
         {
             Description = "A checkpoint every N steps (and at the end); 0: only at the end.",

@@ -49,7 +49,7 @@ public static class FinetuneVerb
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint." };
         var timeLimit = new Option<string?>("--time-limit") { Description = "Stop cleanly with a checkpoint after this long (90s, 10m)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0: one per core)." };
+        var threads = ModelOptionFlags.ThreadsOption();
         var command = new Command("finetune", "Fine-tune a model on instructions or chats; loss only on completion / assistant tokens.")
         {
             method, model, data, validation, output, rank, alpha, dropout, targets, baseQuant, epochs, maxSteps, lr, set, resume, timeLimit, device, threads,

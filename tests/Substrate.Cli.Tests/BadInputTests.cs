@@ -32,6 +32,8 @@ public class BadInputTests
     [InlineData("agent: unknown tool", new[] { "agent", "--endpoint", "http://127.0.0.1:9/v1", "--model-name", "m", "--tools", "shell", "goal" })]
     [InlineData("agent: bad trace", new[] { "agent", "--endpoint", "http://127.0.0.1:9/v1", "--model-name", "m", "--trace", "jaeger", "goal" })]
     [InlineData("mcp: missing model", new[] { "mcp", "--model", "/nonexistent/model" })]
+    [InlineData("adapt compare: bad --rag", new[] { "adapt", "compare", "--model", "/nonexistent/model", "--task", "gloss", "--rag", "dense" })]
+    [InlineData("adapt compare: missing knowledge", new[] { "adapt", "compare", "--model", "/tmp", "--task", "gloss", "--knowledge", "/nonexistent/k" })]
     public void FailsWithOneErrorLine(string why, string[] args)
     {
         var result = SubstrateProcess.Run(args);

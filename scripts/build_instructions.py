@@ -186,31 +186,31 @@ KEEP = set("a an the of to in on for with by from as at or and is are be that th
            "state act make made person something someone people use very".split())
 
 
+def gloss_lines(docs):
+    """(line, match) of every WordNet gloss line of the documents, in order."""
+    for d in docs:
+        if d["source"] == "wordnet":
+            for line in d["text"].split("\n"):
+                m = GLOSS.match(line.strip())
+                if m:
+                    yield line.strip(), m
+
+
 def unique_glosses(validation):
     """(definition, gloss line) of the validation split whose definition stands once (so the gold passage is one place)."""
     definitions = {}
-    for d in validation:
-        if d["source"] != "wordnet":
-            continue
-        for line in d["text"].split("\n"):
-            m = GLOSS.match(line.strip())
-            if m:
-                definitions.setdefault(m.group(3).split(";")[0].strip(), []).append(line.strip())
+    for line, m in gloss_lines(validation):
+        definitions.setdefault(m.group(3).split(";")[0].strip(), []).append(line)
     return [(definition, found[0]) for definition, found in definitions.items() if len(found) == 1 and 10 < len(definition) < 200]
 
 
 def synonyms(docs):
     """word -> the other one-word lemmas of every WordNet synset it is a lemma of (all senses: a paraphrase may miss)."""
     out = {}
-    for d in docs:
-        if d["source"] != "wordnet":
-            continue
-        for line in d["text"].split("\n"):
-            m = GLOSS.match(line.strip())
-            if m:
-                single = [x.strip().lower() for x in m.group(1).split(",") if re.fullmatch(r"[a-z]+", x.strip().lower())]
-                for x in single:
-                    out.setdefault(x, set()).update(y for y in single if y != x)
+    for _, m in gloss_lines(docs):
+        single = [x.strip().lower() for x in m.group(1).split(",") if re.fullmatch(r"[a-z]+", x.strip().lower())]
+        for x in single:
+            out.setdefault(x, set()).update(y for y in single if y != x)
     return out
 
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Spectre.Console;
 using Substrate.Evaluation;
@@ -13,6 +14,7 @@ namespace Substrate.Cli.Verbs;
 /// <summary><c>substrate adapt compare</c>: the adaptation report — zero-shot, few-shot, retrieval, LoRA and full fine-tuning side by side.</summary>
 public static class AdaptVerb
 {
+    static readonly JsonSerializerOptions Json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }; // "rag+few-shot", not \u002B
     public static Command Build() => new("adapt", "Compare ways of adapting a base model.") { BuildCompare() };
 
     static Command BuildCompare()
@@ -115,6 +117,6 @@ public static class AdaptVerb
                 train_seconds = Math.Round(r.TrainSeconds, 2), train_tokens = r.TrainTokens, artifact_bytes = r.ArtifactBytes,
                 prompt_tokens = Math.Round(r.PromptTokens, 1), query_ms = Math.Round(r.QueryMilliseconds, 2),
             }),
-        }));
+        }, Json));
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Substrate.Evaluation;
 using Substrate.Retrieval;
 using Substrate.Retrieval.Chunking;
+using Substrate.Retrieval.Documents;
 using Substrate.Retrieval.Embeddings;
 using Substrate.Retrieval.Indexing;
 using Substrate.Retrieval.Store;
@@ -56,6 +57,9 @@ public static class RetrievalArm
         var wordPiece = MiniLmEmbeddingGenerator.LoadTokenizer();
         var chunker = new TextChunker(text => wordPiece.Encode(text).Count, options.ChunkTokens, options.Overlap);
         log?.Invoke($"indexing the knowledge source into {storePath}");
+        // The store holds this run's sources only: documents an earlier run indexed from other sources are dropped.
+        var current = DocumentReader.Expand(options.Sources).ToHashSet(StringComparer.Ordinal);
+        foreach (var stale in store.Documents().Keys.Where(path => !current.Contains(path)).ToList()) store.RemoveDocument(stale);
         var report = new DocumentIndexer(store, chunker, embedder).IndexAsync(options.Sources).GetAwaiter().GetResult();
         if (report.Failed.Count > 0) throw new InvalidDataException($"knowledge source {report.Failed[0].Path}: {report.Failed[0].Error}");
 

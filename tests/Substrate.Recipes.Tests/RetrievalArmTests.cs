@@ -34,6 +34,9 @@ public sealed class RetrievalArmTests : IDisposable
         Assert.True(File.Exists(Path.Combine(work, "knowledge-bm25-32.db")));
         // A second run reads the same store (unchanged files are not indexed again) and retrieves the same.
         Assert.Equal(passages.Backgrounds, RetrievalArm.Retrieve(options, task, work).Backgrounds);
+        // Another knowledge source in the same work folder replaces the first: nothing of sea.txt is found any more.
+        var cardsOnly = options with { Sources = [Path.Combine(work, "knowledge", "cards.txt")] };
+        Assert.Equal("ecarte (noun): a card game for 2 players\n\n", RetrievalArm.Retrieve(cardsOnly, task, work).Backgrounds[0]);
     }
 
     [Fact]

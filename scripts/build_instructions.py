@@ -15,6 +15,11 @@ Writes, deterministically (seeded; standard library only):
   data/tasks/define.jsonl   generation (exact match): the part of speech of a WordNet headword
   data/tasks/retrieval.jsonl  retrieval (`substrate rag eval`): a WordNet gloss asked by its definition; the answer is
       the gloss line ("word (pos): definition"), which the gold chunk of the indexed validation split contains
+  data/tasks/retrieval-paraphrase.jsonl  the same, harder: the definition's content words swapped for WordNet synonyms
+      (from the lemma lists of both splits) that the gold gloss line does not hold
+  data/tasks/retrieval-synonym.jsonl  a gloss line asked by one of its lemmas ("Which word means the same as 'cannon'?")
+  data/tasks/gloss.jsonl    multiple choice: a validation WordNet headword's gloss among four (a knowledge task: the
+      answer is in the validation split only, so it is known by reading, not by training on the train split)
 Task and validation records come only from the corpus validation split; training records only from train.
 """
 import gzip, json, os, random, re
@@ -155,6 +160,9 @@ def main():
     define = [{"query": f"{word} (", "answer": pos, "until": [")"]} for word, pos, _ in rng.sample(g, min(60, len(g)))]
     write_jsonl(os.path.join(tasks, "define.jsonl"), define, False)
     write_jsonl(os.path.join(tasks, "retrieval.jsonl"), retrieval_questions(validation), False)
+    write_jsonl(os.path.join(tasks, "retrieval-paraphrase.jsonl"), paraphrase_questions(train, validation), False)
+    write_jsonl(os.path.join(tasks, "retrieval-synonym.jsonl"), synonym_questions(validation), False)
+    write_jsonl(os.path.join(tasks, "gloss.jsonl"), gloss_task(validation), False)
 
 
 def retrieval_questions(validation):
@@ -169,6 +177,98 @@ def retrieval_questions(validation):
             definitions.setdefault(m.group(3).split(";")[0].strip(), []).append(line)
     items = [(definition, found[0]) for definition, found in definitions.items() if len(found) == 1 and 20 < len(definition) < 160]
     return [{"question": f"Which word means: {definition}?", "answer": line} for definition, line in rng.sample(items, min(200, len(items)))]
+
+
+# Words a paraphrase keeps as they are: function words, and the frame words of glosses ("the quality of being …"),
+# whose synonyms in other senses would turn the question into nonsense ("the timbre of organism …").
+KEEP = set("a an the of to in on for with by from as at or and is are be that this which who whom whose it its into than then "
+           "there their them they he she his her you your we our not no any some all one two used especially being having quality "
+           "state act make made person something someone people use very".split())
+
+
+def gloss_lines(docs):
+    """(line, match) of every WordNet gloss line of the documents, in order."""
+    for d in docs:
+        if d["source"] == "wordnet":
+            for line in d["text"].split("\n"):
+                m = GLOSS.match(line.strip())
+                if m:
+                    yield line.strip(), m
+
+
+def unique_glosses(validation):
+    """(definition, gloss line) of the validation split whose definition stands once (so the gold passage is one place)."""
+    definitions = {}
+    for line, m in gloss_lines(validation):
+        definitions.setdefault(m.group(3).split(";")[0].strip(), []).append(line)
+    return [(definition, found[0]) for definition, found in definitions.items() if len(found) == 1 and 10 < len(definition) < 200]
+
+
+def synonyms(docs):
+    """word -> the other one-word lemmas of every WordNet synset it is a lemma of (all senses: a paraphrase may miss)."""
+    out = {}
+    for _, m in gloss_lines(docs):
+        single = [x.strip().lower() for x in m.group(1).split(",") if re.fullmatch(r"[a-z]+", x.strip().lower())]
+        for x in single:
+            out.setdefault(x, set()).update(y for y in single if y != x)
+    return out
+
+
+def paraphrase_questions(train, validation):
+    """Definitions with each content word swapped for a seeded choice among its synonyms that the gold line does not
+    hold; kept when at least 40% of the content words were swapped. Gold known by construction (the gloss line)."""
+    rng = random.Random(20261204)
+    table = synonyms(train + validation)
+    items = []
+    for definition, line in unique_glosses(validation):
+        gold = set(re.findall(r"[a-z]+", line.lower()))
+        pieces = re.findall(r"[A-Za-z]+|[^A-Za-z]+", definition)
+        content = [p.lower() for p in pieces if p.isalpha() and p.lower() not in KEEP and len(p) > 2]
+        swapped, out = 0, []
+        for piece in pieces:
+            choices = sorted(s for s in table.get(piece.lower(), ()) if s not in gold) if piece.lower() in content else []
+            out.append(rng.choice(choices) if choices else piece)
+            swapped += 1 if choices else 0
+        if content and swapped >= 0.4 * len(content):
+            items.append({"question": f"Which word means: {''.join(out)}?", "answer": line})
+    return items
+
+
+def synonym_questions(validation):
+    """A gloss line of two or more lemmas asked by one of them (seeded) for the others; the lemma is the headword of no
+    other line of the split, so the gold passage is one place."""
+    rng = random.Random(20261205)
+    lines = [line for _, line in unique_glosses(validation)]
+    heads = {}
+    for line in lines:
+        for lemma in GLOSS.match(line).group(1).split(","):
+            heads.setdefault(lemma.strip().lower(), []).append(line)
+    items = []
+    for line in lines:
+        m = GLOSS.match(line)
+        lemmas = [x.strip() for x in m.group(1).split(",")]
+        asked = [x for x in lemmas if len(heads[x.lower()]) == 1]
+        if len(lemmas) >= 2 and asked:
+            items.append({"question": f"Which word means the same as '{rng.choice(asked)}' ({m.group(2)})?", "answer": line})
+    return rng.sample(items, min(200, len(items)))
+
+
+def gloss_task(validation):
+    """Multiple choice: "word (pos):" then the true gloss and three glosses of other headwords (seeded). Headwords that
+    stand once only, so the question has one answer."""
+    rng = random.Random(20261206)
+    g = glosses(validation)
+    counts = {}
+    for word, _, _ in g:
+        counts[word] = counts.get(word, 0) + 1
+    g = [x for x in g if counts[x[0]] == 1]
+    items = []
+    for word, pos, gloss in rng.sample(g, min(60, len(g))):
+        others = rng.sample([x[2] for x in g if x[2] != gloss], 3)
+        choices = [gloss] + others
+        rng.shuffle(choices)
+        items.append({"query": f"{word} ({pos}):", "choices": [" " + c for c in choices], "gold": choices.index(gloss)})
+    return items
 
 
 if __name__ == "__main__":

@@ -19,7 +19,10 @@ public sealed class TaskEvaluator(LlamaForCausalLM model, ITokenizer tokenizer)
 {
     public const string ShotSeparator = "\n\n";
 
-    public TaskResult Evaluate(EvalTask task, int shots = 0, int seed = 1234, int? limit = null, IProgress<(int Done, int Total)>? progress = null)
+    /// <param name="backgrounds">Optional text put before each item's query (after the solved examples), by item index:
+    /// retrieved passages for a retrieval-augmented run.</param>
+    public TaskResult Evaluate(EvalTask task, int shots = 0, int seed = 1234, int? limit = null, IProgress<(int Done, int Total)>? progress = null,
+        IReadOnlyList<string>? backgrounds = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int n = Math.Min(limit ?? task.Items.Count, task.Items.Count);
@@ -27,7 +30,7 @@ public sealed class TaskEvaluator(LlamaForCausalLM model, ITokenizer tokenizer)
         for (int i = 0; i < n; i++)
         {
             var item = task.Items[i];
-            string context = FewShot(task, i, shots, seed) + item.Query;
+            string context = Context(task, i, shots, seed, backgrounds?[i]);
             if (item.Choices is not null)
             {
                 var scores = item.Choices.Select(c => LogLikelihood(context, c)).ToList();
@@ -44,6 +47,10 @@ public sealed class TaskEvaluator(LlamaForCausalLM model, ITokenizer tokenizer)
             ? new TaskResult(task.Name, "multiple_choice", shots, n, (double)correct / n, (double)correctNorm / n, null, seconds)
             : new TaskResult(task.Name, "generation", shots, n, null, null, (double)exact / n, seconds);
     }
+
+    /// <summary>What the model reads before an item's answer: K solved examples, the item's background (if any), its query.</summary>
+    public static string Context(EvalTask task, int index, int shots, int seed, string? background = null) =>
+        FewShot(task, index, shots, seed) + background + task.Items[index].Query;
 
     /// <summary>K solved items other than <paramref name="index"/>, chosen by (seed, index), each followed by a blank line.</summary>
     public static string FewShot(EvalTask task, int index, int shots, int seed)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Substrate.Evaluation;
 
 namespace Substrate.Cli.Tests;
 
@@ -97,6 +98,29 @@ public sealed class AdaptationLoopTests : IDisposable
             Assert.NotEqual(0, bad.ExitCode);
             Assert.StartsWith("error: ", Assert.Single(bad.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         }
+    }
+
+    /// <summary>adapt compare with the retrieval arm (BM25 over a small knowledge file): every way of adapting is a row;
+    /// the retrieval rows read longer prompts than zero-shot, the fine-tuned rows report their training tokens.</summary>
+    [Fact]
+    public void AdaptCompareHasARetrievalRow()
+    {
+        string model = TinyBase(steps: 4), knowledge = Path.Combine(work, "glosses.txt");
+        var task = EvalTask.Load("gloss");
+        // The knowledge: each test item's headword with its gold gloss, as the corpus writes a gloss line.
+        File.WriteAllLines(knowledge, task.Items.Select(i => i.Query + i.Choices![i.Gold]));
+        var run = Ok(SubstrateProcess.Run("adapt", "compare", "--model", model, "--task", "gloss", "--out", Path.Combine(work, "compare"),
+            "--knowledge", knowledge, "--shots", "1", "--max-steps", "2", "--threads", "1", "--set", "batch_size=2"));
+        using var report = JsonDocument.Parse(run.Stdout);
+        var results = report.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(["zero-shot", "few-shot", "rag", "rag+few-shot", "lora", "full"], results.Select(r => r.GetProperty("method").GetString()!));
+        var rows = results.ToDictionary(r => r.GetProperty("method").GetString()!);
+        double Prompt(string method) => rows[method].GetProperty("prompt_tokens").GetDouble();
+        Assert.True(Prompt("rag") > Prompt("zero-shot") && Prompt("rag+few-shot") > Prompt("rag"), run.Stdout);
+        Assert.Equal(0, rows["rag"].GetProperty("train_tokens").GetInt64());
+        Assert.True(rows["lora"].GetProperty("train_tokens").GetInt64() > 0 && rows["full"].GetProperty("train_tokens").GetInt64() > 0, run.Stdout);
+        Assert.All(rows.Values, r => Assert.True(r.GetProperty("query_ms").GetDouble() > 0));
+        Assert.True(File.Exists(Path.Combine(work, "compare", "knowledge-bm25-64.db")));
     }
 
     [Fact]

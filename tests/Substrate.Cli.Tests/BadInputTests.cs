@@ -34,6 +34,8 @@ public class BadInputTests
     [InlineData("mcp: missing model", new[] { "mcp", "--model", "/nonexistent/model" })]
     [InlineData("generate: threads above ggml's limit", new[] { "generate", "--model", "/tmp", "--prompt", "x", "--threads", "20000" })]
     [InlineData("pretrain: negative threads", new[] { "pretrain", "--data", "/tmp", "--out", "/tmp/never", "--threads", "-1" })]
+    [InlineData("adapt compare: bad --rag", new[] { "adapt", "compare", "--model", "/nonexistent/model", "--task", "gloss", "--rag", "dense" })]
+    [InlineData("adapt compare: missing knowledge", new[] { "adapt", "compare", "--model", "/tmp", "--task", "gloss", "--knowledge", "/nonexistent/k" })]
     public void FailsWithOneErrorLine(string why, string[] args)
     {
         var result = SubstrateProcess.Run(args);

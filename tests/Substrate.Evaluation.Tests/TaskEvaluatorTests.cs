@@ -79,6 +79,30 @@ public class TaskEvaluatorTests
     }
 
     [Fact]
+    public void ABackgroundStandsBetweenTheExamplesAndTheQuery()
+    {
+        var task = new EvalTask("t", [new("1+1=", ["2", "3"], 0, null, []), new("2+2=", ["4", "5"], 0, null, [])]);
+        Assert.Equal("2+2=4\n\nfacts: 1+1 is 2\n\n1+1=", TaskEvaluator.Context(task, 0, 1, 1, "facts: 1+1 is 2\n\n"));
+        Assert.Equal("2+2=", TaskEvaluator.Context(task, 1, 0, 1));
+    }
+
+    [Fact]
+    public void AnItemIsScoredAfterItsBackground()
+    {
+        using var model = Model();
+        var evaluator = new TaskEvaluator(model, Tokenizer);
+        // The greedy words after background + query are an exact match by definition; after the query alone they differ.
+        const string background = "Zq 7 uu\n\n", query = "Hello";
+        var options = new Substrate.Inference.GenerationOptions { MaxTokens = 32, Temperature = 0, StopStrings = ["e"] };
+        var said = string.Concat(new Substrate.Inference.Generator(model, Tokenizer).Stream(background + query, options));
+        var alone = string.Concat(new Substrate.Inference.Generator(model, Tokenizer).Stream(query, options));
+        Assert.NotEqual(alone, said);
+        var task = new EvalTask("g", [new(query, null, 0, said, ["e"])]);
+        Assert.Equal(1.0, evaluator.Evaluate(task, backgrounds: [background]).ExactMatch);
+        Assert.Equal(0.0, evaluator.Evaluate(task).ExactMatch);
+    }
+
+    [Fact]
     public void GenerationIsScoredByExactMatchUpToTheStopString()
     {
         using var model = Model();

@@ -33,7 +33,8 @@ public sealed record FinetuneResult(
     long TotalParameters,
     double TrainSeconds,
     double MeanStepSeconds,
-    long OutputBytes)
+    long OutputBytes,
+    long TokensSeen = 0)   // the tokens the loss counted (completions and assistant turns), summed over the steps
 {
     /// <summary>One line: why it stopped, the losses, what trained, how long, and the folder.</summary>
     public string Summary => $"{StopReason} at step {Step}; train loss {TrainProgress.Format(FinalTrainLoss)}, "

@@ -71,7 +71,8 @@ public static class Finetuner
         state = recipe.State;
         recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.BestValidationLoss, message: stopReason);
         return new FinetuneResult(run.Directory, config.Method, state.Step, state.LastTrainLoss, state.BestValidationLoss, state.BestStep, stopReason,
-            policy.TrainableCount, policy.TotalCount, recipe.ElapsedSeconds, recipe.MeanStepSeconds, run.Writes ? policy.WeightsBytes(run.Directory) : 0);
+            policy.TrainableCount, policy.TotalCount, recipe.ElapsedSeconds, recipe.MeanStepSeconds, run.Writes ? policy.WeightsBytes(run.Directory) : 0,
+            state.TokensSeen);
     }
 
     static LoraAdapterConfig Adapter(FinetuneConfig config, string baseDirectory) => new()

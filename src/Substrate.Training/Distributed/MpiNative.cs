@@ -62,5 +62,8 @@ static unsafe partial class MpiNative
     [LibraryImport(Library)]
     public static partial int MPI_Gather(void* send, int sendCount, nint sendType, void* receive, int receiveCount, nint receiveType, int root, nint comm);
     [LibraryImport(Library)]
+    public static partial int MPI_Gatherv(void* send, int sendCount, nint sendType, void* receive, int* receiveCounts, int* displacements,
+        nint receiveType, int root, nint comm);
+    [LibraryImport(Library)]
     public static partial int MPI_Allgather(void* send, int sendCount, nint sendType, void* receive, int receiveCount, nint receiveType, nint comm);
 }

@@ -132,6 +132,16 @@ public sealed unsafe class World
             Check(MPI_Gather(data + (long)Rank * shard, shard, FloatType, null, 0, FloatType, root, CommWorld), "MPI_Gather");
     }
 
+    /// <summary>Gathers every rank's <paramref name="count"/> floats at <paramref name="send"/> into rank <paramref name="root"/>'s
+    /// <paramref name="receive"/>, rank r's at <paramref name="displacements"/>[r] (MPI_Gatherv: the ranks may send different counts,
+    /// <paramref name="counts"/>[r], zero included). <paramref name="receive"/> is only read on the root.</summary>
+    public void GatherV(float* send, int count, float* receive, int[] counts, int[] displacements, int root = 0)
+    {
+        if (Size == 1) { Buffer.MemoryCopy(send, receive + displacements[0], count * 4L, count * 4L); return; }
+        fixed (int* c = counts, d = displacements)
+            Check(MPI_Gatherv(send, count, FloatType, Rank == root ? receive : null, c, d, FloatType, root, CommWorld), "MPI_Gatherv");
+    }
+
     public void Barrier()
     {
         if (Size > 1) Check(MPI_Barrier(CommWorld), "MPI_Barrier");

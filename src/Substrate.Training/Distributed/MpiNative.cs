@@ -58,7 +58,7 @@ static unsafe partial class MpiNative
     [LibraryImport(Library)] public static partial int MPI_Bcast(void* buffer, int count, nint type, int root, nint comm);
     [LibraryImport(Library)] public static partial int MPI_Allreduce(void* send, void* receive, int count, nint type, nint op, nint comm);
     [LibraryImport(Library)]
-    public static partial int MPI_Reduce_scatter_block(void* send, void* receive, int receiveCount, nint type, nint op, nint comm);
+    public static partial int MPI_Reduce(void* send, void* receive, int count, nint type, nint op, int root, nint comm);
     [LibraryImport(Library)]
     public static partial int MPI_Gather(void* send, int sendCount, nint sendType, void* receive, int receiveCount, nint receiveType, int root, nint comm);
     [LibraryImport(Library)]

@@ -6,11 +6,12 @@ namespace Substrate.Training.Distributed;
 /// <summary>
 /// ZeRO stage 1 over MPI: the parameters laid end to end as one flat vector of P floats, padded to N·S (S = ⌈P/N⌉); rank r owns
 /// [r·S, (r+1)·S) and keeps AdamW moments for that range only (2·S floats instead of 2·P). A step: every gradient into the flat
-/// host buffer → MPI_Reduce_scatter_block (in place) leaves rank r the sum of its range → scaled by 1/N into the owned part of each gradient →
+/// host buffer → MPI_Reduce of range r onto rank r (in place, 25 MiB slices) leaves rank r the sum of its range → scaled by 1/N into
+/// the owned part of each gradient →
 /// AdamW updates the owned ranges (the norm summed over ranks) → MPI_Allgather (in place, the same buffer) → every weight back.
 /// A checkpoint gathers the moments to rank 0 alone, one tensor at a time (MPI_Gatherv into the same buffer), as rank 0 writes them.
-/// One buffer of N·S floats serves every collective (the reduce-scatter leaves its result at the start): the sharded run holds
-/// no more gradient buffers than the bucketed one, and no second one for the result.
+/// One buffer of N·S floats serves every collective (each reduce leaves its result in place): the sharded run holds no more gradient
+/// buffers than the bucketed one, no second one for the result, and MPI's temporaries stay one slice's size.
 /// </summary>
 public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
 {
@@ -19,6 +20,9 @@ public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
     readonly long[] offsets; // each parameter's first element in the flat vector
     readonly long shard;     // S
     readonly Tensor flat;    // (N·S) fp32, host
+
+    /// <summary>Floats per MPI_Reduce of the gradients: 25 MiB, as the unsharded buckets.</summary>
+    const long ReduceSlice = DataParallel.DefaultBucketElements;
 
     public OptimizerShards(World world, IReadOnlyList<Tensor> parameters)
     {
@@ -54,8 +58,14 @@ public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
             p.grad ??= zeros_like(p).DetachFromDisposeScope();
             flat.narrow(0, offsets[i], p.numel()).copy_(p.grad.reshape(-1));
         }
-        world.ReduceScatterSumInPlace(TensorMemory.Floats(flat), (int)shard);
-        var mine = flat.narrow(0, 0, shard).mul_(1f / world.Size); // (S) this rank's summed range, at the buffer's start
+        // Each rank's range summed onto that rank, in place: MPI_Reduce per range, in slices. Not one MPI_Reduce_scatter_block: Open MPI's
+        // default algorithm for it reduces the whole vector to rank 0 first, into a temporary of N·S floats there (measured on base:
+        // rank 0's peak 145 MiB above rank 1's); a slice bounds the temporary every reduce may make.
+        float* data = TensorMemory.Floats(flat);
+        for (int r = 0; r < world.Size; r++)
+            for (long at = 0; at < shard; at += ReduceSlice)
+                world.ReduceSumInPlace(data + r * shard + at, (int)Math.Min(ReduceSlice, shard - at), root: r);
+        var mine = flat.narrow(0, Begin, shard).mul_(1f / world.Size); // (S) this rank's summed range
         for (int i = 0; i < parameters.Length; i++)
         {
             var (lo, length) = OwnedRange(i);

@@ -104,13 +104,12 @@ public sealed unsafe class World
             Check(MPI_Bcast(data + at, (int)Math.Min(MaxCount, count - at), FloatType, root, CommWorld), "MPI_Bcast");
     }
 
-    /// <summary>Sums <paramref name="data"/> (Size × <paramref name="shard"/> floats) over ranks and leaves shard r of the sum in
-    /// rank r's first <paramref name="shard"/> floats of <paramref name="data"/> (MPI_Reduce_scatter_block in place: no second
-    /// buffer; the rest of <paramref name="data"/> is left undefined).</summary>
-    public void ReduceScatterSumInPlace(float* data, int shard)
+    /// <summary>Sums <paramref name="count"/> floats at <paramref name="data"/> over all ranks into rank <paramref name="root"/>'s
+    /// <paramref name="data"/>, in place (MPI_Reduce); the other ranks' data is left as it was.</summary>
+    public void ReduceSumInPlace(float* data, int count, int root)
     {
         if (Size == 1) return;
-        Check(MPI_Reduce_scatter_block((void*)InPlace, data, shard, FloatType, OpSum, CommWorld), "MPI_Reduce_scatter_block");
+        Check(MPI_Reduce(Rank == root ? (void*)InPlace : data, Rank == root ? data : null, count, FloatType, OpSum, root, CommWorld), "MPI_Reduce");
     }
 
     /// <summary>Gathers every rank's <paramref name="shard"/> floats (rank r's at r × shard of <paramref name="result"/>), in place:

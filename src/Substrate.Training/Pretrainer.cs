@@ -95,13 +95,13 @@ public static class Pretrainer
         using var recipe = new Session(train, model, optimizer, parallel, run, state, trainData, validate ? validationData : null,
             ModelFlops.TrainingFlopsPerToken(modelConfig, train.SeqLen), peakFlops, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
-            + (world.Size > 1 ? $", {world.Size} ranks × batch_size {train.BatchSize}" : "")
-            + parallel.ShardingNote(optimizer, options.ShardOptimizer)
+            + parallel.RanksNote(optimizer, options.ShardOptimizer, train.BatchSize)
             + $", {model.ParameterCount():N0} parameters, {recipe.FlopsPerToken / 1e6:F1} MFLOP/token, peak {peakFlops / 1e9:F0} GFLOP/s"
             + (validate ? "" : ", no validation (the split is missing or shorter than seq_len)"));
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);
         state = recipe.State;
-        recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.LastValidationLoss, message: stopReason + DataParallel.PeakMemoryNote(world));
+        recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.LastValidationLoss,
+            message: stopReason + DataParallel.PeakMemoryNote(world));
         return new PretrainResult(run.Directory, state.Step, state.TokensSeen, state.LastTrainLoss, state.LastValidationLoss, stopReason, recipe.Losses);
     }
 

@@ -70,7 +70,8 @@ public static class FinetuneVerb
             var options = new FinetuneOptions
             {
                 ModelDirectory = parsed.GetValue(model)!, DataPath = parsed.GetValue(data)!, ValidationPath = parsed.GetValue(validation),
-                OutputDirectory = parsed.GetValue(output)!, Config = ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []), Overrides = parsed.GetValue(set) ?? [],
+                OutputDirectory = parsed.GetValue(output)!, Config = ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []),
+                Overrides = parsed.GetValue(set) ?? [],
                 Resume = parsed.GetValue(resume),
                 TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
                 Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads), ShardOptimizer = parsed.GetValue(shardOptimizer),

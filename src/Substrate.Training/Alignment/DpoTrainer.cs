@@ -58,12 +58,10 @@ public static class DpoTrainer
         int B = Math.Min(o.BatchSize, records), T = rows.SeqLen, N = world.Size;
         var order = new EpochOrder(records, o.Seed);
         var recent = new Queue<DpoStats>(state.Recent);
-        string ranks = (N > 1 ? $"{N} ranks × batch_size {B}" : "") + parallel.ShardingNote(optimizer, o.ShardOptimizer);
         parallel.BroadcastParameters();
         var step = new OptimizerStep(optimizer, o.GradClip, parallel);
         double previousElapsed = state.ElapsedSeconds;
-        var x = new long[2 * B * T];
-        var y = new long[2 * B * T];
+        long[] x = new long[2 * B * T], y = new long[2 * B * T];
 
         void Checkpoint()
         {
@@ -107,7 +105,8 @@ public static class DpoTrainer
         run.WritePlot();
         var mean = DpoStats.Mean(recent);
         return new DpoResult(run.Directory, o.Method, state.Step, mean.Loss, mean.RewardAccuracy, mean.RewardMargin, mean.ChosenReward, mean.RejectedReward,
-            policy.TrainableCount, previousElapsed + clock.Elapsed.TotalSeconds, stopReason, (ranks + DataParallel.PeakMemoryNote(world)).TrimStart(',', ' '));
+            policy.TrainableCount, previousElapsed + clock.Elapsed.TotalSeconds, stopReason,
+            (parallel.RanksNote(optimizer, o.ShardOptimizer, B) + DataParallel.PeakMemoryNote(world)).TrimStart(',', ' '));
     }
 
     /// <summary>A resumed run's state, with the optimizer's moments restored; the preference data must be the run's.</summary>

@@ -133,6 +133,10 @@ public sealed unsafe class DataParallel : IDisposable
                 + $"differs from rank 0's; every rank must be started with the same flags, config and data");
     }
 
+    /// <summary>For a recipe's start line under mpirun: ", N ranks × batch_size B" and <see cref="ShardingNote"/> (a collective).</summary>
+    public string RanksNote(AdamW optimizer, bool shardOptimizer, int batchSize) =>
+        (World.Size > 1 ? $", {World.Size} ranks × batch_size {batchSize}" : "") + ShardingNote(optimizer, shardOptimizer);
+
     /// <summary>For a recipe's start line. Sharded: the moment floats each rank keeps (a collective every rank makes), against the
     /// whole's (2 per trained weight). Asked for on one rank, sharding is said to do nothing rather than ignored in silence.</summary>
     public string ShardingNote(AdamW optimizer, bool asked)

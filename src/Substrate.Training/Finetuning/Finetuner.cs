@@ -67,7 +67,7 @@ public static class Finetuner
             + $"({100.0 * policy.TrainableCount / policy.TotalCount:F2}%), {data.TrainRecords} train / {data.ValidationRecords} validation records "
             + $"in {data.TrainRows.Count} / {data.ValidationRows?.Count ?? 0} rows of {config.SeqLen} tokens"
             + (data.TrainRows.Truncated > 0 ? $" ({data.TrainRows.Truncated} examples truncated)" : "") + $", {data.MaxSteps} steps"
-            + (world.Size > 1 ? $", {world.Size} ranks × batch_size {config.BatchSize}" : "") + parallel.ShardingNote(optimizer, options.ShardOptimizer));
+            + parallel.RanksNote(optimizer, options.ShardOptimizer, config.BatchSize));
 
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);
         if (run.Writes && (!data.HasValidation || recipe.State.BestValidationLoss is null))

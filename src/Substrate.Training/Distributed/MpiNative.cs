@@ -60,8 +60,6 @@ static unsafe partial class MpiNative
     [LibraryImport(Library)]
     public static partial int MPI_Reduce(void* send, void* receive, int count, nint type, nint op, int root, nint comm);
     [LibraryImport(Library)]
-    public static partial int MPI_Gather(void* send, int sendCount, nint sendType, void* receive, int receiveCount, nint receiveType, int root, nint comm);
-    [LibraryImport(Library)]
     public static partial int MPI_Gatherv(void* send, int sendCount, nint sendType, void* receive, int* receiveCounts, int* displacements,
         nint receiveType, int root, nint comm);
     [LibraryImport(Library)]

@@ -120,17 +120,6 @@ public sealed unsafe class World
         Check(MPI_Allgather((void*)InPlace, 0, FloatType, result, shard, FloatType, CommWorld), "MPI_Allgather");
     }
 
-    /// <summary>Gathers every rank's <paramref name="shard"/> floats into rank <paramref name="root"/>'s <paramref name="data"/> (rank r's
-    /// at r × shard), in place: each rank's shard lies at its place in its own <paramref name="data"/>; only the root's is filled.</summary>
-    public void GatherInPlace(float* data, int shard, int root = 0)
-    {
-        if (Size == 1) return;
-        if (Rank == root)
-            Check(MPI_Gather((void*)InPlace, 0, FloatType, data, shard, FloatType, root, CommWorld), "MPI_Gather");
-        else
-            Check(MPI_Gather(data + (long)Rank * shard, shard, FloatType, null, 0, FloatType, root, CommWorld), "MPI_Gather");
-    }
-
     /// <summary>Gathers every rank's <paramref name="count"/> floats at <paramref name="send"/> into rank <paramref name="root"/>'s
     /// <paramref name="receive"/>, rank r's at <paramref name="displacements"/>[r] (MPI_Gatherv: the ranks may send different counts,
     /// <paramref name="counts"/>[r], zero included). <paramref name="receive"/> is only read on the root.</summary>

@@ -209,16 +209,26 @@ public sealed class SafetensorsReader : IDisposable
     }
 }
 
+/// <summary>A tensor for <see cref="SafetensorsWriter"/> to write, described up front (the header comes first) and read only when its
+/// turn comes, inside a dispose scope of its own: a checkpoint's moments gathered from the ranks one tensor at a time, each freed
+/// before the next is made, so the writer never holds more than one.</summary>
+public sealed record SafetensorsSource(string Name, ScalarType Dtype, long[] Shape, Func<Tensor> Read);
+
 /// <summary>
-/// Writes a <c>.safetensors</c> file (F32 or BF16 tensors, names sorted, header padded to 8 bytes)
-/// atomically: to a temporary name beside the target, then renamed over it.
+/// Writes a <c>.safetensors</c> file (F32, BF16 or F16 tensors, header padded to 8 bytes) atomically: to a temporary name beside
+/// the target, then renamed over it.
 /// </summary>
 public static class SafetensorsWriter
 {
+    /// <summary>Writes <paramref name="tensors"/>, names sorted.</summary>
     public static void Write(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors,
-        IReadOnlyDictionary<string, string>? metadata = null)
+        IReadOnlyDictionary<string, string>? metadata = null) =>
+        Write(path, tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => new SafetensorsSource(kv.Key, kv.Value.dtype, kv.Value.shape, () => kv.Value)).ToList(), metadata);
+
+    /// <summary>Writes <paramref name="sources"/> in the order given, reading each once, when its bytes are due.</summary>
+    public static void Write(string path, IReadOnlyList<SafetensorsSource> sources, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var sorted = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
         var header = new JsonObject();
         if (metadata is { Count: > 0 })
         {
@@ -227,20 +237,20 @@ public static class SafetensorsWriter
             header["__metadata__"] = meta;
         }
         long offset = 0;
-        foreach (var (name, tensor) in sorted)
+        foreach (var (name, dtype, shape, _) in sources)
         {
-            var dtype = tensor.dtype switch
+            var code = dtype switch
             {
                 ScalarType.Float32 => "F32",
                 ScalarType.BFloat16 => "BF16",
                 ScalarType.Float16 => "F16",
                 var other => throw new NotSupportedException($"tensor '{name}': cannot write dtype {other} to safetensors"),
             };
-            var bytes = tensor.numel() * ElementSize(tensor.dtype);
+            var bytes = shape.Aggregate(1L, (a, b) => a * b) * ElementSize(dtype);
             header[name] = new JsonObject
             {
-                ["dtype"] = dtype,
-                ["shape"] = new JsonArray(tensor.shape.Select(s => (JsonNode)JsonValue.Create(s)).ToArray()),
+                ["dtype"] = code,
+                ["shape"] = new JsonArray(shape.Select(s => (JsonNode)JsonValue.Create(s)).ToArray()),
                 ["data_offsets"] = new JsonArray(JsonValue.Create(offset), JsonValue.Create(offset + bytes)),
             };
             offset += bytes;
@@ -255,9 +265,13 @@ public static class SafetensorsWriter
             stream.Write(length);
             stream.Write(json);
             for (var i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
-            foreach (var (_, tensor) in sorted)
+            foreach (var source in sources)
             {
-                using var cpu = tensor.detach().cpu().contiguous();
+                using var scope = NewDisposeScope();
+                var cpu = source.Read().detach().cpu().contiguous();
+                if (cpu.dtype != source.Dtype || !cpu.shape.SequenceEqual(source.Shape))
+                    throw new InvalidOperationException($"tensor '{source.Name}': read as {cpu.dtype} [{string.Join(", ", cpu.shape)}], "
+                        + $"described as {source.Dtype} [{string.Join(", ", source.Shape)}]");
                 stream.Write(cpu.bytes);
             }
         });

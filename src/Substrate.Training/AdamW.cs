@@ -1,3 +1,4 @@
+using Substrate.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -18,7 +19,7 @@ public sealed record AdamWOptions(double Beta1 = 0.9, double Beta2 = 0.95, doubl
 /// </code>
 /// Sharded (ZeRO stage 1, <see cref="Shard"/>): each slot keeps the moments of its owned flat range of the parameter only and
 /// updates that range; <see cref="IOptimizerShards"/> sums the gradient norm over the ranks, gathers the updated weights and,
-/// for a checkpoint, the whole moments on rank 0, so the saved state is the same as an unsharded run's.
+/// for a checkpoint, each whole moment on rank 0 in turn, so the saved state is the same as an unsharded run's.
 /// </summary>
 public sealed class AdamW : IDisposable
 {
@@ -162,19 +163,42 @@ public sealed class AdamW : IDisposable
         foreach (var s in _slots) s.Param.grad = null;
     }
 
-    /// <summary>The moments by parameter name: <c>{name}.exp_avg</c>, <c>{name}.exp_avg_sq</c> (views of the live state). Sharded: a
-    /// collective every rank calls; rank 0 gets the whole moments gathered from every rank, shaped like the parameters, and the
-    /// other ranks an empty dictionary (only rank 0 writes the checkpoint).</summary>
+    /// <summary>
+    /// The moments as the checkpoint writes them, names sorted (<c>{name}.exp_avg</c>, <c>{name}.exp_avg_sq</c>, shaped like the
+    /// parameters), each read when its turn comes. Sharded, every read is a collective every rank makes in this order (the other ranks
+    /// only send: <see cref="JoinStateGather"/>); rank 0 gets one whole moment at a time, gathered into the shards' buffer, so writing
+    /// <c>optimizer.safetensors</c> allocates nothing the size of the model.
+    /// </summary>
+    public IReadOnlyList<SafetensorsSource> StateSources() =>
+    [
+        .. _slots.SelectMany((s, i) => new[]
+        {
+            new SafetensorsSource(s.Name + ".exp_avg", s.Param.dtype, s.Param.shape, () => Moment(i, s.ExpAvg)),
+            new SafetensorsSource(s.Name + ".exp_avg_sq", s.Param.dtype, s.Param.shape, () => Moment(i, s.ExpAvgSq)),
+        }).OrderBy(source => source.Name, StringComparer.Ordinal),
+    ];
+
+    /// <summary>Slot <paramref name="index"/>'s <paramref name="moment"/> whole: itself, or (sharded) gathered on rank 0 (null elsewhere).</summary>
+    Tensor Moment(int index, Tensor moment) => _shards is null ? moment : _shards.GatherMoment(index, moment)!;
+
+    /// <summary>A rank that does not write the checkpoint: joins each of <see cref="StateSources"/>' gathers, in the writer's order.</summary>
+    public void JoinStateGather()
+    {
+        if (_shards is null) return;
+        foreach (var source in StateSources())
+        {
+            using var scope = NewDisposeScope();
+            source.Read();
+        }
+    }
+
+    /// <summary>The moments by parameter name, whole (a test's view; checkpoints stream <see cref="StateSources"/>). Sharded, a
+    /// collective: rank 0 gets copies of the gathered moments, the other ranks an empty dictionary.</summary>
     public Dictionary<string, Tensor> StateDict()
     {
-        if (_shards is not null)
-            return _shards.GatherMoments([.. _slots.Select(s => s.ExpAvg)], [.. _slots.Select(s => s.ExpAvgSq)], [.. _slots.Select(s => s.Name)]);
         var state = new Dictionary<string, Tensor>();
-        foreach (var s in _slots)
-        {
-            state[s.Name + ".exp_avg"] = s.ExpAvg;
-            state[s.Name + ".exp_avg_sq"] = s.ExpAvgSq;
-        }
+        foreach (var source in StateSources())
+            if (source.Read() is { } moment) state[source.Name] = _shards is null ? moment : moment.clone();
         return state;
     }
 

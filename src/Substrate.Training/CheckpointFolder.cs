@@ -37,7 +37,7 @@ public static class CheckpointFolder
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         Directory.CreateDirectory(temp);
         write(temp);
-        SafetensorsWriter.Write(Path.Combine(temp, OptimizerFile), optimizer.StateDict(),
+        SafetensorsWriter.Write(Path.Combine(temp, OptimizerFile), optimizer.StateSources(),
             new Dictionary<string, string> { ["step"] = step.ToString(), ["optimizer"] = "adamw" });
         CheckpointIntegrity.WriteChecksums(temp);
         AtomicFile.WriteAllText(Path.Combine(temp, stateFile), stateJson); // last: marks the folder complete

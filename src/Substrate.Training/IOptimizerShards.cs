@@ -4,7 +4,7 @@ namespace Substrate.Training;
 
 /// <summary>
 /// What a sharded <see cref="AdamW"/> (ZeRO stage 1) needs from the ranks it is split over: which flat range of each parameter it
-/// owns, a sum over ranks (the gradient norm), the weights each rank updated gathered everywhere, and the whole moments on rank 0 for a checkpoint.
+/// owns, a sum over ranks (the gradient norm), the weights each rank updated gathered everywhere, and each whole moment on rank 0, in turn, for a checkpoint.
 /// </summary>
 public interface IOptimizerShards
 {
@@ -16,7 +16,7 @@ public interface IOptimizerShards
     /// <summary>After each rank updated its ranges: every parameter whole, on every rank.</summary>
     void AllGatherParameters();
 
-    /// <summary>A collective: on rank 0, the whole moments by name (<c>{name}.exp_avg</c>, <c>{name}.exp_avg_sq</c>, shaped like the
-    /// parameters) from each rank's owned parts (1-D, in parameter order), valid until the next collective; elsewhere, empty.</summary>
-    Dictionary<string, Tensor> GatherMoments(Tensor[] expAvg, Tensor[] expAvgSq, string[] names);
+    /// <summary>A collective: on rank 0, parameter <paramref name="index"/>'s whole moment (shaped like the parameter) from each rank's
+    /// owned <paramref name="part"/> (1-D), valid until the next collective; elsewhere, null.</summary>
+    Tensor? GatherMoment(int index, Tensor part);
 }

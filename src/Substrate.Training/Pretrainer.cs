@@ -95,33 +95,14 @@ public static class Pretrainer
         using var recipe = new Session(train, model, optimizer, parallel, run, state, trainData, validate ? validationData : null,
             ModelFlops.TrainingFlopsPerToken(modelConfig, train.SeqLen), peakFlops, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
-            + (world.Size > 1 ? $", {world.Size} ranks × batch_size {train.BatchSize}" : "")
-            + ShardingNote(world, optimizer, parallel, options.ShardOptimizer)
+            + parallel.RanksNote(optimizer, options.ShardOptimizer, train.BatchSize)
             + $", {model.ParameterCount():N0} parameters, {recipe.FlopsPerToken / 1e6:F1} MFLOP/token, peak {peakFlops / 1e9:F0} GFLOP/s"
             + (validate ? "" : ", no validation (the split is missing or shorter than seq_len)"));
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);
         state = recipe.State;
-        recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.LastValidationLoss, message: stopReason + PeakMemoryNote(world));
+        recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.LastValidationLoss,
+            message: stopReason + DataParallel.PeakMemoryNote(world));
         return new PretrainResult(run.Directory, state.Step, state.TokensSeen, state.LastTrainLoss, state.LastValidationLoss, stopReason, recipe.Losses);
-    }
-
-    /// <summary>Sharded: the moment floats each rank keeps (a collective), against the whole's (2 per trained weight). Asked for
-    /// on one rank, it is said to do nothing rather than ignored in silence.</summary>
-    static string ShardingNote(World world, AdamW optimizer, DataParallel parallel, bool asked)
-    {
-        if (!parallel.ShardsOptimizer) return asked ? ", --shard-optimizer has no effect on one rank (it splits the moments under mpirun)" : "";
-        long[] perRank = world.AllGather(optimizer.StateElements);
-        long whole = 2 * optimizer.Parameters.Sum(p => p.numel());
-        return $", optimizer sharded: moment floats per rank {string.Join(" + ", perRank)} of {whole} "
-            + $"({optimizer.StateElements * 4 / 1e6:F1} of {whole * 4 / 1e6:F1} MB on this rank)";
-    }
-
-    /// <summary>Several ranks: each one's peak resident memory (VmHWM; a collective), for the log.</summary>
-    static string PeakMemoryNote(World world)
-    {
-        if (world.Size == 1) return "";
-        long[] peaks = world.AllGather(Process.GetCurrentProcess().PeakWorkingSet64);
-        return $"; peak RSS per rank {string.Join(" / ", peaks.Select(b => $"{b / 1e6:F0}"))} MB";
     }
 
     /// <summary>The loop and what it updates: the run state, the throughput window, validation, checkpoints, reports.</summary>

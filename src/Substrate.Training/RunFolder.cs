@@ -81,10 +81,9 @@ public sealed class RunFolder : IDisposable
     /// redraws <c>loss.png</c>. Returns the checkpoint folder; null on a rank that does not write.</summary>
     public string? SaveCheckpoint(Action<string> write, AdamW optimizer, int step, string stateJson)
     {
-        using var scope = TorchSharp.torch.NewDisposeScope(); // a sharded optimizer's gathered moments
         if (!Writes)
         {
-            optimizer.StateDict(); // sharded, it is a collective every rank joins; rank 0 writes
+            optimizer.JoinStateGather(); // sharded, writing the moments is a collective every rank joins; rank 0 writes
             return null;
         }
         var saved = CheckpointFolder.Save(Directory, write, optimizer, step, stateFile, stateJson);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Substrate.Models;
 using Substrate.Training;
 using static TorchSharp.torch;
@@ -17,7 +16,19 @@ public sealed class MpiTestData : IDisposable
         File.Copy(Path.Combine(SubstrateProcess.CorpusFolder(), "validation.jsonl.gz"), corpus);
         Ok(SubstrateProcess.Run("tokenizer", "train", "--input", corpus, "--vocab-size", "512", "--out", tok));
         Ok(SubstrateProcess.Run("data", "prepare", "--input", corpus, "--tokenizer", tok, "--out", Data, "--validation-every", "10"));
+        baseModel = new(() =>
+        {
+            string model = Path.Combine(Work, "base");
+            Ok(SubstrateProcess.Run("pretrain", "--config", "tiny", "--data", Data, "--out", model, "--max-steps", "2", "--threads", "1",
+                "--set", "batch_size=2", "seq_len=64", "max_position_embeddings=128", "dtype=float32"));
+            return model;
+        });
     }
+
+    readonly Lazy<string> baseModel;
+
+    /// <summary>A tiny fp32 base pretrained for 2 steps on the shards (the fine-tuning and DPO tests' model), made on first use.</summary>
+    public string BaseModel => baseModel.Value;
 
     public static SubstrateProcess.Result Ok(SubstrateProcess.Result result)
     {
@@ -48,30 +59,11 @@ public sealed class MpiPretrainTests(MpiTestData fixture) : IClassFixture<MpiTes
 
     List<MetricRecord> Metrics(string name) => MetricsLog.Read(Path.Combine(fixture.Work, name, MetricsLog.FileName));
 
-    static void AssertClose(List<MetricRecord> expected, List<MetricRecord> actual, double tolerance)
-    {
-        Assert.Equal(expected.Count, actual.Count);
-        for (int i = 0; i < expected.Count; i++)
-        {
-            Assert.Equal(expected[i].Step, actual[i].Step);
-            foreach (var (a, b) in new[] { (expected[i].Loss, actual[i].Loss), (expected[i].ValidationLoss, actual[i].ValidationLoss),
-                (expected[i].GradNorm, actual[i].GradNorm) })
-            {
-                Assert.Equal(a is null, b is null);
-                if (a is double x) Assert.True(Math.Abs(x - b!.Value) <= tolerance, $"line {i}: {x} vs {b} (step {expected[i].Step})");
-            }
-        }
-    }
+    static void AssertClose(List<MetricRecord> expected, List<MetricRecord> actual, double tolerance) => MpiAssert.Close(expected, actual, tolerance);
 
     /// <summary>The largest |difference| over every weight of two runs' model.safetensors.</summary>
-    double WeightDifference(string a, string b)
-    {
-        using var scope = NewDisposeScope();
-        using var x = new SafetensorsReader(Path.Combine(fixture.Work, a, ModelFolder.WeightsFile));
-        using var y = new SafetensorsReader(Path.Combine(fixture.Work, b, ModelFolder.WeightsFile));
-        Assert.Equal(x.Entries.Select(e => e.Name).Order(), y.Entries.Select(e => e.Name).Order());
-        return x.Entries.Max(e => (x.Read(e.Name) - y.Read(e.Name)).abs().max().item<float>());
-    }
+    double WeightDifference(string a, string b) =>
+        MpiAssert.WeightDifference(Path.Combine(fixture.Work, a, ModelFolder.WeightsFile), Path.Combine(fixture.Work, b, ModelFolder.WeightsFile));
 
     [SkippableFact]
     public void TwoRanksTrainLikeOneRankWithTheWholeBatchAndRepeatExactly()
@@ -107,18 +99,7 @@ public sealed class MpiPretrainTests(MpiTestData fixture) : IClassFixture<MpiTes
         Assert.True(WeightDifference("u", "s") <= Tolerance);
     }
 
-    /// <summary>ZeRO-1's point: each of the 2 ranks keeps half of the 2 moment floats per weight (⌈P/2⌉ weights at most), so the
-    /// optimizer memory per rank cannot silently grow back to the whole.</summary>
-    static void AssertHalfOfTheMomentsPerRank(string log)
-    {
-        var match = System.Text.RegularExpressions.Regex.Match(log, @"moment floats per rank (\d+) \+ (\d+) of (\d+) ");
-        Assert.True(match.Success, log);
-        long first = long.Parse(match.Groups[1].Value), second = long.Parse(match.Groups[2].Value), whole = long.Parse(match.Groups[3].Value);
-        Assert.True(whole > 100_000, $"{whole} moment floats"); // the tiny model's 2 × P
-        Assert.Equal(whole, first + second);
-        Assert.InRange(first, whole / 2, whole / 2 + 2); // rank 0 owns ⌈P/2⌉ weights, rank 1 the rest
-        Assert.Matches(@"peak RSS per rank \d+ / \d+ MB", log);
-    }
+    static void AssertHalfOfTheMomentsPerRank(string log) => MpiAssert.HalfOfTheMomentsPerRank(log, atLeast: 100_000); // the tiny model's 2 × P
 
     [SkippableFact]
     public void ResumeContinuesWithAnotherRankCount()
@@ -137,32 +118,7 @@ public sealed class MpiPretrainTests(MpiTestData fixture) : IClassFixture<MpiTes
     public void AKilledRankEndsTheJobWithAnError()
     {
         Skip.If(MpiProcess.Missing is not null, MpiProcess.Missing);
-        using var job = Process.Start(MpiProcess.StartInfo(2, Pretrain("killed", batchSize: 2, maxSteps: 100_000)))!;
-        var stderr = job.StandardError.ReadToEndAsync();
-        var stdout = job.StandardOutput.ReadToEndAsync();
-        var deadline = Stopwatch.StartNew();
-        while (Metrics("killed").Count == 0 && !job.HasExited && deadline.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(200);
-        Assert.False(job.HasExited, "the job ended before training");
-        var ranks = MpiProcess.Children(job.Id).Where(pid => File.ReadAllText($"/proc/{pid}/cmdline").Contains("substrate.dll")).ToArray();
-        if (ranks.Length != 2) job.Kill(entireProcessTree: true);
-        Assert.Equal(2, ranks.Length);
-        Process.GetProcessById(ranks[^1]).Kill(); // SIGKILL: no chance to say goodbye
-
-        bool ended = job.WaitForExit(TimeSpan.FromSeconds(60));
-        if (!ended) job.Kill(entireProcessTree: true);
-        Assert.True(ended, "the job did not end within 60 s of a rank being killed (a hang)");
-        Assert.NotEqual(0, job.ExitCode);
-        Assert.Matches("exited on signal 9|killed", stderr.Result + stdout.Result);
-        // No rank is left behind: mpirun has signalled the other one, which may take a moment to end on a loaded machine.
-        var grace = Stopwatch.StartNew();
-        while (ranks.Any(Alive) && grace.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(200);
-        Assert.False(ranks.Any(Alive), "a rank outlived the job by 30 s");
-    }
-
-    static bool Alive(int pid)
-    {
-        try { return !File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z'); } // a zombie has ended
-        catch (IOException) { return false; }
+        MpiProcess.KillARankOnceReady(MpiProcess.StartInfo(2, Pretrain("killed", batchSize: 2, maxSteps: 100_000)), () => Metrics("killed").Count > 0);
     }
 
     [SkippableFact]

@@ -59,6 +59,41 @@ public static class MpiProcess
             })
             .ToArray();
 
+    /// <summary>
+    /// Starts a 2-rank job, waits (up to 2 minutes) until <paramref name="ready"/>, kills its last rank with SIGKILL (no chance to say
+    /// goodbye) and asserts what must follow: the job ends within 60 s (no hang) with a non-zero exit and Open MPI's word on which rank
+    /// died, and no rank outlives it by 30 s.
+    /// </summary>
+    public static void KillARankOnceReady(ProcessStartInfo start, Func<bool> ready)
+    {
+        using var job = Process.Start(start)!;
+        var stderr = job.StandardError.ReadToEndAsync();
+        var stdout = job.StandardOutput.ReadToEndAsync();
+        var deadline = Stopwatch.StartNew();
+        while (!ready() && !job.HasExited && deadline.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(100);
+        Assert.False(job.HasExited, "the job ended before it was ready to be killed");
+        var ranks = Children(job.Id).Where(pid => File.ReadAllText($"/proc/{pid}/cmdline").Contains("substrate.dll")).ToArray();
+        if (ranks.Length != 2) job.Kill(entireProcessTree: true);
+        Assert.Equal(2, ranks.Length);
+        Process.GetProcessById(ranks[^1]).Kill();
+
+        bool ended = job.WaitForExit(TimeSpan.FromSeconds(60));
+        if (!ended) job.Kill(entireProcessTree: true);
+        Assert.True(ended, "the job did not end within 60 s of a rank being killed (a hang)");
+        Assert.NotEqual(0, job.ExitCode);
+        Assert.Matches("exited on signal 9|killed", stderr.Result + stdout.Result);
+        // No rank is left behind: mpirun has signalled the other one, which may take a moment to end on a loaded machine.
+        var grace = Stopwatch.StartNew();
+        while (ranks.Any(Alive) && grace.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(200);
+        Assert.False(ranks.Any(Alive), "a rank outlived the job by 30 s");
+    }
+
+    static bool Alive(int pid)
+    {
+        try { return !File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z'); } // a zombie has ended
+        catch (IOException) { return false; }
+    }
+
     static int ParentOf(int pid)
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat"); // "pid (comm) state ppid …"; comm may hold spaces

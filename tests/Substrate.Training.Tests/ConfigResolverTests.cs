@@ -77,6 +77,17 @@ public class ConfigResolverTests
     }
 
     [Fact]
+    public void AResumedFinetuneMaySplitItsBatchAnotherWayButNotChangeTheRun()
+    {
+        var saved = new FinetuneConfig { BatchSize = 2, SeqLen = 64, Lr = 1e-3 };
+        Assert.Equal(saved, saved.Resumed([]));
+        Assert.Equal(saved with { BatchSize = 4, GradAccumSteps = 2 }, saved.Resumed(["batch_size=4", "grad_accum_steps=2", "seq_len=64", "lr=1e-3"]));
+        var error = Assert.Throws<ArgumentException>(() => saved.Resumed(["batch_size=4", "lr=0.5", "seq_len=128"])).Message;
+        Assert.Contains("seq_len: 64 → 128; lr: 0.001 → 0.5", error);
+        Assert.Contains("only batch_size and grad_accum_steps may change", error);
+    }
+
+    [Fact]
     public void UnknownPresetIsAnError() =>
         Assert.Contains("unknown model preset", Assert.Throws<ArgumentException>(() => ConfigResolver.Resolve("huge", [])).Message);
 

@@ -50,6 +50,7 @@ public static class AlignVerb
         };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
         var threads = ModelOptionFlags.ThreadsOption();
+        var shardOptimizer = TrainingFlags.ShardOptimizer();
         var checkpointEvery = new Option<int>("--checkpoint-every")
         {
             Description = "A checkpoint every N steps (and at the end); 0: only at the end.",
@@ -60,7 +61,7 @@ public static class AlignVerb
         var dpo = new Command("dpo", "Direct preference optimization (sigmoid loss); reports reward accuracy and margins; prints one JSON line.")
         {
             model, data, output, method, beta, rank, alpha, targets, batch, steps, lr, maxLength, dtype, device, threads, checkpointEvery, resume, timeLimit,
-            set,
+            set, shardOptimizer,
         };
         dpo.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -70,7 +71,7 @@ public static class AlignVerb
                 Method = parsed.GetValue(method)!, Beta = parsed.GetValue(beta), LoraR = parsed.GetValue(rank), LoraAlpha = parsed.GetValue(alpha),
                 TargetModules = parsed.GetValue(targets)!, BatchSize = parsed.GetValue(batch), MaxSteps = parsed.GetValue(steps), Lr = parsed.GetValue(lr),
                 MaxLength = parsed.GetValue(maxLength), Dtype = parsed.GetValue(dtype), Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
-                CheckpointEvery = parsed.GetValue(checkpointEvery), Resume = parsed.GetValue(resume),
+                CheckpointEvery = parsed.GetValue(checkpointEvery), Resume = parsed.GetValue(resume), ShardOptimizer = parsed.GetValue(shardOptimizer),
                 TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
             };
             return Task.FromResult(Run(ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []), cancellation));
@@ -92,7 +93,8 @@ public static class AlignVerb
             $"align dpo: {result.StopReason} at step {result.Steps}, loss {result.Loss:F3}, "
             + $"reward accuracy {result.RewardAccuracy:P1}, margin {result.RewardMargin:F3} "
             + $"(chosen {result.ChosenReward:F3}, rejected {result.RejectedReward:F3}); "
-            + $"{result.TrainableParameters:N0} trainable parameters; {result.TrainSeconds:F1}s → {result.OutputDirectory}"));
+            + $"{result.TrainableParameters:N0} trainable parameters; {result.TrainSeconds:F1}s → {result.OutputDirectory}"
+            + (result.Ranks.Length > 0 ? $"; {result.Ranks}" : "")));
         Console.Out.WriteLine(JsonSerializer.Serialize(new
         {
             output = result.OutputDirectory, method = result.Method, steps = result.Steps, stop = result.StopReason,

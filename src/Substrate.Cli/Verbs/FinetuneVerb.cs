@@ -50,9 +50,11 @@ public static class FinetuneVerb
         var timeLimit = new Option<string?>("--time-limit") { Description = "Stop cleanly with a checkpoint after this long (90s, 10m)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
         var threads = ModelOptionFlags.ThreadsOption();
+        var shardOptimizer = TrainingFlags.ShardOptimizer();
         var command = new Command("finetune", "Fine-tune a model on instructions or chats; loss only on completion / assistant tokens.")
         {
             method, model, data, validation, output, rank, alpha, dropout, targets, baseQuant, epochs, maxSteps, lr, set, resume, timeLimit, device, threads,
+            shardOptimizer,
         };
         command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -68,9 +70,11 @@ public static class FinetuneVerb
             var options = new FinetuneOptions
             {
                 ModelDirectory = parsed.GetValue(model)!, DataPath = parsed.GetValue(data)!, ValidationPath = parsed.GetValue(validation),
-                OutputDirectory = parsed.GetValue(output)!, Config = ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []), Resume = parsed.GetValue(resume),
+                OutputDirectory = parsed.GetValue(output)!, Config = ConfigResolver.Apply(flags, parsed.GetValue(set) ?? []),
+                Overrides = parsed.GetValue(set) ?? [],
+                Resume = parsed.GetValue(resume),
                 TimeLimit = parsed.GetValue(timeLimit) is string limit ? Durations.Parse(limit) : null,
-                Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads),
+                Device = parsed.GetValue(device)!, Threads = parsed.GetValue(threads), ShardOptimizer = parsed.GetValue(shardOptimizer),
             };
             if (!World.Current.IsRoot) { Finetuner.Run(options, null, cancellation); return Task.FromResult(0); } // rank 0 prints (mpirun)
             var result = Run(options, cancellation);

@@ -31,10 +31,7 @@ public static class PretrainVerb
         };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:1.", DefaultValueFactory = _ => "cpu" };
         var threads = ModelOptionFlags.ThreadsOption();
-        var shardOptimizer = new Option<bool>("--shard-optimizer")
-        {
-            Description = "Under mpirun: split the AdamW moments over the ranks (ZeRO stage 1); same results, 1/N of the optimizer memory.",
-        };
+        var shardOptimizer = TrainingFlags.ShardOptimizer();
         var command = new Command("pretrain", "Pretrain a Llama-style model with next-token prediction.")
         {
             config, data, output, resume, maxSteps, timeLimit, set, device, threads, shardOptimizer,

@@ -48,6 +48,9 @@ public sealed record DpoOptions
     public TimeSpan? TimeLimit { get; init; }
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
+    /// <summary>Under mpirun: split the trainable parameters' AdamW moments over the ranks (ZeRO stage 1, <c>--shard-optimizer</c>), as
+    /// <see cref="PretrainOptions.ShardOptimizer"/> does; a runtime choice, not a hyperparameter (a run resumes with or without it).</summary>
+    public bool ShardOptimizer { get; init; }
 
     public void Validate()
     {
@@ -87,9 +90,10 @@ public sealed record DpoOptions
     }
 }
 
-/// <summary>How an alignment run ended: the last DPO loss, reward accuracy and margin (means over the last steps).</summary>
+/// <summary>How an alignment run ended: the last DPO loss, reward accuracy and margin (means over the last steps). Ranks: under mpirun,
+/// what each rank kept (the sharded moments) and its peak memory, for the log; empty for one process.</summary>
 public sealed record DpoResult(string OutputDirectory, string Method, int Steps, double Loss, double RewardAccuracy, double RewardMargin,
-    double ChosenReward, double RejectedReward, long TrainableParameters, double TrainSeconds, string StopReason);
+    double ChosenReward, double RejectedReward, long TrainableParameters, double TrainSeconds, string StopReason, string Ranks = "");
 
 /// <summary>One step's report.</summary>
 public sealed record DpoProgress(

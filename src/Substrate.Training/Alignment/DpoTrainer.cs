@@ -35,7 +35,7 @@ public static class DpoTrainer
 
         // Resume: the checkpoint must exist and have been made with these hyperparameters.
         using var run = RunFolder.Open(o.OutputDirectory, DpoState.FileName, o.Resume, "alignment", writes: world.IsRoot);
-        DataParallel.CheckSameConfig(world, "configuration", $"{o.ToJson()}|{run.Checkpoint is not null}");
+        DataParallel.CheckSameConfig(world, "configuration", $"{o.ToJson()}|{run.Checkpoint is not null}|{o.ShardOptimizer}");
         if (run.Checkpoint is { } saved && o.DifferencesFrom(File.ReadAllText(Path.Combine(saved, DpoOptions.ConfigFileName))) is { Count: > 0 } changed)
             throw new ArgumentException($"--resume: the run in '{run.Directory}' was started with other settings ({string.Join("; ", changed)}); "
                 + "repeat its settings or start a new run");
@@ -50,6 +50,7 @@ public static class DpoTrainer
         // Optimizer and run state (the checkpoint's on resume).
         policy.Model.train();
         using var optimizer = new AdamW(policy.Trainable, o.AdamW);
+        using var parallel = DataParallel.Create(world, optimizer, o.ShardOptimizer); // sharded before the checkpoint's moments are read
         var state = run.Checkpoint is { } checkpoint ? Resume(checkpoint, optimizer, fingerprint) : new DpoState { DataFingerprint = fingerprint };
         var schedule = new LrSchedule(o.Lr, 0, o.WarmupSteps, o.MaxSteps);
         var metrics = run.StartMetrics(state.Step); // a resumed run drops lines past its checkpoint
@@ -57,12 +58,10 @@ public static class DpoTrainer
         int B = Math.Min(o.BatchSize, records), T = rows.SeqLen, N = world.Size;
         var order = new EpochOrder(records, o.Seed);
         var recent = new Queue<DpoStats>(state.Recent);
-        using var parallel = new DataParallel(world, optimizer.Parameters);
         parallel.BroadcastParameters();
         var step = new OptimizerStep(optimizer, o.GradClip, parallel);
         double previousElapsed = state.ElapsedSeconds;
-        var x = new long[2 * B * T];
-        var y = new long[2 * B * T];
+        long[] x = new long[2 * B * T], y = new long[2 * B * T];
 
         void Checkpoint()
         {
@@ -106,7 +105,8 @@ public static class DpoTrainer
         run.WritePlot();
         var mean = DpoStats.Mean(recent);
         return new DpoResult(run.Directory, o.Method, state.Step, mean.Loss, mean.RewardAccuracy, mean.RewardMargin, mean.ChosenReward, mean.RejectedReward,
-            policy.TrainableCount, previousElapsed + clock.Elapsed.TotalSeconds, stopReason);
+            policy.TrainableCount, previousElapsed + clock.Elapsed.TotalSeconds, stopReason,
+            (parallel.RanksNote(optimizer, o.ShardOptimizer, B) + DataParallel.PeakMemoryNote(world)).TrimStart(',', ' '));
     }
 
     /// <summary>A resumed run's state, with the optimizer's moments restored; the preference data must be the run's.</summary>

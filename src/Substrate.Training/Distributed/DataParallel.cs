@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Substrate.Nn.Kernels;
@@ -130,6 +131,29 @@ public sealed unsafe class DataParallel : IDisposable
         if (differing.Length > 0)
             throw new ArgumentException($"mpirun: the {what} of rank{(differing.Length > 1 ? "s" : "")} {string.Join(", ", differing)} "
                 + $"differs from rank 0's; every rank must be started with the same flags, config and data");
+    }
+
+    /// <summary>For a recipe's start line under mpirun: ", N ranks × batch_size B" and <see cref="ShardingNote"/> (a collective).</summary>
+    public string RanksNote(AdamW optimizer, bool shardOptimizer, int batchSize) =>
+        (World.Size > 1 ? $", {World.Size} ranks × batch_size {batchSize}" : "") + ShardingNote(optimizer, shardOptimizer);
+
+    /// <summary>For a recipe's start line. Sharded: the moment floats each rank keeps (a collective every rank makes), against the
+    /// whole's (2 per trained weight). Asked for on one rank, sharding is said to do nothing rather than ignored in silence.</summary>
+    public string ShardingNote(AdamW optimizer, bool asked)
+    {
+        if (!ShardsOptimizer) return asked ? ", --shard-optimizer has no effect on one rank (it splits the moments under mpirun)" : "";
+        long[] perRank = World.AllGather(optimizer.StateElements);
+        long whole = 2 * optimizer.Parameters.Sum(p => p.numel());
+        return $", optimizer sharded: moment floats per rank {string.Join(" + ", perRank)} of {whole} "
+            + $"({optimizer.StateElements * 4 / 1e6:F1} of {whole * 4 / 1e6:F1} MB on this rank)";
+    }
+
+    /// <summary>For a recipe's last line. Several ranks: each one's peak resident memory (VmHWM; a collective every rank makes).</summary>
+    public static string PeakMemoryNote(World world)
+    {
+        if (world.Size == 1) return "";
+        long[] peaks = world.AllGather(Process.GetCurrentProcess().PeakWorkingSet64);
+        return $"; peak RSS per rank {string.Join(" / ", peaks.Select(b => $"{b / 1e6:F0}"))} MB";
     }
 
     public void Dispose()

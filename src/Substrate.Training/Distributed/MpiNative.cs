@@ -58,9 +58,10 @@ static unsafe partial class MpiNative
     [LibraryImport(Library)] public static partial int MPI_Bcast(void* buffer, int count, nint type, int root, nint comm);
     [LibraryImport(Library)] public static partial int MPI_Allreduce(void* send, void* receive, int count, nint type, nint op, nint comm);
     [LibraryImport(Library)]
-    public static partial int MPI_Reduce_scatter_block(void* send, void* receive, int receiveCount, nint type, nint op, nint comm);
+    public static partial int MPI_Reduce(void* send, void* receive, int count, nint type, nint op, int root, nint comm);
     [LibraryImport(Library)]
-    public static partial int MPI_Gather(void* send, int sendCount, nint sendType, void* receive, int receiveCount, nint receiveType, int root, nint comm);
+    public static partial int MPI_Gatherv(void* send, int sendCount, nint sendType, void* receive, int* receiveCounts, int* displacements,
+        nint receiveType, int root, nint comm);
     [LibraryImport(Library)]
     public static partial int MPI_Allgather(void* send, int sendCount, nint sendType, void* receive, int receiveCount, nint receiveType, nint comm);
 }

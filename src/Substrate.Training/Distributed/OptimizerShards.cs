@@ -6,11 +6,12 @@ namespace Substrate.Training.Distributed;
 /// <summary>
 /// ZeRO stage 1 over MPI: the parameters laid end to end as one flat vector of P floats, padded to N·S (S = ⌈P/N⌉); rank r owns
 /// [r·S, (r+1)·S) and keeps AdamW moments for that range only (2·S floats instead of 2·P). A step: every gradient into the flat
-/// host buffer → MPI_Reduce_scatter_block (in place) leaves rank r the sum of its range → scaled by 1/N into the owned part of each gradient →
+/// host buffer → MPI_Reduce of range r onto rank r (in place, 25 MiB slices) leaves rank r the sum of its range → scaled by 1/N into
+/// the owned part of each gradient →
 /// AdamW updates the owned ranges (the norm summed over ranks) → MPI_Allgather (in place, the same buffer) → every weight back.
-/// A checkpoint gathers the moments to rank 0 alone (MPI_Gather into the same buffer), the only rank that writes.
-/// One buffer of N·S floats serves every collective (the reduce-scatter leaves its result at the start): the sharded run holds
-/// no more gradient buffers than the bucketed one, and no second one for the result.
+/// A checkpoint gathers the moments to rank 0 alone, one tensor at a time (MPI_Gatherv into the same buffer), as rank 0 writes them.
+/// One buffer of N·S floats serves every collective (each reduce leaves its result in place): the sharded run holds no more gradient
+/// buffers than the bucketed one, no second one for the result, and MPI's temporaries stay one slice's size.
 /// </summary>
 public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
 {
@@ -19,6 +20,9 @@ public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
     readonly long[] offsets; // each parameter's first element in the flat vector
     readonly long shard;     // S
     readonly Tensor flat;    // (N·S) fp32, host
+
+    /// <summary>Floats per MPI_Reduce of the gradients: 25 MiB, as the unsharded buckets.</summary>
+    const long ReduceSlice = DataParallel.DefaultBucketElements;
 
     public OptimizerShards(World world, IReadOnlyList<Tensor> parameters)
     {
@@ -54,8 +58,14 @@ public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
             p.grad ??= zeros_like(p).DetachFromDisposeScope();
             flat.narrow(0, offsets[i], p.numel()).copy_(p.grad.reshape(-1));
         }
-        world.ReduceScatterSumInPlace(TensorMemory.Floats(flat), (int)shard);
-        var mine = flat.narrow(0, 0, shard).mul_(1f / world.Size); // (S) this rank's summed range, at the buffer's start
+        // Each rank's range summed onto that rank, in place: MPI_Reduce per range, in slices. Not one MPI_Reduce_scatter_block: Open MPI's
+        // default algorithm for it reduces the whole vector to rank 0 first, into a temporary of N·S floats there (measured on base:
+        // rank 0's peak 145 MiB above rank 1's); a slice bounds the temporary every reduce may make.
+        float* data = TensorMemory.Floats(flat);
+        for (int r = 0; r < world.Size; r++)
+            for (long at = 0; at < shard; at += ReduceSlice)
+                world.ReduceSumInPlace(data + r * shard + at, (int)Math.Min(ReduceSlice, shard - at), root: r);
+        var mine = flat.narrow(0, Begin, shard).mul_(1f / world.Size); // (S) this rank's summed range
         for (int i = 0; i < parameters.Length; i++)
         {
             var (lo, length) = OwnedRange(i);
@@ -67,42 +77,41 @@ public sealed unsafe class OptimizerShards : IOptimizerShards, IDisposable
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        Place(parameters.Select(p => p.view(-1)).ToArray(), owned: false);
+        Place(parameters.Select(p => p.view(-1)).ToArray());
         world.AllGatherInPlace(TensorMemory.Floats(flat), (int)shard);
         for (int i = 0; i < parameters.Length; i++) parameters[i].view(-1).copy_(flat.narrow(0, offsets[i], parameters[i].numel()));
     }
 
-    /// <summary>Rank 0 alone receives (MPI_Gather): the other ranks send their parts and get an empty dictionary, holding nothing
-    /// the size of the whole. On rank 0 exp_avg is copied out of the flat buffer and exp_avg_sq left in it as views (one copy
-    /// of the model's size, not two), valid until the buffer's next use: the next step's gradients.</summary>
-    public Dictionary<string, Tensor> GatherMoments(Tensor[] expAvg, Tensor[] expAvgSq, string[] names)
+    /// <summary>Rank 0 alone receives (MPI_Gatherv): parameter <paramref name="index"/>'s whole moment, assembled from each rank's
+    /// owned part (<paramref name="part"/>, 1-D) in the flat buffer's range of that parameter and returned as a view shaped like the
+    /// parameter, valid until the buffer's next use (the next tensor's gather, the next step's gradients). One tensor at a time, so a
+    /// checkpoint's writer streams the moments with nothing the size of the model allocated beside the buffer. Elsewhere: null.</summary>
+    public Tensor? GatherMoment(int index, Tensor part)
     {
-        var state = new Dictionary<string, Tensor>();
-        foreach (var (parts, suffix, copy) in new[] { (expAvg, ".exp_avg", true), (expAvgSq, ".exp_avg_sq", false) })
+        var parameter = parameters[index];
+        long start = offsets[index], numel = parameter.numel();
+        if (numel > int.MaxValue) throw new NotSupportedException($"optimizer sharding: a parameter of {numel} floats exceeds MPI's int count");
+        var counts = new int[world.Size];
+        var displacements = new int[world.Size];
+        for (int r = 0; r < world.Size; r++)
         {
-            Place(parts, owned: true);
-            world.GatherInPlace(TensorMemory.Floats(flat), (int)shard);
-            if (!world.IsRoot) continue;
-            for (int i = 0; i < parameters.Length; i++)
-            {
-                var whole = flat.narrow(0, offsets[i], parameters[i].numel()).view(parameters[i].shape); // freed by the caller's scope
-                state[names[i] + suffix] = copy ? whole.clone() : whole;
-            }
+            long lo = Math.Max(start, r * shard), hi = Math.Min(start + numel, (r + 1) * shard);
+            if (hi > lo) (counts[r], displacements[r]) = ((int)(hi - lo), (int)(lo - start));
         }
-        return state;
+        using var scope = NewDisposeScope();
+        var send = part.to(ScalarType.Float32, CPU).contiguous(); // part itself for fp32 CPU moments
+        world.GatherV(send.numel() == 0 ? null : TensorMemory.Floats(send), counts[world.Rank], TensorMemory.Floats(flat) + start, counts, displacements);
+        return world.IsRoot ? flat.narrow(0, start, numel).view(parameter.shape).to(part.dtype).MoveToOuterDisposeScope() : null;
     }
 
-    /// <summary>Writes this rank's range into the flat buffer, from <paramref name="tensors"/>' owned parts (<paramref name="owned"/>:
-    /// the tensors are the parts themselves).</summary>
-    void Place(Tensor[] tensors, bool owned)
+    /// <summary>Writes this rank's range of every parameter (whole tensors) into the flat buffer.</summary>
+    void Place(Tensor[] tensors)
     {
         using var scope = NewDisposeScope();
         for (int i = 0; i < parameters.Length; i++)
         {
             var (lo, length) = OwnedRange(i);
-            if (length == 0) continue;
-            var part = owned ? tensors[i].view(-1) : tensors[i].narrow(0, lo, length);
-            flat.narrow(0, offsets[i] + lo, length).copy_(part);
+            if (length > 0) flat.narrow(0, offsets[i] + lo, length).copy_(tensors[i].narrow(0, lo, length));
         }
     }
 

@@ -104,13 +104,12 @@ public sealed unsafe class World
             Check(MPI_Bcast(data + at, (int)Math.Min(MaxCount, count - at), FloatType, root, CommWorld), "MPI_Bcast");
     }
 
-    /// <summary>Sums <paramref name="data"/> (Size × <paramref name="shard"/> floats) over ranks and leaves shard r of the sum in
-    /// rank r's first <paramref name="shard"/> floats of <paramref name="data"/> (MPI_Reduce_scatter_block in place: no second
-    /// buffer; the rest of <paramref name="data"/> is left undefined).</summary>
-    public void ReduceScatterSumInPlace(float* data, int shard)
+    /// <summary>Sums <paramref name="count"/> floats at <paramref name="data"/> over all ranks into rank <paramref name="root"/>'s
+    /// <paramref name="data"/>, in place (MPI_Reduce); the other ranks' data is left as it was.</summary>
+    public void ReduceSumInPlace(float* data, int count, int root)
     {
         if (Size == 1) return;
-        Check(MPI_Reduce_scatter_block((void*)InPlace, data, shard, FloatType, OpSum, CommWorld), "MPI_Reduce_scatter_block");
+        Check(MPI_Reduce(Rank == root ? (void*)InPlace : data, Rank == root ? data : null, count, FloatType, OpSum, root, CommWorld), "MPI_Reduce");
     }
 
     /// <summary>Gathers every rank's <paramref name="shard"/> floats (rank r's at r × shard of <paramref name="result"/>), in place:
@@ -121,15 +120,14 @@ public sealed unsafe class World
         Check(MPI_Allgather((void*)InPlace, 0, FloatType, result, shard, FloatType, CommWorld), "MPI_Allgather");
     }
 
-    /// <summary>Gathers every rank's <paramref name="shard"/> floats into rank <paramref name="root"/>'s <paramref name="data"/> (rank r's
-    /// at r × shard), in place: each rank's shard lies at its place in its own <paramref name="data"/>; only the root's is filled.</summary>
-    public void GatherInPlace(float* data, int shard, int root = 0)
+    /// <summary>Gathers every rank's <paramref name="count"/> floats at <paramref name="send"/> into rank <paramref name="root"/>'s
+    /// <paramref name="receive"/>, rank r's at <paramref name="displacements"/>[r] (MPI_Gatherv: the ranks may send different counts,
+    /// <paramref name="counts"/>[r], zero included). <paramref name="receive"/> is only read on the root.</summary>
+    public void GatherV(float* send, int count, float* receive, int[] counts, int[] displacements, int root = 0)
     {
-        if (Size == 1) return;
-        if (Rank == root)
-            Check(MPI_Gather((void*)InPlace, 0, FloatType, data, shard, FloatType, root, CommWorld), "MPI_Gather");
-        else
-            Check(MPI_Gather(data + (long)Rank * shard, shard, FloatType, null, 0, FloatType, root, CommWorld), "MPI_Gather");
+        if (Size == 1) { Buffer.MemoryCopy(send, receive + displacements[0], count * 4L, count * 4L); return; }
+        fixed (int* c = counts, d = displacements)
+            Check(MPI_Gatherv(send, count, FloatType, Rank == root ? receive : null, c, d, FloatType, root, CommWorld), "MPI_Gatherv");
     }
 
     public void Barrier()

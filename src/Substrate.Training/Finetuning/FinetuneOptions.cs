@@ -12,10 +12,16 @@ public sealed record FinetuneOptions
     /// <summary>The run folder: the adapter (PEFT) or the model (HF), checkpoint/, metrics.jsonl, loss.png, finetune_config.json.</summary>
     public required string OutputDirectory { get; init; }
     public FinetuneConfig Config { get; init; } = new();
+    /// <summary>The <c>--set key=value</c> assignments as given (already in <see cref="Config"/>); on --resume they apply to the run's
+    /// saved config, where only batch_size and grad_accum_steps may change (<see cref="FinetuneConfig.Resumed"/>).</summary>
+    public IReadOnlyList<string> Overrides { get; init; } = [];
     public bool Resume { get; init; }
     public TimeSpan? TimeLimit { get; init; }
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
+    /// <summary>Under mpirun: split the trainable parameters' AdamW moments over the ranks (ZeRO stage 1, <c>--shard-optimizer</c>), as
+    /// <see cref="PretrainOptions.ShardOptimizer"/> does.</summary>
+    public bool ShardOptimizer { get; init; }
 
     public TrainingRuntime Runtime => new(Device, Threads);
 }

@@ -28,11 +28,13 @@ public static class Finetuner
         var world = World.Current;
         if (!world.IsRoot) progress = null; // rank 0 reports for the job
 
-        // Config: the options' for a fresh run, the checkpoint's on resume.
+        // Config: the options' for a fresh run, the checkpoint's on resume (with another batch split, if --set asks: another rank count).
         using var run = RunFolder.Open(options.OutputDirectory, FinetuneState.FileName, options.Resume, "fine-tuning", writes: world.IsRoot);
-        var config = run.Checkpoint is { } saved ? FinetuneConfig.Read(Path.Combine(saved, FinetuneConfig.FileName)) : options.Config;
+        var config = run.Checkpoint is { } saved ? FinetuneConfig.Read(Path.Combine(saved, FinetuneConfig.FileName)).Resumed(options.Overrides)
+            : options.Config;
         config.Validate();
-        DataParallel.CheckSameConfig(world, "configuration", $"{config.ToJson()}|{options.ModelDirectory}|{run.Checkpoint is not null}");
+        DataParallel.CheckSameConfig(world, "configuration",
+            $"{config.ToJson()}|{options.ModelDirectory}|{run.Checkpoint is not null}|{options.ShardOptimizer}");
         var modelConfig = ModelFolder.ReadConfig(options.ModelDirectory);
         if (config.SeqLen > modelConfig.MaxPositionEmbeddings)
             throw new ArgumentException($"config: seq_len {config.SeqLen} exceeds the model's max_position_embeddings {modelConfig.MaxPositionEmbeddings}");
@@ -46,6 +48,8 @@ public static class Finetuner
             AdapterName, run.Checkpoint, config.Seed, config.BaseQuantization);
         policy.Model.train();
         using var optimizer = new AdamW(policy.Trainable, new AdamWOptions(config.Beta1, config.Beta2, config.Eps, config.WeightDecay));
+        // Sharded (trainable parameters only: a LoRA run splits the adapter's moments) before the checkpoint's moments are read.
+        using var parallel = DataParallel.Create(world, optimizer, options.ShardOptimizer);
         var state = run.Checkpoint is { } checkpoint
             ? FinetuneCheckpoint.LoadOptimizer(checkpoint, optimizer) : new FinetuneState { DataFingerprint = data.Fingerprint };
         if (state.DataFingerprint != data.Fingerprint)
@@ -55,7 +59,6 @@ public static class Finetuner
         // The run folder: config, metrics (a resumed run drops lines past its checkpoint).
         run.StartMetrics(state.Step);
         if (run.Writes) AtomicFile.WriteAllText(Path.Combine(run.Directory, FinetuneConfig.FileName), config.ToJson());
-        using var parallel = new DataParallel(world, optimizer.Parameters);
         parallel.BroadcastParameters();
         using var recipe = new Session(config, data, policy, optimizer, parallel, run, state, session, progress);
         recipe.Report(TrainEvent.Started, message: (run.Checkpoint is null ? "fresh run" : $"resumed at step {state.Step}")
@@ -63,13 +66,15 @@ public static class Finetuner
             + $"{policy.TrainableCount:N0} trainable of {policy.TotalCount:N0} parameters "
             + $"({100.0 * policy.TrainableCount / policy.TotalCount:F2}%), {data.TrainRecords} train / {data.ValidationRecords} validation records "
             + $"in {data.TrainRows.Count} / {data.ValidationRows?.Count ?? 0} rows of {config.SeqLen} tokens"
-            + (data.TrainRows.Truncated > 0 ? $" ({data.TrainRows.Truncated} examples truncated)" : "") + $", {data.MaxSteps} steps");
+            + (data.TrainRows.Truncated > 0 ? $" ({data.TrainRows.Truncated} examples truncated)" : "") + $", {data.MaxSteps} steps"
+            + parallel.RanksNote(optimizer, options.ShardOptimizer, config.BatchSize));
 
         string stopReason = recipe.Train(options.TimeLimit, cancellationToken);
         if (run.Writes && (!data.HasValidation || recipe.State.BestValidationLoss is null))
             policy.SaveWeights(run.Directory); // no validation (or stopped before the first step): the last weights are the result
         state = recipe.State;
-        recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.BestValidationLoss, message: stopReason);
+        recipe.Report(TrainEvent.Finished, loss: state.LastTrainLoss, valLoss: state.BestValidationLoss,
+            message: stopReason + DataParallel.PeakMemoryNote(world));
         return new FinetuneResult(run.Directory, config.Method, state.Step, state.LastTrainLoss, state.BestValidationLoss, state.BestStep, stopReason,
             policy.TrainableCount, policy.TotalCount, recipe.ElapsedSeconds, recipe.MeanStepSeconds, run.Writes ? policy.WeightsBytes(run.Directory) : 0,
             state.TokensSeen);

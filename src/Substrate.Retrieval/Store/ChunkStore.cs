@@ -179,6 +179,10 @@ public sealed partial class ChunkStore : IDisposable
     /// they are in step with FTS5 and falls back to FTS5's ranking otherwise.</summary>
     internal Bm25Postings? Postings() => postings;
 
+    /// <summary>Whether unfiltered BM25 searches are answered from the store's own postings (they are in step with FTS5's
+    /// index); false for a store written without them and opened read-only, which FTS5 then ranks.</summary>
+    public bool HasBm25Postings => postings?.InStep() ?? false;
+
     /// <summary>After a commit: the vector index drops the removed rows (the caller adds new ones), cached BM25 counts go.</summary>
     void Written(IReadOnlyCollection<long> removed)
     {

@@ -1,3 +1,5 @@
+using Microsoft.Data.Sqlite;
+
 namespace Substrate.Retrieval.Store;
 
 /// <summary>
@@ -44,31 +46,28 @@ internal sealed class Bm25Postings(ChunkStore store)
     {
         var (gone, _) = terms.Split(removed);
         var (come, lengths) = terms.Split(added);
+        using var statements = new Statements(store);
         foreach (var term in gone.Keys.Union(come.Keys, StringComparer.Ordinal))
         {
             var drop = gone.TryGetValue(term, out var g) ? g.Select(p => p.Key).ToHashSet() : [];
             var add = come.TryGetValue(term, out var c) ? c.Select(p => new Posting(p.Key, p.Count, lengths[p.Key])).ToList() : [];
-            Change(term, drop, add);
+            Change(statements, term, drop, add);
         }
         store.SetMeta("bm25_postings", Stamp(Totals()));
     }
 
     /// <summary>Rewrites the blocks of <paramref name="term"/> that the change touches (from the block before the lowest
     /// id changed, so an append refills the last block) and its row count.</summary>
-    void Change(string term, HashSet<long> drop, List<Posting> add)
+    static void Change(Statements statements, string term, HashSet<long> drop, List<Posting> add)
     {
         long low = Math.Min(drop.Count > 0 ? drop.Min() : long.MaxValue, add.Count > 0 ? add[0].Id : long.MaxValue);
         long high = Math.Max(drop.Count > 0 ? drop.Max() : 0, add.Count > 0 ? add[^1].Id : 0);
         var merged = new List<Posting>();
         var read = new List<Posting>();
         var oldBlocks = new List<long>();
-        using (var select = store.Command("""
-            SELECT last_id, data FROM bm25_postings WHERE term = $t AND last_id >=
-                (SELECT coalesce(max(last_id), 0) FROM bm25_postings WHERE term = $t AND last_id < $low) ORDER BY last_id
-            """))
         {
-            ChunkStore.Bind(select, ("$t", term), ("$low", low));
-            using var reader = select.ExecuteReader();
+            ChunkStore.Bind(statements.Select, ("$t", term), ("$low", low));
+            using var reader = statements.Select.ExecuteReader();
             while (reader.Read())
             {
                 oldBlocks.Add(reader.GetInt64(0));
@@ -81,19 +80,37 @@ internal sealed class Bm25Postings(ChunkStore store)
         merged.RemoveAll(p => drop.Contains(p.Id));
         long change = merged.Count - before + add.Count;
         merged = Merge(merged, add);
-        using (var delete = store.Command("DELETE FROM bm25_postings WHERE term = $t AND last_id = $l"))
-            foreach (var last in oldBlocks)
-            {
-                ChunkStore.Bind(delete, ("$t", term), ("$l", last));
-                delete.ExecuteNonQuery();
-            }
-        WriteBlocks(term, merged);
-        using var count = store.Command("""
-            INSERT INTO bm25_terms(term, docs) VALUES ($t, $d) ON CONFLICT(term) DO UPDATE SET docs = docs + excluded.docs;
-            DELETE FROM bm25_terms WHERE term = $t AND docs <= 0;
+        foreach (var last in oldBlocks)
+        {
+            ChunkStore.Bind(statements.Delete, ("$t", term), ("$l", last));
+            statements.Delete.ExecuteNonQuery();
+        }
+        WriteBlocks(statements.Insert, term, merged);
+        ChunkStore.Bind(statements.Count, ("$t", term), ("$d", change));
+        statements.Count.ExecuteNonQuery();
+        if (drop.Count == 0) return;
+        ChunkStore.Bind(statements.Prune, ("$t", term));
+        statements.Prune.ExecuteNonQuery();
+    }
+
+    /// <summary>The statements a write runs for each term, prepared once a write (not once a term: a document has thousands).</summary>
+    sealed class Statements(ChunkStore store) : IDisposable
+    {
+        public readonly SqliteCommand Select = store.Command("""
+            SELECT last_id, data FROM bm25_postings WHERE term = $t AND last_id >=
+                (SELECT coalesce(max(last_id), 0) FROM bm25_postings WHERE term = $t AND last_id < $low) ORDER BY last_id
             """);
-        ChunkStore.Bind(count, ("$t", term), ("$d", change));
-        count.ExecuteNonQuery();
+        public readonly SqliteCommand Delete = store.Command("DELETE FROM bm25_postings WHERE term = $t AND last_id = $l");
+        public readonly SqliteCommand Insert = store.Command(
+            "INSERT INTO bm25_postings(term, last_id, max_frequency, min_length, data) VALUES ($t, $l, $f, $n, $d)");
+        public readonly SqliteCommand Count = store.Command(
+            "INSERT INTO bm25_terms(term, docs) VALUES ($t, $d) ON CONFLICT(term) DO UPDATE SET docs = docs + excluded.docs");
+        public readonly SqliteCommand Prune = store.Command("DELETE FROM bm25_terms WHERE term = $t AND docs <= 0");
+
+        public void Dispose()
+        {
+            foreach (var command in new[] { Select, Delete, Insert, Count, Prune }) command.Dispose();
+        }
     }
 
     static List<Posting> Merge(List<Posting> kept, List<Posting> add)
@@ -103,10 +120,8 @@ internal sealed class Bm25Postings(ChunkStore store)
         return kept.Concat(add).OrderBy(p => p.Id).ToList();
     }
 
-    void WriteBlocks(string term, List<Posting> postings)
+    static void WriteBlocks(SqliteCommand insert, string term, List<Posting> postings)
     {
-        using var insert = store.Command(
-            "INSERT INTO bm25_postings(term, last_id, max_frequency, min_length, data) VALUES ($t, $l, $f, $n, $d)");
         var all = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(postings);
         for (int start = 0; start < all.Length; start += PostingBlock.Capacity)
         {
@@ -141,6 +156,7 @@ internal sealed class Bm25Postings(ChunkStore store)
         using (var reader = vocabulary.ExecuteReader())
             while (reader.Read()) words.Add(reader.GetString(0));
         using var instances = store.Command("SELECT doc FROM temp.bm25_main_instances WHERE term = $t");
+        using var statements = new Statements(store);
         var postings = new List<Posting>();
         foreach (var term in words)
         {
@@ -154,10 +170,9 @@ internal sealed class Bm25Postings(ChunkStore store)
                     else postings.Add(new Posting(id, 1, lengths[id]));
                 }
             if (postings.Count == 0) continue;
-            WriteBlocks(term, postings);
-            using var count = store.Command("INSERT INTO bm25_terms(term, docs) VALUES ($t, $d)");
-            ChunkStore.Bind(count, ("$t", term), ("$d", postings.Count));
-            count.ExecuteNonQuery();
+            WriteBlocks(statements.Insert, term, postings);
+            ChunkStore.Bind(statements.Count, ("$t", term), ("$d", postings.Count));
+            statements.Count.ExecuteNonQuery();
         }
         store.SetMeta("bm25_postings", Stamp(Totals()));
     }

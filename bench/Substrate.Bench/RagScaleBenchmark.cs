@@ -10,7 +10,9 @@ namespace Substrate.Bench;
 /// after one warm-up query that loads the vector index. Vector search is also timed exact (every row scored) beside the
 /// int8 path it takes from <see cref="VectorIndex.QuantizedFromRows"/>, with recall@10 of the one against the other.
 /// Sizes: $SUBSTRATE_RAG_SCALE_SIZES (default 10000,100000). $SUBSTRATE_RAG_SCALE_DIR keeps the stores there and reuses
-/// one already built (build figures are then null); without it they are made under the temp folder and deleted.
+/// one already built (build figures are then null; a store made before the BM25 postings has them built by the first
+/// read-write open, timed as open_s); without it they are made under the temp folder and deleted. Each mode also reports
+/// the CPU time a query costs (and BM25 its thread's p50/p99), which the machine's load does not inflate as it does p99.
 /// One JSON line a size.
 /// </summary>
 public static class RagScaleBenchmark

@@ -15,13 +15,34 @@ public sealed partial class ChunkStore
         var words = Word().Matches(query).Select(m => m.Value).Distinct().ToList();
         if (words.Count == 0 || top <= 0) return [];
         ForgetIfWrittenElsewhere();
-        var found = (bm25 ??= new Bm25TopK(this)).Search(words, top, pathPrefix);
+        var found = (pathPrefix is null ? SearchPostings(words, top) : null) ?? (bm25 ??= new Bm25TopK(this)).Search(words, top, pathPrefix);
         var chunks = GetChunks(found.Select(f => f.Id).ToList());
         return chunks.Select((c, i) => new SearchHit(c, i + 1, found[i].Score)).ToList();
     }
 
+    /// <summary>The BM25 top-k from our postings (<see cref="Bm25MaxScore"/>); null where they cannot answer — not kept by
+    /// this connection or out of step with FTS5, or a word FTS5 splits into more than one term (a phrase query) — and FTS5
+    /// answers instead.</summary>
+    List<(long Id, double Score)>? SearchPostings(IReadOnlyList<string> words, int top)
+    {
+        if (postings is null || !postings.InStep() || postings.Terms.OfWords(words) is not { } terms || terms.Any(t => t.Count > 1)) return null;
+        var (rows, tokens) = postings.Totals();
+        var phrases = new List<(string Term, double Idf)>();
+        using (var count = Command("SELECT docs FROM bm25_terms WHERE term = $t"))
+            foreach (var term in terms.Where(t => t.Count == 1).Select(t => t[0]))
+            {
+                Bind(count, ("$t", term));
+                // A term no row holds adds 0 to every score (as in Bm25TopK): dropped.
+                if (count.ExecuteScalar() is long hits && hits > 0) phrases.Add((term, Bm25Scoring.Idf(rows, hits)));
+            }
+        var (found, pruned) = phrases.Count == 0 ? ([], false) : Bm25MaxScore.Search(this, phrases, tokens / (double)rows, top);
+        postings.Counted(pruned);
+        return found;
+    }
+
     /// <summary>BM25 searches run by this store, and how many were answered without scoring every match.</summary>
-    public (int Searches, int Pruned) Bm25Counts() => bm25?.Counts ?? (0, 0);
+    public (int Searches, int Pruned) Bm25Counts() =>
+        ((bm25?.Counts.Searches ?? 0) + (postings?.Counts.Searches ?? 0), (bm25?.Counts.Pruned ?? 0) + (postings?.Counts.Pruned ?? 0));
 
     /// <summary>FTS5 ranks every row matching any of <paramref name="words"/> (the plain query, the reference the pruned
     /// search is tested against): the best <paramref name="top"/> ids with −bm25, ties to the lower id.</summary>

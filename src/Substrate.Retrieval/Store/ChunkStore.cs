@@ -17,6 +17,7 @@ public sealed partial class ChunkStore : IDisposable
     private readonly SqliteConnection connection;
     private VectorIndex? vectors;
     private Bm25TopK? bm25;
+    private Bm25Postings? postings;
     private long seenDataVersion = -1;
     private SqliteTransaction? transaction;
 
@@ -37,7 +38,11 @@ public sealed partial class ChunkStore : IDisposable
     {
         if (!create && !File.Exists(path)) throw new FileNotFoundException($"store not found: {path}", path);
         return SqliteFile.Open(path, create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite,
-            c => new ChunkStore(c, path), store => store.Execute(Schema), "a chunk store");
+            c => new ChunkStore(c, path), store =>
+        {
+            store.Execute(Schema);
+            store.KeepPostingsInStep();
+        }, "a chunk store");
     }
 
     /// <summary>Opens an existing store to read only (a search tool's): a missing file, or one that is not a chunk store
@@ -49,6 +54,7 @@ public sealed partial class ChunkStore : IDisposable
         {
             store.Scalar("SELECT count(*) FROM chunks JOIN documents USING (path) WHERE 0");
             store.Scalar("SELECT count(*) FROM chunks_fts WHERE 0");
+            store.postings = new Bm25Postings(store);
         }, "a chunk store");
     }
 
@@ -69,7 +75,18 @@ public sealed partial class ChunkStore : IDisposable
         CREATE TRIGGER IF NOT EXISTS chunks_au AFTER UPDATE ON chunks BEGIN
             INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
             INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;
-        """;
+        """ + Bm25Postings.Schema;
+
+    /// <summary>A read-write open builds the BM25 postings of a store that lacks them or was written without them (one
+    /// transaction; at 1M chunks, minutes — see README's Retrieval › Scale).</summary>
+    void KeepPostingsInStep()
+    {
+        postings = new Bm25Postings(this);
+        if (postings.InStep()) return;
+        using var scope = Begin();
+        postings.Build();
+        scope.Commit();
+    }
 
     /// <summary>The embedding model the vectors were made with, and their size; null before the first vector.</summary>
     public (string Model, int Dimensions)? Embedding =>
@@ -123,13 +140,14 @@ public sealed partial class ChunkStore : IDisposable
                 ChunkWritten?.Invoke(i);
             }
         }
+        Postings()?.Apply(removed, added.Select((id, i) => (id, chunks[i].Text)).ToList());
         using (var document = Command("INSERT OR REPLACE INTO documents(path, hash, chunks) VALUES ($p, $h, $n)"))
         {
             Bind(document, ("$p", path), ("$h", hash), ("$n", chunks.Count));
             document.ExecuteNonQuery();
         }
         scope.Commit();
-        Written(removed);
+        Written(removed.Select(r => r.Id).ToList());
         if (vectors is not null) VectorsAdded(added, path, vectors);
     }
 
@@ -138,23 +156,32 @@ public sealed partial class ChunkStore : IDisposable
     {
         using var scope = Begin();
         var removed = DeleteChunks(path);
+        Postings()?.Apply(removed, []);
         using var command = Command("DELETE FROM documents WHERE path = $p");
         Bind(command, ("$p", path));
         command.ExecuteNonQuery();
         scope.Commit();
-        Written(removed);
+        Written(removed.Select(r => r.Id).ToList());
     }
 
-    /// <summary>Deletes a document's chunks; returns their ids.</summary>
-    List<long> DeleteChunks(string path)
+    /// <summary>Deletes a document's chunks; returns their ids and texts (the postings drop the texts' terms).</summary>
+    List<(long Id, string Text)> DeleteChunks(string path)
     {
-        using var command = Command("DELETE FROM chunks WHERE path = $p RETURNING id");
+        using var command = Command("DELETE FROM chunks WHERE path = $p RETURNING id, text");
         Bind(command, ("$p", path));
         using var reader = command.ExecuteReader();
-        var ids = new List<long>();
-        while (reader.Read()) ids.Add(reader.GetInt64(0));
-        return ids;
+        var removed = new List<(long, string)>();
+        while (reader.Read()) removed.Add((reader.GetInt64(0), reader.GetString(1)));
+        return removed;
     }
+
+    /// <summary>The BM25 postings where this connection keeps them (a read-write open); a read-only one uses them while
+    /// they are in step with FTS5 and falls back to FTS5's ranking otherwise.</summary>
+    internal Bm25Postings? Postings() => postings;
+
+    /// <summary>Whether unfiltered BM25 searches are answered from the store's own postings (they are in step with FTS5's
+    /// index); false for a store written without them and opened read-only, which FTS5 then ranks.</summary>
+    public bool HasBm25Postings => postings?.InStep() ?? false;
 
     /// <summary>After a commit: the vector index drops the removed rows (the caller adds new ones), cached BM25 counts go.</summary>
     void Written(IReadOnlyCollection<long> removed)
@@ -242,14 +269,14 @@ public sealed partial class ChunkStore : IDisposable
 
     public static string Sha256(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 
-    string? GetMeta(string key)
+    internal string? GetMeta(string key)
     {
         using var command = Command("SELECT value FROM meta WHERE key = $k");
         Bind(command, ("$k", key));
         return command.ExecuteScalar() as string;
     }
 
-    void SetMeta(string key, string value)
+    internal void SetMeta(string key, string value)
     {
         using var command = Command("INSERT OR REPLACE INTO meta(key, value) VALUES ($k, $v)");
         Bind(command, ("$k", key), ("$v", value));

@@ -116,10 +116,15 @@ public sealed class VectorIndex
 
     ReadOnlySpan<float> Row(int row) => matrix.AsSpan(row * dimensions, dimensions);
 
+    /// <summary>A query of the wrong size, or holding NaN or ±∞ (every dot product with it is NaN or ±∞, so its "nearest"
+    /// rows would be arbitrary), is one clear error.</summary>
     void CheckQuery(ReadOnlySpan<float> query)
     {
         if (Count > 0 && query.Length != dimensions)
             throw new ArgumentException($"query has {query.Length} dimensions, the store {dimensions}");
+        for (int i = 0; i < query.Length; i++)
+            if (!float.IsFinite(query[i]))
+                throw new ArgumentException($"query vector holds {query[i]} at dimension {i}: every component must be a finite number");
     }
 
     void Reserve(int rows)

@@ -80,6 +80,24 @@ public class VectorIndexTests
     }
 
     [Fact]
+    public void AQueryHoldingNaNOrInfinityIsOneClearError()
+    {
+        var random = new Random(8);
+        foreach (var quantizedFrom in new[] { 100, 1000 })
+        {
+            var index = Index(UnitRows(random, 300), quantizedFrom);
+            foreach (var bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+            {
+                var query = UnitRows(random, 1);
+                query[5] = bad;
+                var error = Assert.Throws<ArgumentException>(() => index.Search(query, 10));
+                Assert.Contains("dimension 5", error.Message);
+                Assert.Throws<ArgumentException>(() => index.SearchExact(query, 10));
+            }
+        }
+    }
+
+    [Fact]
     public void Int8DotIsThePlainSum()
     {
         var random = new Random(1);

@@ -55,6 +55,21 @@ public class QuantizedLinearTests
         return wide.data<float>().ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
     }
 
+    [Theory]
+    [InlineData(WeightQuantization.Q8_0)]
+    [InlineData(WeightQuantization.Q4_K)]
+    [InlineData(WeightQuantization.Nf4)]
+    public void ABf16WeightQuantizesToTheBlocksOfItsFp32Widening(WeightQuantization format)
+    {
+        manual_seed(9);
+        using var bf16 = (randn(37, 512) * 0.05).to(ScalarType.BFloat16); // 37 rows: chunks of 16 and a short last one
+        using var fp32 = bf16.to(ScalarType.Float32);
+        using var fromBf16 = QuantizedWeight.Quantize(bf16, format);  // rows widened one at a time
+        using var fromFp32 = QuantizedWeight.Quantize(fp32, format);
+        Assert.Equal(fromFp32.Blocks.data<byte>().ToArray(), fromBf16.Blocks.data<byte>().ToArray());
+        Assert.Contains(fromBf16.Blocks.data<byte>().ToArray(), b => b != 0);
+    }
+
     [Fact]
     public void Q8_0AndQ4_KBlocksAreGgmlsBytes()
     {

@@ -28,7 +28,9 @@ public sealed class QuantizedWeight : IDisposable
     public long Bytes => Blocks.numel();
 
     /// <summary>Quantizes a dense (out, in) weight on the CPU, rows in parallel (ggml's reference encoders for Q8_0 / Q4_K).
-    /// The input is read, not kept. Throws if <c>in</c> is not a whole number of blocks.</summary>
+    /// The input is read, not kept: a bf16 CPU weight (what a QLoRA base folder holds) is widened a row at a time into a buffer of
+    /// the worker's own (exact), so no fp32 copy of it — twice its size — exists while the base loads. Throws if <c>in</c> is not a
+    /// whole number of blocks.</summary>
     public static unsafe QuantizedWeight Quantize(Tensor weight, WeightQuantization format, string name = "weight")
     {
         if (weight.dim() != 2) throw new ArgumentException($"{name}: a quantized weight must be 2-D (out, in), got [{string.Join(", ", weight.shape)}]");
@@ -37,18 +39,24 @@ public sealed class QuantizedWeight : IDisposable
         if (inFeatures % values != 0)
             throw new ArgumentException($"{name}: {inFeatures} input features are not a whole number of {format.Name()} blocks of {values}");
         int rowBytes = inFeatures / values * bytes;
-        using var dense = weight.detach().to(ScalarType.Float32, CPU).contiguous();
+        bool bfloat16 = weight.dtype == ScalarType.BFloat16 && weight.device_type == TorchSharp.DeviceType.CPU;
+        using var dense = bfloat16 ? weight.detach().contiguous() : weight.detach().to(ScalarType.Float32, CPU).contiguous();
         var blocks = empty([outFeatures, rowBytes], ScalarType.Byte);
-        nint source = (nint)TensorMemory.Floats(dense);
+        nint source = bfloat16 ? (nint)TensorMemory.BFloat16s(dense) : (nint)TensorMemory.Floats(dense);
         nint target;
         fixed (byte* b = blocks.bytes) target = (nint)b;
-        Parallel.For(0, outFeatures, row =>
+        RowChunks.For(outFeatures, 16, (_, first, end) =>
         {
-            var x = new ReadOnlySpan<float>((float*)source + (long)row * inFeatures, inFeatures);
-            var y = new Span<byte>((byte*)target + (long)row * rowBytes, rowBytes);
-            if (format == WeightQuantization.Nf4)
-                for (int b = 0; b < inFeatures / values; b++) Nf4.EncodeBlock(x.Slice(b * values, values), y.Slice(b * bytes, bytes));
-            else GgmlQuant.Encode(x, format == WeightQuantization.Q8_0 ? GgmlType.Q8_0 : GgmlType.Q4_K, y);
+            var widened = bfloat16 ? new float[inFeatures] : null; // (in) fp32, this chunk's row
+            for (long row = first; row < end; row++)
+            {
+                if (widened is not null) fixed (float* w = widened) BFloat16Bits.Widen((ushort*)source + row * inFeatures, w, inFeatures);
+                var x = widened ?? new ReadOnlySpan<float>((float*)source + row * inFeatures, inFeatures);
+                var y = new Span<byte>((byte*)target + row * rowBytes, rowBytes);
+                if (format == WeightQuantization.Nf4)
+                    for (int b = 0; b < inFeatures / values; b++) Nf4.EncodeBlock(x.Slice(b * values, values), y.Slice(b * bytes, bytes));
+                else GgmlQuant.Encode(x, format == WeightQuantization.Q8_0 ? GgmlType.Q8_0 : GgmlType.Q4_K, y);
+            }
         });
         return new QuantizedWeight(blocks.DetachFromDisposeScope(), format, inFeatures, outFeatures);
     }

@@ -44,6 +44,11 @@ public static class QloraBenchmark
                 {
                     benchmark = "qlora", summary = true,
                     peak_rss_over_bf16_lora = peaks.Where(p => p.Key != "bf16").ToDictionary(p => p.Key, p => JsonLine.Round(p.Value / dense, 3)),
+                    // Like with like: a checkpointed variant over LoRA on the bf16 base with checkpointing too, where it ran.
+                    peak_rss_over_bf16_gc_lora = peaks.TryGetValue("bf16+gc", out var denseGc)
+                        ? peaks.Where(p => p.Key.EndsWith("+gc", StringComparison.Ordinal) && p.Key != "bf16+gc")
+                            .ToDictionary(p => p.Key, p => JsonLine.Round(p.Value / denseGc, 3))
+                        : null,
                     load_average = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "",
                     date = DateTime.UtcNow.ToString("yyyy-MM-dd"),
                 });

@@ -131,6 +131,7 @@ public static class QloraBenchmark
             GradientCheckpointing = checkpointing,
         };
         var output = Path.Combine(dir, "run-" + variant);
+        if (Directory.Exists(output)) Directory.Delete(output, recursive: true); // a kept base folder holds the last probe's run
         var clock = Stopwatch.StartNew();
         using var sampler = MemoryTrace.Sample(clock);
         double loadSeconds = 0;

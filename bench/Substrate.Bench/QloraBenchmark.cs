@@ -15,7 +15,8 @@ namespace Substrate.Bench;
 /// bundled instruction data — each variant in a fresh process of its own so its peak resident memory (VmHWM) is its own:
 /// the bf16 base (base_dtype bfloat16, today's LoRA) and QLoRA on q4_K, nf4 and q8_0 bases (base_quant), all r 8 on every
 /// projection, bf16 compute. One JSON line per variant (peak RSS, load and step seconds) and one with the ratios.
-/// $SUBSTRATE_BENCH_STEPS (default 3), $SUBSTRATE_BENCH_VARIANTS (comma-separated; default bf16,q4_K,nf4,q8_0).
+/// $SUBSTRATE_BENCH_STEPS (default 3), $SUBSTRATE_BENCH_VARIANTS (comma-separated; default bf16,q4_K,nf4,q8_0; a "+gc" suffix, e.g.
+/// nf4+gc, trains with activation checkpointing), $SUBSTRATE_BENCH_DIR (a base folder kept and reused between runs, for probes).
 /// </summary>
 public static class QloraBenchmark
 {
@@ -30,11 +31,12 @@ public static class QloraBenchmark
     public static void Run()
     {
         var variants = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_VARIANTS")?.Split(',') ?? ["bf16", "q4_K", "nf4", "q8_0"];
-        var dir = Path.Combine(Path.GetTempPath(), "substrate-bench-qlora-" + Guid.NewGuid().ToString("N"));
+        var kept = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_DIR"); // a base folder to reuse (written once) for probes
+        var dir = kept ?? Path.Combine(Path.GetTempPath(), "substrate-bench-qlora-" + Guid.NewGuid().ToString("N"));
         try
         {
-            Dequantization();
-            Write(dir);
+            if (kept is null) Dequantization();
+            if (kept is null || !File.Exists(Path.Combine(dir, "config.json"))) Write(dir);
             var peaks = new Dictionary<string, double>();
             foreach (var variant in variants) peaks[variant] = Child(variant, dir);
             if (peaks.TryGetValue("bf16", out var dense))
@@ -42,13 +44,18 @@ public static class QloraBenchmark
                 {
                     benchmark = "qlora", summary = true,
                     peak_rss_over_bf16_lora = peaks.Where(p => p.Key != "bf16").ToDictionary(p => p.Key, p => JsonLine.Round(p.Value / dense, 3)),
+                    // Like with like: a checkpointed variant over LoRA on the bf16 base with checkpointing too, where it ran.
+                    peak_rss_over_bf16_gc_lora = peaks.TryGetValue("bf16+gc", out var denseGc)
+                        ? peaks.Where(p => p.Key.EndsWith("+gc", StringComparison.Ordinal) && p.Key != "bf16+gc")
+                            .ToDictionary(p => p.Key, p => JsonLine.Round(p.Value / denseGc, 3))
+                        : null,
                     load_average = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "",
                     date = DateTime.UtcNow.ToString("yyyy-MM-dd"),
                 });
         }
         finally
         {
-            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+            try { if (kept is null) Directory.Delete(dir, recursive: true); } catch (IOException) { }
         }
     }
 
@@ -111,6 +118,8 @@ public static class QloraBenchmark
     public static int RunChild(string[] args)
     {
         var (variant, dir) = (args[0], args[1]);
+        bool checkpointing = variant.EndsWith("+gc", StringComparison.Ordinal); // "nf4+gc": with activation checkpointing
+        var baseName = checkpointing ? variant[..^3] : variant;
         var steps = int.TryParse(Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_STEPS"), out var s) ? s : 3;
         var data = Path.Combine(AppContext.BaseDirectory, "data", "instructions", "train.jsonl.gz");
         if (!File.Exists(data)) data = Path.GetFullPath(Path.Combine("data", "instructions", "train.jsonl.gz"));
@@ -118,10 +127,13 @@ public static class QloraBenchmark
         {
             Method = "lora", LoraR = 8, LoraAlpha = 16, TargetModules = "all-linear", BatchSize = 2, SeqLen = 64, MaxSteps = steps,
             EvalEvery = 0, CheckpointEvery = 0, ValFraction = 0, Dtype = ComputePrecision.BFloat16,
-            BaseDtype = variant == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32, BaseQuant = variant == "bf16" ? null : variant,
+            BaseDtype = baseName == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32, BaseQuant = baseName == "bf16" ? null : baseName,
+            GradientCheckpointing = checkpointing,
         };
         var output = Path.Combine(dir, "run-" + variant);
+        if (Directory.Exists(output)) Directory.Delete(output, recursive: true); // a kept base folder holds the last probe's run
         var clock = Stopwatch.StartNew();
+        using var sampler = MemoryTrace.Sample(clock);
         double loadSeconds = 0;
         var result = Finetuner.Run(new FinetuneOptions { ModelDirectory = dir, DataPath = data, OutputDirectory = output, Config = config },
             new SyncProgress(p =>
@@ -139,11 +151,11 @@ public static class QloraBenchmark
         return 0;
     }
 
-    /// <summary>With $SUBSTRATE_BENCH_TRACE set: resident and peak memory at <paramref name="phase"/>, on stderr.</summary>
+    /// <summary>With $SUBSTRATE_BENCH_TRACE set: resident and peak memory at <paramref name="phase"/>, with malloc's own counts, on stderr.</summary>
     public static void Trace(string phase)
     {
         if (Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_TRACE") is null) return;
-        Console.Error.WriteLine($"qlora trace {phase}: VmRSS {RealSizeEngine.Status("VmRSS") >> 20} MB, VmHWM {RealSizeEngine.Status("VmHWM") >> 20} MB");
+        Console.Error.WriteLine($"qlora trace {phase}: {MemoryTrace.Line()}");
     }
 
     sealed class SyncProgress(Action<TrainProgress> report) : IProgress<TrainProgress>

@@ -486,10 +486,12 @@ public sealed class LlamaModel : nn.Module
     private readonly ModuleList<LlamaDecoderLayer> layers;
     private readonly RmsNorm norm;
     private readonly RouterRecord? router;
+    private readonly bool checkpointing;
 
     public LlamaModel(ModelConfig config, ModelOptions options, RouterRecord? router = null) : base(nameof(LlamaModel))
     {
         this.router = router;
+        checkpointing = options.GradientCheckpointing;
         embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange, config.ScaledEmbeddings, options.Allocation);
         layers = new ModuleList<LlamaDecoderLayer>();
         for (var i = 0; i < config.NumHiddenLayers; i++) layers.Add(new LlamaDecoderLayer(config, i, options, router));
@@ -505,8 +507,19 @@ public sealed class LlamaModel : nn.Module
         using var scope = NewDisposeScope();
         router?.Clear(); // the record holds this forward's router logits only
         var x = embed_tokens.call(ids); // (B, T, H)
-        foreach (var layer in layers) x = layer.forward(x, angles, cache, start, mask, rows);
+        bool checkpointed = checkpointing && is_grad_enabled() && cache is null && rows is null && router is null;
+        foreach (var layer in layers) x = checkpointed ? Checkpointed(layer, x, angles, start, mask) : layer.forward(x, angles, cache, start, mask, rows);
         return norm.call(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>One layer under <see cref="ActivationCheckpoint"/>: its recompute runs in backward, after the caller has freed the
+    /// rotary tables and mask, so it reads handles of its own.</summary>
+    private static Tensor Checkpointed(LlamaDecoderLayer layer, Tensor x, RotaryAngles angles, long start, Tensor? mask)
+    {
+        var held = new RotaryAngles(angles.Cos.detach(), angles.Sin.detach(), angles.LocalCos?.detach(), angles.LocalSin?.detach());
+        var heldMask = mask?.detach();
+        Tensor?[] handles = [held.Cos, held.Sin, held.LocalCos, held.LocalSin, heldMask];
+        return ActivationCheckpoint.Apply(x, h => layer.forward(h, held, null, start, heldMask), handles.OfType<Tensor>().ToList());
     }
 }
 

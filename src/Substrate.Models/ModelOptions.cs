@@ -47,4 +47,9 @@ public sealed record ModelOptions
     /// <see cref="Substrate.Nn.Kernels.FusedSwiGlu"/>) where they apply;
     /// off, every block is the libtorch composition (the reference the kernels are tested against).</summary>
     public bool FusedKernels { get; init; } = true;
+
+    /// <summary>Activation checkpointing while training: each decoder layer keeps only its input for backward and runs again
+    /// there (<see cref="Substrate.Nn.ActivationCheckpoint"/>): the step's activations shrink to one layer's, for one more
+    /// forward; gradients are bit-identical. Dense layers without a KV cache only (a mixture of experts' router keeps its own).</summary>
+    public bool GradientCheckpointing { get; init; }
 }

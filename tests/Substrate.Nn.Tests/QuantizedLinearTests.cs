@@ -55,6 +55,21 @@ public class QuantizedLinearTests
         return wide.data<float>().ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
     }
 
+    [Theory]
+    [InlineData(WeightQuantization.Q8_0)]
+    [InlineData(WeightQuantization.Q4_K)]
+    [InlineData(WeightQuantization.Nf4)]
+    public void ABf16WeightQuantizesToTheBlocksOfItsFp32Widening(WeightQuantization format)
+    {
+        manual_seed(9);
+        using var bf16 = (randn(37, 512) * 0.05).to(ScalarType.BFloat16); // 37 rows: chunks of 16 and a short last one
+        using var fp32 = bf16.to(ScalarType.Float32);
+        using var fromBf16 = QuantizedWeight.Quantize(bf16, format);  // rows widened one at a time
+        using var fromFp32 = QuantizedWeight.Quantize(fp32, format);
+        Assert.Equal(fromFp32.Blocks.data<byte>().ToArray(), fromBf16.Blocks.data<byte>().ToArray());
+        Assert.Contains(fromBf16.Blocks.data<byte>().ToArray(), b => b != 0);
+    }
+
     [Fact]
     public void Q8_0AndQ4_KBlocksAreGgmlsBytes()
     {
@@ -107,5 +122,30 @@ public class QuantizedLinearTests
             using var expectedGrad = dy.matmul(w16);
             Assert.True(x.grad!.eq(expectedGrad).all().item<bool>(), $"{format} {dtype} input gradient");
         }
+    }
+
+    [Theory]
+    [InlineData(WeightQuantization.Q8_0)]
+    [InlineData(WeightQuantization.Nf4)]
+    public void TiledProductsEqualTheWholeWeightsProducts(WeightQuantization format)
+    {
+        // (4160, 1024): the forward takes rows in tiles of 2048 (the last of 64), the backward columns in tiles of 480 (nf4: 448).
+        manual_seed(4);
+        using var dense = randn(4160, 1024) * 0.02;
+        using var w = QuantizedWeight.Quantize(dense, format);
+        Assert.True(w.OutFeatures * (long)w.InFeatures > 2 * QuantizedMatmul.TileElements);
+        using var whole = w.Dequantize(ScalarType.BFloat16);
+        using var tile = w.Dequantize(ScalarType.BFloat16, 2048, 64, 256, 512);
+        Assert.True(tile.eq(whole.narrow(0, 2048, 64).narrow(1, 256, 512)).all().item<bool>(), "a tile is the whole weight's values there");
+        using var layer = new QuantizedLinear(w);
+        using var x = randn(2, 5, 1024).to(ScalarType.BFloat16).requires_grad_();
+        using var y = layer.call(x);
+        using var expected = nn.functional.linear(x.detach(), whole);
+        Assert.True(y.eq(expected).all().item<bool>(), "forward");
+        using var dy = randn(2, 5, 4160).to(ScalarType.BFloat16);
+        y.backward([dy]);
+        using var expectedGrad = dy.matmul(whole);
+        Assert.True(x.grad!.eq(expectedGrad).all().item<bool>(), "input gradient");
+        Assert.Throws<ArgumentOutOfRangeException>(() => w.Dequantize(ScalarType.BFloat16, 0, 1, 100, 256)); // not on a block boundary
     }
 }

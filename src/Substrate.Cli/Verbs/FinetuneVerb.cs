@@ -38,6 +38,10 @@ public static class FinetuneVerb
         {
             Description = "QLoRA: keep the frozen base's projections as q4_K, q8_0 (ggml blocks) or nf4, dequantized per product (lora only).",
         };
+        var checkpointing = new Option<bool>("--gradient-checkpointing")
+        {
+            Description = "Recompute each layer in backward instead of keeping its activations: less memory, one more forward a step.",
+        };
         var epochs = new Option<double?>("--epochs") { Description = "Passes over the data (default 3)." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Optimizer steps (overrides --epochs)." };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-4)." };
@@ -53,8 +57,8 @@ public static class FinetuneVerb
         var shardOptimizer = TrainingFlags.ShardOptimizer();
         var command = new Command("finetune", "Fine-tune a model on instructions or chats; loss only on completion / assistant tokens.")
         {
-            method, model, data, validation, output, rank, alpha, dropout, targets, baseQuant, epochs, maxSteps, lr, set, resume, timeLimit, device, threads,
-            shardOptimizer,
+            method, model, data, validation, output, rank, alpha, dropout, targets, baseQuant, checkpointing, epochs, maxSteps, lr, set, resume, timeLimit,
+            device, threads, shardOptimizer,
         };
         command.SetAction((ParseResult parsed, CancellationToken cancellation) =>
         {
@@ -65,7 +69,7 @@ public static class FinetuneVerb
                 Method = parsed.GetValue(method)!, LoraR = parsed.GetValue(rank) ?? defaults.LoraR, LoraAlpha = parsed.GetValue(alpha) ?? defaults.LoraAlpha,
                 LoraDropout = parsed.GetValue(dropout) ?? defaults.LoraDropout, TargetModules = parsed.GetValue(targets) ?? defaults.TargetModules,
                 Epochs = parsed.GetValue(epochs) ?? defaults.Epochs, MaxSteps = parsed.GetValue(maxSteps) ?? defaults.MaxSteps,
-                Lr = parsed.GetValue(lr) ?? defaults.Lr, BaseQuant = parsed.GetValue(baseQuant),
+                Lr = parsed.GetValue(lr) ?? defaults.Lr, BaseQuant = parsed.GetValue(baseQuant), GradientCheckpointing = parsed.GetValue(checkpointing),
             };
             var options = new FinetuneOptions
             {

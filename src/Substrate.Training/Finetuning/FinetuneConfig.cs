@@ -53,6 +53,9 @@ public sealed record FinetuneConfig
     /// <summary>QLoRA: the frozen base's projections stored as "q4_K", "q8_0" (ggml's blocks) or "nf4" (bitsandbytes' NormalFloat)
     /// and dequantized per product; embeddings and head in the compute dtype, norms fp32. Null or "": a dense base.</summary>
     [JsonPropertyName("base_quant")] public string? BaseQuant { get; init; }
+    /// <summary>Activation checkpointing: each decoder layer runs again in backward instead of keeping its intermediates
+    /// (<see cref="ModelOptions.GradientCheckpointing"/>): peak memory down by all layers' activations but one, one more forward a step.</summary>
+    [JsonPropertyName("gradient_checkpointing")] public bool GradientCheckpointing { get; init; }
     [JsonPropertyName("attention"), JsonConverter(typeof(ConfigEnumConverter))]
     public AttentionImplementation Attention { get; init; } = AttentionImplementation.Fused;
 

@@ -43,7 +43,8 @@ public static class Finetuner
         var data = FinetuneData.Load(options, config, world);
         // A QLoRA run returns freed memory to the kernel: each product dequantizes a dense temporary of its weight (up to
         // 8192 × 2048) and training's retain-everything malloc policy would keep every hole the quantized base was built around.
-        var modelOptions = options.Runtime.Start(config.Dtype, config.Attention, config.BaseDtype, retainFreedMemory: config.BaseQuantization is null);
+        var modelOptions = options.Runtime.Start(config.Dtype, config.Attention, config.BaseDtype, retainFreedMemory: config.BaseQuantization is null)
+            with { GradientCheckpointing = config.GradientCheckpointing };
         using var policy = PolicyModel.Load(options.ModelDirectory, modelOptions, config.IsLora ? Adapter(config, options.ModelDirectory) : null,
             AdapterName, run.Checkpoint, config.Seed, config.BaseQuantization);
         policy.Model.train();

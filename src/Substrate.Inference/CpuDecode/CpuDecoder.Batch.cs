@@ -177,7 +177,7 @@ public sealed unsafe partial class CpuDecoder
             pool.Run(chunks, work);
             return;
         }
-        var start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var start = CpuDecoderProfile.Start();
         pool.Run(chunks, work);
         CpuDecoderProfile.Add(name, start);
     }

@@ -63,14 +63,16 @@ public static unsafe partial class CpuQuantMatMul
         for (var k = 0; k < rows; k++)
         {
             ref var t = ref tile[k];
-            var lanes = AddProducts(Vector256<int>.Zero, Avx2.MultiplyAddAdjacent(t.V0, q0), t.S0);
-            lanes = AddProducts(lanes, Avx2.MultiplyAddAdjacent(t.V1, q1), t.S1);
-            lanes = AddProducts(lanes, Avx2.MultiplyAddAdjacent(t.V2, q2), t.S2);
-            lanes = AddProducts(lanes, Avx2.MultiplyAddAdjacent(t.V3, q3), t.S3);
-            lanes = AddProducts(lanes, Avx2.MultiplyAddAdjacent(t.V4, q4), t.S4);
-            lanes = AddProducts(lanes, Avx2.MultiplyAddAdjacent(t.V5, q5), t.S5);
-            lanes = AddProducts(lanes, Avx2.MultiplyAddAdjacent(t.V6, q6), t.S6);
-            lanes = AddProducts(lanes, Avx2.MultiplyAddAdjacent(t.V7, q7), t.S7);
+            // Four independent chains of integer sums (exact: any order gives the same int32 lanes), not one of eight.
+            var even = AddProducts(Vector256<int>.Zero, Avx2.MultiplyAddAdjacent(t.V0, q0), t.S0);
+            var odd = AddProducts(Vector256<int>.Zero, Avx2.MultiplyAddAdjacent(t.V1, q1), t.S1);
+            var even2 = AddProducts(Vector256<int>.Zero, Avx2.MultiplyAddAdjacent(t.V2, q2), t.S2);
+            var odd2 = AddProducts(Vector256<int>.Zero, Avx2.MultiplyAddAdjacent(t.V3, q3), t.S3);
+            even = AddProducts(even, Avx2.MultiplyAddAdjacent(t.V4, q4), t.S4);
+            odd = AddProducts(odd, Avx2.MultiplyAddAdjacent(t.V5, q5), t.S5);
+            even2 = AddProducts(even2, Avx2.MultiplyAddAdjacent(t.V6, q6), t.S6);
+            odd2 = AddProducts(odd2, Avx2.MultiplyAddAdjacent(t.V7, q7), t.S7);
+            var lanes = (even + odd) + (even2 + odd2);
             acc[k] = Fma.MultiplyAdd(Vector256.Create(t.D * dx), Avx.ConvertToVector256Single(lanes), acc[k]);
             var correction = Avx2.MultiplyAddAdjacent(sums, t.Coefficients);
             corrections[k] = MathF.FusedMultiplyAdd(-(t.M * dx), Vector256.Sum(correction), corrections[k]);

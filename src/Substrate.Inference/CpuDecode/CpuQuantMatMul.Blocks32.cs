@@ -16,26 +16,28 @@ public static unsafe partial class CpuQuantMatMul
     private const int TileRows = 4;
 
     /// <summary>Rows [start, end) of a Q4_0 / Q5_0 / Q8_0 matrix · n Q8_0 inputs. Q8_0's u reaches 255, which only
-    /// <c>dpbusd</c> multiplies exactly (the caller sends Q8_0 here with AVX-VNNI only).</summary>
+    /// <c>dpbusd</c> multiplies exactly (the caller sends Q8_0 here with AVX-VNNI or AVX-512 only; the 512-bit path uses |w|
+    /// and the sign of w instead).</summary>
     private static void MatMulSigned(in WeightMatrix w, int start, int end, nint* inputs, int n, float* y, long yStride)
     {
         var blocks = w.Cols / CpuQuantKernels.Q8_0Values;
         var values = stackalloc Vector256<byte>[TileRows * blocks]; // (blocks, 4): the tile's values, q + offset
         var scales = stackalloc float[TileRows * blocks];           // (blocks, 4): d_w
         var offset = Vector256.Create((byte)(w.Format switch { WeightFormat.Q4_0 => 8, WeightFormat.Q5_0 => 16, _ => 128 }));
-        var wide = Avx512BW.IsSupported && w.Format != WeightFormat.Q8_0; // maddubs: exact for u ≤ 31, not Q8_0's 255
-        var doubled = stackalloc Vector512<byte>[wide ? TileRows * blocks : 0]; // (blocks, 4): each value vector twice
+        var (wide, q8) = (Avx512BW.IsSupported, w.Format == WeightFormat.Q8_0);
+        var doubled = stackalloc Vector512<byte>[wide ? 2 * TileRows * blocks : 0]; // (blocks, 4[, 2]): each vector twice
         var r = start;
         for (; r + TileRows <= end; r += TileRows)
         {
             for (var k = 0; k < TileRows; k++) UnpackSigned(w, r + k, values + k, scales + k);
-            for (var j = 0; wide && j < TileRows * blocks; j++) doubled[j] = Vector512.Create(values[j], values[j]);
+            if (wide) Double(values, doubled, TileRows * blocks, q8);
             for (var i = 0; i < n; i += 2) // two inputs at a time; an odd last one goes twice (the same sums, written twice)
             {
                 var next = Math.Min(i + 1, n - 1);
                 byte* x0 = (byte*)inputs[i], x1 = (byte*)inputs[next];
                 float* y0 = y + i * yStride + r - start, y1 = y + next * yStride + r - start;
-                if (wide) SignedTileWide(doubled, scales, blocks, offset, x0, x1, y0, y1);
+                if (wide && q8) SignedTileWideQ8_0(doubled, scales, blocks, x0, x1, y0, y1);
+                else if (wide) SignedTileWide(doubled, scales, blocks, offset, x0, x1, y0, y1);
                 else SignedTile(values, scales, blocks, offset, x0, x1, y0, y1);
             }
         }
@@ -117,6 +119,53 @@ public static unsafe partial class CpuQuantMatMul
             a3 = Avx512F.FusedMultiplyAdd(Vector512.Create(scales[3]) * dx,
                 Avx512F.ConvertToVector512Single(start + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(values[3], q), ones)), a3);
         }
+        WriteHalves(a0, a1, a2, a3, y0, y1);
+    }
+
+    /// <summary>The tile's value vectors twice in a 512-bit vector (one for each of two inputs); for Q8_0 (u = w + 128)
+    /// as |w| and the mask of w &lt; 0, a pair per vector.</summary>
+    private static void Double(Vector256<byte>* values, Vector512<byte>* doubled, int count, bool q8)
+    {
+        for (var j = 0; j < count; j++)
+        {
+            if (!q8)
+            {
+                doubled[j] = Vector512.Create(values[j], values[j]);
+                continue;
+            }
+            var w = (values[j] ^ Vector256.Create((byte)0x80)).AsSByte();
+            var (magnitude, negative) = (Vector256.Abs(w).AsByte(), Vector256.LessThan(w, Vector256<sbyte>.Zero).AsByte());
+            (doubled[2 * j], doubled[2 * j + 1]) = (Vector512.Create(magnitude, magnitude), Vector512.Create(negative, negative));
+        }
+    }
+
+    /// <summary>Q8_0 rows in 512-bit lanes as <see cref="SignedTileWide"/>: Σ |w|·(±q_x), q_x negated where w &lt; 0 — the
+    /// batch-1 kernel's sign trick, exact in <c>maddubs</c> (|w| ≤ 128, |q_x| ≤ 127: 2·128·127 fits int16).</summary>
+    private static void SignedTileWideQ8_0(Vector512<byte>* values, float* scales, int blocks, byte* x0, byte* x1, float* y0, float* y1)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        var ones = Vector512.Create((short)1);
+        var end = x0 + (long)blocks * CpuQuantKernels.Q8_0Bytes;
+        for (; x0 < end; x0 += CpuQuantKernels.Q8_0Bytes, x1 += CpuQuantKernels.Q8_0Bytes, values += 2 * TileRows, scales += TileRows)
+        {
+            var q = Vector512.Create(Vector256.Load((sbyte*)(x0 + 2)), Vector256.Load((sbyte*)(x1 + 2)));
+            var negated = Vector512<sbyte>.Zero - q;
+            var dx = Vector512.Create(Vector256.Create(CpuHalf.ToSingle(x0)), Vector256.Create(CpuHalf.ToSingle(x1)));
+            a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(scales[0]) * dx, Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(
+                Avx512BW.MultiplyAddAdjacent(values[0], Vector512.ConditionalSelect(values[1].AsSByte(), negated, q)), ones)), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Vector512.Create(scales[1]) * dx, Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(
+                Avx512BW.MultiplyAddAdjacent(values[2], Vector512.ConditionalSelect(values[3].AsSByte(), negated, q)), ones)), a1);
+            a2 = Avx512F.FusedMultiplyAdd(Vector512.Create(scales[2]) * dx, Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(
+                Avx512BW.MultiplyAddAdjacent(values[4], Vector512.ConditionalSelect(values[5].AsSByte(), negated, q)), ones)), a2);
+            a3 = Avx512F.FusedMultiplyAdd(Vector512.Create(scales[3]) * dx, Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(
+                Avx512BW.MultiplyAddAdjacent(values[6], Vector512.ConditionalSelect(values[7].AsSByte(), negated, q)), ones)), a3);
+        }
+        WriteHalves(a0, a1, a2, a3, y0, y1);
+    }
+
+    /// <summary>hsum_float_8 of each accumulator's low half into y0[0..4), of its high half into y1[0..4).</summary>
+    private static void WriteHalves(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3, float* y0, float* y1)
+    {
         (y0[0], y0[1], y0[2], y0[3]) = (CpuQuantKernels.SumLanes(a0.GetLower()), CpuQuantKernels.SumLanes(a1.GetLower()),
             CpuQuantKernels.SumLanes(a2.GetLower()), CpuQuantKernels.SumLanes(a3.GetLower()));
         (y1[0], y1[1], y1[2], y1[3]) = (CpuQuantKernels.SumLanes(a0.GetUpper()), CpuQuantKernels.SumLanes(a1.GetUpper()),

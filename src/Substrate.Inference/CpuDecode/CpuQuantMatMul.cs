@@ -22,7 +22,7 @@ public static unsafe partial class CpuQuantMatMul
     {
         if (n > 1 && n <= MaxFusedRows && Avx2.IsSupported && Fma.IsSupported)
         {
-            if (w.Format is WeightFormat.Q4_0 or WeightFormat.Q5_0 || (w.Format == WeightFormat.Q8_0 && AvxVnni.IsSupported))
+            if (w.Format is WeightFormat.Q4_0 or WeightFormat.Q5_0 || (w.Format == WeightFormat.Q8_0 && (AvxVnni.IsSupported || Avx512BW.IsSupported)))
             {
                 MatMulSigned(w, start, end, inputs, n, y, yStride);
                 return;

@@ -12,7 +12,8 @@ namespace Substrate.Bench;
 /// engine run, and one comparing the two engines per model, type and thread count (with the load average).
 /// $SUBSTRATE_BENCH_MODELS (default both), $SUBSTRATE_BENCH_TYPES (default q8_0,q4_K_M,q6_K), $SUBSTRATE_BENCH_THREAD_COUNTS
 /// (default 2,1), $SUBSTRATE_BENCH_PROMPT (512), $SUBSTRATE_BENCH_DECODE_PROMPT (128), $SUBSTRATE_BENCH_TOKENS (32),
-/// $SUBSTRATE_BENCH_RUNS (best of, default 2).
+/// $SUBSTRATE_BENCH_RUNS (best of, default 2), $SUBSTRATE_BENCH_FILES (a folder that keeps the model and its quantized files
+/// between runs, reusing those already there; default a temp folder, deleted).
 /// </summary>
 public static class QuantizedRealSizeBenchmark
 {
@@ -25,15 +26,20 @@ public static class QuantizedRealSizeBenchmark
         var threadCounts = List("SUBSTRATE_BENCH_THREAD_COUNTS", "2,1").Select(int.Parse).ToArray();
         foreach (var name in names)
         {
-            var dir = Path.Combine(Path.GetTempPath(), "substrate-bench-qreal-" + Guid.NewGuid().ToString("N"));
+            var kept = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_FILES") is { Length: > 0 } folder ? Path.Combine(folder, name) : null;
+            var dir = kept ?? Path.Combine(Path.GetTempPath(), "substrate-bench-qreal-" + Guid.NewGuid().ToString("N"));
             try
             {
-                RealSizeBenchmark.Write(name, RealSizeBenchmark.Shapes[name], dir, folderOnly: true); // Llama 3.2's llama3 scaling as rope_freqs
+                if (kept is null || !File.Exists(Path.Combine(dir, "config.json")))
+                    RealSizeBenchmark.Write(name, RealSizeBenchmark.Shapes[name], dir, folderOnly: true); // Llama 3.2's llama3 scaling as rope_freqs
                 foreach (var type in types)
                 {
                     var file = Path.Combine(dir, $"{name}-{GgmlTypes.Name(type)}.gguf");
-                    Console.Error.WriteLine($"quantized-real-size: quantizing {name} to {GgmlTypes.Name(type)}…");
-                    GgufQuantizer.Quantize(dir, file, type);
+                    if (kept is null || !File.Exists(file))
+                    {
+                        Console.Error.WriteLine($"quantized-real-size: quantizing {name} to {GgmlTypes.Name(type)}…");
+                        GgufQuantizer.Quantize(dir, file, type);
+                    }
                     foreach (var threads in threadCounts)
                     {
                         var ours = RealSizeBenchmark.Child("substrate", name, file, threads, promptLength, newTokens, decodePrompt);
@@ -48,12 +54,13 @@ public static class QuantizedRealSizeBenchmark
                             date = DateTime.UtcNow.ToString("yyyy-MM-dd"),
                         });
                     }
-                    File.Delete(file);
+                    if (kept is null) File.Delete(file);
                 }
             }
             finally
             {
-                try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+                if (kept is null)
+                    try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
             }
         }
     }

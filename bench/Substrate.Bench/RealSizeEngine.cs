@@ -45,6 +45,7 @@ public static class RealSizeEngine
         var load = clock.Elapsed.TotalSeconds;
         var loadedRss = Status("VmRSS");
         Generate(opened.Engine, prompt[..WarmUpPrompt], WarmUpSteps + 1);
+        CpuDecoderProfile.Reset(); // $SUBSTRATE_CPU_PROFILE=1: the timed runs' batched jobs, printed to stderr at the end
         var (prefill, decode, tokens) = (double.MaxValue, double.MaxValue, Array.Empty<int>());
         for (var run = 0; run < runs; run++)
         {
@@ -64,6 +65,7 @@ public static class RealSizeEngine
             rss_after_load_mb = JsonLine.Round(loadedRss / 1e6),
             first_tokens = tokens.Take(8).ToArray(),
         });
+        if (CpuDecoderProfile.Enabled && engine == "substrate") Console.Error.WriteLine(CpuDecoderProfile.Report());
         return 0;
     }
 

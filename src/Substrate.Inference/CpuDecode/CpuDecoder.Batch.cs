@@ -121,7 +121,7 @@ public sealed unsafe partial class CpuDecoder
             b.Logits = o;
             b.LogitsFrom = n - logitRows;
             PrepareRows(b, weights.FinalNorm, b.X, hidden, weights.Head, weights.Head, weights.Head, n - logitRows);
-            pool.Run(Chunks(weights.Head), b.Head);
+            Job("head " + weights.Head.Format, Chunks(weights.Head), b.Head);
             b.Logits = null;
         }
     }
@@ -129,19 +129,19 @@ public sealed unsafe partial class CpuDecoder
     private void RunLayer(Batch b, CpuDecoderWeights.Layer w)
     {
         PrepareRows(b, w.InputNorm, b.X, hidden, w.Q, w.K, w.V);
-        pool.Run(heads + 2 * kvHeads, b.AttentionInput);
-        pool.Run(b.Rows * heads, b.Attention);
+        Job("q/k/v " + w.Q.Format + "/" + w.K.Format + "/" + w.V.Format, heads + 2 * kvHeads, b.AttentionInput);
+        Job("attention", b.Rows * heads, b.Attention);
         PrepareRows(b, null, b.Attended, heads * headDim, w.O, w.O, w.O);
-        pool.Run(Chunks(w.O), b.AttentionOutput);
+        Job("o " + w.O.Format, Chunks(w.O), b.AttentionOutput);
         if (w.PostFeedforwardNorm is not null)
             for (var i = 0; i < b.Rows; i++) AddNormed(w.PostAttentionNorm, b.X + (long)i * hidden, b.Branch + (long)i * hidden);
         if (w.Experts is { } experts) RunExpertRows(b, w, experts);
         else
         {
             PrepareRows(b, w.PreFeedforwardNorm ?? w.PostAttentionNorm, b.X, hidden, w.Gate, w.Up, w.Up);
-            pool.Run(Chunks(w.Gate), b.MlpInput);
+            Job("gate/up " + w.Gate.Format + "/" + w.Up.Format, Chunks(w.Gate), b.MlpInput);
             PrepareRows(b, null, b.Mlp, intermediate, w.Down, w.Down, w.Down);
-            pool.Run(Chunks(w.Down), b.MlpOutput);
+            Job("down " + w.Down.Format, Chunks(w.Down), b.MlpOutput);
         }
         if (w.PostFeedforwardNorm is { } post)
             for (var i = 0; i < b.Rows; i++) AddNormed(post, b.X + (long)i * hidden, b.Branch + (long)i * hidden);
@@ -166,7 +166,20 @@ public sealed unsafe partial class CpuDecoder
     {
         b.Source = source;
         (b.Norm, b.SourceStride, b.First, b.A, b.B, b.C) = (norm, stride, first, a, bm, c);
-        pool.Run(b.Rows - first, b.Prepare);
+        Job(norm is null ? "quantize rows" : "norm + quantize rows", b.Rows - first, b.Prepare);
+    }
+
+    /// <summary>pool.Run, timed by <see cref="CpuDecoderProfile"/> when it is on.</summary>
+    private void Job(string name, int chunks, Action<int, int> work)
+    {
+        if (!CpuDecoderProfile.Enabled)
+        {
+            pool.Run(chunks, work);
+            return;
+        }
+        var start = CpuDecoderProfile.Start();
+        pool.Run(chunks, work);
+        CpuDecoderProfile.Add(name, start);
     }
 
     private void BatchPrepare(int worker, int chunk)

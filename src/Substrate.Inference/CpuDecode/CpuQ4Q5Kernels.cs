@@ -110,7 +110,7 @@ public static unsafe class CpuQ4Q5Kernels
 
     /// <summary>The 32 unsigned values of a block from its data at <paramref name="p"/> (the fifth bits' uint32 then the
     /// nibbles with <paramref name="fifthBits"/>, else the nibbles): value i in byte i.</summary>
-    private static Vector256<byte> Unpack(byte* p, bool fifthBits)
+    internal static Vector256<byte> Unpack(byte* p, bool fifthBits)
     {
         var nibbles = Vector128.Load(p + (fifthBits ? 4 : 0));
         var low = Vector128.Create((byte)0xF);

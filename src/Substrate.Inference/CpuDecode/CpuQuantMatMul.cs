@@ -9,18 +9,29 @@ namespace Substrate.Inference.CpuDecode;
 /// weight row is read from memory once for all N rows — the row (a few hundred bytes to a few KB of blocks) stays in L1
 /// while the N dot products run over it, instead of the whole matrix streaming through the cache N times.
 /// Every output is the batch-1 kernel's dot product (<see cref="CpuKernels.Dot"/>: AVX2/VNNI or the scalar fallback)
-/// on the same bytes, so row n of the product equals a matrix-vector product of row n bit for bit.
+/// on the same bytes, so row n of the product equals a matrix-vector product of row n bit for bit. The common block types
+/// have tiled kernels (llamafile's sgemm idea: a weight block unpacked once serves every activation row; the integer sums
+/// and the fp32 accumulation are the batch-1 kernel's, in its order): Q4_0, Q5_0, Q8_0 (<see cref="MatMulSigned"/>) and
+/// Q4_K, Q5_K, Q6_K (<see cref="MatMulK"/>); the others run the batch-1 dot product per (row, input).
 /// </summary>
-public static unsafe class CpuQuantMatMul
+public static unsafe partial class CpuQuantMatMul
 {
     /// <summary>y[i·yStride + r − start] = weight row r · input i, for rows [start, end) and inputs [0, n); each input
     /// as <see cref="CpuKernels.Input"/> made it for <paramref name="w"/>. <paramref name="scratch"/>: Cols floats (fp16 rows).</summary>
     internal static void MatMul(in WeightMatrix w, int start, int end, nint* inputs, int n, float* y, long yStride, float* scratch)
     {
-        if (w.Format == WeightFormat.Q4_K && n > 1 && Avx2.IsSupported && Fma.IsSupported && n <= MaxFusedRows)
+        if (n > 1 && n <= MaxFusedRows && Avx2.IsSupported && Fma.IsSupported)
         {
-            MatMulQ4_K(w, start, end, inputs, n, y, yStride);
-            return;
+            if (w.Format is WeightFormat.Q4_0 or WeightFormat.Q5_0 || (w.Format == WeightFormat.Q8_0 && (AvxVnni.IsSupported || Avx512BW.IsSupported)))
+            {
+                MatMulSigned(w, start, end, inputs, n, y, yStride);
+                return;
+            }
+            if (w.Format is WeightFormat.Q4_K or WeightFormat.Q5_K or WeightFormat.Q6_K)
+            {
+                MatMulK(w, start, end, inputs, n, y, yStride);
+                return;
+            }
         }
         for (var r = start; r < end; r++)
             for (var i = 0; i < n; i++)
@@ -44,59 +55,17 @@ public static unsafe class CpuQuantMatMul
         }
     }
 
+    /// <summary>Most activation rows a tiled kernel takes (its per-row accumulators are on the stack).</summary>
     private const int MaxFusedRows = 256;
 
-    /// <summary>Q4_K rows · N Q8_K inputs with each weight block unpacked once for all N: its scales and mins, its nibbles
-    /// split into low and high vectors; then per input row the exact operations of <see cref="CpuKQuantKernels.DotQ4_K"/>'s
-    /// AVX2 path (integer sums, then d·sumi into eight fp32 lanes and −dmin·summins, block after block), so each output
-    /// equals the batch-1 dot product bit for bit.</summary>
-    private static void MatMulQ4_K(in WeightMatrix w, int start, int end, nint* inputs, int n, float* y, long yStride)
-    {
-        var blocks = w.Cols / CpuKQuantKernels.Values;
-        var acc = stackalloc Vector256<float>[n];
-        var minimums = stackalloc float[n];
-        var nibbles = stackalloc Vector256<byte>[8]; // (low, high) of each 32-byte quarter of the block
-        var scales = stackalloc Vector256<short>[8];
-        var mins = stackalloc int[8];
-        var low = Vector256.Create((byte)0xF);
-        for (var r = start; r < end; r++)
-        {
-            for (var i = 0; i < n; i++) (acc[i], minimums[i]) = (Vector256<float>.Zero, 0f);
-            for (var b = 0; b < blocks; b++)
-            {
-                var wb = w.RowData(r) + (long)b * CpuKQuantKernels.Q4_KBytes;
-                float wd = (float)*(Half*)wb, wdmin = (float)*(Half*)(wb + 2);
-                for (var j = 0; j < 8; j++)
-                {
-                    var (scale, min) = CpuKQuantKernels.ScaleMin(wb + 4, j);
-                    (scales[j], mins[j]) = (Vector256.Create((short)scale), min);
-                }
-                for (var jj = 0; jj < 4; jj++)
-                {
-                    var packed = Vector256.Load(wb + 16 + 32 * jj);
-                    nibbles[2 * jj] = packed & low;
-                    nibbles[2 * jj + 1] = Avx2.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & low;
-                }
-                for (var i = 0; i < n; i++)
-                {
-                    var xb = (byte*)inputs[i] + (long)b * CpuKQuantKernels.Q8_KBytes;
-                    var dx = *(float*)xb;
-                    var q8 = (sbyte*)(xb + 4);
-                    var sums = (short*)(xb + 4 + CpuKQuantKernels.Values);
-                    var summins = 0;
-                    for (var j = 0; j < 8; j++) summins += mins[j] * (sums[2 * j] + sums[2 * j + 1]);
-                    minimums[i] = MathF.FusedMultiplyAdd(-(wdmin * dx), summins, minimums[i]);
-                    var sumi = Vector256<int>.Zero;
-                    for (var jj = 0; jj < 4; jj++)
-                    {
-                        var p0 = Avx2.MultiplyAddAdjacent(nibbles[2 * jj], Vector256.Load(q8 + 64 * jj));
-                        var p1 = Avx2.MultiplyAddAdjacent(nibbles[2 * jj + 1], Vector256.Load(q8 + 64 * jj + 32));
-                        sumi += Avx2.MultiplyAddAdjacent(p0, scales[2 * jj]) + Avx2.MultiplyAddAdjacent(p1, scales[2 * jj + 1]);
-                    }
-                    acc[i] = Fma.MultiplyAdd(Vector256.Create(wd * dx), Avx.ConvertToVector256Single(sumi), acc[i]);
-                }
-            }
-            for (var i = 0; i < n; i++) y[i * yStride + r - start] = CpuQuantKernels.SumLanes(acc[i]) + 0f + minimums[i]; // as DotQ4_K adds
-        }
-    }
+    /// <summary>Lane i of <paramref name="init"/> + Σ u[4i..4i+3]·q[4i..4i+3], unsigned u times int8 q, exact in int32
+    /// (AVX-VNNI <c>dpbusd</c>; else <c>maddubs</c>, exact while 2·u·|q| fits int16: u ≤ 127).</summary>
+    private static Vector256<int> AddProducts(Vector256<int> init, Vector256<byte> u, Vector256<sbyte> q) => AvxVnni.IsSupported
+        ? AvxVnni.MultiplyWideningAndAdd(init, u, q)
+        : init + Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, q), Vector256.Create((short)1));
+
+    /// <summary>Lane i of <paramref name="init"/> + p[2i]·s[2i] + p[2i+1]·s[2i+1] (AVX-VNNI <c>dpwssd</c>, else <c>madd</c>).</summary>
+    private static Vector256<int> AddProducts(Vector256<int> init, Vector256<short> p, Vector256<short> s) => AvxVnni.IsSupported
+        ? AvxVnni.MultiplyWideningAndAdd(init, p, s)
+        : init + Avx2.MultiplyAddAdjacent(p, s);
 }

@@ -12,19 +12,25 @@ namespace Substrate.Interop.Tests.Gguf;
 /// </summary>
 public class QuantizedBatchTests
 {
+    /// <summary>Every type with a tiled kernel (and Q4_1, which has none): 26 rows (six whole tiles of four and a tail of
+    /// two), 7 inputs, against the batch-1 dot product of each (row, input).</summary>
     [Theory]
     [InlineData("q8_0", WeightFormat.Q8_0)]
+    [InlineData("q4_0", WeightFormat.Q4_0)]
+    [InlineData("q5_0", WeightFormat.Q5_0)]
+    [InlineData("q4_1", WeightFormat.Q4_1)]
     [InlineData("q4_K", WeightFormat.Q4_K)]
+    [InlineData("q5_K", WeightFormat.Q5_K)]
     [InlineData("q6_K", WeightFormat.Q6_K)]
     public unsafe void N_rows_through_the_multi_row_product_equal_N_single_products_bit_for_bit(string type, WeightFormat format)
     {
-        const int rows = 24, cols = 512, n = 7;
+        const int rows = 26, cols = 512, n = 7;
         var random = new Random(5);
         float Normal() => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
-        var (values, rowBytes) = format == WeightFormat.Q8_0 ? (CpuQuantKernels.Q8_0Values, CpuQuantKernels.Q8_0Bytes)
-            : (CpuKQuantKernels.Values, format == WeightFormat.Q4_K ? CpuKQuantKernels.Q4_KBytes : CpuKQuantKernels.Q6_KBytes);
+        var block = CpuBlockFormats.For(format);
+        var rowBytes = cols / block.Values * block.Bytes;
         var weights = Enumerable.Range(0, rows)
-            .SelectMany(_ => GgmlReference.Quantize(type, Enumerable.Range(0, cols).Select(_ => Normal() * 0.05f).ToArray(), cols / values * rowBytes))
+            .SelectMany(_ => GgmlReference.Quantize(type, Enumerable.Range(0, cols).Select(_ => Normal() * 0.05f).ToArray(), rowBytes))
             .ToArray(); // (rows, cols) in blocks
         var x = Enumerable.Range(0, n * cols).Select(_ => Normal() * 3).ToArray(); // (n, cols)
         var product = new float[n * rows];
@@ -32,23 +38,15 @@ public class QuantizedBatchTests
         fixed (float* px = x, py = product)
             CpuQuantMatMul.Multiply(format, w, rows, cols, px, n, py);
 
-        var activationBytes = format == WeightFormat.Q8_0 ? cols / values * CpuQuantKernels.Q8_0Bytes : cols / values * CpuKQuantKernels.Q8_KBytes;
-        var quantized = new byte[activationBytes];
+        var quantized = new byte[CpuBlockFormats.ActivationBytes(block.Activation, cols)];
         for (var i = 0; i < n; i++)
             fixed (float* px = &x[i * cols])
             fixed (byte* q = quantized, w = weights)
             {
-                if (format == WeightFormat.Q8_0) CpuQuantKernels.QuantizeQ8_0(px, q, cols);
-                else CpuKQuantKernels.QuantizeQ8_K(px, q, cols);
+                CpuBlockFormats.QuantizeActivations(block.Activation, px, q, cols);
                 for (var r = 0; r < rows; r++)
                 {
-                    var row = w + r * (cols / values * rowBytes);
-                    var single = format switch
-                    {
-                        WeightFormat.Q8_0 => CpuQuantKernels.DotQ8_0(row, q, cols / values),
-                        WeightFormat.Q4_K => CpuKQuantKernels.DotQ4_K(row, q, cols / values),
-                        _ => CpuKQuantKernels.DotQ6_K(row, q, cols / values),
-                    };
+                    var single = block.Dot(w + r * rowBytes, q, cols / block.Values);
                     Assert.Equal(BitConverter.SingleToInt32Bits(single), BitConverter.SingleToInt32Bits(product[i * rows + r]));
                 }
             }

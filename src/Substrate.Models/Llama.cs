@@ -491,6 +491,9 @@ public sealed class LlamaModel : nn.Module
     public LlamaModel(ModelConfig config, ModelOptions options, RouterRecord? router = null) : base(nameof(LlamaModel))
     {
         this.router = router;
+        // The router's logits are recorded for the auxiliary loss as the forward runs; a recompute in backward would record them twice.
+        if (options.GradientCheckpointing && router is not null)
+            throw new ArgumentException("gradient checkpointing is not supported for mixture-of-experts models yet; train without it");
         checkpointing = options.GradientCheckpointing;
         embed_tokens = new TokenEmbedding(config.VocabSize, config.HiddenSize, config.InitializerRange, config.ScaledEmbeddings, options.Allocation);
         layers = new ModuleList<LlamaDecoderLayer>();
@@ -507,7 +510,7 @@ public sealed class LlamaModel : nn.Module
         using var scope = NewDisposeScope();
         router?.Clear(); // the record holds this forward's router logits only
         var x = embed_tokens.call(ids); // (B, T, H)
-        bool checkpointed = checkpointing && is_grad_enabled() && cache is null && rows is null && router is null;
+        bool checkpointed = checkpointing && is_grad_enabled() && cache is null && rows is null;
         foreach (var layer in layers) x = checkpointed ? Checkpointed(layer, x, angles, start, mask) : layer.forward(x, angles, cache, start, mask, rows);
         return norm.call(x).MoveToOuterDisposeScope();
     }

@@ -84,7 +84,8 @@ public class ConfigResolverTests
         Assert.Equal(saved with { BatchSize = 4, GradAccumSteps = 2 }, saved.Resumed(["batch_size=4", "grad_accum_steps=2", "seq_len=64", "lr=1e-3"]));
         var error = Assert.Throws<ArgumentException>(() => saved.Resumed(["batch_size=4", "lr=0.5", "seq_len=128"])).Message;
         Assert.Contains("seq_len: 64 → 128; lr: 0.001 → 0.5", error);
-        Assert.Contains("only batch_size and grad_accum_steps may change", error);
+        Assert.Contains("only batch_size and grad_accum_steps (to keep the global batch under another rank count) and gradient_checkpointing", error);
+        Assert.Equal(saved with { GradientCheckpointing = true }, saved.Resumed(["gradient_checkpointing=true"]));
     }
 
     [Fact]

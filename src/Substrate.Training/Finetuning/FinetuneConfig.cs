@@ -99,17 +99,18 @@ public sealed record FinetuneConfig
     /// <summary>
     /// On --resume: this (the run's saved config) with <paramref name="overrides"/> applied. Only how a step's global batch is split
     /// may change — batch_size and grad_accum_steps, so a run resumed under another rank count keeps its global batch (N × batch_size
-    /// rows; the data position is the step). Any other key given must repeat the run's value (repeating the first command line is fine).
+    /// rows; the data position is the step) — and gradient_checkpointing, which trades memory for time with the same results. Any other
+    /// key given must repeat the run's value (repeating the first command line is fine).
     /// </summary>
     public FinetuneConfig Resumed(IEnumerable<string> overrides)
     {
         var resumed = With(overrides);
         var (saved, now) = (JsonDocument.Parse(ToJson()).RootElement, JsonDocument.Parse(resumed.ToJson()).RootElement);
-        var changed = now.EnumerateObject().Where(p => p.Name is not ("batch_size" or "grad_accum_steps")
+        var changed = now.EnumerateObject().Where(p => p.Name is not ("batch_size" or "grad_accum_steps" or "gradient_checkpointing")
             && !JsonElement.DeepEquals(p.Value, saved.GetProperty(p.Name))).Select(p => $"{p.Name}: {saved.GetProperty(p.Name)} → {p.Value}").ToList();
         if (changed.Count > 0)
             throw new ArgumentException($"--resume: --set changes the run's settings ({string.Join("; ", changed)}); only batch_size and "
-                + "grad_accum_steps may change when resuming (to keep the global batch under another rank count)");
+                + "grad_accum_steps (to keep the global batch under another rank count) and gradient_checkpointing may change when resuming");
         return resumed;
     }
 }

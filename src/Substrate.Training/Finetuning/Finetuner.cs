@@ -30,7 +30,9 @@ public static class Finetuner
 
         // Config: the options' for a fresh run, the checkpoint's on resume (with another batch split, if --set asks: another rank count).
         using var run = RunFolder.Open(options.OutputDirectory, FinetuneState.FileName, options.Resume, "fine-tuning", writes: world.IsRoot);
+        // --gradient-checkpointing on a resumed run turns it on (the same results, less memory: a run that ran out of memory resumes with it).
         var config = run.Checkpoint is { } saved ? FinetuneConfig.Read(Path.Combine(saved, FinetuneConfig.FileName)).Resumed(options.Overrides)
+            is var resumed && options.Config.GradientCheckpointing ? resumed with { GradientCheckpointing = true } : resumed
             : options.Config;
         config.Validate();
         DataParallel.CheckSameConfig(world, "configuration",

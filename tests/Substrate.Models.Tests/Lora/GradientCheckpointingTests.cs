@@ -66,4 +66,9 @@ public class GradientCheckpointingTests
         using var b = plain.call(ids);
         Assert.Equal(b.data<float>().ToArray(), a.data<float>().ToArray());
     }
+
+    [Fact]
+    public void AMixtureOfExpertsModelRefusesItInsteadOfIgnoringIt() =>
+        Assert.Contains("not supported for mixture-of-experts", Assert.Throws<ArgumentException>(
+            () => new LlamaForCausalLM(SparseMoeTests.Moe("mixtral"), new ModelOptions { GradientCheckpointing = true })).Message);
 }

@@ -62,7 +62,6 @@ public static unsafe class CpuQuantMatMul
         var minimums = stackalloc float[n];
         var nibbles = stackalloc Vector256<byte>[8]; // (low, high) of each 32-byte quarter of the block
         var scales = stackalloc Vector256<short>[8];
-        var mins = stackalloc int[8];
         var low = Vector256.Create((byte)0xF);
         for (var r = start; r < end; r++)
         {
@@ -71,11 +70,8 @@ public static unsafe class CpuQuantMatMul
             {
                 var wb = w.RowData(r) + (long)b * CpuKQuantKernels.Q4_KBytes;
                 float wd = (float)*(Half*)wb, wdmin = (float)*(Half*)(wb + 2);
-                for (var j = 0; j < 8; j++)
-                {
-                    var (scale, min) = CpuKQuantKernels.ScaleMin(wb + 4, j);
-                    (scales[j], mins[j]) = (Vector256.Create((short)scale), min);
-                }
+                var unpacked = CpuKQuantKernels.ScalesAndMins(wb + 4); // (16) the eight scales, then the eight mins
+                for (var j = 0; j < 8; j++) scales[j] = Vector256.Create(unpacked.GetElement(j));
                 for (var jj = 0; jj < 4; jj++)
                 {
                     var packed = Vector256.Load(wb + 16 + 32 * jj);
@@ -88,9 +84,7 @@ public static unsafe class CpuQuantMatMul
                     var dx = *(float*)xb;
                     var q8 = (sbyte*)(xb + 4);
                     var sums = (short*)(xb + 4 + CpuKQuantKernels.Values);
-                    var summins = 0;
-                    for (var j = 0; j < 8; j++) summins += mins[j] * (sums[2 * j] + sums[2 * j + 1]);
-                    minimums[i] = MathF.FusedMultiplyAdd(-(wdmin * dx), summins, minimums[i]);
+                    minimums[i] = MathF.FusedMultiplyAdd(-(wdmin * dx), CpuKQuantKernels.SumMins(unpacked, sums), minimums[i]);
                     var sumi = Vector256<int>.Zero;
                     for (var jj = 0; jj < 4; jj++)
                     {

@@ -214,7 +214,8 @@ public static unsafe class CpuKQuantKernels
         var (low, two) = (Vector256.Create((byte)0xF), Vector256.Create((byte)3));
         for (var h = 0; h < 2; h++) // 128 values each: ql[64h..64h+64), qh[32h..32h+32)
         {
-            var half = Avx2.Permute2x128(scales, scales, (byte)(h == 0 ? 0x00 : 0x11)).AsByte(); // scales 8h … 8h+7 in both lanes
+            // scales 8h … 8h+7 in both lanes; vperm2i128's control byte an immediate in each branch, not a computed value
+            var half = (h == 0 ? Avx2.Permute2x128(scales, scales, 0x00) : Avx2.Permute2x128(scales, scales, 0x11)).AsByte();
             var ql0 = Vector256.Load(wb + 64 * h);
             var ql1 = Vector256.Load(wb + 64 * h + 32);
             var qh = Vector256.Load(wb + 128 + 32 * h);

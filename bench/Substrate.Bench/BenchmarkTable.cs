@@ -14,6 +14,7 @@ public static class BenchmarkTable
         ["quantized-decode"] = QuantizedDecodeBenchmark.Run,
         ["quantized-real-size"] = QuantizedRealSizeBenchmark.Run,
         ["serve-quantized"] = ServeQuantizedBenchmark.Run,
+        ["quantized-kernels"] = QuantizedKernelsBenchmark.Run,
         ["matmul-peak"] = MatmulPeakBenchmark.Run,
         ["decode"] = DecodeBenchmark.Run,
         ["decode-families"] = DecodeFamiliesBenchmark.Run,

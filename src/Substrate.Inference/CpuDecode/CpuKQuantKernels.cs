@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -71,6 +72,7 @@ public static unsafe class CpuKQuantKernels
 
     /// <summary>Q4_K, or Q5_K with <paramref name="fifthBits"/> (its 32 bytes of fifth bits — bit j of byte i: value i of
     /// sub-block j — before the nibbles): Σ d·scale·Σq·q8 − dmin·min·(16-sums), per 32-value sub-block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float DotScaleMin(byte* w, byte* x, int blocks, bool fifthBits)
     {
         var acc = Vector256<float>.Zero;
@@ -86,14 +88,16 @@ public static unsafe class CpuKQuantKernels
             byte* scales = wb + 4, qh = wb + 16, qs = wb + (fifthBits ? 48 : 16);
             var q8 = (sbyte*)(xb + 4);
             var sums = (short*)(xb + 4 + Values);
+            if (Avx2.IsSupported && Fma.IsSupported)
+            {
+                var unpacked = ScalesAndMins(scales);
+                minimums = MathF.FusedMultiplyAdd(-dmin, SumMins(unpacked, sums), minimums);
+                acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(SumScaleMin(unpacked, qs, fifthBits ? qh : null, q8)), acc);
+                continue;
+            }
             var summins = 0;
             for (var j = 0; j < 8; j++) summins += ScaleMin(scales, j).Min * (sums[2 * j] + sums[2 * j + 1]);
             minimums = MathF.FusedMultiplyAdd(-dmin, summins, minimums);
-            if (Avx2.IsSupported && Fma.IsSupported)
-            {
-                acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(SumScaleMin(scales, qs, fifthBits ? qh : null, q8)), acc);
-                continue;
-            }
             var dot = 0;
             for (var j = 0; j < 8; j++)
             {
@@ -108,11 +112,42 @@ public static unsafe class CpuKQuantKernels
         return CpuQuantKernels.SumLanes(acc) + scalar + minimums;
     }
 
+    /// <summary>A Q4_K/Q5_K block's 12 packed bytes → its eight 6-bit scales as int16 (lanes 0–7 of the low half) and its
+    /// eight mins (the high half): <see cref="ScaleMin"/> for every sub-block at once, on three uint32 — a block's
+    /// bookkeeping in a dozen integer operations instead of sixteen branchy byte extractions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<short> ScalesAndMins(byte* packed)
+    {
+        uint u0 = Unsafe.ReadUnaligned<uint>(packed), u1 = Unsafe.ReadUnaligned<uint>(packed + 4), u2 = Unsafe.ReadUnaligned<uint>(packed + 8);
+        const uint six = 0x3F3F3F3F, four = 0x0F0F0F0F, two = 0x03030303;
+        var scales = (ulong)(u0 & six) | (ulong)((u2 & four) | (u0 >> 6 & two) << 4) << 32;      // sub-blocks 0–3, then 4–7
+        var mins = (ulong)(u1 & six) | (ulong)((u2 >> 4 & four) | (u1 >> 6 & two) << 4) << 32;
+        return Avx2.ConvertToVector256Int16(Vector128.Create(scales, mins).AsByte());
+    }
+
+    /// <summary>Σ min_j·(sums[2j] + sums[2j+1]) over a block's eight sub-blocks (the Q8_K 16-sums paired into 32-sums),
+    /// exact in int32 whatever the order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int SumMins(Vector256<short> scalesAndMins, short* sums)
+    {
+        var sixteens = Vector256.Load(sums);
+        var pairs = Ssse3.HorizontalAdd(sixteens.GetLower(), sixteens.GetUpper()); // (8) 32-value sums, ≤ 32·127
+        var products = Sse2.MultiplyAddAdjacent(scalesAndMins.GetUpper(), pairs);  // (4)
+        return Vector128.Sum(products);
+    }
+
+    /// <summary>The <see cref="Avx2.Shuffle(Vector256{byte}, Vector256{byte})"/> mask that copies int16 lane j of each 128-bit
+    /// lane into all eight of its lanes (bytes 2j, 2j + 1 repeated: ggml's get_scale_shuffle), built in registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> BroadcastShort(int j) => Vector256.Create((short)(0x0100 + 0x0202 * j)).AsByte();
+
     /// <summary>Σ scale·q·q8 over a Q4_K/Q5_K block (q unsigned; the fifth bits from <paramref name="qh"/> when not null), in
-    /// eight int32 lanes.</summary>
-    private static Vector256<int> SumScaleMin(byte* scales, byte* qs, byte* qh, sbyte* q8)
+    /// eight int32 lanes; the scales from <see cref="ScalesAndMins"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> SumScaleMin(Vector256<short> scalesAndMins, byte* qs, byte* qh, sbyte* q8)
     {
         var sumi = Vector256<int>.Zero;
+        var scales = Vector256.Create(scalesAndMins.GetLower()).AsByte(); // the eight scales in both 128-bit lanes
         var (low, one) = (Vector256.Create((byte)0xF), Vector256.Create((byte)1));
         var high = qh == null ? default : Vector256.Load(qh);
         for (var jj = 0; jj < 4; jj++) // values 64jj …: sub-blocks 2jj (low nibbles) and 2jj + 1 (high nibbles)
@@ -124,10 +159,11 @@ public static unsafe class CpuKQuantKernels
                 q0 |= Avx2.ShiftLeftLogical((Vector256.ShiftRightLogical(high.AsUInt16(), 2 * jj).AsByte() & one).AsUInt16(), 4).AsByte();
                 q1 |= Avx2.ShiftLeftLogical((Vector256.ShiftRightLogical(high.AsUInt16(), 2 * jj + 1).AsByte() & one).AsUInt16(), 4).AsByte();
             }
-            var (s0, s1) = (ScaleMin(scales, 2 * jj).Scale, ScaleMin(scales, 2 * jj + 1).Scale);
+            var s0 = Avx2.Shuffle(scales, BroadcastShort(2 * jj)).AsInt16();
+            var s1 = Avx2.Shuffle(scales, BroadcastShort(2 * jj + 1)).AsInt16();
             var p0 = Avx2.MultiplyAddAdjacent(q0, Vector256.Load(q8 + 64 * jj));
             var p1 = Avx2.MultiplyAddAdjacent(q1, Vector256.Load(q8 + 64 * jj + 32));
-            sumi += Avx2.MultiplyAddAdjacent(p0, Vector256.Create((short)s0)) + Avx2.MultiplyAddAdjacent(p1, Vector256.Create((short)s1));
+            sumi += Avx2.MultiplyAddAdjacent(p0, s0) + Avx2.MultiplyAddAdjacent(p1, s1);
         }
         return sumi;
     }
@@ -145,14 +181,17 @@ public static unsafe class CpuKQuantKernels
             var scales = (sbyte*)(wb + 192);
             var q8 = (sbyte*)(xb + 4);
             var sums = (short*)(xb + 4 + Values);
+            if (Avx2.IsSupported && Fma.IsSupported)
+            {
+                var wide = Avx2.ConvertToVector256Int16((sbyte*)scales); // (16) the scales as int16
+                var products = Avx2.MultiplyAddAdjacent(wide, Vector256.Load(sums)); // (8) exact int32
+                offsets = MathF.FusedMultiplyAdd(-32 * d, Vector256.Sum(products), offsets);
+                acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(SumQ6(wb, q8, wide)), acc);
+                continue;
+            }
             var offset = 0;
             for (var g = 0; g < 16; g++) offset += scales[g] * sums[g];
             offsets = MathF.FusedMultiplyAdd(-32 * d, offset, offsets);
-            if (Avx2.IsSupported && Fma.IsSupported)
-            {
-                acc = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(SumQ6(wb, q8, scales)), acc);
-                continue;
-            }
             var dot = 0;
             for (var i = 0; i < Values; i++) dot += scales[i / 16] * Q6(wb, i) * q8[i];
             offsets = MathF.FusedMultiplyAdd(d, dot, offsets);
@@ -160,13 +199,23 @@ public static unsafe class CpuKQuantKernels
         return CpuQuantKernels.SumLanes(acc) + offsets;
     }
 
-    /// <summary>Σ scale·q·q8 over a Q6_K block with q unsigned (0…63), in eight int32 lanes.</summary>
-    private static Vector256<int> SumQ6(byte* wb, sbyte* q8, sbyte* scales)
+    /// <summary>The <see cref="Avx2.Shuffle(Vector256{byte}, Vector256{byte})"/> mask that fills the low 128-bit lane with int16
+    /// lane 2k and the high one with lane 2k + 1 (the scales of a 32-value group's two 16-value halves).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> ScalePair(int k) =>
+        Vector256.Create((short)(0x0100 + 0x0404 * k)).AsByte() + Vector256.Create(Vector128<byte>.Zero, Vector128.Create((byte)2));
+
+    /// <summary>Σ scale·q·q8 over a Q6_K block with q unsigned (0…63), in eight int32 lanes; <paramref name="scales"/>: the
+    /// sixteen scales as int16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> SumQ6(byte* wb, sbyte* q8, Vector256<short> scales)
     {
         var sumi = Vector256<int>.Zero;
         var (low, two) = (Vector256.Create((byte)0xF), Vector256.Create((byte)3));
         for (var h = 0; h < 2; h++) // 128 values each: ql[64h..64h+64), qh[32h..32h+32)
         {
+            // scales 8h … 8h+7 in both lanes; vperm2i128's control byte an immediate in each branch, not a computed value
+            var half = (h == 0 ? Avx2.Permute2x128(scales, scales, 0x00) : Avx2.Permute2x128(scales, scales, 0x11)).AsByte();
             var ql0 = Vector256.Load(wb + 64 * h);
             var ql1 = Vector256.Load(wb + 64 * h + 32);
             var qh = Vector256.Load(wb + 128 + 32 * h);
@@ -176,8 +225,7 @@ public static unsafe class CpuKQuantKernels
                 nibbles = k < 2 ? nibbles & low : Avx2.ShiftRightLogical(nibbles.AsUInt16(), 4).AsByte() & low;
                 var high = Vector256.ShiftRightLogical(qh.AsUInt16(), 2 * k).AsByte() & two;
                 var q = nibbles | Avx2.ShiftLeftLogical(high.AsUInt16(), 4).AsByte();
-                var g = 8 * h + 2 * k;
-                var scale = Vector256.Create(Vector128.Create((short)scales[g]), Vector128.Create((short)scales[g + 1]));
+                var scale = Avx2.Shuffle(half, ScalePair(k)).AsInt16(); // scales 8h + 2k, 8h + 2k + 1
                 sumi += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, Vector256.Load(q8 + 128 * h + 32 * k)), scale);
             }
         }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -55,6 +56,7 @@ public static unsafe class CpuQ4Q5Kernels
     public static float DotQ5_1(byte* w, byte* x, int blocks) => DotOffset(w, x, blocks, Q5_1Bytes, fifthBits: true);
 
     /// <summary>Q4_0 / Q5_0: the values q − 8 / q − 16 as int8 times Q8_0's int8.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float DotSigned(byte* w, byte* x, int blocks, int bytes, bool fifthBits)
     {
         var offset = fifthBits ? 16 : 8;
@@ -85,6 +87,7 @@ public static unsafe class CpuQ4Q5Kernels
     }
 
     /// <summary>Q4_1 / Q5_1: the unsigned values times Q8_1's int8, plus m·s per block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float DotOffset(byte* w, byte* x, int blocks, int bytes, bool fifthBits)
     {
         var (acc, lanes) = (0f, Vector256<float>.Zero);
@@ -110,6 +113,7 @@ public static unsafe class CpuQ4Q5Kernels
 
     /// <summary>The 32 unsigned values of a block from its data at <paramref name="p"/> (the fifth bits' uint32 then the
     /// nibbles with <paramref name="fifthBits"/>, else the nibbles): value i in byte i.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<byte> Unpack(byte* p, bool fifthBits)
     {
         var nibbles = Vector128.Load(p + (fifthBits ? 4 : 0));

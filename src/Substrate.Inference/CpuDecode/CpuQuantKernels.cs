@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -74,6 +75,7 @@ public static unsafe class CpuQuantKernels
 
     /// <summary>Lane i = Σ x[4i..4i+3]·y[4i..4i+3] for int8 x, y (ggml's mul_sum_i8_pairs: |x| as unsigned times y with
     /// x's sign, so the unsigned×signed instructions apply).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<int> SumProducts(Vector256<sbyte> x, Vector256<sbyte> y)
     {
         var ax = Avx2.Sign(x, x).AsByte();
@@ -83,6 +85,7 @@ public static unsafe class CpuQuantKernels
     }
 
     /// <summary>The eight lanes added in ggml's hsum_float_8 order: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float SumLanes(Vector256<float> a) =>
         ((a[4] + a[0]) + (a[6] + a[2])) + ((a[5] + a[1]) + (a[7] + a[3]));
 }

@@ -33,6 +33,11 @@ public static unsafe partial class CpuQuantMatMul
                 return;
             }
         }
+        if (n == 1) // one row (a single stream): the batch-1 matrix-vector product
+        {
+            CpuKernels.MatVec(w, start, end, (float*)inputs[0], y, scratch);
+            return;
+        }
         for (var r = start; r < end; r++)
             for (var i = 0; i < n; i++)
                 y[i * yStride + r - start] = CpuKernels.Dot(w, r, (float*)inputs[i], scratch);

@@ -17,7 +17,8 @@ namespace Substrate.Bench;
 /// batch-1 decode tokens/s on the fast CPU decoder, and for the mixture the tokens each expert got on validation text.
 /// Writes <c>moe-vs-dense.png</c> (validation loss against training FLOPs, both models) to SUBSTRATE_BENCH_OUT (default: the
 /// work folder). SUBSTRATE_BENCH_STEPS (default 300) sets the steps, SUBSTRATE_BENCH_BATCH / SUBSTRATE_BENCH_SEQ (default 8 × 128)
-/// the batch; SUBSTRATE_BENCH_MINUTES (default 8) caps each run (a capped run compares on the FLOPs axis, not at the end).
+/// the batch; SUBSTRATE_BENCH_MINUTES (default 8) caps each run (a capped run compares on the FLOPs axis, not at the end);
+/// SUBSTRATE_BENCH_PRESETS (default tiny,tiny-moe) runs only some of the models.
 /// </summary>
 public static class MoeVsDenseBenchmark
 {
@@ -35,7 +36,8 @@ public static class MoeVsDenseBenchmark
         Directory.CreateDirectory(outDir);
         var dataDir = Prepare(work);
         var curves = new List<(string Name, double[] Flops, double[] Loss)>();
-        foreach (var preset in new[] { "tiny", "tiny-moe" })
+        var presets = Environment.GetEnvironmentVariable("SUBSTRATE_BENCH_PRESETS")?.Split(',') ?? ["tiny", "tiny-moe"];
+        foreach (var preset in presets)
         {
             var config = ModelPresets.Get(preset) with { VocabSize = VocabSize };
             var modelDir = Path.Combine(work, preset);

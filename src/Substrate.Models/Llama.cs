@@ -573,8 +573,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// The router's training loss from the last forward with gradients: router_aux_loss_coef · load balancing +
-    /// router_z_loss_coef · z-loss, over the router logits of all sparse layers stacked (transformers' rule); null for a
-    /// dense model or when neither coefficient is set. The caller runs its backward.
+    /// router_z_loss_coef · z-loss; load balancing per sparse layer and averaged (transformers stacks the layers first, which
+    /// lets each layer collapse — see <see cref="ExpertRouting.LoadBalancingLoss(IReadOnlyList{Tensor}, int)"/>), the z-loss
+    /// over all layers' logits; null for a dense model or when neither coefficient is set. The caller runs its backward.
     /// </summary>
     public Tensor? RouterLoss()
     {
@@ -584,7 +585,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var logits = cat(Router.Logits.ToArray(), 0); // (layers·N, E)
         var loss = zeros(1, ScalarType.Float32, logits.device).squeeze();
-        if (aux != 0) loss = loss + ExpertRouting.LoadBalancingLoss(logits, Config.ExpertsPerToken) * aux;
+        if (aux != 0) loss = loss + ExpertRouting.LoadBalancingLoss(Router.Logits, Config.ExpertsPerToken) * aux; // per layer, averaged
         if (z != 0) loss = loss + ExpertRouting.ZLoss(logits) * z;
         return loss.MoveToOuterDisposeScope();
     }

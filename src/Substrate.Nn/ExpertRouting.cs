@@ -76,6 +76,21 @@ public static class ExpertRouting
         return ((tokenShare * meanProbability.unsqueeze(0)).sum() * e).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The load-balancing loss of each sparse layer, averaged: (N, E) logits per layer → scalar fp32. transformers concatenates
+    /// the layers' logits into one (L·N, E) before <see cref="LoadBalancingLoss(Tensor, int)"/>, which only balances the
+    /// experts' shares summed over layers: layers that each collapse onto different experts score as balanced (measured in
+    /// moe-vs-dense: the loss at its uniform value k while 3 of 4 layers sent every token to 2-3 experts). Per layer, as the
+    /// Switch Transformer applies it, each layer's router is pushed towards its own balance; with one layer the two agree.
+    /// </summary>
+    public static Tensor LoadBalancingLoss(IReadOnlyList<Tensor> layerLogits, int k)
+    {
+        using var scope = NewDisposeScope();
+        var sum = LoadBalancingLoss(layerLogits[0], k);
+        for (var l = 1; l < layerLogits.Count; l++) sum = sum + LoadBalancingLoss(layerLogits[l], k);
+        return (sum / layerLogits.Count).MoveToOuterDisposeScope();
+    }
+
     /// <summary>ST-MoE's router z-loss: mean over tokens of logsumexp(logits)², keeping router logits small. (N, E) → scalar fp32.</summary>
     public static Tensor ZLoss(Tensor routerLogits)
     {

@@ -107,6 +107,21 @@ public class SparseMoeTests
     }
 
     [Fact]
+    public void Load_balancing_is_per_layer_so_layers_collapsed_onto_different_experts_are_not_balanced()
+    {
+        // 3 tokens, 4 experts, top-2: layer A sends every token to experts 0 and 1, layer B to 2 and 3.
+        using var a = tensor(new float[,] { { 10, 10, 0, 0 }, { 10, 10, 0, 0 }, { 10, 10, 0, 0 } });
+        using var b = tensor(new float[,] { { 0, 0, 10, 10 }, { 0, 0, 10, 10 }, { 0, 0, 10, 10 } });
+        using var stacked = ExpertRouting.LoadBalancingLoss(cat([a, b], 0), 2);  // transformers: shares summed over layers
+        using var perLayer = ExpertRouting.LoadBalancingLoss([a, b], 2);
+        Assert.Equal(2, stacked.item<float>(), 3);   // k: what perfectly uniform routing scores
+        Assert.Equal(4, perLayer.item<float>(), 3);  // E · (1 · ½ + 1 · ½): each layer fully collapsed
+        using var one = ExpertRouting.LoadBalancingLoss([a], 2);
+        using var single = ExpertRouting.LoadBalancingLoss(a, 2);
+        Assert.Equal(single.item<float>(), one.item<float>()); // one layer: the two rules agree
+    }
+
+    [Fact]
     public void The_router_loss_reaches_the_router_through_backward()
     {
         var config = Moe("mixtral");

@@ -32,6 +32,15 @@ public sealed unsafe partial class CpuDecoder
 
     private long[][]? expertTokens;
 
+    /// <summary>
+    /// The router's decision margin in each layer at the last position run: logit(k-th chosen) − logit(best unchosen)
+    /// (+∞ for dense layers, or when every expert is chosen). A margin within fp32 rounding of 0 is a near-tie that another
+    /// order of the router product's adds (another implementation's) could flip, sending the token to another expert.
+    /// </summary>
+    public float[] RouterMargins => routerMargins ??= [.. weights.Layers.Select(_ => float.PositiveInfinity)];
+
+    private float[]? routerMargins;
+
     private void RunExperts(CpuDecoderWeights.Layer w, CpuDecoderExperts experts)
     {
         var e = experts.Gate.Length;
@@ -49,6 +58,7 @@ public sealed unsafe partial class CpuDecoder
             chosen[j] = best;
             total += probabilities[best];
         }
+        RouterMargins[layer] = Margin(probabilities);
         var counts = ExpertTokens[layer];
         mlpNormed = routerNormed; // every expert reads norm(x) of before the first one added its output to x
         foreach (var expert in chosen)
@@ -63,5 +73,14 @@ public sealed unsafe partial class CpuDecoder
             RunMlp(shared[0], shared[1], shared[2], 1f / (1f + MathF.Exp(-logit)));
         }
         mlpNormed = null;
+    }
+
+    /// <summary>log(p of the k-th chosen / p of the best unchosen) = the logit gap (softmax keeps ratios of exponentials).</summary>
+    private float Margin(ReadOnlySpan<float> probabilities)
+    {
+        float runnerUp = -1;
+        for (var i = 0; i < probabilities.Length; i++)
+            if (Array.IndexOf(chosen, i) < 0) runnerUp = Math.Max(runnerUp, probabilities[i]);
+        return runnerUp < 0 ? float.PositiveInfinity : MathF.Log(probabilities[chosen[^1]] / runnerUp);
     }
 }

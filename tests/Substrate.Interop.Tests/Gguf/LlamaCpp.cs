@@ -75,13 +75,34 @@ internal sealed class LlamaCpp : IDisposable
         return Enumerable.Range(0, ids.Length).Select(i => context.NativeHandle.GetLogitsIth(i).ToArray()).ToArray();
     }
 
-    /// <summary>Greedy continuation: the prompt as one batch, then one token per decode.</summary>
-    public int[] Greedy(int[] prompt, int count)
+    /// <summary>Logits (T, V) of one sequence decoded one token per llama_decode (the path of a greedy continuation).</summary>
+    public float[][] LogitsOneByOne(int[] ids)
     {
         using var context = CreateContext();
         var batch = new LLamaBatch();
-        for (int i = 0; i < prompt.Length; i++) batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
-        Check(context.NativeHandle.Decode(batch));
+        var rows = new float[ids.Length][];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            batch.Clear();
+            batch.Add(ids[i], i, LLamaSeqId.Zero, true);
+            Check(context.NativeHandle.Decode(batch));
+            rows[i] = context.NativeHandle.GetLogitsIth(0).ToArray();
+        }
+        return rows;
+    }
+
+    /// <summary>Greedy continuation: the prompt as one batch (or, <paramref name="promptOneByOne"/>, one token per decode, as
+    /// <see cref="LogitsOneByOne"/>), then one token per decode.</summary>
+    public int[] Greedy(int[] prompt, int count, bool promptOneByOne = false)
+    {
+        using var context = CreateContext();
+        var batch = new LLamaBatch();
+        for (int i = 0; i < prompt.Length; i++)
+        {
+            if (promptOneByOne) batch.Clear();
+            batch.Add(prompt[i], i, LLamaSeqId.Zero, i == prompt.Length - 1);
+            if (promptOneByOne || i == prompt.Length - 1) Check(context.NativeHandle.Decode(batch));
+        }
         var result = new List<int>();
         int position = prompt.Length;
         for (int step = 0; step < count; step++)

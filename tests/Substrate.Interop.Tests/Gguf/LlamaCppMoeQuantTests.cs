@@ -1,3 +1,4 @@
+using Substrate.Inference.CpuDecode;
 using Substrate.Interop.Gguf;
 using Substrate.Models;
 using Substrate.Nn.Ggml;
@@ -60,15 +61,23 @@ public class LlamaCppMoeQuantTests(ITestOutputHelper output)
         Assert.Equal(GgmlType.F32, reader.Tensor("blk.0.ffn_gate_inp.weight").Type); // the router stays F32
     }
 
-    private const string Diverges = "measured 2026-12-03: from the 2nd/3rd prompt position on, every logit row differs from llama.cpp's by ~0.5% of " +
-        "the spread (0.03-0.04 of 6.2-6.6) while position 0 is exact, and greedy parts at token 18; the file itself is llama.cpp's byte for byte";
-
-    /// <summary>The CPU decoder over the quantized stacks (experts sliced from them in place) against llama.cpp on our file.</summary>
+    /// <summary>
+    /// The CPU decoder over the quantized stacks (experts sliced from them in place) against llama.cpp on our file, both one
+    /// position per decode. Found 2026-12-03 (mixtral Q8_0 and qwen2_moe Q4_K_M were skipped for ~0.5% of the logit spread):
+    /// no expert choice flips — every layer's router margin at every position is ≥ 0.0107 logits here, fp32 order moves
+    /// them ~1e-6, and forcing one flip moves the logits 0.36-1.7, not 0.03. qwen2_moe Q4_K_M: llama.cpp's batched prompt
+    /// differs from its own one-token decodes by 0.029 while ours equals the latter within 3.3e-6 — so the prompt goes to
+    /// llama.cpp one token per decode. mixtral Q8_0: at position 0 (no attention order) 60 of 60 prompts agree exactly; after,
+    /// one ulp anywhere upstream can move a Q8 activation across a rounding boundary and the logits by 0.02-0.04 (our own
+    /// decoder with its Q8_0 scales moved 1 ulp: 3 of 60 prompts at position 2, max 0.043; llama.cpp against ours: the same
+    /// rate and size) — the activation quantizer's noise, bounded by 1% of the spread, as the K-quants. 16 greedy tokens or more
+    /// are identical, and where the two part our top two logits are within that bound (a tie the noise may order either way).
+    /// </summary>
     [Theory]
-    [InlineData("mixtral-8", GgufFileType.Q8_0, Skip = Diverges)]
+    [InlineData("mixtral-8", GgufFileType.Q8_0)]
     [InlineData("mixtral-8", GgufFileType.Q4_K_M)]
     [InlineData("qwen2_moe", GgufFileType.Q8_0)]
-    [InlineData("qwen2_moe", GgufFileType.Q4_K_M, Skip = Diverges)]
+    [InlineData("qwen2_moe", GgufFileType.Q4_K_M)]
     [InlineData("qwen3_moe", GgufFileType.Q4_K_M)]
     public void The_decoder_over_quantized_experts_matches_llama_cpp(string family, GgufFileType fileType)
     {
@@ -76,22 +85,49 @@ public class LlamaCppMoeQuantTests(ITestOutputHelper output)
         var ours = QuantizeBoth(config, family, fileType);
         int[] prompt = [474, 40, 300, 301, 12, 99, 7, 250];
         using var decoder = GgufCpuDecoder.Open(ours, maxLength: 64, threads: 2);
+        var minMargin = float.PositiveInfinity;
         var logits = prompt.Select(token =>
         {
             var row = new float[config.VocabSize];
             decoder.Step(token, row);
+            minMargin = Math.Min(minMargin, decoder.RouterMargins.Min());
             return row;
         }).ToArray();
         using var cpp = new LlamaCpp(ours);
-        var reference = cpp.Logits(prompt);
+        var reference = cpp.LogitsOneByOne(prompt);
         var difference = LlamaCppProofTests.MaxDiff(reference, logits);
         var spread = logits.Max(l => l.Max() - l.Min());
-        output.WriteLine($"{family} {fileType}: max |logit diff| vs llama.cpp {difference:G3} (logit spread {spread:F1}); per position " +
-            string.Join(", ", reference.Select((r, t) => LlamaCppProofTests.MaxDiff([r], [logits[t]]).ToString("G2"))));
-        // The tolerance of QuantizedDecoderTests: the same activation quantizer; only the order of fp32 adds differs.
-        Assert.True(difference < (fileType == GgufFileType.Q8_0 ? 1e-3 : 0.01) * spread, $"vs llama.cpp {difference}");
+        output.WriteLine($"{family} {fileType}: max |logit diff| vs llama.cpp {difference:G3} (logit spread {spread:F1}), smallest router " +
+            $"margin {minMargin:G3}; per position " + string.Join(", ", reference.Select((r, t) => LlamaCppProofTests.MaxDiff([r], [logits[t]]).ToString("G2"))));
+        Assert.True(minMargin > 1e-3, $"a router near-tie ({minMargin}): an expert choice could flip on fp32 order");
+        Assert.True(LlamaCppProofTests.MaxDiff([reference[0]], [logits[0]]) < 1e-5 * spread, "position 0"); // before any attention
+        var bound = 0.01 * spread;
+        Assert.True(difference < bound, $"vs llama.cpp {difference}");
 
         decoder.Reset();
-        Assert.Equal(cpp.Greedy(prompt, 32), QuantizedDecoderTests.Greedy(decoder, prompt, 32, config.VocabSize));
+        var (tokens, gaps) = GreedyWithGaps(decoder, prompt, 32, config.VocabSize);
+        var theirs = cpp.Greedy(prompt, 32, promptOneByOne: true);
+        var parting = Enumerable.Range(0, 32).FirstOrDefault(i => theirs[i] != tokens[i], 32);
+        output.WriteLine($"greedy: {parting} of 32 tokens identical" + (parting < 32 ? $", then our top two {gaps[parting]:G2} apart" : ""));
+        Assert.True(parting >= 16, $"greedy parts at token {parting}");
+        if (parting < 32) Assert.True(gaps[parting] < bound, $"greedy parts at token {parting} where our top two logits are {gaps[parting]} apart");
+    }
+
+    /// <summary>Greedy tokens after <see cref="CpuDecoder.Prefill"/>, and at each the gap between the top two logits.</summary>
+    private static (int[] Tokens, float[] Gaps) GreedyWithGaps(CpuDecoder decoder, int[] prompt, int count, int vocab)
+    {
+        var logits = new float[vocab];
+        decoder.Prefill(prompt, logits);
+        var (tokens, gaps) = (new int[count], new float[count]);
+        for (var i = 0; i < count; i++)
+        {
+            tokens[i] = LlamaCpp.ArgMax(logits);
+            var best = logits[tokens[i]];
+            logits[tokens[i]] = float.NegativeInfinity;
+            gaps[i] = best - logits.Max();
+            logits[tokens[i]] = best;
+            decoder.Step(tokens[i], logits);
+        }
+        return (tokens, gaps);
     }
 }

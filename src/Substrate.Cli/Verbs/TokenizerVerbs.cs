@@ -27,14 +27,24 @@ public static class TokenizerVerbs
             DefaultValueFactory = _ => 8192,
         };
         var minFrequency = new Option<int>("--min-frequency") { Description = "Never merge a pair seen fewer times.", DefaultValueFactory = _ => 2 };
+        var pattern = new Option<string>("--pattern")
+        {
+            Description = "Pre-tokenizer: llama3 (default), gpt2, or words (words, digits, punctuation and spaces apart: "
+                + "a word is the same tokens after a space or a quote, which small models copying into tool calls need).",
+            DefaultValueFactory = _ => "llama3",
+        };
         var output = new Option<string>("--out") { Description = "Folder for tokenizer.json and tokenizer_config.json.", Required = true };
         var command = new Command("train", "Train a byte-level BPE tokenizer (GPT-2 / Llama 3 family) and save it as a Hugging Face tokenizer.json.")
         {
-            input, vocabSize, minFrequency, output,
+            input, vocabSize, minFrequency, pattern, output,
         };
         command.SetAction((ParseResult parsed) =>
         {
-            var options = new BpeTrainerOptions { VocabSize = parsed.GetValue(vocabSize), MinFrequency = parsed.GetValue(minFrequency) };
+            var options = new BpeTrainerOptions
+            {
+                VocabSize = parsed.GetValue(vocabSize), MinFrequency = parsed.GetValue(minFrequency),
+                Pattern = Tokenizers.Bpe.PreTokenizerPatterns.Named(parsed.GetValue(pattern)!),
+            };
             var result = Train(parsed.GetValue(input)!, options, parsed.GetValue(output)!);
             Terminal.Info(Spectre.Console.Markup.Escape($"tokenizer: {result.Summary}"));
             return 0;

@@ -67,6 +67,39 @@ public class AgentEvaluationTests
         Assert.Equal("1234", outcomes[4].Answer);
     }
 
+    /// <summary>Calls the calculator, then finds the conversation too long for its context.</summary>
+    sealed class ShortContextModel : IChatClient
+    {
+        readonly CalculatingModel inner = new();
+
+        public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+            CancellationToken cancellationToken = default) => inner.GetStreamingResponseAsync(Check(messages), options, cancellationToken);
+
+        public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+            CancellationToken cancellationToken = default) => inner.GetResponseAsync(Check(messages), options, cancellationToken);
+
+        static IEnumerable<ChatMessage> Check(IEnumerable<ChatMessage> messages) =>
+            messages.Any(m => m.Role == ChatRole.Tool) ? throw new Substrate.Inference.Serving.PromptTooLongException(300, 256) : messages;
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => null;
+
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public async Task A_conversation_that_outgrows_the_context_fails_its_task_and_the_evaluation_goes_on()
+    {
+        AgentTask[] tasks = [new("What is 6 * 7?", ["calculator"], "42", "arithmetic"), new("What is 1 + 1?", ["calculator"], "2", "arithmetic")];
+        var report = await new AgentEvaluation(new ShortContextModel(), [BuiltInTools.Calculator()]).RunAsync(tasks);
+
+        Assert.Equal(4, report.Outcomes.Count);
+        Assert.Equal(new Dictionary<string, int> { ["context"] = 2 }, report.WithTools.Errors);
+        Assert.Equal(0, report.WithTools.Success);
+        Assert.Equal(2, report.WithTools.StepsPerTask); // the call, then the step that did not fit
+        Assert.Equal(1, report.WithTools.ToolCallsPerTask);
+        Assert.Equal(0.5, report.WithoutTools.Success); // "42" without tools, as ever
+    }
+
     [Fact]
     public async Task A_task_naming_a_tool_that_is_not_given_is_refused_before_any_run()
     {

@@ -8,6 +8,7 @@ public class BadInputTests
     [InlineData("missing required option", new[] { "tokenizer", "encode", "--text", "x" })]
     [InlineData("missing tokenizer", new[] { "tokenizer", "encode", "--tokenizer", "/nonexistent/tok", "--text", "x" })]
     [InlineData("vocab below bytes + specials", new[] { "tokenizer", "train", "--input", "/nonexistent", "--vocab-size", "100", "--out", "/tmp/never" })]
+    [InlineData("unknown pre-tokenizer", new[] { "tokenizer", "train", "--input", "/nonexistent", "--pattern", "bert", "--out", "/tmp/never" })]
     [InlineData("unreadable corpus", new[] { "tokenizer", "train", "--input", "/nonexistent/corpus.txt", "--out", "/tmp/never" })]
     [InlineData("missing model", new[] { "generate", "--model", "/nonexistent/model", "--prompt", "x" })]
     [InlineData("unknown decoder", new[] { "generate", "--model", "/nonexistent/model", "--prompt", "x", "--decoder", "gpu" })]

@@ -73,7 +73,7 @@ public class ChatFormatPathsTests
         var format = new ChatFormat(Tokenizer, config);
         var served = Tokenizer.Decode(engine.EncodeChat(Conversations[2], tools));
         Assert.Equal(format.Render(Conversations[2], addGenerationPrompt: true, tools), served);
-        Assert.Contains(ChatFormat.ToolsPrompt(tools), served);
+        Assert.Contains(format.ToolsDescription(tools), served);
         Assert.Contains("{\"name\": \"weather\", \"arguments\": {\"city\": \"Paris\"}}", served);
         Assert.Contains("{\"temp\": 21}", served);
     }

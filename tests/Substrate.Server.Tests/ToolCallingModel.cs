@@ -43,7 +43,7 @@ public static class ToolCallingModel
         var dir = Path.Combine(Path.GetTempPath(), $"substrate-tool-model-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         var corpus = Chats.SelectMany(c => new[] { c.Question, ToolCallText(c.Expression), Answer(c.Result) })
-            .Append(ChatFormat.ToolsPrompt([Calculator])).Append(ChatFormat.Transcript).ToList();
+            .Append(ChatFormat.CompactToolsPrompt([Calculator])).Append(ChatFormat.Transcript).ToList();
         var tokenizer = BpeTrainer.Train(Enumerable.Repeat(corpus, 4).SelectMany(c => c), new BpeTrainerOptions { VocabSize = 500 });
         HfTokenizerJsonWriter.Save(tokenizer, dir);
         manual_seed(7);

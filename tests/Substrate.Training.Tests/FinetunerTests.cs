@@ -89,4 +89,19 @@ public class FinetunerTests
         Assert.Throws<ArgumentException>(() => Tiny("lora").With(["lora_r=x"]));
         Assert.Throws<ArgumentException>(() => Tiny("lora").With(["nope=1"]));
     }
+
+    [Fact]
+    public void ExamplesWhosePromptsOutgrowSeqLenAreNamedAsTheCause()
+    {
+        using var tmp = new TempDirectory();
+        var baseDir = FinetuneTestModel.Write(tmp.Combine("base"));
+        var data = tmp.Combine("long.jsonl");
+        var prompt = string.Join(" ", Enumerable.Repeat("a long prompt", 40));
+        File.WriteAllText(data, $"{{\"prompt\":\"{prompt}\",\"completion\":\"b\"}}\n{{\"prompt\":\"{prompt}.\",\"completion\":\"c\"}}\n");
+        var e = Assert.Throws<InvalidDataException>(() => Finetuner.Run(new FinetuneOptions
+        {
+            ModelDirectory = baseDir, DataPath = data, OutputDirectory = tmp.Combine("out"), Config = Tiny("full") with { ValFraction = 0 },
+        }));
+        Assert.Contains("all 2 examples end past seq_len=32 before their first target token", e.Message);
+    }
 }

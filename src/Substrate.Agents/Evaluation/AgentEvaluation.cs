@@ -32,7 +32,8 @@ public sealed record AgentEvalReport(IReadOnlyList<AgentTaskOutcome> Outcomes, A
 /// with none, and its answer is compared with the expected one (<see cref="AgentAnswer"/>). Steps are model calls, tokens
 /// are what the model reports (prompt + completion, summed over the steps). Errors, one per outcome at most: <c>step_limit</c>
 /// (the loop stopped at its step limit; <c>stopped</c>: by a tool's server), <c>unknown_tool</c> (a call of a tool that is not offered), <c>bad_arguments</c>
-/// (a tool failed on the arguments given), <c>unparsed_call</c> (the answer is a call the chat format could not read).
+/// (a tool failed on the arguments given), <c>unparsed_call</c> (the answer is a call the chat format could not read),
+/// <c>context</c> (the conversation outgrew the in-process model's context: that task fails, the evaluation goes on).
 /// </summary>
 public sealed class AgentEvaluation(IChatClient model, IReadOnlyList<AITool> tools, AgentOptions? options = null)
 {
@@ -59,7 +60,17 @@ public sealed class AgentEvaluation(IChatClient model, IReadOnlyList<AITool> too
     {
         var counter = new UsageCounter(model);
         var steps = new List<AgentStep>();
-        var result = await new AgentLoop(counter, offered, options).RunAsync(task.Goal, steps.Add, cancellationToken: cancellationToken);
+        AgentResult result;
+        try
+        {
+            result = await new AgentLoop(counter, offered, options).RunAsync(task.Goal, steps.Add, cancellationToken: cancellationToken);
+        }
+        catch (Substrate.Inference.Serving.PromptTooLongException)
+        {
+            // A model that rambles (a long wrong call, its error fed back) can outgrow a small context mid-task.
+            return new AgentTaskOutcome(index, task.Kind, withTools, false, "", task.Answer, counter.Calls,
+                steps.OfType<AgentStep.ToolCall>().Count(), counter.PromptTokens, counter.CompletionTokens, "context");
+        }
         var success = result.StoppedBy is null && AgentAnswer.Matches(result.Answer, task.Answer);
         return new AgentTaskOutcome(index, task.Kind, withTools, success, result.Answer, task.Answer, counter.Calls, result.ToolCalls,
             counter.PromptTokens, counter.CompletionTokens, Error(result, steps, offered));

@@ -27,14 +27,32 @@ public static class TokenizerVerbs
             DefaultValueFactory = _ => 8192,
         };
         var minFrequency = new Option<int>("--min-frequency") { Description = "Never merge a pair seen fewer times.", DefaultValueFactory = _ => 2 };
+        var pattern = new Option<string>("--pattern")
+        {
+            Description = "Pre-tokenizer: llama3 (default), gpt2, or words (words, digits, punctuation and spaces apart: "
+                + "a word is the same tokens after a space or a quote, which small models copying into tool calls need).",
+            DefaultValueFactory = _ => "llama3",
+        };
+        var noChatTemplate = new Option<bool>("--no-chat-template")
+        {
+            Description = "Reserve only BOS, EOS and pad (no chat header tokens, no chat_template): a model pretrained on it is "
+                + "template-less, its chats render as the User:/Assistant: transcript (tools described one line each).",
+        };
         var output = new Option<string>("--out") { Description = "Folder for tokenizer.json and tokenizer_config.json.", Required = true };
         var command = new Command("train", "Train a byte-level BPE tokenizer (GPT-2 / Llama 3 family) and save it as a Hugging Face tokenizer.json.")
         {
-            input, vocabSize, minFrequency, output,
+            input, vocabSize, minFrequency, pattern, noChatTemplate, output,
         };
         command.SetAction((ParseResult parsed) =>
         {
-            var options = new BpeTrainerOptions { VocabSize = parsed.GetValue(vocabSize), MinFrequency = parsed.GetValue(minFrequency) };
+            var options = new BpeTrainerOptions
+            {
+                VocabSize = parsed.GetValue(vocabSize), MinFrequency = parsed.GetValue(minFrequency),
+                Pattern = Tokenizers.Bpe.PreTokenizerPatterns.Named(parsed.GetValue(pattern)!),
+                SpecialTokens = parsed.GetValue(noChatTemplate)
+                    ? BpeTrainerOptions.DefaultSpecialTokens.Take(3).ToList() // BOS, EOS, pad: no header tokens → no chat_template
+                    : BpeTrainerOptions.DefaultSpecialTokens,
+            };
             var result = Train(parsed.GetValue(input)!, options, parsed.GetValue(output)!);
             Terminal.Info(Spectre.Console.Markup.Escape($"tokenizer: {result.Summary}"));
             return 0;

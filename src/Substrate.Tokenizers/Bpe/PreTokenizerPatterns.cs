@@ -25,6 +25,21 @@ public static partial class PreTokenizerPatterns
     /// <summary>GPT-2's pattern (also r50k_base and p50k_base, and HF ByteLevel with use_regex).</summary>
     public const string Gpt2 = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
+    /// <summary>Substrate's pattern for small models that copy: letter runs, single digits, punctuation runs and white
+    /// space each apart. A word is the same tokens wherever it stands (after a space, a quote, at a line start), so
+    /// copying "pest" from "the definition of pest?" into <c>{"key":"pest"}</c> is copying tokens, not respelling
+    /// " pest" as "pest" (under <see cref="Llama3"/> they share no token); single digits make every number regular.</summary>
+    public const string Words = @"\p{L}+|\p{N}|[^\s\p{L}\p{N}]+|\s+";
+
+    /// <summary>The pattern of a name <c>tokenizer train --pattern</c> takes: llama3, gpt2 or words.</summary>
+    public static string Named(string name) => name.ToLowerInvariant() switch
+    {
+        "llama3" => Llama3,
+        "gpt2" => Gpt2,
+        "words" => Words,
+        _ => throw new ArgumentException($"unknown pre-tokenizer pattern '{name}' (llama3, gpt2 or words)"),
+    };
+
     /// <summary>tiktoken's o200k_base pattern.</summary>
     public const string O200k =
         @"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|" +

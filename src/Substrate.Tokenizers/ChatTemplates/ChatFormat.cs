@@ -8,7 +8,8 @@ namespace Substrate.Tokenizers.ChatTemplates;
 /// so a model is served exactly as it was trained. A model with a <c>chat_template</c> (tokenizer_config.json) uses
 /// its template; a template-less model uses <see cref="Transcript"/>. A template that takes <c>tools</c> (Qwen 3,
 /// Llama 3.1, Mistral) gets the tools, tool calls and tool results as structured values and describes them its own way
-/// (<see cref="NativeTools"/>); otherwise tools are described in a leading system message and a tool call is its JSON
+/// (<see cref="NativeTools"/>); otherwise tools are described in a leading system message (<see cref="ToolsPrompt"/> under
+/// a template, the compact <see cref="CompactToolsPrompt"/> in the transcript) and a tool call is its JSON
 /// text (<c>{"name": …, "arguments": {…}}</c>) in the assistant's content. Calls are read back by <see cref="ParseToolCalls"/>.
 /// The turn ends at EOS or an end-of-turn token of the vocabulary, and in the transcript at the next "\nUser:" or "\nTool:" line.
 /// </summary>
@@ -65,7 +66,7 @@ public sealed class ChatFormat
     {
         if (NativeTools) return Template.Render(messages, tools, addGenerationPrompt, config);
         var turns = new List<ChatMessage>(messages.Count + 1);
-        if (tools is { Count: > 0 }) turns.Add(new ChatMessage("system", ToolsPrompt(tools)));
+        if (tools is { Count: > 0 }) turns.Add(new ChatMessage("system", ToolsDescription(tools)));
         foreach (var m in messages)
             turns.Add(m.ToolCalls is { Count: > 0 } calls ? m with { Content = m.Content + string.Join("\n", calls.Select(ToolCallText)) } : m);
         return Template.Render(turns, addGenerationPrompt, config);
@@ -89,7 +90,33 @@ public sealed class ChatFormat
     /// <summary>A tool call as the model writes it: <c>{"name": "f", "arguments": {…}}</c>.</summary>
     public static string ToolCallText(ToolCall call) => $"{{\"name\": {JsonSerializer.Serialize(call.Name)}, \"arguments\": {call.Arguments}}}";
 
-    /// <summary>The system message that describes the tools and how to call one.</summary>
+    /// <summary>The system message that describes <paramref name="tools"/> to this model when its template does not take
+    /// them: the full JSON schemas under a template (a pretrained chat model reads them), one line a tool in the
+    /// transcript of Substrate's own small models (the schemas would be most of every training chat).</summary>
+    public string ToolsDescription(IReadOnlyList<ToolDefinition> tools) => UsesChatTemplate ? ToolsPrompt(tools) : CompactToolsPrompt(tools);
+
+    /// <summary>The tools as "name(argument, …)" lines and how to call one: ~15 tokens a tool, not ~100.</summary>
+    public static string CompactToolsPrompt(IReadOnlyList<ToolDefinition> tools) =>
+        "Tools (to call one, reply with only {\"name\": tool, \"arguments\": {argument: value}}):\n"
+        + string.Join("\n", tools.Select(t => $"{t.Name}({string.Join(", ", ArgumentNames(t.ParametersSchema))})"));
+
+    // The property names of a JSON schema object, in order; none when the schema is absent, not JSON or has none.
+    static IEnumerable<string> ArgumentNames(string? schema)
+    {
+        if (string.IsNullOrWhiteSpace(schema)) return [];
+        try
+        {
+            using var doc = JsonDocument.Parse(schema);
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("properties", out var p)
+                && p.ValueKind == JsonValueKind.Object ? p.EnumerateObject().Select(x => x.Name).ToList() : [];
+        }
+        catch (JsonException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>The system message that describes the tools with their JSON schemas and how to call one.</summary>
     public static string ToolsPrompt(IReadOnlyList<ToolDefinition> tools)
     {
         var list = tools.Select(t => $"{{\"type\": \"function\", \"function\": {{\"name\": {JsonSerializer.Serialize(t.Name)}, " +

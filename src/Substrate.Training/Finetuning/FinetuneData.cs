@@ -25,7 +25,11 @@ public sealed record FinetuneData(
         int padId = tokenizer.Special.Pad ?? tokenizer.Special.Eos ?? 0;
         var trainRows = new PackedRows(trainRecords.Select(encoder.Encode), config.SeqLen, padId, config.Pack);
         var validationRows = validationRecords.Count > 0 ? new PackedRows(validationRecords.Select(encoder.Encode), config.SeqLen, padId, config.Pack) : null;
-        if (trainRows.Count == 0) throw new InvalidDataException($"{options.DataPath}: no trainable tokens after encoding");
+        if (trainRows.Count == 0)
+            throw new InvalidDataException(trainRows.Dropped > 0
+                ? $"{options.DataPath}: no trainable tokens: all {trainRows.Dropped:N0} examples end past seq_len={config.SeqLen} before "
+                  + "their first target token (a long prompt or tool description); raise seq_len"
+                : $"{options.DataPath}: no trainable tokens after encoding");
         var batches = new SupervisedBatches(trainRows, config.BatchSize, config.GradAccumSteps, config.Seed, world.Size, world.Rank);
         int maxSteps = config.MaxSteps > 0 ? config.MaxSteps : Math.Max(1, (int)Math.Ceiling(config.Epochs * batches.StepsPerEpoch));
         return new FinetuneData(trainRecords.Count, validationRecords.Count, trainRows, validationRows, batches, maxSteps, padId,

@@ -30,10 +30,10 @@ public static class Finetuner
 
         // Config: the options' for a fresh run, the checkpoint's on resume (with another batch split, if --set asks: another rank count).
         using var run = RunFolder.Open(options.OutputDirectory, FinetuneState.FileName, options.Resume, "fine-tuning", writes: world.IsRoot);
-        // --gradient-checkpointing on a resumed run turns it on (the same results, less memory: a run that ran out of memory resumes with it).
         var config = run.Checkpoint is { } saved ? FinetuneConfig.Read(Path.Combine(saved, FinetuneConfig.FileName)).Resumed(options.Overrides)
-            is var resumed && options.Config.GradientCheckpointing ? resumed with { GradientCheckpointing = true } : resumed
             : options.Config;
+        // --gradient-checkpointing on a resumed run turns it on (the same results, less memory: a run that ran out of memory resumes with it).
+        if (options.Config.GradientCheckpointing) config = config with { GradientCheckpointing = true };
         config.Validate();
         DataParallel.CheckSameConfig(world, "configuration",
             $"{config.ToJson()}|{options.ModelDirectory}|{run.Checkpoint is not null}|{options.ShardOptimizer}");
